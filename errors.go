@@ -54,8 +54,10 @@ const (
 	ErrInvalidParams       = 505 // an argument is out of range
 	ErrQueueFull           = 506
 	ErrOperationNotSupport = 507 // the call is not supported in this mode or process
-	ErrWrongOperation      = 503 // the call is refused in the server's current state
+	ErrWrongOperation      = 509
+	ErrRefused             = 503 // the call is refused in the server's current state (Swoole 6.2.2 reports these as 503)
 	ErrUnknownEvent        = 510 // On with an unknown event name
+	ErrNoPayload           = 550 // Send with no data
 
 	ErrFileNotExist   = 700
 	ErrDNSLookup      = 711 // a host name does not resolve

@@ -1,0 +1,18 @@
+package swoole
+
+import (
+	"fmt"
+	"time"
+)
+
+func nanotime() int64 { return time.Now().UnixNano() }
+
+// unixFloat turns Unix nanoseconds into Unix seconds with a fraction (0 stays 0).
+func unixFloat(ns int64) float64 {
+	if ns == 0 {
+		return 0
+	}
+	return float64(ns) / 1e9
+}
+
+func fmtType(v any) string { return fmt.Sprintf("%T", v) }

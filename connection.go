@@ -1,0 +1,361 @@
+package swoole
+
+import (
+	"iter"
+	"os"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/reactor"
+)
+
+// lookup returns the live connection fd of this process, or an error with Swoole's code.
+func (s *Server) lookup(call string, fd int64) (*conn, error) {
+	if err := s.running(call); err != nil {
+		return nil, err
+	}
+	if fd <= 0 {
+		return nil, s.fail(newError(ErrRefused, "%s: invalid fd %d: session ids start at start_session_id+1", call, fd))
+	}
+	if s.table.Lookup(fd) != nil {
+		if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
+			return c, nil
+		}
+	}
+	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
+}
+
+// Send queues data for the connection fd and returns at once; data may be reused as soon as
+// Send returns. One Send is atomic: its bytes are never interleaved with another Send's.
+// Errors: ErrNoPayload for empty data, ErrDataLengthTooLarge (1202) when data is larger than
+// buffer_output_size, ErrSessionNotExist (1005) for an unknown or closed fd,
+// ErrOutputBufferOverflow (1008) when the connection already has output queued and data would
+// take it past socket_buffer_size (OnBufferFull has fired by then). Safe from any goroutine.
+func (s *Server) Send(fd int64, data []byte) error {
+	c, err := s.lookup("Send", fd)
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return s.fail(newError(ErrNoPayload, "Send: data is empty: nothing to send"))
+	}
+	if len(data) > s.eff.BufferOutputSize {
+		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
+	}
+	switch err := c.rc.Send(data); err {
+	case nil:
+	case reactor.ErrOverflow:
+		return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has %d bytes queued; %d more would pass socket_buffer_size (%d): wait for OnBufferEmpty, or raise socket_buffer_size", fd, c.rc.Queued(), len(data), c.port.eff.SocketBufferSize))
+	default:
+		return s.fail(newError(ErrSessionNotExist, "Send: session %d is closed", fd))
+	}
+	ctr := s.table.Counters()
+	ctr.TotalSendBytes.Add(int64(len(data)))
+	ctr.ResponseCount.Add(1)
+	c.w.slot.ResponseCount.Add(1)
+	c.slot.LastSend.Store(nanotime())
+	return nil
+}
+
+// Close closes the connection fd. With reset the peer gets a RST and queued output is dropped;
+// without, queued output is flushed first. OnClose runs exactly once, on the connection's
+// worker, after the current callback returns, with reactorID -1. Closing a session that is
+// unknown or already closed is ErrSessionNotExist (1005); Close inside its own OnClose is
+// ErrSessionClosing (1003).
+func (s *Server) Close(fd int64, reset bool) error {
+	if err := s.running("Close"); err != nil {
+		return err
+	}
+	if sl := s.table.Get(fd); sl != nil {
+		if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
+			if c.inClose.Load() {
+				return s.fail(newError(ErrSessionClosing, "Close: session %d is already closing (Close inside OnClose)", fd))
+			}
+			if s.table.MarkClosing(c.slot, fd) {
+				c.appClose.Store(true)
+				c.rc.Close(reset)
+				return nil
+			}
+		}
+	}
+	if fd <= 0 {
+		return s.fail(newError(ErrRefused, "Close: invalid fd %d: session ids start at start_session_id+1", fd))
+	}
+	return s.fail(newError(ErrSessionNotExist, "Close: session %d does not exist (never opened, or already closed)", fd))
+}
+
+// Exist reports whether the connection fd is open. It reads the shared connection table (no
+// I/O). It is false once Close was called, including inside OnClose.
+func (s *Server) Exist(fd int64) bool {
+	if s.state.Load() != stateRunning || fd <= 0 {
+		return false
+	}
+	return s.table.Lookup(fd) != nil
+}
+
+// Pause stops reading from the connection fd: its data waits in the kernel (and the peer is
+// slowed by TCP flow control) until Resume. Pausing twice is fine.
+func (s *Server) Pause(fd int64) error {
+	c, err := s.lookup("Pause", fd)
+	if err != nil {
+		return err
+	}
+	c.slot.SetFlag(conntable.FlagPaused)
+	c.rc.Pause()
+	return nil
+}
+
+// Resume starts reading from a paused connection again. Resuming twice is fine.
+func (s *Server) Resume(fd int64) error {
+	c, err := s.lookup("Resume", fd)
+	if err != nil {
+		return err
+	}
+	c.slot.ClearFlag(conntable.FlagPaused)
+	c.rc.Resume()
+	return nil
+}
+
+// Confirm starts reading from a connection held back by enable_delay_receive. Confirming a
+// connection twice, or one that was never held back, is fine.
+func (s *Server) Confirm(fd int64) error {
+	c, err := s.lookup("Confirm", fd)
+	if err != nil {
+		return err
+	}
+	c.slot.SetFlag(conntable.FlagConfirmed)
+	c.rc.Confirm()
+	return nil
+}
+
+// Protect exempts the connection fd from the heartbeat check (on true) or subjects it again.
+func (s *Server) Protect(fd int64, on bool) error {
+	c, err := s.lookup("Protect", fd)
+	if err != nil {
+		return err
+	}
+	if on {
+		c.slot.SetFlag(conntable.FlagProtected)
+	} else {
+		c.slot.ClearFlag(conntable.FlagProtected)
+	}
+	return nil
+}
+
+// Bind attaches a uid to the connection fd: it shows in GetClientInfo and steers dispatch_mode
+// 5. A connection is bound once; a second Bind is an error.
+func (s *Server) Bind(fd int64, uid uint32) error {
+	c, err := s.lookup("Bind", fd)
+	if err != nil {
+		return err
+	}
+	if !c.slot.SetUIDOnce(uid) {
+		return s.fail(newError(ErrRefused, "Bind: session %d is already bound to uid %d: a connection is bound once", fd, c.slot.UID.Load()))
+	}
+	return nil
+}
+
+// GetClientInfo returns what the server knows of the connection fd, from the shared table (no
+// I/O). reactorID is accepted for compatibility and ignored. It works inside OnClose; for a
+// closed or unknown fd it is ErrSessionNotExist, with or without ignoreError (ignoreError only
+// keeps the error out of GetLastError).
+func (s *Server) GetClientInfo(fd int64, reactorID int, ignoreError bool) (*ClientInfo, error) {
+	if err := s.running("GetClientInfo"); err != nil {
+		return nil, err
+	}
+	sl := s.table.Get(fd)
+	if sl == nil || fd <= 0 {
+		err := newError(ErrSessionNotExist, "GetClientInfo: session %d does not exist (never opened, or already closed)", fd)
+		if ignoreError {
+			return nil, err
+		}
+		return nil, s.fail(err)
+	}
+	info := &ClientInfo{
+		ServerPort:       int(sl.ServerPort.Load()),
+		ServerFD:         int(sl.ServerFD.Load()),
+		SocketFD:         int(sl.FD.Load()),
+		SocketType:       int(sl.SocketType.Load()),
+		RemotePort:       int(sl.RemotePort.Load()),
+		RemoteIP:         sl.RemoteIP(),
+		ReactorID:        int(sl.ReactorID.Load()),
+		ConnectTime:      sl.ConnectTime.Load(),
+		LastRecvTime:     unixFloat(sl.LastRecv.Load()),
+		LastSendTime:     unixFloat(sl.LastSend.Load()),
+		LastDispatchTime: unixFloat(sl.LastDispatch.Load()),
+		CloseErrno:       int(sl.CloseErrno.Load()),
+		RecvQueuedBytes:  int(sl.RecvQueued.Load()),
+		SendQueuedBytes:  int(sl.SendQueued.Load()),
+	}
+	info.LastTime = info.ConnectTime
+	if r := sl.LastRecv.Load(); r > 0 {
+		info.LastTime = r / 1e9
+	}
+	if sl.HasFlag(conntable.FlagBound) {
+		info.UID = sl.UID.Load()
+	}
+	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
+		info.SendQueuedBytes = c.rc.Queued()
+	}
+	if sl.Session.Load() != fd {
+		return nil, s.fail(newError(ErrSessionNotExist, "GetClientInfo: session %d closed while being read", fd))
+	}
+	return info, nil
+}
+
+// ConnectionInfo is GetClientInfo (Swoole's alias).
+func (s *Server) ConnectionInfo(fd int64, reactorID int, ignoreError bool) (*ClientInfo, error) {
+	return s.GetClientInfo(fd, reactorID, ignoreError)
+}
+
+// GetClientList returns up to pageSize session ids greater than startFd (0 = from the first;
+// a closed startFd is fine), ascending. Past the last connection it returns an empty slice and
+// nil. pageSize must be 1–100.
+func (s *Server) GetClientList(startFd int64, pageSize int) ([]int64, error) {
+	if err := s.running("GetClientList"); err != nil {
+		return nil, err
+	}
+	if pageSize < 1 || pageSize > 100 {
+		return nil, s.fail(newError(ErrRefused, "GetClientList: page size %d is out of range: use 1 to 100 and page with the last id", pageSize))
+	}
+	if startFd < 0 {
+		startFd = 0
+	}
+	return s.table.List(startFd, pageSize, make([]int64, 0, pageSize)), nil
+}
+
+// ConnectionList is GetClientList (Swoole's alias).
+func (s *Server) ConnectionList(startFd int64, pageSize int) ([]int64, error) {
+	return s.GetClientList(startFd, pageSize)
+}
+
+// Connections iterates over the open connections' session ids, ascending, reading the shared
+// table a page at a time. Connections opened or closed during the iteration may or may not be
+// seen. Empty before Start and after shutdown.
+func (s *Server) Connections() iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		if s.state.Load() != stateRunning {
+			return
+		}
+		page := make([]int64, 0, 100)
+		var after int64
+		for {
+			page = s.table.List(after, 100, page[:0])
+			for _, id := range page {
+				if !yield(id) {
+					return
+				}
+			}
+			if len(page) < 100 {
+				return
+			}
+			after = page[len(page)-1]
+		}
+	}
+}
+
+// Stats returns the server's counters (see Stats for what each field means in each mode).
+// Before Start it returns the zero Stats.
+func (s *Server) Stats() Stats {
+	if s.state.Load() == stateNew || s.table == nil {
+		return Stats{}
+	}
+	ctr := s.table.Counters()
+	st := Stats{
+		StartTime:       ctr.StartTime.Load(),
+		ConnectionNum:   int(ctr.ConnectionNum.Load()),
+		AbortCount:      ctr.AbortCount.Load(),
+		AcceptCount:     ctr.AcceptCount.Load(),
+		CloseCount:      ctr.CloseCount.Load(),
+		WorkerNum:       s.eff.WorkerNum,
+		TaskWorkerNum:   s.eff.TaskWorkerNum,
+		DispatchCount:   ctr.DispatchCount.Load(),
+		RequestCount:    ctr.RequestCount.Load(),
+		ResponseCount:   ctr.ResponseCount.Load(),
+		TotalRecvBytes:  ctr.TotalRecvBytes.Load(),
+		TotalSendBytes:  ctr.TotalSendBytes.Load(),
+		SessionRound:    ctr.SessionRound.Load(),
+		MinFD:           int(ctr.MinFD.Load()),
+		MaxFD:           int(ctr.MaxFD.Load()),
+		PipePacketMsgID: ctr.PipePacketMsgID.Load(),
+	}
+	for i := 0; i < s.eff.WorkerNum; i++ {
+		if ws := s.table.Worker(i); ws != nil && ws.Status.Load() == WorkerIdle {
+			st.IdleWorkerNum++
+		}
+	}
+	if w := s.cur; w != nil {
+		st.WorkerRequestCount = w.slot.RequestCount.Load()
+		st.WorkerResponseCount = w.slot.ResponseCount.Load()
+		st.WorkerDispatchCount = w.slot.DispatchCount.Load()
+	}
+	return st
+}
+
+// GetWorkerID returns this worker's id (0 … worker_num−1), or -1 outside a worker (before
+// Start and after shutdown).
+func (s *Server) GetWorkerID() int {
+	if s.state.Load() == stateNew || s.cur == nil {
+		return -1
+	}
+	return s.cur.id
+}
+
+// WorkerID is GetWorkerID (Swoole's worker_id property).
+func (s *Server) WorkerID() int { return s.GetWorkerID() }
+
+// GetWorkerPID returns the OS pid of the worker workerID (-1 = this process), or -1 when there
+// is no such worker.
+func (s *Server) GetWorkerPID(workerID int) int {
+	if workerID == -1 {
+		return os.Getpid()
+	}
+	if s.table == nil {
+		return -1
+	}
+	if ws := s.table.Worker(workerID); ws != nil && workerID < s.eff.WorkerNum+s.eff.TaskWorkerNum {
+		if pid := ws.PID.Load(); pid > 0 {
+			return int(pid)
+		}
+	}
+	return -1
+}
+
+// WorkerPID returns this process's pid (Swoole's worker_pid property).
+func (s *Server) WorkerPID() int { return os.Getpid() }
+
+// GetWorkerStatus returns WorkerBusy, WorkerIdle or WorkerExit for the worker workerID (-1 =
+// this worker). A worker asking about itself inside a callback sees WorkerBusy.
+func (s *Server) GetWorkerStatus(workerID int) (int, error) {
+	if err := s.running("GetWorkerStatus"); err != nil {
+		return 0, err
+	}
+	if workerID == -1 {
+		workerID = s.cur.id
+	}
+	if workerID < 0 || workerID >= s.eff.WorkerNum+s.eff.TaskWorkerNum {
+		return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus: no worker %d: ids are 0 to %d", workerID, s.eff.WorkerNum+s.eff.TaskWorkerNum-1))
+	}
+	return int(s.table.Worker(workerID).Status.Load()), nil
+}
+
+// GetMasterPID returns the master's pid. A single-process ModeBase server is its own master
+// (Swoole reports worker 0's pid there).
+func (s *Server) GetMasterPID() int {
+	if s.state.Load() == stateNew {
+		return 0
+	}
+	return os.Getpid()
+}
+
+// MasterPID is GetMasterPID (Swoole's master_pid property).
+func (s *Server) MasterPID() int { return s.GetMasterPID() }
+
+// GetManagerPID returns the manager's pid, or 0 when the server has no manager (a
+// single-process ModeBase server).
+func (s *Server) GetManagerPID() int { return 0 }
+
+// ManagerPID is GetManagerPID (Swoole's manager_pid property).
+func (s *Server) ManagerPID() int { return s.GetManagerPID() }
+
+// IsTaskWorker reports whether this process is a task worker.
+func (s *Server) IsTaskWorker() bool { return false }

@@ -1,0 +1,556 @@
+//go:build linux
+
+package reactor
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handler receives a loop's events. Every method runs on the loop goroutine, one at a time.
+type Handler interface {
+	// Accept is called for each connection accepted on ln, with the peer address. It returns
+	// the Conn to register (built with NewConn), or nil to refuse it; the loop then closes fd.
+	Accept(ln *Listener, fd int, peer unix.Sockaddr) *Conn
+	// Opened is called once c is registered with the loop.
+	Opened(c *Conn)
+	// Data is called with bytes read from c. data is the loop's read buffer: it is valid only
+	// until Data returns.
+	Data(c *Conn, data []byte)
+	// Closed is called exactly once per connection, when it closes for any reason. The
+	// descriptor is still open during the call; it is closed (after queued output is flushed,
+	// for a graceful server close) once Closed returns.
+	Closed(c *Conn, reason CloseReason, errno unix.Errno)
+	// BufferFull is called when c's queued output reaches its high watermark.
+	BufferFull(c *Conn)
+	// BufferEmpty is called when c's queued output falls back to its low watermark.
+	BufferEmpty(c *Conn)
+}
+
+// Timers is the loop's view of a timer heap: how long epoll may sleep and a call to run what
+// is due. Times are monotonic nanoseconds.
+type Timers interface {
+	Timeout(now int64) int
+	Run(now int64) int
+}
+
+// CloseReason says why a connection closed.
+type CloseReason uint8
+
+// The close reasons.
+const (
+	ClosePeer     CloseReason = iota + 1 // the peer closed (read returned 0)
+	CloseError                           // a read or write failed; errno says why
+	CloseServer                          // Conn.Close was called
+	CloseShutdown                        // the loop is stopping
+)
+
+// Task is work posted to the loop from another goroutine.
+type Task struct {
+	Fn    func()      // run on the loop, when set
+	Conn  *Conn       // the connection a built-in operation applies to
+	Op    uint8       // opClose, opFull
+	Errno unix.Errno  // for opClose with CloseError
+	Why   CloseReason // for opClose
+}
+
+const (
+	opFn uint8 = iota
+	opClose
+	opFull
+)
+
+const (
+	kindNone uint8 = iota
+	kindListener
+	kindConn
+	kindWake
+)
+
+type fdEntry struct {
+	kind uint8
+	conn *Conn
+	ln   *Listener
+}
+
+// Listener is a listening socket served by a loop.
+type Listener struct {
+	FD    int
+	Owner any // the user's object for this listener (the server's *Port)
+
+	pausedUntil int64 // accept paused after EMFILE, until this monotonic time
+}
+
+// Config sets a loop's buffers.
+type Config struct {
+	ReadBufferSize int // bytes read per readiness report; default 64 KiB
+	MaxEvents      int // epoll events per wait; default 1024
+}
+
+// Loop is one event loop. Create it with New, add listeners, then call Run on the goroutine
+// that is to run every Handler call.
+type Loop struct {
+	h      Handler
+	epfd   int
+	wakefd int
+	events []unix.EpollEvent
+	buf    []byte
+	iov    []unix.Iovec
+	fds    []fdEntry
+	timers Timers
+	epoch  time.Time
+	nconns int
+
+	mu          sync.Mutex
+	tasks       []Task
+	spare       []Task
+	wakePending atomic.Bool
+	goid        atomic.Int64
+	stopped     bool
+	closed      atomic.Bool
+	paused      []*Listener
+}
+
+// New creates a loop that reports to h.
+func New(h Handler, cfg Config) (*Loop, error) {
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = 64 << 10
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = 1024
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	l := &Loop{
+		h: h, epfd: epfd, wakefd: wfd,
+		events: make([]unix.EpollEvent, cfg.MaxEvents),
+		buf:    make([]byte, cfg.ReadBufferSize),
+		iov:    make([]unix.Iovec, 64),
+		fds:    make([]fdEntry, 256),
+		epoch:  time.Now(),
+	}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, wfd, unix.EPOLLIN); err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.setEntry(wfd, fdEntry{kind: kindWake})
+	return l, nil
+}
+
+// SetTimers installs the timer heap whose next deadline bounds each epoll wait. Call it
+// before Run.
+func (l *Loop) SetTimers(t Timers) { l.timers = t }
+
+// Now returns the loop's monotonic clock in nanoseconds (the clock Timers see).
+func (l *Loop) Now() int64 { return int64(time.Since(l.epoch)) }
+
+// OnLoop reports whether the caller is the goroutine running l. It is slow (about 1 µs):
+// use it only on rare paths.
+func (l *Loop) OnLoop() bool {
+	id := l.goid.Load()
+	return id != 0 && id == goroutineID()
+}
+
+func (l *Loop) ctl(op, fd int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+func (l *Loop) setEntry(fd int, e fdEntry) {
+	for fd >= len(l.fds) {
+		n := make([]fdEntry, 2*len(l.fds))
+		copy(n, l.fds)
+		l.fds = n
+	}
+	l.fds[fd] = e
+}
+
+// AddListener starts accepting on ln (a listening, non-blocking socket). Call it on the loop
+// goroutine or before Run.
+func (l *Loop) AddListener(ln *Listener) error {
+	if err := l.ctl(unix.EPOLL_CTL_ADD, ln.FD, unix.EPOLLIN); err != nil {
+		return err
+	}
+	l.setEntry(ln.FD, fdEntry{kind: kindListener, ln: ln})
+	return nil
+}
+
+// RemoveListener stops accepting on ln. It does not close ln.FD.
+func (l *Loop) RemoveListener(ln *Listener) {
+	if ln.FD < len(l.fds) && l.fds[ln.FD].ln == ln {
+		_ = l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0)
+		l.fds[ln.FD] = fdEntry{}
+	}
+}
+
+// ConnCount returns the number of connections registered with the loop, including those
+// still flushing their output after Closed. Loop goroutine only.
+func (l *Loop) ConnCount() int { return l.nconns }
+
+// Post queues t to run on the loop and wakes it. Safe from any goroutine. After the loop has
+// stopped, Post returns false and drops t.
+func (l *Loop) Post(t Task) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	l.tasks = append(l.tasks, t)
+	l.mu.Unlock()
+	l.wake()
+	return true
+}
+
+func (l *Loop) wake() {
+	if l.wakePending.CompareAndSwap(false, true) {
+		var one = [8]byte{1}
+		for {
+			_, err := unix.Write(l.wakefd, one[:])
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}
+}
+
+func (l *Loop) runTasks() {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i := range tasks {
+		t := &tasks[i]
+		switch t.Op {
+		case opFn:
+			t.Fn()
+		case opClose:
+			l.closeConn(t.Conn, t.Why, t.Errno)
+		case opFull:
+			if !t.Conn.notified {
+				l.h.BufferFull(t.Conn)
+			}
+		}
+		tasks[i] = Task{}
+	}
+	l.spare = tasks[:0]
+}
+
+// Stop makes Run return after the current batch. Loop goroutine only (post it as a Task from
+// elsewhere). Connections still registered are closed with CloseShutdown.
+func (l *Loop) Stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+}
+
+// Run runs the loop until Stop. Every Handler call happens on the calling goroutine.
+func (l *Loop) Run() error {
+	l.goid.Store(goroutineID())
+	defer l.goid.Store(0)
+	for {
+		l.mu.Lock()
+		stopped := l.stopped
+		pending := len(l.tasks) > 0
+		l.mu.Unlock()
+		if stopped {
+			break
+		}
+		timeout := -1
+		if pending {
+			timeout = 0
+		} else if l.timers != nil {
+			timeout = l.timers.Timeout(l.Now())
+		}
+		if len(l.paused) > 0 {
+			timeout = l.resumeAccept(timeout)
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if err != nil && err != unix.EINTR {
+			return os.NewSyscallError("epoll_wait", err)
+		}
+		for i := 0; i < n; i++ {
+			ev := &l.events[i]
+			fd := int(ev.Fd)
+			if fd >= len(l.fds) {
+				continue
+			}
+			switch e := l.fds[fd]; e.kind {
+			case kindConn:
+				l.connEvent(e.conn, ev.Events)
+			case kindListener:
+				l.accept(e.ln)
+			case kindWake:
+				var b [8]byte
+				_, _ = unix.Read(l.wakefd, b[:])
+				l.wakePending.Store(false)
+			}
+		}
+		if l.timers != nil {
+			l.timers.Run(l.Now())
+		}
+		l.runTasks()
+	}
+	// Tasks posted before the stop still run (closes, callbacks), then everything closes.
+	l.runTasks()
+	l.CloseAll(CloseShutdown)
+	return nil
+}
+
+// CloseAll closes every connection of the loop: Closed for those not yet closed, then the
+// descriptors, dropping whatever output is still queued. Loop goroutine only.
+func (l *Loop) CloseAll(reason CloseReason) {
+	for fd := range l.fds {
+		if e := l.fds[fd]; e.kind == kindConn {
+			c := e.conn
+			l.flush(c)
+			if l.fds[fd].conn == c {
+				l.closeConn(c, reason, 0)
+				l.finalClose(c)
+			}
+		}
+	}
+}
+
+// Close releases the loop's epoll and eventfd descriptors. Call it after Run returned.
+func (l *Loop) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	err1 := unix.Close(l.epfd)
+	err2 := unix.Close(l.wakefd)
+	return errors.Join(err1, err2)
+}
+
+func (l *Loop) accept(ln *Listener) {
+	for range 64 {
+		nfd, sa, err := unix.Accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN:
+				return
+			case unix.EINTR, unix.ECONNABORTED:
+				continue
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				// Out of descriptors: stop accepting for a moment instead of spinning on a
+				// listener that stays readable.
+				_ = l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0)
+				ln.pausedUntil = l.Now() + int64(100*time.Millisecond)
+				l.paused = append(l.paused, ln)
+				return
+			default:
+				return
+			}
+		}
+		c := l.h.Accept(ln, nfd, sa)
+		if c == nil {
+			unix.Close(nfd)
+			continue
+		}
+		c.loop = l
+		if err := l.ctl(unix.EPOLL_CTL_ADD, nfd, c.wantEvents()); err != nil {
+			unix.Close(nfd)
+			c.closed = true
+			l.h.Closed(c, CloseError, unix.EBADF)
+			continue
+		}
+		c.events = c.wantEvents()
+		l.setEntry(nfd, fdEntry{kind: kindConn, conn: c})
+		l.nconns++
+		l.h.Opened(c)
+	}
+}
+
+// resumeAccept re-arms listeners paused after EMFILE whose pause is over and returns the
+// epoll timeout shortened to the next resume.
+func (l *Loop) resumeAccept(timeout int) int {
+	now := l.Now()
+	keep := l.paused[:0]
+	for _, ln := range l.paused {
+		if now >= ln.pausedUntil {
+			if l.fds[ln.FD].ln == ln {
+				_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, unix.EPOLLIN)
+			}
+			continue
+		}
+		keep = append(keep, ln)
+		ms := int((ln.pausedUntil-now)/int64(time.Millisecond)) + 1
+		if timeout < 0 || ms < timeout {
+			timeout = ms
+		}
+	}
+	l.paused = keep
+	return timeout
+}
+
+func (l *Loop) connEvent(c *Conn, ev uint32) {
+	if ev&unix.EPOLLOUT != 0 {
+		l.flush(c)
+		if c.closed {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+		return
+	}
+	if c.notified {
+		// Closed already ran; the descriptor only drains its output. A hang-up ends that.
+		if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			l.finalClose(c)
+		}
+		return
+	}
+	if ev&unix.EPOLLIN == 0 && c.events&unix.EPOLLIN == 0 {
+		// Paused or waiting for Confirm: an error or hang-up still ends the connection.
+		l.closeConn(c, CloseError, sockErrno(c.FD))
+		l.finalClose(c)
+		return
+	}
+	for {
+		n, err := unix.Read(c.FD, l.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		switch {
+		case n > 0:
+			l.h.Data(c, l.buf[:n])
+		case n == 0 && err == nil:
+			l.closeConn(c, ClosePeer, 0)
+			l.finalClose(c)
+		case err == unix.EAGAIN:
+		default:
+			errno, _ := err.(unix.Errno)
+			l.closeConn(c, CloseError, errno)
+			l.finalClose(c)
+		}
+		return
+	}
+}
+
+func sockErrno(fd int) unix.Errno {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return 0
+	}
+	return unix.Errno(v)
+}
+
+// closeConn runs Closed once for c. The descriptor stays open: a graceful server close keeps
+// it until its queued output is flushed; other closes call finalClose right after.
+func (l *Loop) closeConn(c *Conn, why CloseReason, errno unix.Errno) {
+	if c.notified || c.closed {
+		return
+	}
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	c.notified = true
+	l.h.Closed(c, why, errno)
+	if why != CloseServer {
+		return
+	}
+	c.mu.Lock()
+	if c.reset || c.queued == 0 {
+		c.mu.Unlock()
+		l.finalClose(c)
+		return
+	}
+	c.draining = true
+	c.updateEventsLocked()
+	c.mu.Unlock()
+}
+
+// finalClose unregisters and closes c's descriptor and drops its queued output.
+func (l *Loop) finalClose(c *Conn) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if c.reset {
+		_ = unix.SetsockoptLinger(c.FD, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.FD, nil)
+	if c.FD < len(l.fds) && l.fds[c.FD].conn == c {
+		l.fds[c.FD] = fdEntry{}
+		l.nconns--
+	}
+	unix.Close(c.FD)
+	c.dropQueueLocked()
+	c.mu.Unlock()
+}
+
+// flush writes c's queued output with writev until it is empty or the socket is full.
+func (l *Loop) flush(c *Conn) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	for c.queued > 0 {
+		cnt := 0
+		off := c.outOff
+		for _, chunk := range c.out {
+			if cnt == len(l.iov) {
+				break
+			}
+			p := chunk[off:]
+			off = 0
+			l.iov[cnt].Base = &p[0]
+			l.iov[cnt].SetLen(len(p))
+			cnt++
+		}
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.FD), uintptr(unsafe.Pointer(&l.iov[0])), uintptr(cnt))
+		if e == unix.EINTR {
+			continue
+		}
+		if e == unix.EAGAIN {
+			break
+		}
+		if e != 0 {
+			c.mu.Unlock()
+			if !c.notified {
+				l.closeConn(c, CloseError, e)
+			}
+			l.finalClose(c)
+			return
+		}
+		c.consumeLocked(int(r))
+	}
+	for i := range l.iov {
+		l.iov[i] = unix.Iovec{}
+	}
+	empty := c.full && c.queued <= c.low
+	if empty {
+		c.full = false
+	}
+	if c.queued == 0 && c.draining {
+		c.mu.Unlock()
+		l.finalClose(c)
+		return
+	}
+	c.updateEventsLocked()
+	c.mu.Unlock()
+	if empty && !c.notified {
+		l.h.BufferEmpty(c)
+	}
+}

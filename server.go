@@ -1,0 +1,320 @@
+package swoole
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/goswoole/swoole/internal/conntable"
+)
+
+// Server states.
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+// Server is a Swoole-style event-driven server: listeners, a connection table, workers that
+// run the callbacks, and the API that acts on connections by session id.
+//
+// Create it with NewServer (which binds at once), add ports with AddListener, configure it with
+// Set or SetOptions and register callbacks with the On* methods, all before Start. Start
+// blocks until the server shuts down.
+//
+// Concurrency: callbacks of one worker run one at a time on that worker's event loop, so state
+// they share needs no lock. Every method that acts on a connection (Send, Close, Exist,
+// GetClientInfo, ...) may be called from any goroutine, inside or outside callbacks.
+type Server struct {
+	mu    sync.Mutex // guards configuration before Start
+	mode  Mode
+	given Settings // what Set and SetOptions gave
+	eff   Settings // resolved at Start
+	cb    callbacks
+	ports []*Port
+
+	state   atomic.Int32
+	lastErr atomic.Int64
+	log     *slog.Logger
+	logFile *os.File
+
+	table   *conntable.Table
+	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
+	mask    int64
+	workers []*worker
+	cur     *worker // the worker of this process (single-process ModeBase: the only one)
+
+	sigDone  chan struct{}
+	commands map[string]command
+}
+
+// NewServer creates a server and binds its first port at once, as Swoole's constructor does:
+// a busy port or a bad address is an error carrying the errno. Port 0 picks a free port;
+// s.Ports()[0].Port() tells which. For SockUnixStream and SockUnixDgram, host is the socket's
+// path and port is ignored.
+//
+// Modes: ModeBase is built. ModeProcess and ModeThread are refused with ErrOperationNotSupport
+// until the process model lands (see README, "Status").
+func NewServer(host string, port int, mode Mode, sock SockType) (*Server, error) {
+	switch mode {
+	case ModeBase:
+	case ModeProcess, ModeThread:
+		return nil, newError(ErrOperationNotSupport, "mode %v is not available yet in goswoole: use ModeBase (the process model is being built; see README, Status)", mode)
+	default:
+		return nil, newError(ErrInvalidParams, "unknown mode %d: use ModeBase, ModeProcess or ModeThread", int(mode))
+	}
+	s := &Server{mode: mode, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	p, err := s.bindPort(host, port, sock)
+	if err != nil {
+		return nil, err
+	}
+	s.ports = append(s.ports, p)
+	return s, nil
+}
+
+// AddListener binds one more port (Swoole's addListener / listen). The port inherits the
+// server's settings and callbacks until it sets its own. Only before Start.
+func (s *Server) AddListener(host string, port int, sock SockType) (*Port, error) {
+	if s.state.Load() != stateNew {
+		return nil, s.fail(newError(ErrRefused, "AddListener after Start: add every port before calling Start"))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.bindPort(host, port, sock)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	p.index = len(s.ports)
+	s.ports = append(s.ports, p)
+	return p, nil
+}
+
+// Ports returns the listening ports; the first is the one NewServer bound.
+func (s *Server) Ports() []*Port {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Port(nil), s.ports...)
+}
+
+// Set merges settings into the server's (Swoole's set): each non-zero field replaces the
+// current value; zero fields leave it alone (use SetOptions to set a value back to zero).
+// Invalid values are an error and change nothing. Only before Start.
+func (s *Server) Set(settings Settings) error {
+	if s.state.Load() != stateNew {
+		return s.fail(newError(ErrRefused, "Set after Start: settings are fixed once the server runs"))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.given.merge(settings)
+	if err := next.withDefaults().validate(); err != nil {
+		return s.fail(err)
+	}
+	s.given = next
+	return nil
+}
+
+// SetOptions sets options by Swoole's key names ("worker_num", "package_eof", ...). An
+// unknown key or a value of the wrong type is an error naming it, and changes nothing.
+// Only before Start.
+func (s *Server) SetOptions(opts map[string]any) error {
+	if s.state.Load() != stateNew {
+		return s.fail(newError(ErrRefused, "SetOptions after Start: settings are fixed once the server runs"))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.given
+	if err := applyOptions(&next, opts, false); err != nil {
+		return s.fail(err)
+	}
+	if err := next.withDefaults().validate(); err != nil {
+		return s.fail(err)
+	}
+	s.given = next
+	return nil
+}
+
+// Setting returns the settings in force: after Start the resolved values (defaults filled
+// in); before Start what Set and SetOptions gave, with defaults filled in.
+func (s *Server) Setting() Settings {
+	if st := s.state.Load(); st != stateNew {
+		return s.eff
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.given.withDefaults()
+}
+
+// On registers cb for the event name (case-insensitive, without the "on" prefix: "receive",
+// "Connect", "WorkerStart"). It replaces an earlier handler; a nil cb removes it. An unknown
+// name or a cb of the wrong function type is an error. Only before Start.
+func (s *Server) On(name string, cb any) error {
+	n, err := eventName(name)
+	if err != nil {
+		return s.fail(err)
+	}
+	if s.state.Load() != stateNew {
+		return s.fail(newError(ErrRefused, "On(%q) after Start: register callbacks before calling Start", name))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cb.set(n, cb); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// GetCallback returns the handler registered for the event name, exactly as it was given (so
+// GetCallback("Receive").(func(*Server, int64, int, []byte)) works), or nil when there is none
+// or the name is unknown.
+func (s *Server) GetCallback(name string) any {
+	n, err := eventName(name)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cb.get(n)
+}
+
+func (s *Server) setCB(name string, cb any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Load() != stateNew {
+		s.log.Warn("swoole: a callback registered after Start is ignored", "event", name)
+		return
+	}
+	_ = s.cb.set(name, cb)
+}
+
+// OnStart registers the Start handler: it runs once when the server starts, before any
+// connection is accepted (in worker 0 for ModeBase).
+func (s *Server) OnStart(cb func(s *Server)) { s.setCB("start", cb) }
+
+// OnBeforeShutdown registers the handler that runs when shutdown begins, while the event loop
+// still works.
+func (s *Server) OnBeforeShutdown(cb func(s *Server)) { s.setCB("beforeshutdown", cb) }
+
+// OnShutdown registers the last handler of a server's life: listeners and workers are gone.
+func (s *Server) OnShutdown(cb func(s *Server)) { s.setCB("shutdown", cb) }
+
+// OnManagerStart registers the handler that runs in the manager process when it starts.
+func (s *Server) OnManagerStart(cb func(s *Server)) { s.setCB("managerstart", cb) }
+
+// OnManagerStop registers the handler that runs in the manager when it stops.
+func (s *Server) OnManagerStop(cb func(s *Server)) { s.setCB("managerstop", cb) }
+
+// OnBeforeReload registers the handler the manager runs before a reload.
+func (s *Server) OnBeforeReload(cb func(s *Server)) { s.setCB("beforereload", cb) }
+
+// OnAfterReload registers the handler the manager runs after a reload.
+func (s *Server) OnAfterReload(cb func(s *Server)) { s.setCB("afterreload", cb) }
+
+// OnWorkerStart registers the handler each worker runs when it starts, on its event loop.
+// Per-process state belongs here.
+func (s *Server) OnWorkerStart(cb func(s *Server, workerID int)) { s.setCB("workerstart", cb) }
+
+// OnWorkerStop registers the handler a worker runs when it stops normally.
+func (s *Server) OnWorkerStop(cb func(s *Server, workerID int)) { s.setCB("workerstop", cb) }
+
+// OnWorkerExit registers the handler a worker runs repeatedly while it drains during an
+// asynchronous reload.
+func (s *Server) OnWorkerExit(cb func(s *Server, workerID int)) { s.setCB("workerexit", cb) }
+
+// OnWorkerError registers the handler the manager runs when a worker dies abnormally.
+func (s *Server) OnWorkerError(cb func(s *Server, workerID, workerPID, exitCode, signal int)) {
+	s.setCB("workererror", cb)
+}
+
+// OnConnect registers the handler for a new connection on a stream port.
+func (s *Server) OnConnect(cb func(s *Server, fd int64, reactorID int)) { s.setCB("connect", cb) }
+
+// OnReceive registers the handler for data from a stream connection. data is valid only during
+// the call: copy it (bytes.Clone) to keep it.
+func (s *Server) OnReceive(cb func(s *Server, fd int64, reactorID int, data []byte)) {
+	s.setCB("receive", cb)
+}
+
+// OnClose registers the handler that runs once per connection when it closes, whoever closed
+// it. reactorID is -1 when the application closed it.
+func (s *Server) OnClose(cb func(s *Server, fd int64, reactorID int)) { s.setCB("close", cb) }
+
+// OnPacket registers the handler for datagrams on UDP and unix-dgram ports. data is valid only
+// during the call.
+func (s *Server) OnPacket(cb func(s *Server, data []byte, client ClientAddr)) {
+	s.setCB("packet", cb)
+}
+
+// OnTask registers the task workers' handler; a non-nil return value is sent back as Finish.
+func (s *Server) OnTask(cb func(s *Server, taskID int, srcWorkerID int, data []byte) any) {
+	s.setCB("task", cb)
+}
+
+// OnFinish registers the handler for task results, in the worker that sent the task.
+func (s *Server) OnFinish(cb func(s *Server, taskID int, data []byte)) { s.setCB("finish", cb) }
+
+// OnPipeMessage registers the handler for SendMessage deliveries.
+func (s *Server) OnPipeMessage(cb func(s *Server, srcWorkerID int, data []byte)) {
+	s.setCB("pipemessage", cb)
+}
+
+// OnBufferFull registers the handler for a connection whose queued output reached
+// buffer_high_watermark (or socket_buffer_size when no watermark is set): stop producing for it.
+func (s *Server) OnBufferFull(cb func(s *Server, fd int64)) { s.setCB("bufferfull", cb) }
+
+// OnBufferEmpty registers the handler for a connection whose queued output fell back to
+// buffer_low_watermark after OnBufferFull: producing may resume.
+func (s *Server) OnBufferEmpty(cb func(s *Server, fd int64)) { s.setCB("bufferempty", cb) }
+
+// GetLastError returns the code of the last error a call on this server returned in this
+// process (0 if none).
+func (s *Server) GetLastError() int { return int(s.lastErr.Load()) }
+
+// fail records e's code as the last error and returns e.
+func (s *Server) fail(err error) error {
+	if e, ok := err.(*Error); ok {
+		s.lastErr.Store(int64(e.Code))
+	}
+	return err
+}
+
+// running returns an error unless the server is serving.
+func (s *Server) running(call string) error {
+	switch s.state.Load() {
+	case stateRunning:
+		return nil
+	case stateNew:
+		return s.fail(newError(ErrRefused, "%s before Start: the server is not running yet", call))
+	}
+	return s.fail(newError(ErrRefused, "%s after shutdown: the server is not running", call))
+}
+
+// newLogger builds the server's logger from log_file and log_level.
+func (s *Server) newLogger() error {
+	var w io.Writer = os.Stderr
+	if s.eff.LogFile != "" {
+		f, err := os.OpenFile(s.eff.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return wrapErrno("open", err, "cannot open log_file %q: check the path and its permissions", s.eff.LogFile)
+		}
+		s.logFile = f
+		w = f
+	}
+	level := slog.LevelInfo
+	switch {
+	case s.eff.LogLevel <= 1:
+		level = slog.LevelDebug
+	case s.eff.LogLevel == 2:
+		level = slog.LevelInfo
+	case s.eff.LogLevel <= 4:
+		level = slog.LevelWarn
+	case s.eff.LogLevel == 5:
+		level = slog.LevelError
+	default:
+		level = slog.LevelError + 100
+	}
+	s.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return nil
+}

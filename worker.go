@@ -1,0 +1,356 @@
+package swoole
+
+import (
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/reactor"
+	"github.com/goswoole/swoole/internal/sys"
+)
+
+// worker is one event loop that accepts, reads and runs callbacks (a ModeBase worker).
+type worker struct {
+	s    *Server
+	id   int
+	loop *reactor.Loop
+	slot *conntable.WorkerSlot
+}
+
+// conn is a connection held by this process.
+type conn struct {
+	id       int64
+	slot     *conntable.Slot
+	port     *Port
+	w        *worker
+	rc       *reactor.Conn
+	appClose atomic.Bool // closed by Close (OnClose gets reactorID -1)
+	inClose  atomic.Bool // OnClose is running
+}
+
+// Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,
+// then returns nil. Callbacks run on the calling goroutine (the worker's event loop) in a
+// single-process ModeBase server. A second Start is an error (9008).
+func (s *Server) Start() error {
+	if !s.state.CompareAndSwap(stateNew, stateRunning) {
+		return s.fail(newError(ErrServerOnlyStartOne, "Start called twice: a server starts once; create a new server to serve again"))
+	}
+	if err := s.prepare(); err != nil {
+		s.cleanup()
+		s.state.Store(stateStopped)
+		return s.fail(err)
+	}
+	w := s.cur
+	s.sigDone = make(chan struct{})
+	sigCh := make(chan os.Signal, 1)
+	signal.Notify(sigCh, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigCh:
+			_ = s.Shutdown()
+		case <-s.sigDone:
+		}
+	}()
+
+	w.slot.Status.Store(WorkerBusy)
+	if s.cb.start != nil {
+		s.cb.start(s)
+	}
+	if s.cb.workerStart != nil {
+		s.cb.workerStart(s, w.id)
+	}
+	w.slot.Status.Store(WorkerIdle)
+	err := w.loop.Run()
+
+	signal.Stop(sigCh)
+	close(s.sigDone)
+	if s.cb.shutdown != nil {
+		s.cb.shutdown(s)
+	}
+	s.cleanup()
+	s.state.Store(stateStopped)
+	if err != nil {
+		return s.fail(wrapErrno("", err, "the event loop failed"))
+	}
+	return nil
+}
+
+// prepare resolves settings, builds the connection table and the worker, and starts
+// listening.
+func (s *Server) prepare() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eff = s.given.withDefaults()
+	if err := s.eff.validate(); err != nil {
+		return err
+	}
+	if s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || s.eff.MaxRequest > 0 {
+		return newError(ErrOperationNotSupport, "worker_num %d, task_worker_num %d, max_request %d need the multi-process model, which is not available yet in goswoole: use worker_num 1, no task workers and no max_request", s.eff.WorkerNum, s.eff.TaskWorkerNum, s.eff.MaxRequest)
+	}
+	if err := s.newLogger(); err != nil {
+		return err
+	}
+	for _, p := range s.ports {
+		p.resolve(s.eff, s.cb.port)
+		if p.sock.isStream() && p.ecb.receive == nil {
+			return newError(ErrServerInvalidCallback, "port %s:%d has no Receive handler: register one with OnReceive (on the server or the port)", p.host, p.port)
+		}
+	}
+	t, err := conntable.New(s.eff.MaxConnection, s.eff.WorkerNum, s.eff.StartSessionID)
+	if err != nil {
+		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
+	}
+	s.table = t
+	s.conns = make([]atomic.Pointer[conn], t.Capacity())
+	s.mask = int64(t.Capacity() - 1)
+	t.Counters().StartTime.Store(time.Now().Unix())
+
+	w := &worker{s: s, id: 0, slot: t.Worker(0)}
+	w.slot.PID.Store(int32(os.Getpid()))
+	w.slot.StartTime.Store(time.Now().Unix())
+	loop, err := reactor.New(w, reactor.Config{})
+	if err != nil {
+		return wrapErrno("", err, "cannot create the event loop")
+	}
+	w.loop = loop
+	s.workers = []*worker{w}
+	s.cur = w
+
+	for _, p := range s.ports {
+		if err := p.listen(); err != nil {
+			return err
+		}
+		p.ln = &reactor.Listener{FD: p.fd, Owner: p}
+		if err := loop.AddListener(p.ln); err != nil {
+			return wrapErrno("", err, "cannot watch port %d", p.port)
+		}
+	}
+	return nil
+}
+
+// listen applies the listener options and starts listening.
+func (p *Port) listen() error {
+	if p.eff.EnableReusePort && p.sock.base() != SockUnixStream {
+		// SO_REUSEPORT must be set before bind: bind again, on the same port, with it.
+		if err := syscall.Close(p.fd); err != nil {
+			return wrapErrno("close", err, "cannot rebind port %d with SO_REUSEPORT", p.port)
+		}
+		fam := sys.FamilyInet4
+		if p.sock.base() == SockTCP6 {
+			fam = sys.FamilyInet6
+		}
+		fd, _, err := sys.Bind(sys.ListenSpec{Family: fam, Stream: true, Host: p.host, Port: p.port, ReusePort: true})
+		if err != nil {
+			return wrapErrno("", err, "cannot rebind port %d with SO_REUSEPORT", p.port)
+		}
+		p.fd = fd
+	}
+	if p.sock.base() != SockUnixStream {
+		if p.eff.TCPDeferAccept > 0 {
+			_ = sys.SetInt(p.fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, p.eff.TCPDeferAccept)
+		}
+		if p.eff.TCPFastOpen {
+			_ = sys.SetInt(p.fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, 128)
+		}
+	}
+	if err := sys.Listen(p.fd, p.eff.Backlog); err != nil {
+		return wrapErrno("", err, "cannot listen on port %d", p.port)
+	}
+	return nil
+}
+
+// cleanup releases what prepare built. Listening sockets close here.
+func (s *Server) cleanup() {
+	for _, p := range s.ports {
+		if p.fd >= 0 {
+			syscall.Close(p.fd)
+			p.fd = -1
+			if p.sock.base() == SockUnixStream {
+				os.Remove(p.host)
+			}
+		}
+		p.mu.Lock()
+		if p.file != nil {
+			p.file.Close()
+			p.file = nil
+		}
+		p.mu.Unlock()
+	}
+	for _, w := range s.workers {
+		if w.loop != nil {
+			w.loop.Close()
+		}
+	}
+	if s.table != nil {
+		s.table.Close()
+	}
+	if s.logFile != nil {
+		s.logFile.Close()
+	}
+}
+
+// Shutdown stops the server (Swoole's shutdown; SIGTERM does the same): BeforeShutdown runs,
+// listeners close, every connection closes (OnClose for each), WorkerStop runs, then Start
+// runs Shutdown and returns. Shutdown returns at once; it may be called from any goroutine,
+// including a callback.
+func (s *Server) Shutdown() error {
+	if !s.state.CompareAndSwap(stateRunning, stateStopping) {
+		if s.state.Load() == stateStopping {
+			return nil
+		}
+		return s.running("Shutdown")
+	}
+	w := s.cur
+	w.loop.Post(reactor.Task{Fn: w.shutdown})
+	return nil
+}
+
+// shutdown runs on the loop.
+func (w *worker) shutdown() {
+	s := w.s
+	if s.cb.beforeShutdown != nil {
+		s.cb.beforeShutdown(s)
+	}
+	for _, p := range s.ports {
+		if p.ln != nil {
+			w.loop.RemoveListener(p.ln)
+		}
+	}
+	w.loop.CloseAll(reactor.CloseShutdown)
+	if s.cb.workerStop != nil {
+		s.cb.workerStop(s, w.id)
+	}
+	w.slot.Status.Store(WorkerExit)
+	w.loop.Stop()
+}
+
+// Accept registers a new connection in the table.
+func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *reactor.Conn {
+	s := w.s
+	p := ln.Owner.(*Port)
+	ctr := s.table.Counters()
+	id, slot, ok := int64(0), (*conntable.Slot)(nil), false
+	if int(ctr.ConnectionNum.Load()) < s.eff.MaxConnection {
+		id, slot, ok = s.table.Alloc()
+	}
+	if !ok {
+		ctr.AbortCount.Add(1)
+		s.log.Warn("swoole: connection refused: max_connection reached", "code", ErrServerTooManySocket, "max_connection", s.eff.MaxConnection, "port", p.port)
+		return nil
+	}
+	now := time.Now()
+	slot.Worker.Store(int32(w.id))
+	slot.FD.Store(int32(fd))
+	slot.ReactorID.Store(int32(w.id))
+	slot.ServerFD.Store(int32(p.fd))
+	slot.ServerPort.Store(int32(p.port))
+	slot.SocketType.Store(int32(p.sock))
+	slot.PortIndex.Store(int32(p.index))
+	fam, ip, port, path := sys.PeerAddr(peer)
+	slot.SetRemoteAddr(fam, ip, port, path)
+	slot.RemotePort.Store(int32(port))
+	slot.ConnectTime.Store(now.Unix())
+	if p.sock.base() != SockUnixStream {
+		if p.eff.OpenTCPNoDelay {
+			_ = sys.SetNoDelay(fd)
+		}
+		if p.eff.OpenTCPKeepalive {
+			_ = sys.SetKeepAlive(fd, p.eff.TCPKeepIdle, p.eff.TCPKeepInterval, p.eff.TCPKeepCount)
+		}
+	}
+	c := &conn{id: id, slot: slot, port: p, w: w}
+	c.rc = reactor.NewConn(fd, c, reactor.ConnOptions{
+		MaxQueued: p.eff.SocketBufferSize,
+		High:      p.eff.BufferHighWatermark,
+		Low:       p.eff.BufferLowWatermark,
+		Delayed:   s.eff.EnableDelayReceive,
+	})
+	if s.eff.EnableDelayReceive {
+		slot.SetFlag(conntable.FlagDelayRecv)
+	}
+	s.conns[id&s.mask].Store(c)
+	return c.rc
+}
+
+// Opened publishes the connection and runs OnConnect.
+func (w *worker) Opened(rc *reactor.Conn) {
+	c := rc.Owner.(*conn)
+	s := w.s
+	s.table.Publish(c.slot)
+	ctr := s.table.Counters()
+	ctr.ConnectionNum.Add(1)
+	ctr.AcceptCount.Add(1)
+	fd := int64(rc.FD)
+	if m := ctr.MaxFD.Load(); fd > m {
+		ctr.MaxFD.CompareAndSwap(m, fd)
+	}
+	if m := ctr.MinFD.Load(); m == 0 || fd < m {
+		ctr.MinFD.CompareAndSwap(m, fd)
+	}
+	if cb := c.port.ecb.connect; cb != nil {
+		w.slot.Status.Store(WorkerBusy)
+		cb(s, c.id, w.id)
+		w.slot.Status.Store(WorkerIdle)
+	}
+}
+
+// Data delivers received bytes to OnReceive.
+func (w *worker) Data(rc *reactor.Conn, data []byte) {
+	c := rc.Owner.(*conn)
+	s := w.s
+	now := time.Now().UnixNano()
+	c.slot.LastRecv.Store(now)
+	c.slot.LastDispatch.Store(now)
+	ctr := s.table.Counters()
+	ctr.TotalRecvBytes.Add(int64(len(data)))
+	ctr.RequestCount.Add(1)
+	w.slot.RequestCount.Add(1)
+	w.slot.Status.Store(WorkerBusy)
+	c.port.ecb.receive(s, c.id, w.id, data)
+	w.slot.Status.Store(WorkerIdle)
+}
+
+// Closed runs OnClose and releases the session.
+func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix.Errno) {
+	c := rc.Owner.(*conn)
+	s := w.s
+	s.table.MarkClosing(c.slot, c.id)
+	c.slot.CloseErrno.Store(int32(errno))
+	reactorID := w.id
+	if c.appClose.Load() {
+		reactorID = -1
+	}
+	if cb := c.port.ecb.close; cb != nil {
+		c.inClose.Store(true)
+		w.slot.Status.Store(WorkerBusy)
+		cb(s, c.id, reactorID)
+		w.slot.Status.Store(WorkerIdle)
+		c.inClose.Store(false)
+	}
+	ctr := s.table.Counters()
+	ctr.ConnectionNum.Add(-1)
+	ctr.CloseCount.Add(1)
+	s.conns[c.id&s.mask].CompareAndSwap(c, nil)
+	s.table.Release(c.slot)
+}
+
+// BufferFull runs OnBufferFull.
+func (w *worker) BufferFull(rc *reactor.Conn) {
+	c := rc.Owner.(*conn)
+	if cb := c.port.ecb.bufferFull; cb != nil {
+		cb(w.s, c.id)
+	}
+}
+
+// BufferEmpty runs OnBufferEmpty.
+func (w *worker) BufferEmpty(rc *reactor.Conn) {
+	c := rc.Owner.(*conn)
+	if cb := c.port.ecb.bufferEmpty; cb != nil {
+		cb(w.s, c.id)
+	}
+}
