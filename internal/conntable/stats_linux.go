@@ -1,0 +1,73 @@
+//go:build linux
+
+package conntable
+
+import "sync/atomic"
+
+// Worker status values stored in WorkerSlot.Status.
+const (
+	WorkerBusy int32 = 1 // the worker is running a callback
+	WorkerIdle int32 = 2 // the worker waits for events
+	WorkerExit int32 = 3 // the worker has exited (or is exiting)
+)
+
+// Counters are the server-wide statistics, one record in the mapping. Any
+// process may add to or store any field at any time.
+type Counters struct {
+	// StartTime is the server start time in unix seconds.
+	StartTime atomic.Int64
+	// ConnectionNum is the number of connections as counted by the server
+	// (maintained by the server; it is separate from Table.Len).
+	ConnectionNum atomic.Int64
+	// AcceptCount counts accepted connections.
+	AcceptCount atomic.Int64
+	// AbortCount counts connections closed abnormally.
+	AbortCount atomic.Int64
+	// CloseCount counts closed connections.
+	CloseCount atomic.Int64
+	// DispatchCount counts packets dispatched to workers.
+	DispatchCount atomic.Int64
+	// RequestCount counts requests received.
+	RequestCount atomic.Int64
+	// ResponseCount counts responses sent.
+	ResponseCount atomic.Int64
+	// TotalRecvBytes counts bytes received from clients.
+	TotalRecvBytes atomic.Int64
+	// TotalSendBytes counts bytes sent to clients.
+	TotalSendBytes atomic.Int64
+	// PipePacketMsgID is the sequence used for chunked IPC message ids.
+	PipePacketMsgID atomic.Int64
+	// SessionRound is the last session id handed out; Table.Alloc adds to it.
+	SessionRound atomic.Int64
+	// MinFD is the smallest OS file descriptor of a connection, as updated by
+	// the server (an OS fd of the owning process, not a session id).
+	MinFD atomic.Int64
+	// MaxFD is the largest OS file descriptor of a connection, as updated by
+	// the server (an OS fd of the owning process, not a session id).
+	MaxFD atomic.Int64
+
+	_ [16]uint64 // reserved for later counters
+}
+
+// WorkerSlot is the status of one worker id, one record per worker slot in
+// the mapping. By convention the worker writes its own entry; anyone reads.
+type WorkerSlot struct {
+	// PID is the OS process id of the worker (0 if none).
+	PID atomic.Int32
+	// Status is WorkerBusy, WorkerIdle or WorkerExit (0 before start).
+	Status atomic.Int32
+	// RequestCount counts requests handled by this worker.
+	RequestCount atomic.Int64
+	// ResponseCount counts responses sent by this worker.
+	ResponseCount atomic.Int64
+	// DispatchCount counts packets dispatched to this worker.
+	DispatchCount atomic.Int64
+	// CoroutineNum is the number of coroutines (blocked callbacks) now.
+	CoroutineNum atomic.Int64
+	// CoroutinePeak is the highest CoroutineNum seen.
+	CoroutinePeak atomic.Int64
+	// StartTime is the worker start time in unix seconds.
+	StartTime atomic.Int64
+
+	_ [9]uint64 // reserved
+}
