@@ -587,3 +587,32 @@ func portSettingsOnly(s Settings) error {
 func serverOnlyError(o *option) *Error {
 	return newError(ErrInvalidParams, "%s (Settings.%s) is a server setting; set it on the Server, not on a Port", o.key, o.field)
 }
+
+// mergeSettings is Set(o): on the server (port false) or on a Port (port true, where a
+// server setting in o is refused by portSettingsOnly). It returns cur.merge(o) once that
+// validates; on an error it returns cur unchanged with the *Error.
+func mergeSettings(cur, o Settings, port bool) (Settings, error) {
+	if port {
+		if err := portSettingsOnly(o); err != nil {
+			return cur, err
+		}
+	}
+	n := cur.merge(o)
+	if err := n.validate(); err != nil {
+		return cur, err
+	}
+	return n, nil
+}
+
+// applySettingsOptions is SetOptions(opts): applyOptions on a copy of cur (port true for a
+// Port), then validate. On an error it returns cur unchanged with the *Error.
+func applySettingsOptions(cur Settings, opts map[string]any, port bool) (Settings, error) {
+	n := cur
+	if err := applyOptions(&n, opts, port); err != nil {
+		return cur, err
+	}
+	if err := n.validate(); err != nil {
+		return cur, err
+	}
+	return n, nil
+}

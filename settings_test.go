@@ -650,3 +650,37 @@ func TestLogLevel(t *testing.T) {
 		t.Error("String")
 	}
 }
+
+func TestSetHelpers(t *testing.T) {
+	cur := Settings{WorkerNum: 2, OpenEOFCheck: true}
+	t.Run("merge ok", func(t *testing.T) {
+		n, err := mergeSettings(cur, Settings{Backlog: 9}, false)
+		if err != nil || n.WorkerNum != 2 || n.Backlog != 9 || !n.OpenEOFCheck {
+			t.Fatalf("%+v, %v", n, err)
+		}
+	})
+	t.Run("merge invalid combination", func(t *testing.T) {
+		n, err := mergeSettings(cur, Settings{OpenLengthCheck: true}, false)
+		wantError(t, err, ErrInvalidParams, "open_length_check")
+		if !reflect.DeepEqual(n, cur) {
+			t.Errorf("settings changed on error: %+v", n)
+		}
+	})
+	t.Run("merge server key on port", func(t *testing.T) {
+		_, err := mergeSettings(Settings{}, Settings{WorkerNum: 1}, true)
+		wantError(t, err, ErrInvalidParams, "worker_num", "server setting")
+	})
+	t.Run("options ok", func(t *testing.T) {
+		n, err := applySettingsOptions(cur, map[string]any{"open_eof_check": false, "open_length_check": true}, true)
+		if err != nil || n.OpenEOFCheck || !n.OpenLengthCheck || n.WorkerNum != 2 {
+			t.Fatalf("%+v, %v", n, err)
+		}
+	})
+	t.Run("options invalid", func(t *testing.T) {
+		n, err := applySettingsOptions(cur, map[string]any{"dispatch_mode": 6}, false)
+		wantError(t, err, ErrInvalidParams, "dispatch_mode")
+		if !reflect.DeepEqual(n, cur) {
+			t.Errorf("settings changed on error: %+v", n)
+		}
+	})
+}
