@@ -27,7 +27,7 @@ import (
 // fields: nil means the default (true); write Bool(false) to turn them off.
 //
 // The Swoole key for each field is in its comment; SetOptions takes those keys (and Swoole's
-// aliases), and Setting().toMap() gives them back. Durations take seconds (fractions
+// aliases). Durations take seconds (fractions
 // allowed) in SetOptions, as Swoole does, or a time.Duration. Sizes are bytes and take
 // strings such as "2M", "64K" or "1G" in SetOptions.
 //
