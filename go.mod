@@ -3,8 +3,9 @@ module github.com/goswoole/swoole
 go 1.26.0
 
 require (
-	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
-	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.50.0
 )
+
+require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect

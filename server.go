@@ -13,6 +13,7 @@ import (
 // Server states.
 const (
 	stateNew int32 = iota
+	stateStarting
 	stateRunning
 	stateStopping
 	stateStopped
@@ -139,7 +140,7 @@ func (s *Server) SetOptions(opts map[string]any) error {
 // Setting returns the settings in force: after Start the resolved values (defaults filled
 // in); before Start what Set and SetOptions gave, with defaults filled in.
 func (s *Server) Setting() Settings {
-	if st := s.state.Load(); st != stateNew {
+	if st := s.state.Load(); st >= stateRunning {
 		return s.eff
 	}
 	s.mu.Lock()
@@ -303,14 +304,14 @@ func (s *Server) newLogger() error {
 		w = f
 	}
 	level := slog.LevelInfo
-	switch {
-	case s.eff.LogLevel <= 1:
+	switch sl := s.eff.LogLevel.SwooleLevel(); {
+	case sl <= 1:
 		level = slog.LevelDebug
-	case s.eff.LogLevel == 2:
+	case sl == 2:
 		level = slog.LevelInfo
-	case s.eff.LogLevel <= 4:
+	case sl <= 4:
 		level = slog.LevelWarn
-	case s.eff.LogLevel == 5:
+	case sl == 5:
 		level = slog.LevelError
 	default:
 		level = slog.LevelError + 100

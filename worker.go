@@ -37,7 +37,7 @@ type conn struct {
 // then returns nil. Callbacks run on the calling goroutine (the worker's event loop) in a
 // single-process ModeBase server. A second Start is an error (9008).
 func (s *Server) Start() error {
-	if !s.state.CompareAndSwap(stateNew, stateRunning) {
+	if !s.state.CompareAndSwap(stateNew, stateStarting) {
 		return s.fail(newError(ErrServerOnlyStartOne, "Start called twice: a server starts once; create a new server to serve again"))
 	}
 	if err := s.prepare(); err != nil {
@@ -46,6 +46,7 @@ func (s *Server) Start() error {
 		return s.fail(err)
 	}
 	w := s.cur
+	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
 	s.sigDone = make(chan struct{})
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(sigCh, syscall.SIGTERM)
@@ -85,7 +86,13 @@ func (s *Server) Start() error {
 func (s *Server) prepare() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.eff = s.given.withDefaults()
+	given := s.given
+	if given.WorkerNum == 0 {
+		// Swoole's default is one worker per CPU. Until the multi-process model lands, an
+		// unset worker_num runs one worker (README, Status); an explicit value > 1 is refused.
+		given.WorkerNum = 1
+	}
+	s.eff = given.withDefaults()
 	if err := s.eff.validate(); err != nil {
 		return err
 	}
