@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/goswoole/swoole/internal/conntable"
-	"github.com/goswoole/swoole/internal/reactor"
 )
 
 // lookup returns the live connection fd of this process, or an error with Swoole's code.
@@ -41,18 +40,10 @@ func (s *Server) Send(fd int64, data []byte) error {
 	if len(data) > s.eff.BufferOutputSize {
 		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
 	}
-	switch err := c.rc.Send(data); err {
-	case nil:
-	case reactor.ErrOverflow:
-		return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has %d bytes queued; %d more would pass socket_buffer_size (%d): wait for OnBufferEmpty, or raise socket_buffer_size", fd, c.rc.Queued(), len(data), c.port.eff.SocketBufferSize))
-	default:
-		return s.fail(newError(ErrSessionNotExist, "Send: session %d is closed", fd))
+	if err := c.rc.Send(data); err != nil {
+		return s.sendError(c, fd, len(data), err)
 	}
-	ctr := s.table.Counters()
-	ctr.TotalSendBytes.Add(int64(len(data)))
-	ctr.ResponseCount.Add(1)
-	c.w.slot.ResponseCount.Add(1)
-	c.slot.LastSend.Store(nanotime())
+	s.countSend(c, int64(len(data)))
 	return nil
 }
 
