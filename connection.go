@@ -56,11 +56,12 @@ func (s *Server) Send(fd int64, data []byte) error {
 	if len(data) > s.eff.BufferOutputSize {
 		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
 	}
-	send := c.rc.Send
 	if c.inClose.Load() {
-		send = c.rc.SendClosing
+		err = c.rc.SendClosing(data)
+	} else {
+		err = c.rc.Send(data)
 	}
-	if err := send(data); err != nil {
+	if err != nil {
 		return s.sendError(c, fd, len(data), err)
 	}
 	s.countSend(c, int64(len(data)))
