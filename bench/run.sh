@@ -3,24 +3,26 @@
 # server as its own process, one after the other, under the same load from echoload (another
 # process), and prints a table: server, msgs/s, ratio vs netstd, p50, p99, MB/s.
 #
-# Usage: bench/run.sh [-d 5s] [-c 100] [-s 64] [-p 1] [-w 500ms] [servers...]
+# Usage: bench/run.sh [-d 5s] [-c 100] [-s 64] [-p 1] [-w 500ms] [-r 1] [servers...]
 #   -d duration measured per server   -c connections   -s message bytes
 #   -p pipeline depth                 -w unmeasured warmup per server
+#   -r rounds: run the servers in turn this many times; the table shows each server's median
 #   servers: any of netstd goswoole gnet (default: all three; netstd is the ratio's base)
 #
 # Nothing is pinned to a CPU: on a small machine the load generator shares the cores with the
 # server, so compare ratios between servers of one run rather than absolute numbers.
 set -euo pipefail
 
-duration=5s conns=100 size=64 depth=1 warmup=500ms
-while getopts "d:c:s:p:w:h" opt; do
+duration=5s conns=100 size=64 depth=1 warmup=500ms rounds=1
+while getopts "d:c:s:p:w:r:h" opt; do
 	case $opt in
 	d) duration=$OPTARG ;;
 	c) conns=$OPTARG ;;
 	s) size=$OPTARG ;;
 	p) depth=$OPTARG ;;
 	w) warmup=$OPTARG ;;
-	*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	r) rounds=$OPTARG ;;
+	*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -48,7 +50,11 @@ binary() {
 	esac
 }
 
-declare -A rate p50 p99 mbs
+# median prints the median of its numeric arguments (the lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+declare -A rate p50 p99 mbs # space-separated, one value per round
+for round in $(seq "$rounds"); do
 for srv in "${servers[@]}"; do
 	bin=$(binary "$srv")
 	"$work/$bin" -addr 127.0.0.1:0 >"$work/$srv.out" 2>"$work/$srv.err" &
@@ -65,10 +71,12 @@ for srv in "${servers[@]}"; do
 		cat "$work/$srv.err" >&2
 		exit 1
 	fi
-	echo "$srv on $addr: $conns conns x $size B, depth $depth, $duration (+$warmup warmup) ..." >&2
+	echo "round $round/$rounds: $srv on $addr: $conns conns x $size B, depth $depth, $duration (+$warmup warmup) ..." >&2
 	line=$("$work/echoload" -addr "$addr" -conns "$conns" -size "$size" -depth "$depth" \
 		-duration "$duration" -warmup "$warmup" -csv)
-	IFS=, read -r _ rate[$srv] mbs[$srv] p50[$srv] p99[$srv] _ <<<"$line"
+	echo "  $line (msgs,msgs/s,MB/s,p50-µs,p99-µs,max-µs)" >&2
+	IFS=, read -r _ r m a b _ <<<"$line"
+	rate[$srv]+=" $r" mbs[$srv]+=" $m" p50[$srv]+=" $a" p99[$srv]+=" $b"
 	kill -TERM "$pid"
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	if kill -0 "$pid" 2>/dev/null; then
@@ -78,13 +86,17 @@ for srv in "${servers[@]}"; do
 	wait "$pid" || echo "$srv exited with status $?" >&2
 	pid=
 done
+done
 
-base=${rate[netstd]:-}
+base=
+[ -n "${rate[netstd]:-}" ] && base=$(median ${rate[netstd]})
 printf '\n%-10s %12s %10s %10s %10s %8s\n' server msgs/s vs-netstd p50-µs p99-µs MB/s
 for srv in "${servers[@]}"; do
+	r=$(median ${rate[$srv]})
 	ratio=-
-	[ -n "$base" ] && ratio=$(awk -v a="${rate[$srv]}" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
-	printf '%-10s %12s %10s %10s %10s %8s\n' "$srv" "${rate[$srv]}" "$ratio" "${p50[$srv]}" "${p99[$srv]}" "${mbs[$srv]}"
+	[ -n "$base" ] && ratio=$(awk -v a="$r" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+	printf '%-10s %12s %10s %10s %10s %8s\n' "$srv" "$r" "$ratio" \
+		"$(median ${p50[$srv]})" "$(median ${p99[$srv]})" "$(median ${mbs[$srv]})"
 done
-printf '\n%s conns x %s B, depth %s, %s each; %s CPUs shared by server and load generator\n' \
-	"$conns" "$size" "$depth" "$duration" "$(nproc)"
+printf '\n%s conns x %s B, depth %s, %s each, %s round(s) (medians); %s CPUs shared by server and load generator\n' \
+	"$conns" "$size" "$depth" "$duration" "$rounds" "$(nproc)"
