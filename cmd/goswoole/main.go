@@ -191,7 +191,7 @@ func newEchoServer(c serveConfig) (*swoole.Server, error) {
 		return nil, err
 	}
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
-		_ = s.Send(fd, data) // fails only when the peer is gone; OnClose follows
+		_ = s.Send(fd, data) // fails when the peer is gone (OnClose follows) or does not read (1008)
 	})
 	if c.taskWorkers > 0 {
 		// Task workers need a Task handler; the demo's echoes the task back as its result.
