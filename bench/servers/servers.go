@@ -127,8 +127,8 @@ type swooleServer struct {
 	done chan error
 }
 
-// StartSwoole starts goswoole's echo server: ModeBase, one worker, OnReceive sends the data
-// back. It returns once the server accepts connections.
+// StartSwoole starts goswoole's echo server: ModeBase, one worker, open_tcp_nodelay on,
+// OnReceive sends the data back. It returns once the server accepts connections.
 func StartSwoole(addr string) (Server, error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
@@ -138,7 +138,10 @@ func StartSwoole(addr string) (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Set(swoole.Settings{WorkerNum: 1, LogLevel: swoole.LogLevelWarning}); err != nil {
+	// TCP_NODELAY as the peers have it (Go's net and gnet turn it on by default; Swoole's
+	// open_tcp_nodelay defaults to false, and Nagle's algorithm then holds back the tail of a
+	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
+	if err := s.Set(swoole.Settings{WorkerNum: 1, OpenTCPNoDelay: true, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
 	}
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
