@@ -39,6 +39,7 @@ type Config struct {
 // Result is what a run measured.
 type Result struct {
 	Msgs    uint64        // round trips completed in the measured window
+	Total   uint64        // round trips completed in all, warmup and stragglers included
 	Bytes   uint64        // payload bytes echoed back in the window (one direction)
 	Elapsed time.Duration // the measured window
 	Latency Histogram     // round-trip latency of each measured message
@@ -207,6 +208,7 @@ func (cl *Client) Run(ctx context.Context) (*Result, error) {
 	res := &Result{}
 	for _, l := range workers {
 		res.Msgs += l.msgs
+		res.Total += l.total
 		res.Latency.Merge(&l.hist)
 	}
 	res.Bytes = res.Msgs * uint64(cfg.Size)
@@ -237,8 +239,9 @@ type connLoad struct {
 	got  []byte      // one echo
 	sent []time.Time // send times of the messages in flight, a ring of Depth
 
-	msgs uint64
-	hist Histogram
+	msgs  uint64 // in the window
+	total uint64 // all
+	hist  Histogram
 }
 
 func (l *connLoad) run() error {
@@ -294,6 +297,7 @@ func (l *connLoad) run() error {
 			return fmt.Errorf("echo %d differs from what was sent", received)
 		}
 		received++
+		l.total++
 		if !now.Before(l.w.start) && (timed && now.Before(l.w.end) || !timed) {
 			l.msgs++
 			l.hist.Record(now.Sub(sent[head]))

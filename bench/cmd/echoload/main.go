@@ -6,7 +6,8 @@
 // each echo back whole, and sends the next (depth 1: send one, read it back, repeat). After
 // -warmup (not measured) it measures for -duration and reports messages per second, echoed
 // megabytes per second (10^6 bytes, one direction) and the round-trip latency p50/p99/max.
-// -csv prints one machine-readable line instead: msgs,msgs_per_s,mb_per_s,p50_us,p99_us,max_us.
+// -csv prints one machine-readable line instead:
+// msgs,msgs_per_s,mb_per_s,p50_us,p99_us,max_us,total_msgs (total_msgs counts the warmup too).
 package main
 
 import (
@@ -30,7 +31,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measured time")
 	flag.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "unmeasured time before -duration")
 	flag.BoolVar(&cfg.Verify, "verify", false, "check every echo against what was sent")
-	csv := flag.Bool("csv", false, "print one CSV line: msgs,msgs_per_s,mb_per_s,p50_us,p99_us,max_us")
+	csv := flag.Bool("csv", false, "print one CSV line: msgs,msgs_per_s,mb_per_s,p50_us,p99_us,max_us,total_msgs")
 	flag.Parse()
 	if flag.NArg() > 0 || cfg.Conns < 1 || cfg.Size < 1 || cfg.Depth < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 {
 		fmt.Fprintln(os.Stderr, "echoload: -conns, -size, -depth and -duration must be positive, and no arguments follow the flags")
@@ -47,8 +48,8 @@ func main() {
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	if *csv {
-		fmt.Printf("%d,%.0f,%.3f,%.1f,%.1f,%.1f\n", res.Msgs, res.MsgsPerSec(), res.MBPerSec(),
-			us(res.Latency.Quantile(0.50)), us(res.Latency.Quantile(0.99)), us(res.Latency.Max()))
+		fmt.Printf("%d,%.0f,%.3f,%.1f,%.1f,%.1f,%d\n", res.Msgs, res.MsgsPerSec(), res.MBPerSec(),
+			us(res.Latency.Quantile(0.50)), us(res.Latency.Quantile(0.99)), us(res.Latency.Max()), res.Total)
 		return
 	}
 	fmt.Printf("echoload: %s, %d conns × %d B, depth %d, %v (+%v warmup)\n", cfg.Addr, cfg.Conns, cfg.Size, cfg.Depth, cfg.Duration, cfg.Warmup)
