@@ -65,7 +65,9 @@ func i3Varint(data []byte) int {
 	return n + int(v)
 }
 
-func i3VarintFrame(body []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(body))), body...) }
+func i3VarintFrame(body []byte) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+}
 
 // i3MagicFrame: "GS", a 4-byte big-endian body length at offset 2, 2 flag bytes, the body
 // (package_length_offset 2, package_body_offset 8).
