@@ -376,8 +376,8 @@ func i3BadPeers() []i3Bad {
 // TestIssue3BadPeers: a peer that breaks the framing (an oversized length header, sent
 // without its body; a negative or too-small length; garbage; a buffer above
 // package_max_length or buffer_input_size) is closed at once, with a logged reason carrying
-// the code; OnClose runs once for it; a healthy second connection of the same server echoes
-// before, during and after, and new connections are served.
+// the code; OnClose runs once for it; a healthy connection of the same server echoes before
+// and after, another echoes in the background all along, and new connections are served.
 func TestIssue3BadPeers(t *testing.T) {
 	for _, bad := range i3BadPeers() {
 		t.Run(bad.name, func(t *testing.T) {
@@ -388,11 +388,13 @@ func TestIssue3BadPeers(t *testing.T) {
 			rec := i3EchoServer(s)
 			i3Start(t, s)
 			healthy := newI3Healthy(t, s.Ports()[0], bad.encode)
+			mark, stop := i3EchoLoop(t, s.Ports()[0], bad.encode)
 			c := i3Dial(t, s.Ports()[0])
 			fd := i3FDOf(t, s, c)
 			healthy.check(t)
 			i3Write(t, c, bad.send)
 			i3WantClosed(t, c)
+			atClose := mark()
 			if id := rec.waitClosed(t, fd); id < 0 {
 				t.Errorf("OnClose reactorID = %d for a close by the server's framing, want >= 0", id)
 			}
@@ -405,6 +407,8 @@ func TestIssue3BadPeers(t *testing.T) {
 			healthy.check(t)
 			newI3Healthy(t, s.Ports()[0], bad.encode) // still accepting
 			healthy.check(t)
+			i3Eventually(t, "the background echo to go on after the close", func() bool { return mark() > atClose+10 })
+			stop()
 			if n := len(rec.closes(fd)); n != 1 {
 				t.Errorf("OnClose ran %d times for session %d", n, fd)
 			}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -402,6 +403,57 @@ func (h *i3Healthy) check(t testing.TB) {
 	if got := i3ReadFull(t, h.c, len(f)); !bytes.Equal(got, f) {
 		t.Fatalf("the healthy connection got %q, want %q", got, f)
 	}
+}
+
+// i3EchoLoop keeps a connection of its own echoing frames in the background until the
+// returned stop is called; stop fails the test if an echo went wrong and returns how many
+// round trips were made. mark returns the count so far.
+func i3EchoLoop(t testing.TB, p *swoole.Port, encode func([]byte) []byte) (mark func() int64, stop func() int64) {
+	t.Helper()
+	c := i3Dial(t, p)
+	var n atomic.Int64
+	quit := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 256)
+		for i := 0; ; i++ {
+			select {
+			case <-quit:
+				done <- nil
+				return
+			default:
+			}
+			f := encode([]byte("loop " + strconv.Itoa(i)))
+			_ = c.SetDeadline(time.Now().Add(i3Timeout))
+			if _, err := c.Write(f); err != nil {
+				done <- fmt.Errorf("echo loop write %d: %w", i, err)
+				return
+			}
+			if _, err := io.ReadFull(c, buf[:len(f)]); err != nil {
+				done <- fmt.Errorf("echo loop read %d: %w", i, err)
+				return
+			}
+			if !bytes.Equal(buf[:len(f)], f) {
+				done <- fmt.Errorf("echo loop %d: got %q, want %q", i, buf[:len(f)], f)
+				return
+			}
+			n.Add(1)
+		}
+	}()
+	stopped := false
+	stop = func() int64 {
+		t.Helper()
+		if !stopped {
+			stopped = true
+			close(quit)
+			if err := <-done; err != nil {
+				t.Errorf("the background echo connection failed: %v", err)
+			}
+		}
+		return n.Load()
+	}
+	t.Cleanup(func() { stop() })
+	return n.Load, stop
 }
 
 // i3PutLen writes v as a length field of the pack() type typ (c C s S n N l L q Q J P v V)
