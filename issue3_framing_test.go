@@ -561,3 +561,95 @@ func TestIssue3FramingConfigErrors(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestIssue3BadHeaderBytewise: an oversized or malformed length header that trickles in one
+// byte per segment closes the connection as soon as it is complete, like one sent at once.
+func TestIssue3BadHeaderBytewise(t *testing.T) {
+	for _, bad := range i3BadPeers() {
+		if len(bad.send) > 64 {
+			continue
+		}
+		t.Run(bad.name, func(t *testing.T) {
+			s := i3New(t, "127.0.0.1", swoole.SockTCP, bad.set)
+			rec := i3EchoServer(s)
+			i3Start(t, s)
+			healthy := newI3Healthy(t, s.Ports()[0], bad.encode)
+			c := i3Dial(t, s.Ports()[0])
+			fd := i3FDOf(t, s, c)
+			for i := range bad.send {
+				if _, err := c.Write(bad.send[i : i+1]); err != nil {
+					break // closed by the server before the rest was written
+				}
+				healthy.check(t)
+			}
+			i3WantClosed(t, c)
+			rec.waitClosed(t, fd)
+			healthy.check(t)
+		})
+	}
+}
+
+// TestIssue3LargeFrames: frames far larger than one read (the loop reads 64 KiB at a time)
+// are assembled whole, between small ones, in the length and EOF modes.
+func TestIssue3LargeFrames(t *testing.T) {
+	big := i3Pattern(9, 1<<20+17)
+	for i, b := range big {
+		if b == '\n' {
+			big[i] = 'n' // no EOF inside the EOF protocol's body
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		set    swoole.Settings
+		encode func([]byte) []byte
+	}{
+		{"length", i3SettingsN(2 << 20), i3FrameN},
+		{"func", swoole.Settings{PackageLengthFunc: i3Varint, PackageMaxLength: 2 << 20}, i3VarintFrame},
+		{"eof_split", swoole.Settings{OpenEOFSplit: true, PackageEOF: "\n", PackageMaxLength: 2 << 20}, func(b []byte) []byte { return append(bytes.Clone(b), '\n') }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := i3New(t, "127.0.0.1", swoole.SockTCP, tc.set)
+			rec := i3EchoServer(s)
+			i3Start(t, s)
+			c := i3Dial(t, s.Ports()[0])
+			fd := i3FDOf(t, s, c)
+			frames := [][]byte{tc.encode([]byte("small")), tc.encode(big), tc.encode([]byte("x")), tc.encode(big[:70000]), tc.encode([]byte("end"))}
+			stream := i3Join(frames)
+			go func() { _, _ = c.Write(stream) }() // the echo comes back while we write
+			got := i3ReadFull(t, c, len(stream))
+			if i := i3FirstDiff(got, stream); i >= 0 {
+				t.Fatalf("echo differs at %d", i)
+			}
+			i3WantFrames(t, rec.got(fd), frames)
+		})
+	}
+}
+
+// TestIssue3CloseInsideReceive: a callback that closes its connection stops the delivery of
+// the frames that came with the same read; OnClose runs once, with reactorID -1.
+func TestIssue3CloseInsideReceive(t *testing.T) {
+	s := i3New(t, "127.0.0.1", swoole.SockTCP, i3SettingsN(1024))
+	rec := newI3Rec()
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+		rec.receive(fd, data)
+		if string(data[4:]) == "close" {
+			if err := s.Close(fd, false); err != nil {
+				panic(err)
+			}
+		}
+	})
+	s.OnClose(func(s *swoole.Server, fd int64, reactorID int) { rec.close(fd, reactorID) })
+	i3Start(t, s)
+	c := i3Dial(t, s.Ports()[0])
+	fd := i3FDOf(t, s, c)
+	frames := [][]byte{i3FrameN([]byte("a")), i3FrameN([]byte("close")), i3FrameN([]byte("b")), i3FrameN([]byte("c"))}
+	i3Write(t, c, i3Join(frames))
+	i3WantClosed(t, c)
+	if id := rec.waitClosed(t, fd); id != -1 {
+		t.Errorf("OnClose reactorID %d, want -1", id)
+	}
+	i3WantFrames(t, rec.got(fd), frames[:2])
+	if n := len(rec.closes(fd)); n != 1 {
+		t.Errorf("OnClose ran %d times", n)
+	}
+}
