@@ -20,7 +20,23 @@ func (s *Server) lookup(call string, fd int64) (*conn, error) {
 			return c, nil
 		}
 	}
+	if c := s.closingConn(fd); c != nil && call == "Send" {
+		// Inside its own OnClose a connection can still be written to, as in Swoole's BASE
+		// mode: when the server closed it, the bytes go out before the socket closes.
+		return c, nil
+	}
 	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
+}
+
+// closingConn returns the connection fd of this process while its OnClose runs, else nil.
+func (s *Server) closingConn(fd int64) *conn {
+	if fd <= 0 || s.table == nil || s.table.Get(fd) == nil {
+		return nil
+	}
+	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() {
+		return c
+	}
+	return nil
 }
 
 // Send queues data for the connection fd and returns at once; data may be reused as soon as
@@ -40,7 +56,12 @@ func (s *Server) Send(fd int64, data []byte) error {
 	if len(data) > s.eff.BufferOutputSize {
 		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
 	}
-	if err := c.rc.Send(data); err != nil {
+	if c.inClose.Load() {
+		err = c.rc.SendClosing(data)
+	} else {
+		err = c.rc.Send(data)
+	}
+	if err != nil {
 		return s.sendError(c, fd, len(data), err)
 	}
 	s.countSend(c, int64(len(data)))

@@ -116,12 +116,18 @@ func (c *Conn) Queued() int {
 // single Send is always accepted whole when the queue is empty, so one message is never cut).
 // The call that takes the queue to the high watermark, or is refused for overflow, raises
 // BufferFull once: on the spot when the caller is the loop goroutine, else posted to it.
-func (c *Conn) Send(p []byte) error {
+func (c *Conn) Send(p []byte) error { return c.send(p, false) }
+
+// SendClosing is Send for a connection whose Closed callback is running: the bytes still go
+// out (flushed before the descriptor closes) when the server closed it. Loop goroutine only.
+func (c *Conn) SendClosing(p []byte) error { return c.send(p, true) }
+
+func (c *Conn) send(p []byte, closing bool) error {
 	if len(p) == 0 {
 		return nil
 	}
 	c.mu.Lock()
-	if c.closing || c.closed {
+	if c.closed || (c.closing && !closing) {
 		c.mu.Unlock()
 		return ErrClosed
 	}
