@@ -10,11 +10,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/goswoole/swoole"
@@ -651,5 +653,50 @@ func TestIssue3CloseInsideReceive(t *testing.T) {
 	i3WantFrames(t, rec.got(fd), frames[:2])
 	if n := len(rec.closes(fd)); n != 1 {
 		t.Errorf("OnClose ran %d times", n)
+	}
+}
+
+// TestIssue3FramedEchoAllocs locks in an allocation-free framed path: a round trip of
+// length-prefixed frames (whole frames in one read: delivered from the read buffer; a frame
+// split across two reads: completed in the connection's pooled input buffer) allocates
+// nothing, client included.
+func TestIssue3FramedEchoAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{OpenLengthCheck: true, PackageLengthType: "N", PackageBodyOffset: 4, OpenTCPNoDelay: true})
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) { _ = s.Send(fd, data) })
+	i3Start(t, s)
+	c := i3Dial(t, s.Ports()[0])
+	f := i3FrameN(make([]byte, 60)) // 64-byte frames
+	whole := bytes.Repeat(f, 4)
+	buf := make([]byte, len(whole))
+	_ = c.SetDeadline(time.Now().Add(i3Timeout))
+	roundTrip := func(out []byte, back int) {
+		if _, err := c.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf[:back]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		run  func()
+	}{
+		{"whole frames", func() { roundTrip(whole, len(whole)) }},
+		{"split frames", nil}, // each write ends in the middle of a frame, the next completes it
+	} {
+		if tc.name == "split frames" {
+			roundTrip(f[:32], 0) // start mid-frame
+			split := append(append([]byte(nil), f[32:]...), append(bytes.Repeat(f, 3), f[:32]...)...)
+			tc.run = func() { roundTrip(split, 4*len(f)) }
+		}
+		for range 100 {
+			tc.run() // warm up
+		}
+		if a := testing.AllocsPerRun(300, tc.run); a > 0.05 {
+			t.Errorf("%s: a framed echo round trip allocates %.2f times", tc.name, a)
+		}
 	}
 }
