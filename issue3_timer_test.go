@@ -356,3 +356,37 @@ func TestIssue3ClearTimerSparesHeartbeat(t *testing.T) {
 	i3WantClosed(t, c)
 	rec.waitClosed(t, fd)
 }
+
+// TestIssue3ShutdownFromTimer: a timer callback may shut the server down; Start returns and
+// the tick that kept running stops with it.
+func TestIssue3ShutdownFromTimer(t *testing.T) {
+	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	i3EchoServer(s)
+	var ticks atomic.Int32
+	s.OnWorkerStart(func(s *swoole.Server, _ int) {
+		if _, err := s.Tick(1, func(int) { ticks.Add(1) }); err != nil {
+			panic(err)
+		}
+		if _, err := s.After(20, func() {
+			if err := s.Shutdown(); err != nil {
+				panic(err)
+			}
+		}); err != nil {
+			panic(err)
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Start() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+	case <-time.After(i3Timeout):
+		_ = s.Shutdown()
+		t.Fatal("Shutdown from a timer callback did not stop the server")
+	}
+	if ticks.Load() == 0 {
+		t.Error("the tick never ran before the shutdown")
+	}
+}
