@@ -28,7 +28,6 @@ type i3Proto struct {
 	set    swoole.Settings
 	frames [][]byte // the frames of one stream, in order
 	check  []byte   // open_eof_check's EOF: deliveries are whole buffers ending with it
-	encode func(body []byte) []byte
 }
 
 // due returns the deliveries the server owes once it has read prefix (a prefix of the
@@ -96,26 +95,24 @@ func i3Protocols() []i3Proto {
 		{
 			name:   "length_N_offset_2_body_8",
 			set:    swoole.Settings{OpenLengthCheck: true, PackageLengthType: "N", PackageLengthOffset: 2, PackageBodyOffset: 8, PackageMaxLength: 1 << 16},
-			frames: enc(i3MagicFrame), encode: i3MagicFrame,
+			frames: enc(i3MagicFrame),
 		},
 		{
 			name:   "length_func_varint",
 			set:    swoole.Settings{PackageLengthFunc: i3Varint, PackageMaxLength: 1 << 16},
-			frames: enc(i3VarintFrame), encode: i3VarintFrame,
+			frames: enc(i3VarintFrame),
 		},
 		{
 			name: "eof_split_crlfcrlf",
 			set:  swoole.Settings{OpenEOFSplit: true, PackageEOF: "\r\n\r\n", PackageMaxLength: 1 << 16},
 			// A frame holding part of the EOF, an empty message, a long one.
-			frames: [][]byte{[]byte("a\r\n\r\n"), []byte("hello\r\nworld\r\n\r\n"), []byte("\r\n\r\n"), append(long, "\r\n\r\n"...)},
-			encode: func(b []byte) []byte { return append(bytes.Clone(b), "\r\n\r\n"...) },
+			frames: [][]byte{[]byte("a\r\n\r\n"), []byte("hello\r\nworld\r\n\r\n"), []byte("\r\n\r\n"), append(bytes.Clone(long), "\r\n\r\n"...)},
 		},
 		{
 			name:   "eof_check_crlf",
 			set:    swoole.Settings{OpenEOFCheck: true, PackageEOF: "\r\n", PackageMaxLength: 1 << 16},
-			frames: [][]byte{[]byte("one\r\n"), []byte("two\rthree\r\n"), append(long, "\r\n"...)},
+			frames: [][]byte{[]byte("one\r\n"), []byte("two\rthree\r\n"), append(bytes.Clone(long), "\r\n"...)},
 			check:  []byte("\r\n"),
-			encode: func(b []byte) []byte { return append(bytes.Clone(b), "\r\n"...) },
 		},
 	}
 }

@@ -280,10 +280,9 @@ func i3Barrier(t testing.TB, s *swoole.Server) {
 
 // i3Rec records what a server's callbacks saw. Safe for concurrent use.
 type i3Rec struct {
-	mu       sync.Mutex
-	frames   map[int64][][]byte // OnReceive data, copied, by session
-	closed   map[int64][]int    // OnClose reactorIDs by session
-	connects []int64
+	mu     sync.Mutex
+	frames map[int64][][]byte // OnReceive data, copied, by session
+	closed map[int64][]int    // OnClose reactorIDs by session
 }
 
 func newI3Rec() *i3Rec {
@@ -299,12 +298,6 @@ func (r *i3Rec) receive(fd int64, data []byte) {
 func (r *i3Rec) close(fd int64, reactorID int) {
 	r.mu.Lock()
 	r.closed[fd] = append(r.closed[fd], reactorID)
-	r.mu.Unlock()
-}
-
-func (r *i3Rec) connect(fd int64) {
-	r.mu.Lock()
-	r.connects = append(r.connects, fd)
 	r.mu.Unlock()
 }
 
@@ -341,11 +334,10 @@ func (r *i3Rec) waitClosed(t testing.TB, fd int64) int {
 	return r.closes(fd)[0]
 }
 
-// i3EchoServer registers handlers on s that record every event in the returned recorder
-// and send every received frame back as it came.
+// i3EchoServer registers handlers on s that record every OnReceive and OnClose in the
+// returned recorder and send every received frame back as it came.
 func i3EchoServer(s *swoole.Server) *i3Rec {
 	r := newI3Rec()
-	s.OnConnect(func(s *swoole.Server, fd int64, _ int) { r.connect(fd) })
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		r.receive(fd, data)
 		_ = s.Send(fd, data)
