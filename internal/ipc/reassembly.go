@@ -137,6 +137,7 @@ func (r *reassembler) feed(dgram []byte, fn func(Header, []byte)) {
 		mh.Len = uint32(len(p.buf))
 		buf := p.buf
 		p.buf = nil
+		r.pending -= len(buf)
 		r.reset(p)
 		r.c.MsgsRecv.Add(1)
 		fn(mh, buf)
