@@ -42,6 +42,10 @@ type Config struct {
 	// MaxPending (Reader) bounds the bytes held by partly received chunked messages, all
 	// senders together. Default 2*MaxMessage; at least MaxMessage.
 	MaxPending int
+	// NoPacking (Writer) stops the Writer from packing queued small messages into one
+	// datagram: each message then takes at least one datagram (and one skb in the kernel).
+	// Packing only joins messages that are queued together, so it never delays one.
+	NoPacking bool
 	// Counters, when set, receives this end's counts, so that several Writers and Readers
 	// can share one set. Default: a set of the end's own (see Writer.Counters).
 	Counters *Counters

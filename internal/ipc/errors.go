@@ -33,9 +33,10 @@ var (
 
 // Preallocated decode errors, so that dropping garbage does not allocate.
 var (
-	errShort = fmt.Errorf("%w: shorter than the header", ErrMalformed)
-	errLen   = fmt.Errorf("%w: header length does not match the datagram", ErrMalformed)
-	errType  = fmt.Errorf("%w: invalid type", ErrMalformed)
-	errChunk = fmt.Errorf("%w: chunk out of sequence", ErrMalformed)
-	errTotal = fmt.Errorf("%w: chunk lengths do not match the message length", ErrMalformed)
+	errShort  = fmt.Errorf("%w: shorter than the header", ErrMalformed)
+	errLen    = fmt.Errorf("%w: record length beyond the datagram", ErrMalformed)
+	errPacked = fmt.Errorf("%w: a chunk packed with other records", ErrMalformed)
+	errType   = fmt.Errorf("%w: invalid type", ErrMalformed)
+	errChunk  = fmt.Errorf("%w: chunk out of sequence", ErrMalformed)
+	errTotal  = fmt.Errorf("%w: chunk lengths do not match the message length", ErrMalformed)
 )

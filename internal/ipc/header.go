@@ -70,7 +70,8 @@ const (
 	FlagUserMask Flags = ^FlagChunkMask
 )
 
-// Header is the fixed part of every datagram, encoded little-endian in [HeaderSize] bytes:
+// Header starts every record (a datagram holds one record, or several whole small
+// messages), encoded little-endian in [HeaderSize] bytes:
 //
 //	offset size field
 //	0      1    Type
@@ -82,7 +83,7 @@ const (
 //	16     4    MsgID      uint32
 //	20     4    Len        uint32
 //
-// On a datagram, Len is the number of payload bytes that follow the header. On a message
+// In a record, Len is the number of payload bytes that follow the header. On a message
 // delivered by [Reader.ReadBatch], Len is the whole message's payload length and the chunk
 // flags are both set.
 type Header struct {
@@ -131,22 +132,42 @@ func decodeHeader(b []byte) Header {
 	}
 }
 
-// DecodeHeader decodes the header of one whole datagram and checks it: the datagram must
-// hold at least HeaderSize bytes, Len must equal the bytes after the header, and Type must not
-// be TypeInvalid. On failure it returns an error wrapping [ErrMalformed] (and whatever fields
-// it could read). It never panics and never allocates on success.
-func DecodeHeader(dgram []byte) (Header, error) {
-	if len(dgram) < HeaderSize {
+// DecodeHeader decodes the header at the start of b and checks it: b must hold at least
+// HeaderSize bytes, Type must not be TypeInvalid, and the record's Len payload bytes must fit
+// in the rest of b. On failure it returns an error wrapping [ErrMalformed] (and whatever
+// fields it could read). It never panics and never allocates.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < HeaderSize {
 		return Header{}, errShort
 	}
-	h := decodeHeader(dgram)
-	if uint64(h.Len) != uint64(len(dgram)-HeaderSize) {
+	h := decodeHeader(b)
+	if uint64(h.Len) > uint64(len(b)-HeaderSize) {
 		return h, errLen
 	}
 	if h.Type == TypeInvalid {
 		return h, errType
 	}
 	return h, nil
+}
+
+// checkDatagram checks that dgram is a sequence of valid records that fills it exactly, and
+// that a datagram of several records holds only whole messages (chunks travel alone). It
+// returns the number of records.
+func checkDatagram(dgram []byte) (records int, h Header, err error) {
+	for off := 0; off < len(dgram) || records == 0; records++ {
+		rh, err := DecodeHeader(dgram[off:])
+		if records == 0 {
+			h = rh
+		}
+		if err != nil {
+			return 0, h, err
+		}
+		if records > 0 && (rh.Flags&FlagChunkMask != FlagChunkMask || h.Flags&FlagChunkMask != FlagChunkMask) {
+			return 0, h, errPacked
+		}
+		off += HeaderSize + int(rh.Len)
+	}
+	return records, h, nil
 }
 
 // Chunk geometry. A message of n payload bytes fits one datagram when n <= maxPayload.

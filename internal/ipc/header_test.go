@@ -47,27 +47,43 @@ func TestHeaderLayout(t *testing.T) {
 }
 
 func TestDecodeHeaderErrors(t *testing.T) {
-	valid := (&Header{Type: TypeData, Len: 2}).AppendEncode(nil)
+	valid := (&Header{Type: TypeData, Flags: FlagChunkMask, Len: 2}).AppendEncode(nil)
 	valid = append(valid, 'h', 'i')
 	tests := []struct {
-		name  string
-		dgram []byte
+		name         string
+		dgram        []byte
+		datagramOnly bool
 	}{
 		{name: "empty", dgram: nil},
 		{name: "short", dgram: valid[:HeaderSize-1]},
 		{name: "len too big", dgram: valid[:HeaderSize+1]},
-		{name: "len too small", dgram: append(bytes.Clone(valid), 'x')},
 		{name: "invalid type", dgram: append([]byte{0}, valid[1:]...)},
+		// DecodeHeader accepts these (the first record fits); the datagram check does not.
+		{name: "trailing byte", dgram: append(bytes.Clone(valid), 'x'), datagramOnly: true},
+		{name: "trailing record with bad type", dgram: append(bytes.Clone(valid), make([]byte, HeaderSize)...), datagramOnly: true},
+		{name: "chunk packed after a message", datagramOnly: true,
+			dgram: append(bytes.Clone(valid), (&Header{Type: TypeData, Flags: FlagChunkEnd}).AppendEncode(nil)...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := DecodeHeader(tc.dgram); !errors.Is(err, ErrMalformed) {
-				t.Fatalf("err = %v, want ErrMalformed", err)
+			_, err := DecodeHeader(tc.dgram)
+			if tc.datagramOnly && err != nil {
+				t.Fatalf("DecodeHeader: %v", err)
+			}
+			if !tc.datagramOnly && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("DecodeHeader err = %v, want ErrMalformed", err)
+			}
+			if _, _, err := checkDatagram(tc.dgram); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("checkDatagram err = %v, want ErrMalformed", err)
 			}
 		})
 	}
 	if _, err := DecodeHeader(valid); err != nil {
 		t.Fatalf("valid: %v", err)
+	}
+	packed := append(bytes.Clone(valid), valid...)
+	if n, _, err := checkDatagram(packed); n != 2 || err != nil {
+		t.Fatalf("two packed records: %d, %v", n, err)
 	}
 }
 
@@ -122,7 +138,7 @@ func FuzzHeader(f *testing.F) {
 			}
 			return
 		}
-		if int(h.Len) != len(b)-HeaderSize || h.Type == TypeInvalid {
+		if int(h.Len) > len(b)-HeaderSize || h.Type == TypeInvalid {
 			t.Fatalf("accepted %+v for %d bytes", h, len(b))
 		}
 		enc := h.AppendEncode(nil)
@@ -133,12 +149,27 @@ func FuzzHeader(f *testing.F) {
 		if err != nil || h2 != h {
 			t.Fatalf("second decode %+v, %v; want %+v", h2, err, h)
 		}
+		// A datagram that checks out is records that tile it exactly, each re-encoding to
+		// itself.
+		if n, _, err := checkDatagram(b); err == nil {
+			off := 0
+			for range n {
+				rh, err := DecodeHeader(b[off:])
+				if err != nil || !bytes.Equal(rh.AppendEncode(nil), b[off:off+HeaderSize]) {
+					t.Fatalf("record at %d: %+v, %v", off, rh, err)
+				}
+				off += HeaderSize + int(rh.Len)
+			}
+			if off != len(b) {
+				t.Fatalf("%d records end at %d of %d", n, off, len(b))
+			}
+		}
 		// Fed to a reassembler whole, a header never makes it panic or deliver more than the
 		// datagram promised.
 		r := newReassembler(Config{MaxPayload: 1024, MaxMessage: 4096, MaxPending: 8192, Counters: new(Counters)})
 		r.feed(b, func(mh Header, p []byte) {
-			if int(mh.Len) != len(p) {
-				t.Fatalf("delivered Len %d with %d bytes", mh.Len, len(p))
+			if int(mh.Len) != len(p) || len(p) > len(b) {
+				t.Fatalf("delivered Len %d with %d bytes from %d", mh.Len, len(p), len(b))
 			}
 		})
 		r.close()
@@ -295,6 +326,39 @@ func TestReassemblyDrops(t *testing.T) {
 				t.Errorf("after close: pending %d, active %d", r.pending, r.active)
 			}
 		})
+	}
+}
+
+func TestReassemblyPacked(t *testing.T) {
+	rec := func(src int16, id int64, n int) []byte {
+		return appendChunk(nil, Header{Type: TypePipeMessage, SrcWorker: src, Fd: id}, pattern(int(id), n), 100, 0, 1)
+	}
+	chunks := datagrams(Header{Type: TypeTask, SrcWorker: 1, Fd: 10}, pattern(10, 250), 100)
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	var drops []error
+	r := newReassembler(Config{MaxPayload: 100, MaxMessage: 1000, MaxPending: 1000, Counters: new(Counters),
+		OnDrop: func(_ Header, err error) { drops = append(drops, err) }})
+	defer r.close()
+	var got []delivered
+	fn := collector(&got)
+	r.feed(chunks[0], fn)
+	r.feed(cat(rec(2, 1, 5), rec(3, 2, 0), rec(2, 3, 60)), fn) // other senders, packed
+	r.feed(chunks[1], fn)
+	r.feed(chunks[2], fn)
+	r.feed(cat(rec(1, 4, 1), chunks[0]), fn)               // a chunk packed: dropped whole
+	r.feed(cat(rec(1, 5, 1), rec(1, 6, 2), []byte{9}), fn) // trailing garbage: dropped whole
+	var ids []int64
+	for _, m := range got {
+		ids = append(ids, m.h.Fd)
+		if err := checkPattern(m.payload, int(m.h.Fd), int(m.h.Len)); err != nil {
+			t.Errorf("message %d: %v", m.h.Fd, err)
+		}
+	}
+	if !equalInts(ids, []int64{1, 2, 3, 10}) {
+		t.Errorf("delivered %v", ids)
+	}
+	if len(drops) != 2 || !errors.Is(drops[0], ErrMalformed) || !errors.Is(drops[1], ErrMalformed) {
+		t.Errorf("drops %v", drops)
 	}
 }
 

@@ -361,36 +361,53 @@ func TestReaderDropsGarbage(t *testing.T) {
 }
 
 // TestEnqueueFlushBatches checks that a burst of enqueued messages goes out in
-// ceil(n/Batch) sendmmsg calls and comes in with ceil(n/Batch) recvmmsg calls.
+// ceil(n/Batch) sendmmsg calls and comes in with ceil(n/Batch) recvmmsg calls without
+// packing, and in one datagram with packing.
 func TestEnqueueFlushBatches(t *testing.T) {
-	a, b := newPair(t)
-	cfg := Config{Batch: 16}
-	w := newWriter(t, a, cfg)
-	r := newReader(t, b, cfg)
 	const n = 100
-	for i := range n {
-		if err := w.Enqueue(Header{Type: TypePipeMessage, Fd: int64(i)}, pattern(i, 64)); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name      string
+		cfg       Config
+		syscalls  uint64
+		datagrams uint64
+	}{
+		{name: "sendmmsg", cfg: Config{Batch: 16, NoPacking: true}, syscalls: (n + 15) / 16, datagrams: n},
+		{name: "packed", cfg: Config{Batch: 16}, syscalls: 1, datagrams: 1},
+		{name: "packed, small datagrams", cfg: Config{Batch: 4, MaxPayload: 1000}, syscalls: 3, datagrams: 10},
 	}
-	if done, err := w.Flush(); !done || err != nil {
-		t.Fatalf("Flush = %v, %v", done, err)
-	}
-	next := 0
-	for next < n {
-		k, err := r.ReadBatch(func(h Header, p []byte) {
-			if h.Fd != int64(next) || checkPattern(p, next, 64) != nil {
-				t.Fatalf("message %d arrived as %d", next, h.Fd)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newPair(t)
+			w := newWriter(t, a, tc.cfg)
+			r := newReader(t, b, tc.cfg)
+			for i := range n {
+				if err := w.Enqueue(Header{Type: TypePipeMessage, Fd: int64(i)}, pattern(i, 64)); err != nil {
+					t.Fatal(err)
+				}
 			}
-			next++
+			if want := n * (HeaderSize + 64); w.Buffered() != want {
+				t.Fatalf("Buffered %d, want %d", w.Buffered(), want)
+			}
+			if done, err := w.Flush(); !done || err != nil {
+				t.Fatalf("Flush = %v, %v", done, err)
+			}
+			next := 0
+			for next < n {
+				k, err := r.ReadBatch(func(h Header, p []byte) {
+					if h.Fd != int64(next) || checkPattern(p, next, 64) != nil {
+						t.Fatalf("message %d arrived as %d", next, h.Fd)
+					}
+					next++
+				})
+				if err != nil || k == 0 {
+					t.Fatalf("ReadBatch = %d, %v after %d", k, err, next)
+				}
+			}
+			ws, rs := w.Counters().Load(), r.Counters().Load()
+			if ws.SendSyscalls != tc.syscalls || rs.RecvSyscalls != tc.syscalls || ws.DgramsSent != tc.datagrams ||
+				rs.DgramsRecv != tc.datagrams || ws.MsgsSent != n || ws.MsgsQueued != n || rs.MsgsRecv != n {
+				t.Fatalf("writer %+v\nreader %+v\nwant %d syscalls and %d datagrams each", ws, rs, tc.syscalls, tc.datagrams)
+			}
 		})
-		if err != nil || k == 0 {
-			t.Fatalf("ReadBatch = %d, %v after %d", k, err, next)
-		}
-	}
-	ws, rs := w.Counters().Load(), r.Counters().Load()
-	want := uint64((n + 15) / 16)
-	if ws.SendSyscalls != want || rs.RecvSyscalls != want || ws.MsgsQueued != n {
-		t.Fatalf("writer %+v, reader %+v: want %d syscalls each", ws, rs, want)
 	}
 }

@@ -77,15 +77,29 @@ func (r *reassembler) abandon(p *partial) {
 	r.reset(p)
 }
 
-// feed takes one datagram and calls fn for the message it completes, if any. payload
-// passed to fn is valid only during the call.
+// feed takes one datagram and calls fn for each message it completes, in order. payload
+// passed to fn is valid only during the call. A datagram that does not check out is dropped
+// whole.
 func (r *reassembler) feed(dgram []byte, fn func(Header, []byte)) {
-	h, err := DecodeHeader(dgram)
+	records, h, err := checkDatagram(dgram)
 	if err != nil {
 		r.drop(h, err)
 		return
 	}
-	body := dgram[HeaderSize:]
+	if records == 1 {
+		r.record(h, dgram[HeaderSize:], fn)
+		return
+	}
+	for off := 0; off < len(dgram); {
+		h := decodeHeader(dgram[off:])
+		end := off + HeaderSize + int(h.Len)
+		r.record(h, dgram[off+HeaderSize:end], fn)
+		off = end
+	}
+}
+
+// record handles one checked record.
+func (r *reassembler) record(h Header, body []byte, fn func(Header, []byte)) {
 	var p *partial
 	if r.active > 0 {
 		p = r.parts[h.SrcWorker]

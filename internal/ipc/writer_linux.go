@@ -56,7 +56,8 @@ type qrec struct {
 	slab int   // absolute index of its slab
 	off  int32 // offset in the slab
 	n    int32 // datagram length
-	last bool  // the message's last datagram
+	msgs int32 // messages whose last record is in it
+	pack bool  // holds only whole messages: more may be appended
 }
 
 // NewWriter returns a Writer on f, an end of a pair from NewPair or Inherit.
@@ -143,11 +144,24 @@ func (w *Writer) queueMsg(h Header, payload []byte) error {
 func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
 	wasEmpty := w.qhead == len(w.q)
 	w.c.MsgsQueued.Add(1)
+	maxD := HeaderSize + w.cfg.MaxPayload
 	for ; i < k; i++ {
 		start, end := chunkRange(len(payload), w.cfg.MaxPayload, i, k)
 		d := HeaderSize + end - start
 		if i == 0 && k > 1 {
 			d += prefixSize
+		}
+		// A whole small message joins the last queued datagram when that one holds only
+		// whole messages and both fit: one datagram, one skb, for a burst.
+		if k == 1 && !w.cfg.NoPacking && w.qhead < len(w.q) {
+			if last := &w.q[len(w.q)-1]; last.pack && int(last.n)+d <= maxD && w.tail+d <= w.slabSize {
+				appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
+				last.n += int32(d)
+				last.msgs++
+				w.tail += d
+				w.buffered += d
+				continue
+			}
 		}
 		if len(w.slabs) == 0 || w.tail+d > w.slabSize {
 			w.slabs = append(w.slabs, buffer.Get(w.slabSize))
@@ -155,7 +169,11 @@ func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
 		}
 		slab := w.slabs[len(w.slabs)-1]
 		appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
-		w.q = append(w.q, qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), last: i == k-1})
+		r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), pack: k == 1}
+		if i == k-1 {
+			r.msgs = 1
+		}
+		w.q = append(w.q, r)
 		w.tail += d
 		w.buffered += d
 	}
@@ -278,9 +296,7 @@ func (w *Writer) pop(n int) {
 	var msgs uint64
 	for _, r := range w.q[w.qhead : w.qhead+n] {
 		w.buffered -= int(r.n)
-		if r.last {
-			msgs++
-		}
+		msgs += uint64(r.msgs)
 	}
 	w.c.MsgsSent.Add(msgs)
 	w.qhead += n
