@@ -54,9 +54,9 @@ func (t Type) String() string {
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
 
-// Flags are a header's flag bits. The two chunk bits belong to the package: [Writer] sets
-// them and [Reader] clears them into Begin|End on reassembled messages. The other six bits
-// ([FlagUserMask]) are the caller's and travel unchanged.
+// Flags are a header's flag bits. The two chunk bits belong to the package: the Writer sets
+// them on each record, and the Reader sets both on every message it delivers. The other six
+// bits ([FlagUserMask]) are the caller's and travel unchanged.
 type Flags uint8
 
 // The flag bits.
@@ -94,7 +94,7 @@ type Header struct {
 	Aux       uint16 // free for the caller, e.g. the listener index of a Connect
 	Fd        int64  // session id, task id or request id, by Type
 	MsgID     uint32 // set by the Writer: the reassembly key, unique per sender for a while
-	Len       uint32 // payload bytes: in this datagram, or in the message when delivered
+	Len       uint32 // payload bytes: in this record, or in the whole message when delivered
 }
 
 // Encode writes h into b[:HeaderSize]. It panics if b is shorter, like binary.LittleEndian.
