@@ -411,3 +411,37 @@ func TestEnqueueFlushBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderRestart: a worker dies after reading the first chunks of a message; its
+// successor, on the same socket, drops the rest of that message and reads the next one whole.
+func TestReaderRestart(t *testing.T) {
+	a, b := newPair(t)
+	w := newWriter(t, a, Config{})
+	if err := w.Write(Header{Type: TypeData, Fd: 1}, pattern(1, 200<<10)); err != nil { // 4 datagrams
+		t.Fatal(err)
+	}
+	if err := w.Write(Header{Type: TypeData, Fd: 2}, pattern(2, 100)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := NewReader(b, Config{Batch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := first.ReadBatch(func(h Header, _ []byte) { t.Errorf("first reader got %d", h.Fd) }); n != 2 || err != nil {
+		t.Fatalf("first ReadBatch = %d, %v", n, err)
+	}
+	first.Release() // the worker is gone
+
+	var drops []error
+	second := newReader(t, b, Config{OnDrop: func(_ Header, err error) { drops = append(drops, err) }})
+	var got []delivered
+	if n, err := second.ReadBatch(collector(&got)); n != 3 || err != nil {
+		t.Fatalf("second ReadBatch = %d, %v", n, err)
+	}
+	if len(got) != 1 || got[0].h.Fd != 2 || checkPattern(got[0].payload, 2, 100) != nil {
+		t.Fatalf("second reader got %+v", got)
+	}
+	if len(drops) != 2 || !errors.Is(drops[0], ErrMalformed) || !errors.Is(drops[1], ErrMalformed) {
+		t.Fatalf("drops %v", drops)
+	}
+}

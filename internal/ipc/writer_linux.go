@@ -22,7 +22,8 @@ const hdrSlot = HeaderSize + prefixSize
 // the order their calls took the lock, and the datagrams of one message are never
 // interleaved with another message of the same Writer.
 //
-// A process must use one Writer per socket (and a SrcWorker of its own): the Reader keeps
+// A process must use one Writer per socket end it writes to (and a SrcWorker of its own,
+// different from every other process writing to that socket): the Reader keeps
 // one partial message per SrcWorker.
 //
 // The Writer does not own the file: it keeps it referenced, and the caller closes it after
