@@ -286,8 +286,8 @@ func (m *Manager) call(fn func(o *owner)) error {
 	}
 }
 
-// Reload replaces the children of every slot whose role is of one of kinds (Worker and
-// TaskWorker when none are given) the asynchronous way (Swoole's reload_async): for each
+// Reload replaces the children of every slot whose role is of one of kinds (KindWorker and
+// KindTaskWorker when none are given) the asynchronous way (Swoole's reload_async): for each
 // slot it starts the replacement first, then sends SIGTERM to the old child, which gets
 // MaxWaitTime to finish before SIGKILL. Old and new briefly share the slot. Reload returns
 // once every replacement has started; AfterReload runs when every old child has exited.

@@ -13,8 +13,8 @@ import (
 // HandleSignals makes the Manager answer the signals Swoole's manager answers:
 //
 //	SIGTERM  Shutdown
-//	SIGUSR1  reload of Worker and TaskWorker slots: Reload when async, else ReloadRolling
-//	SIGUSR2  reload of TaskWorker slots, always rolling (as Swoole does)
+//	SIGUSR1  reload of KindWorker and KindTaskWorker slots: Reload when async, else ReloadRolling
+//	SIGUSR2  reload of KindTaskWorker slots, always rolling (as Swoole does)
 //
 // A reload asked for while one is running is ignored (ErrReloading, logged at debug level).
 // It stops listening (signal.Stop) when ctx is done or the Manager's Run has returned, and
