@@ -41,6 +41,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
 		os.Exit(2)
 	}
+	// A race-enabled binary sleeps 1 s before exiting (atexit_sleep_ms): the children
+	// inherit GORACE without it, so that each exit is not a second-long wait.
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
+	}
 	goleak.VerifyTestMain(m,
 		// The process-wide spawner of supervisor.Spawn lives as long as the process.
 		goleak.IgnoreAnyFunction("github.com/goswoole/swoole/internal/supervisor.(*Spawner).loop"))
