@@ -226,7 +226,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		o.slots = append(o.slots, &slot{id: i, spec: spec, state: SlotEmpty})
 	}
 	var firstErr error
+	if ctx.Err() != nil {
+		o.beginShutdown()
+	}
 	for _, s := range o.slots {
+		if o.stopping {
+			break
+		}
 		if err := o.startSlot(s); err != nil {
 			firstErr = err
 			o.beginShutdown()

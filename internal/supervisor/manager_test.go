@@ -449,3 +449,30 @@ func TestManagerNotRunning(t *testing.T) {
 		t.Errorf("PIDs/Status before Run not empty")
 	}
 }
+
+func TestRunStartFailure(t *testing.T) {
+	rp := newReporter(t)
+	var ev events
+	cfg := supervisor.ManagerConfig{Slots: slots(rp, supervisor.KindWorker, 0, 2, "echo-gen")}
+	cfg.Slots[1].Spawn.Path = "/nonexistent/server"
+	ev.hook(&cfg)
+	cfg.Logger, _ = testLogger(t)
+	m := supervisor.NewManager(cfg)
+	err := m.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "worker:1") {
+		t.Fatalf("Run = %v, want the spawn error of worker:1", err)
+	}
+	starts := ev.all()
+	if len(starts) != 2 || starts[0].Kind != "start" || starts[1].Kind != "exit" || !starts[1].Expected {
+		t.Errorf("events %+v, want slot 0 started then stopped", starts)
+	}
+	if len(starts) > 0 && !gone(starts[0].PID) {
+		t.Errorf("slot 0's child %d survived the failed start", starts[0].PID)
+	}
+	if err2 := m.Shutdown(); err2 != err {
+		t.Errorf("Shutdown = %v, want Run's error", err2)
+	}
+	if err := m.Run(t.Context()); !errors.Is(err, supervisor.ErrAlreadyRun) {
+		t.Errorf("second Run = %v, want ErrAlreadyRun", err)
+	}
+}
