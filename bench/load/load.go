@@ -30,8 +30,9 @@ type Config struct {
 
 	// Verify compares every echo with what was sent (costs a little CPU).
 	Verify bool
-	// DialTimeout bounds connecting (default 5s); IOTimeout bounds each read and write
-	// (default 10s), so a stuck server fails the run instead of hanging it.
+	// DialTimeout bounds connecting (default 5s). IOTimeout (default 10s) bounds waiting on
+	// the server: a connection with no progress for between IOTimeout/2 and IOTimeout fails
+	// the run instead of hanging it.
 	DialTimeout time.Duration
 	IOTimeout   time.Duration
 }
@@ -259,11 +260,27 @@ func (l *connLoad) run() error {
 		}
 		return sentTotal < l.quota
 	}
+	// The I/O deadline is moved on only when half of it has passed, so that the hot loop
+	// does not reset a runtime timer per message.
+	var deadline time.Time
+	refresh := func(now time.Time) error {
+		if now.Add(cfg.IOTimeout / 2).Before(deadline) {
+			return nil
+		}
+		deadline = now.Add(cfg.IOTimeout)
+		if err := l.c.SetDeadline(deadline); err != nil {
+			return err
+		}
+		if l.ctx.Err() != nil { // Run's canceller may have set its past deadline just before
+			return l.c.SetDeadline(time.Unix(1, 0))
+		}
+		return nil
+	}
 	send := func(now time.Time) error {
 		if cfg.Verify {
 			msg[0] = byte(sentTotal)
 		}
-		if err := l.c.SetWriteDeadline(now.Add(cfg.IOTimeout)); err != nil {
+		if err := refresh(now); err != nil {
 			return err
 		}
 		if _, err := l.c.Write(msg); err != nil {
@@ -283,7 +300,7 @@ func (l *connLoad) run() error {
 	}
 	received := 0
 	for inFlight > 0 {
-		if err := l.c.SetReadDeadline(now.Add(cfg.IOTimeout)); err != nil {
+		if err := refresh(now); err != nil {
 			return err
 		}
 		if _, err := io.ReadFull(l.c, got); err != nil {
