@@ -254,9 +254,9 @@ func (s *Server) Connections() iter.Seq[int64] {
 }
 
 // Stats returns the server's counters (see Stats for what each field means in each mode).
-// Before Start it returns the zero Stats.
+// Before Start, and once Start has returned, it returns the zero Stats.
 func (s *Server) Stats() Stats {
-	if s.state.Load() == stateNew || s.table == nil {
+	if !s.tableLive() {
 		return Stats{}
 	}
 	ctr := s.table.Counters()
@@ -294,10 +294,19 @@ func (s *Server) Stats() Stats {
 // GetWorkerID returns this worker's id (0 … worker_num−1), or -1 outside a worker (before
 // Start and after shutdown).
 func (s *Server) GetWorkerID() int {
-	if s.state.Load() == stateNew || s.cur == nil {
+	if !s.tableLive() {
 		return -1
 	}
 	return s.cur.id
+}
+
+// tableLive reports whether the connection table and the worker built by Start may be read:
+// from the moment the server runs until it has stopped. While Start is still preparing they
+// are being written (reading them would race), and once Start has returned the table is
+// unmapped (reading it would fault).
+func (s *Server) tableLive() bool {
+	st := s.state.Load()
+	return st == stateRunning || st == stateStopping
 }
 
 // WorkerID is GetWorkerID (Swoole's worker_id property).
@@ -309,7 +318,7 @@ func (s *Server) GetWorkerPID(workerID int) int {
 	if workerID == -1 {
 		return os.Getpid()
 	}
-	if s.table == nil {
+	if !s.tableLive() {
 		return -1
 	}
 	if ws := s.table.Worker(workerID); ws != nil && workerID < s.eff.WorkerNum+s.eff.TaskWorkerNum {

@@ -584,3 +584,54 @@ func TestCallsOutsideRunning(t *testing.T) {
 		noPanic(t, "GetWorkerPID after shutdown", func() { _ = s.GetWorkerPID(0) })
 	})
 }
+
+// TestReadsWhileStarting calls the read-only methods from another goroutine while Start
+// prepares the server and after it returned: they must neither race with Start (run under
+// -race) nor panic, and answer "nothing" outside the running server.
+func TestReadsWhileStarting(t *testing.T) {
+	s := newEcho(t, nil)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			noPanic(t, "reads while starting", func() {
+				_ = s.Stats()
+				_ = s.GetWorkerID()
+				_ = s.GetWorkerPID(0)
+				_ = s.Exist(1)
+				_, _ = s.GetClientInfo(1, -1, true)
+				for range s.Connections() {
+				}
+			})
+		}
+	}()
+	r := start(t, s)
+	close(stop)
+	<-done
+	if got := s.GetWorkerID(); got != 0 {
+		t.Errorf("GetWorkerID() while running = %d, want 0", got)
+	}
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wait(startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	noPanic(t, "reads after shutdown", func() {
+		if st := s.Stats(); st != (swoole.Stats{}) {
+			t.Errorf("Stats() after shutdown = %+v, want zero", st)
+		}
+		if got := s.GetWorkerID(); got != -1 {
+			t.Errorf("GetWorkerID() after shutdown = %d, want -1", got)
+		}
+		if got := s.GetWorkerPID(0); got != -1 {
+			t.Errorf("GetWorkerPID(0) after shutdown = %d, want -1", got)
+		}
+	})
+}
