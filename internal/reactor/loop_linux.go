@@ -365,14 +365,25 @@ func (l *Loop) accept(ln *Listener) {
 			unix.Close(nfd)
 			continue
 		}
+		// c.loop and c.events are read by Send, Close, Pause ... from other goroutines: set
+		// them under c.mu, so that any goroutine that later locks c.mu sees them. (The
+		// handler publishes the connection through the shared connection table, whose
+		// atomics live outside the Go heap and are invisible to the race detector.)
+		c.mu.Lock()
 		c.loop = l
-		if err := l.ctl(unix.EPOLL_CTL_ADD, nfd, c.wantEvents()); err != nil {
-			unix.Close(nfd)
+		ev := c.wantEvents()
+		err = l.ctl(unix.EPOLL_CTL_ADD, nfd, ev)
+		if err != nil {
 			c.closed = true
+		} else {
+			c.events = ev
+		}
+		c.mu.Unlock()
+		if err != nil {
+			unix.Close(nfd)
 			l.h.Closed(c, CloseError, unix.EBADF)
 			continue
 		}
-		c.events = c.wantEvents()
 		l.setEntry(nfd, fdEntry{kind: kindConn, conn: c})
 		l.nconns++
 		l.h.Opened(c)
