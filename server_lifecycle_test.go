@@ -635,3 +635,76 @@ func TestReadsWhileStarting(t *testing.T) {
 		}
 	})
 }
+
+// TestBeforeShutdownStillServes: OnBeforeShutdown runs while the event loop still works
+// (semantics.md (b)): it can list the connections and send them a last message, which
+// arrives before EOF; OnClose during shutdown can still read GetClientInfo.
+func TestBeforeShutdownStillServes(t *testing.T) {
+	var rec recorder
+	s := newEcho(t, nil)
+	s.OnBeforeShutdown(func(s *swoole.Server) {
+		n := 0
+		for id := range s.Connections() {
+			n++
+			if err := s.Send(id, []byte("bye")); err != nil {
+				rec.add("Send(%d) in OnBeforeShutdown: %v", id, err)
+			}
+		}
+		if n != 2 {
+			rec.add("Connections() in OnBeforeShutdown yielded %d ids, want 2", n)
+		}
+		if _, err := s.GetClientList(0, 10); err != nil {
+			rec.add("GetClientList in OnBeforeShutdown: %v", err)
+		}
+	})
+	s.OnClose(func(s *swoole.Server, fd int64, _ int) {
+		if _, err := s.GetClientInfo(fd, -1, false); err != nil {
+			rec.add("GetClientInfo(%d) in OnClose at shutdown: %v", fd, err)
+		}
+	})
+	r := start(t, s)
+	c1, c2 := r.dial(t), r.dial(t)
+	roundTrip(t, c1, "one")
+	roundTrip(t, c2, "two")
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []net.Conn{c1, c2} {
+		got, err := readUntilClosed(t, c)
+		if string(got) != "bye" || err != nil {
+			t.Errorf("client %d got %q then %v at shutdown, want \"bye\" then EOF", i+1, got, err)
+		}
+	}
+	if err := r.wait(startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rec.list() {
+		t.Error(e)
+	}
+}
+
+// TestTableOutlivesReaders: a goroutine that read the connection table while the server ran
+// must not race with the server's teardown when the shutdown comes from elsewhere (here a
+// callback). Start unmaps the table when it returns; nothing orders that after the reads
+// of other goroutines, so under -race this reports the data race, and a reader caught in
+// the middle of a read at that moment would fault. (Only start's readiness probe reads,
+// long before the shutdown, so that a run without -race cannot crash.)
+func TestTableOutlivesReaders(t *testing.T) {
+	s := newServer(t, nil)
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+		if string(data) == "quit" {
+			_ = s.Shutdown()
+			return
+		}
+		_ = s.Send(fd, data)
+	})
+	r := start(t, s)
+	// The reader is this goroutine: start's readiness probe read the table (GetClientList).
+	c := r.dial(t)
+	if _, err := c.Write([]byte("quit")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wait(startTimeout); err != nil {
+		t.Fatal(err)
+	}
+}
