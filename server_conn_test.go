@@ -48,6 +48,16 @@ func TestSessionIDs(t *testing.T) {
 					t.Fatalf("session ids %v: id #%d is %d, want %d", got, i, id, want)
 				}
 			}
+			var open []int64
+			for i, id := range got {
+				if i%2 == 1 {
+					open = append(open, id)
+				}
+			}
+			waitFor(t, ioTimeout, "the closes", func() bool { return s.Stats().ConnectionNum == len(open) })
+			if ids, err := s.GetClientList(0, 100); err != nil || !slices.Equal(ids, open) {
+				t.Errorf("GetClientList(0, 100) = %v, %v; want the open ids %v", ids, err, open)
+			}
 			if sr := s.Stats().SessionRound; sr != got[len(got)-1] {
 				t.Errorf("Stats().SessionRound = %d, want the last id %d", sr, got[len(got)-1])
 			}
@@ -207,6 +217,8 @@ func TestClose(t *testing.T) {
 			t.Errorf("the peer got %d bytes before EOF, want all %d queued", len(got), sent)
 		}
 		waitFor(t, ioTimeout, "OnClose", func() bool { return rec.count(fmt.Sprintf("close:%d:-1", fd)) == 1 })
+		wantCode(t, s, "Close after OnClose", s.Close(fd, false), swoole.ErrSessionNotExist)
+		wantCode(t, s, "Close(reset) after OnClose", s.Close(fd, true), swoole.ErrSessionNotExist)
 	})
 	t.Run("reset drops queued output", func(t *testing.T) {
 		c := r.dial(t)

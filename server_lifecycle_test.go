@@ -189,6 +189,11 @@ func TestStartShutdownEventOrder(t *testing.T) {
 	waitFor(t, ioTimeout, "close:1", func() bool { return rec.count("close:1") == 1 })
 	c2 := r.dial(t)
 	waitFor(t, ioTimeout, "connect:2", func() bool { return rec.count("connect:2:0") == 1 })
+	select {
+	case <-r.done:
+		t.Fatalf("Start returned (%v) while the server was serving", r.err)
+	default: // Start blocks until shutdown
+	}
 
 	if err := s.Shutdown(); err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -556,7 +561,13 @@ func TestCallsOutsideRunning(t *testing.T) {
 	}
 	t.Run("before start", func(t *testing.T) {
 		s := newEcho(t, nil)
+		if got := s.GetLastError(); got != 0 {
+			t.Errorf("GetLastError() of a new server = %d, want 0", got)
+		}
 		check(t, s, "before Start")
+		if got := s.GetLastError(); got != swoole.ErrRefused {
+			t.Errorf("GetLastError() = %d after refused calls, want %d", got, swoole.ErrRefused)
+		}
 		if st := s.Stats(); st != (swoole.Stats{}) {
 			t.Errorf("Stats() before Start = %+v, want zero", st)
 		}
@@ -706,5 +717,50 @@ func TestTableOutlivesReaders(t *testing.T) {
 	}
 	if err := r.wait(startTimeout); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTwoServers: two servers run side by side in one process, each with its own ports,
+// callbacks, session ids and counters.
+func TestTwoServers(t *testing.T) {
+	a := newServer(t, map[string]any{"start_session_id": 100})
+	a.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) { _ = s.Send(fd, append([]byte("A"), data...)) })
+	b := newServer(t, map[string]any{"start_session_id": 200})
+	b.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) { _ = s.Send(fd, append([]byte("B"), data...)) })
+	ra, rb := start(t, a), start(t, b)
+	for i := range 3 {
+		ca, cb := ra.dial(t), rb.dial(t)
+		for _, x := range []struct {
+			c      net.Conn
+			s      *swoole.Server
+			prefix string
+			id     int64
+		}{{ca, a, "A", 101 + int64(i)}, {cb, b, "B", 201 + int64(i)}} {
+			if _, err := x.c.Write([]byte("?")); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFull(t, x.c, 2); string(got) != x.prefix+"?" {
+				t.Errorf("server %s answered %q", x.prefix, got)
+			}
+			if fd := fdOf(t, x.s, x.c); fd != x.id {
+				t.Errorf("server %s: session id %d, want %d", x.prefix, fd, x.id)
+			}
+		}
+	}
+	if na, nb := a.Stats().AcceptCount, b.Stats().AcceptCount; na != 3 || nb != 3 {
+		t.Errorf("accept_count %d and %d, want 3 each", na, nb)
+	}
+	if err := a.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.wait(startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	roundTripPrefix := rb.dial(t)
+	if _, err := roundTripPrefix.Write([]byte("!")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFull(t, roundTripPrefix, 2); string(got) != "B!" {
+		t.Errorf("server B after A's shutdown answered %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -435,4 +436,42 @@ func TestPortInheritsSettings(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestBufferFullInCallback: Sends made inside a callback (on the event loop) to a peer that
+// does not read raise OnBufferFull before Send starts failing with 1008, and the queue stays
+// within socket_buffer_size + one message.
+func TestBufferFullInCallback(t *testing.T) {
+	const (
+		limit = 256 << 10
+		msg   = 32 << 10
+	)
+	var rec recorder
+	s := newServer(t, map[string]any{"socket_buffer_size": limit})
+	s.OnBufferFull(func(_ *swoole.Server, fd int64) { rec.add("full") })
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+		chunk := bytes.Repeat([]byte("f"), msg)
+		for i := range 100000 {
+			err := s.Send(fd, chunk)
+			info, _ := s.GetClientInfo(fd, -1, false)
+			if info != nil && info.SendQueuedBytes > limit+msg {
+				rec.add("queued %d", info.SendQueuedBytes)
+			}
+			if err != nil {
+				rec.add("send error %d after %d sends", code(err), i)
+				return
+			}
+		}
+		rec.add("never refused")
+	})
+	r := start(t, s)
+	c := r.dial(t)
+	if _, err := c.Write([]byte("flood")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ioTimeout, "the flood to end", func() bool { return len(rec.list()) >= 2 })
+	ev := rec.list()
+	if len(ev) != 2 || ev[0] != "full" || !strings.HasPrefix(ev[1], fmt.Sprintf("send error %d ", swoole.ErrOutputBufferOverflow)) {
+		t.Errorf("events %q, want OnBufferFull, then a Send refused with %d", ev, swoole.ErrOutputBufferOverflow)
+	}
 }

@@ -192,7 +192,7 @@ func TestSlowReader(t *testing.T) {
 			if q := int64(info.SendQueuedBytes); q > maxQueued.Load() {
 				maxQueued.Store(q)
 			}
-			if i%2000 == 0 {
+			if i%200 == 0 {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				if ms.HeapAlloc > maxHeap.Load() {
