@@ -2,6 +2,7 @@ package swoole
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -16,3 +17,5 @@ func unixFloat(ns int64) float64 {
 }
 
 func fmtType(v any) string { return fmt.Sprintf("%T", v) }
+
+func fmtInt(v int64) string { return strconv.FormatInt(v, 10) }

@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/goswoole/swoole/internal/conntable"
-	"github.com/goswoole/swoole/internal/reactor"
 )
 
 // lookup returns the live connection fd of this process, or an error with Swoole's code.
@@ -21,7 +20,23 @@ func (s *Server) lookup(call string, fd int64) (*conn, error) {
 			return c, nil
 		}
 	}
+	if c := s.closingConn(fd); c != nil && call == "Send" {
+		// Inside its own OnClose a connection can still be written to, as in Swoole's BASE
+		// mode: when the server closed it, the bytes go out before the socket closes.
+		return c, nil
+	}
 	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
+}
+
+// closingConn returns the connection fd of this process while its OnClose runs, else nil.
+func (s *Server) closingConn(fd int64) *conn {
+	if fd <= 0 || s.table == nil || s.table.Get(fd) == nil {
+		return nil
+	}
+	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() {
+		return c
+	}
+	return nil
 }
 
 // Send queues data for the connection fd and returns at once; data may be reused as soon as
@@ -41,18 +56,15 @@ func (s *Server) Send(fd int64, data []byte) error {
 	if len(data) > s.eff.BufferOutputSize {
 		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
 	}
-	switch err := c.rc.Send(data); err {
-	case nil:
-	case reactor.ErrOverflow:
-		return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has %d bytes queued; %d more would pass socket_buffer_size (%d): wait for OnBufferEmpty, or raise socket_buffer_size", fd, c.rc.Queued(), len(data), c.port.eff.SocketBufferSize))
-	default:
-		return s.fail(newError(ErrSessionNotExist, "Send: session %d is closed", fd))
+	if c.inClose.Load() {
+		err = c.rc.SendClosing(data)
+	} else {
+		err = c.rc.Send(data)
 	}
-	ctr := s.table.Counters()
-	ctr.TotalSendBytes.Add(int64(len(data)))
-	ctr.ResponseCount.Add(1)
-	c.w.slot.ResponseCount.Add(1)
-	c.slot.LastSend.Store(nanotime())
+	if err != nil {
+		return s.sendError(c, fd, len(data), err)
+	}
+	s.countSend(c, int64(len(data)))
 	return nil
 }
 

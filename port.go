@@ -2,10 +2,13 @@ package swoole
 
 import (
 	"errors"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 
+	"github.com/goswoole/swoole/internal/framing"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/sys"
 )
@@ -25,10 +28,11 @@ type Port struct {
 	hasSet bool
 	cb     portCallbacks
 
-	eff  Settings      // resolved at Start: the server's settings with the port's on top
-	ecb  portCallbacks // resolved at Start: the port's handlers, else the server's
-	ln   *reactor.Listener
-	file *os.File // GetSocket's duplicate, closed at shutdown
+	eff   Settings        // resolved at Start: the server's settings with the port's on top
+	frame *framing.Config // resolved at Start: how stream input splits into messages
+	ecb   portCallbacks   // resolved at Start: the port's handlers, else the server's
+	ln    *reactor.Listener
+	file  *os.File // GetSocket's duplicate, closed at shutdown
 }
 
 func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
@@ -46,9 +50,6 @@ func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
 	}
 	if sock&SockSSL != 0 {
 		return nil, newError(ErrOperationNotSupport, "SockSSL is not available yet in goswoole: serve plain %v", sock.base())
-	}
-	if !sock.isStream() {
-		return nil, newError(ErrOperationNotSupport, "datagram sockets (%v) are not available yet in goswoole: use SockTCP, SockTCP6 or SockUnixStream", sock)
 	}
 	if spec.Family != sys.FamilyUnix && (port < 0 || port > 65535) {
 		return nil, newError(ErrBadPort, "port %d is out of range: use 0 (any free port) to 65535", port)
@@ -68,6 +69,14 @@ func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
 }
 
 func quote(s string) string { return "\"" + s + "\"" }
+
+// addr names the port in messages: host:port, or the path of a unix socket.
+func (p *Port) addr() string {
+	if b := p.sock.base(); b == SockUnixStream || b == SockUnixDgram {
+		return p.host
+	}
+	return net.JoinHostPort(p.host, strconv.Itoa(p.port))
+}
 
 // Port returns the port number the socket is bound to (the one the kernel picked for port 0;
 // 0 for unix sockets).

@@ -10,16 +10,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/framing"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/sys"
+	"github.com/goswoole/swoole/internal/timer"
 )
 
 // worker is one event loop that accepts, reads and runs callbacks (a ModeBase worker).
 type worker struct {
-	s    *Server
-	id   int
-	loop *reactor.Loop
-	slot *conntable.WorkerSlot
+	s      *Server
+	id     int
+	loop   *reactor.Loop
+	slot   *conntable.WorkerSlot
+	timers timer.Heap // this worker's timers (loop goroutine only)
 }
 
 // conn is a connection held by this process.
@@ -29,8 +32,11 @@ type conn struct {
 	port     *Port
 	w        *worker
 	rc       *reactor.Conn
-	appClose atomic.Bool // closed by Close (OnClose gets reactorID -1)
-	inClose  atomic.Bool // OnClose is running
+	in       []byte          // pending input: an incomplete frame (loop only)
+	dec      framing.Decoder // the port's framing state for this connection (loop only)
+	openedAt int64           // Unix nanoseconds when it was accepted
+	appClose atomic.Bool     // closed by Close (OnClose gets reactorID -1)
+	inClose  atomic.Bool     // OnClose is running
 }
 
 // Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,
@@ -58,6 +64,10 @@ func (s *Server) Start() error {
 		}
 	}()
 
+	w.loop.BindGoroutine()
+	if iv := s.heartbeatInterval(); iv > 0 {
+		w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
+	}
 	w.slot.Status.Store(WorkerBusy)
 	if s.cb.start != nil {
 		s.cb.start(s)
@@ -104,8 +114,17 @@ func (s *Server) prepare() error {
 	}
 	for _, p := range s.ports {
 		p.resolve(s.eff, s.cb.port)
-		if p.sock.isStream() && p.ecb.receive == nil {
-			return newError(ErrServerInvalidCallback, "port %s:%d has no Receive handler: register one with OnReceive (on the server or the port)", p.host, p.port)
+		if p.sock.isStream() {
+			if p.ecb.receive == nil {
+				return newError(ErrServerInvalidCallback, "port %s has no Receive handler: register one with OnReceive (on the server or the port)", p.addr())
+			}
+			f, err := p.framingConfig()
+			if err != nil {
+				return err
+			}
+			p.frame = f
+		} else if p.ecb.packet == nil {
+			return newError(ErrServerInvalidCallback, "datagram port %s has no Packet handler: register one with OnPacket (on the server or the port)", p.addr())
 		}
 	}
 	t, err := conntable.New(s.eff.MaxConnection, s.eff.WorkerNum, s.eff.StartSessionID)
@@ -125,6 +144,7 @@ func (s *Server) prepare() error {
 		return wrapErrno("", err, "cannot create the event loop")
 	}
 	w.loop = loop
+	loop.SetTimers(&w.timers)
 	s.workers = []*worker{w}
 	s.cur = w
 
@@ -132,7 +152,7 @@ func (s *Server) prepare() error {
 		if err := p.listen(); err != nil {
 			return err
 		}
-		p.ln = &reactor.Listener{FD: p.fd, Owner: p}
+		p.ln = &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream()}
 		if err := loop.AddListener(p.ln); err != nil {
 			return wrapErrno("", err, "cannot watch port %d", p.port)
 		}
@@ -142,7 +162,7 @@ func (s *Server) prepare() error {
 
 // listen applies the listener options and starts listening.
 func (p *Port) listen() error {
-	if p.eff.EnableReusePort && p.sock.base() != SockUnixStream {
+	if p.eff.EnableReusePort && p.sock.isStream() && p.sock.base() != SockUnixStream {
 		// SO_REUSEPORT must be set before bind: bind again, on the same port, with it.
 		if err := syscall.Close(p.fd); err != nil {
 			return wrapErrno("close", err, "cannot rebind port %d with SO_REUSEPORT", p.port)
@@ -157,13 +177,16 @@ func (p *Port) listen() error {
 		}
 		p.fd = fd
 	}
-	if p.sock.base() != SockUnixStream {
+	if p.sock.base() == SockTCP || p.sock.base() == SockTCP6 {
 		if p.eff.TCPDeferAccept > 0 {
 			_ = sys.SetInt(p.fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, p.eff.TCPDeferAccept)
 		}
 		if p.eff.TCPFastOpen {
 			_ = sys.SetInt(p.fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, 128)
 		}
+	}
+	if !p.sock.isStream() {
+		return nil
 	}
 	if err := sys.Listen(p.fd, p.eff.Backlog); err != nil {
 		return wrapErrno("", err, "cannot listen on port %d", p.port)
@@ -177,7 +200,7 @@ func (s *Server) cleanup() {
 		if p.fd >= 0 {
 			syscall.Close(p.fd)
 			p.fd = -1
-			if p.sock.base() == SockUnixStream {
+			if p.sock.base() == SockUnixStream || p.sock.base() == SockUnixDgram {
 				os.Remove(p.host)
 			}
 		}
@@ -232,6 +255,7 @@ func (w *worker) shutdown() {
 	if s.cb.workerStop != nil {
 		s.cb.workerStop(s, w.id)
 	}
+	w.timers.Clear()
 	w.slot.Status.Store(WorkerExit)
 	w.loop.Stop()
 }
@@ -270,7 +294,8 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 			_ = sys.SetKeepAlive(fd, p.eff.TCPKeepIdle, p.eff.TCPKeepInterval, p.eff.TCPKeepCount)
 		}
 	}
-	c := &conn{id: id, slot: slot, port: p, w: w}
+	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
+	c.dec = framing.NewDecoder(p.frame)
 	c.rc = reactor.NewConn(fd, c, reactor.ConnOptions{
 		MaxQueued: p.eff.SocketBufferSize,
 		High:      p.eff.BufferHighWatermark,
@@ -306,22 +331,6 @@ func (w *worker) Opened(rc *reactor.Conn) {
 	}
 }
 
-// Data delivers received bytes to OnReceive.
-func (w *worker) Data(rc *reactor.Conn, data []byte) {
-	c := rc.Owner.(*conn)
-	s := w.s
-	now := time.Now().UnixNano()
-	c.slot.LastRecv.Store(now)
-	c.slot.LastDispatch.Store(now)
-	ctr := s.table.Counters()
-	ctr.TotalRecvBytes.Add(int64(len(data)))
-	ctr.RequestCount.Add(1)
-	w.slot.RequestCount.Add(1)
-	w.slot.Status.Store(WorkerBusy)
-	c.port.ecb.receive(s, c.id, w.id, data)
-	w.slot.Status.Store(WorkerIdle)
-}
-
 // Closed runs OnClose and releases the session.
 func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix.Errno) {
 	c := rc.Owner.(*conn)
@@ -342,6 +351,7 @@ func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix
 	ctr := s.table.Counters()
 	ctr.ConnectionNum.Add(-1)
 	ctr.CloseCount.Add(1)
+	w.dropInput(c)
 	s.conns[c.id&s.mask].CompareAndSwap(c, nil)
 	s.table.Release(c.slot)
 }

@@ -5,6 +5,8 @@ package reactor
 import (
 	"errors"
 	"sync"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -15,6 +17,7 @@ import (
 var (
 	ErrClosed   = errors.New("reactor: connection closed")
 	ErrOverflow = errors.New("reactor: output queue full")
+	ErrTimeout  = errors.New("reactor: timed out")
 )
 
 const chunkSize = 16 << 10
@@ -31,7 +34,7 @@ type Conn struct {
 	loop *Loop
 
 	mu       sync.Mutex
-	out      [][]byte // queued chunks; out[0][outOff:] goes next
+	out      []outItem // queued output; out[0] (from outOff, for bytes) goes next
 	outOff   int
 	queued   int
 	events   uint32 // interest registered with epoll
@@ -44,6 +47,15 @@ type Conn struct {
 	full     bool   // above the high watermark
 
 	notified bool // Closed has run (loop goroutine only)
+}
+
+// outItem is one piece of queued output: a pooled byte chunk, or a segment of a file to
+// send with sendfile(2).
+type outItem struct {
+	buf    []byte // filled bytes of a pooled chunk
+	fileFD int    // > 0: a file segment; the descriptor is owned and closed by the queue
+	off    int64  // file offset of the next byte
+	n      int64  // file bytes left
 }
 
 // ConnOptions are a connection's limits.
@@ -104,12 +116,18 @@ func (c *Conn) Queued() int {
 // single Send is always accepted whole when the queue is empty, so one message is never cut).
 // The call that takes the queue to the high watermark, or is refused for overflow, raises
 // BufferFull once: on the spot when the caller is the loop goroutine, else posted to it.
-func (c *Conn) Send(p []byte) error {
+func (c *Conn) Send(p []byte) error { return c.send(p, false) }
+
+// SendClosing is Send for a connection whose Closed callback is running: the bytes still go
+// out (flushed before the descriptor closes) when the server closed it. Loop goroutine only.
+func (c *Conn) SendClosing(p []byte) error { return c.send(p, true) }
+
+func (c *Conn) send(p []byte, closing bool) error {
 	if len(p) == 0 {
 		return nil
 	}
 	c.mu.Lock()
-	if c.closing || c.closed {
+	if c.closed || (c.closing && !closing) {
 		c.mu.Unlock()
 		return ErrClosed
 	}
@@ -179,11 +197,11 @@ func writeFull(fd int, p []byte) (int, error) {
 func (c *Conn) enqueueLocked(p []byte) {
 	c.queued += len(p)
 	for len(p) > 0 {
-		if k := len(c.out); k > 0 {
-			tail := c.out[k-1]
+		if k := len(c.out); k > 0 && c.out[k-1].fileFD == 0 {
+			tail := c.out[k-1].buf
 			if room := cap(tail) - len(tail); room > 0 {
 				n := copy(tail[len(tail):cap(tail)], p)
-				c.out[k-1] = tail[:len(tail)+n]
+				c.out[k-1].buf = tail[:len(tail)+n]
 				p = p[n:]
 				continue
 			}
@@ -192,23 +210,85 @@ func (c *Conn) enqueueLocked(p []byte) {
 		if len(p) > size {
 			size = len(p)
 		}
-		chunk := buffer.Get(size)[:0]
-		c.out = append(c.out, chunk)
+		c.out = append(c.out, outItem{buf: buffer.Get(size)[:0]})
 	}
 }
 
-// consumeLocked drops n written bytes from the head of the queue.
+// writeQueuedLocked writes queued output (writev for bytes, sendfile for file segments) until
+// the queue is empty or the socket is full. It returns the errno of a failed write (0 when
+// the socket is merely full). iov is scratch space. c.mu must be held.
+func (c *Conn) writeQueuedLocked(iov []unix.Iovec) unix.Errno {
+	for c.queued > 0 {
+		head := &c.out[0]
+		if head.fileFD > 0 {
+			n, err := unix.Sendfile(c.FD, head.fileFD, &head.off, int(min(head.n, 1<<30)))
+			if n > 0 {
+				head.n -= int64(n)
+				c.queued -= n
+				if head.n == 0 {
+					c.popFileLocked()
+				}
+				continue
+			}
+			switch err {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return 0
+			case nil:
+				// The file ended before the length given to SendFile: the peer would wait
+				// forever for the rest, so the connection fails.
+				return unix.EIO
+			}
+			errno, _ := err.(unix.Errno)
+			return errno
+		}
+		cnt := 0
+		off := c.outOff
+		for i := range c.out {
+			if cnt == len(iov) || c.out[i].fileFD > 0 {
+				break
+			}
+			p := c.out[i].buf[off:]
+			off = 0
+			iov[cnt].Base = &p[0]
+			iov[cnt].SetLen(len(p))
+			cnt++
+		}
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.FD), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		clear(iov[:cnt])
+		switch e {
+		case 0:
+			c.consumeLocked(int(r))
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return 0
+		default:
+			return e
+		}
+	}
+	return 0
+}
+
+func (c *Conn) popFileLocked() {
+	unix.Close(c.out[0].fileFD)
+	k := copy(c.out, c.out[1:])
+	c.out[k] = outItem{}
+	c.out = c.out[:k]
+}
+
+// consumeLocked drops n written bytes from the byte chunks at the head of the queue.
 func (c *Conn) consumeLocked(n int) {
 	c.queued -= n
 	drop := 0
 	for n > 0 {
-		rest := len(c.out[drop]) - c.outOff
+		rest := len(c.out[drop].buf) - c.outOff
 		if n < rest {
 			c.outOff += n
 			break
 		}
 		n -= rest
-		buffer.Put(c.out[drop])
+		buffer.Put(c.out[drop].buf)
 		c.outOff = 0
 		drop++
 	}
@@ -220,13 +300,102 @@ func (c *Conn) consumeLocked(n int) {
 }
 
 func (c *Conn) dropQueueLocked() {
-	for _, b := range c.out {
-		buffer.Put(b)
+	for _, it := range c.out {
+		if it.fileFD > 0 {
+			unix.Close(it.fileFD)
+		} else {
+			buffer.Put(it.buf)
+		}
 	}
 	clear(c.out)
 	c.out = c.out[:0]
 	c.outOff = 0
 	c.queued = 0
+}
+
+// SendFile queues n bytes of the file fileFD from offset off, sent with sendfile(2) after
+// the output already queued (so it interleaves correctly with Send). The connection owns
+// fileFD from then on and closes it when the segment is sent or the connection closes, also
+// when SendFile fails. Errors are those of Send.
+func (c *Conn) SendFile(fileFD int, off, n int64) error {
+	c.mu.Lock()
+	if c.closing || c.closed {
+		c.mu.Unlock()
+		unix.Close(fileFD)
+		return ErrClosed
+	}
+	if c.queued > 0 && c.maxQueued > 0 && c.queued+int(n) > c.maxQueued {
+		full := !c.full
+		c.full = true
+		c.mu.Unlock()
+		unix.Close(fileFD)
+		if full {
+			c.raiseFull()
+		}
+		return ErrOverflow
+	}
+	c.out = append(c.out, outItem{fileFD: fileFD, off: off, n: n})
+	c.queued += int(n)
+	var iov [8]unix.Iovec
+	if errno := c.writeQueuedLocked(iov[:]); errno != 0 {
+		c.closing = true
+		c.mu.Unlock()
+		c.loop.Post(Task{Op: opClose, Conn: c, Why: CloseError, Errno: errno})
+		return ErrClosed
+	}
+	full := !c.full && c.high > 0 && c.queued >= c.high
+	if full {
+		c.full = true
+	}
+	c.updateEventsLocked()
+	c.mu.Unlock()
+	if full {
+		c.raiseFull()
+	}
+	return nil
+}
+
+// FlushWait writes c's queued output on the calling goroutine, waiting for the socket to
+// drain, until nothing is queued (nil), the connection closes (ErrClosed) or the deadline
+// passes (ErrTimeout). A zero deadline waits as long as the connection lives.
+func (c *Conn) FlushWait(deadline time.Time) error {
+	var iov [16]unix.Iovec
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if errno := c.writeQueuedLocked(iov[:]); errno != 0 {
+			c.closing = true
+			c.mu.Unlock()
+			c.loop.Post(Task{Op: opClose, Conn: c, Why: CloseError, Errno: errno})
+			return ErrClosed
+		}
+		if c.queued == 0 {
+			empty := c.full
+			c.full = false
+			c.updateEventsLocked()
+			c.mu.Unlock()
+			if empty {
+				c.loop.Post(Task{Op: opEmpty, Conn: c})
+			}
+			return nil
+		}
+		fd := c.FD
+		c.mu.Unlock()
+		wait := 100
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return ErrTimeout
+			}
+			wait = int(min(left, 100*time.Millisecond)/time.Millisecond) + 1
+		}
+		// The descriptor may close (and its number be reused) meanwhile: poll then only
+		// wakes early, and the next round sees c.closed.
+		_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, wait)
+	}
 }
 
 // Close asks the loop to close c. With reset, queued output is dropped and the peer gets a

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +30,9 @@ type Handler interface {
 	BufferFull(c *Conn)
 	// BufferEmpty is called when c's queued output falls back to its low watermark.
 	BufferEmpty(c *Conn)
+	// Packet is called for each datagram received on a datagram listener, with its sender.
+	// data is the loop's read buffer: it is valid only until Packet returns.
+	Packet(ln *Listener, data []byte, from unix.Sockaddr)
 }
 
 // Timers is the loop's view of a timer heap: how long epoll may sleep and a call to run what
@@ -64,6 +66,7 @@ const (
 	opFn uint8 = iota
 	opClose
 	opFull
+	opEmpty
 )
 
 const (
@@ -82,7 +85,8 @@ type fdEntry struct {
 // Listener is a listening socket served by a loop.
 type Listener struct {
 	FD    int
-	Owner any // the user's object for this listener (the server's *Port)
+	Owner any  // the user's object for this listener (the server's *Port)
+	Dgram bool // a datagram socket: Packet for each datagram instead of accepts
 
 	pausedUntil int64 // accept paused after EMFILE, until this monotonic time
 }
@@ -245,6 +249,10 @@ func (l *Loop) runTasks() {
 			if !t.Conn.notified {
 				l.h.BufferFull(t.Conn)
 			}
+		case opEmpty:
+			if !t.Conn.notified {
+				l.h.BufferEmpty(t.Conn)
+			}
 		}
 		tasks[i] = Task{}
 	}
@@ -258,6 +266,10 @@ func (l *Loop) Stop() {
 	l.stopped = true
 	l.mu.Unlock()
 }
+
+// BindGoroutine records the calling goroutine as the loop's before Run starts, for the
+// callbacks a server runs on it first (OnStart, OnWorkerStart): OnLoop is true from then on.
+func (l *Loop) BindGoroutine() { l.goid.Store(goroutineID()) }
 
 // Run runs the loop until Stop. Every Handler call happens on the calling goroutine.
 func (l *Loop) Run() error {
@@ -294,7 +306,11 @@ func (l *Loop) Run() error {
 			case kindConn:
 				l.connEvent(e.conn, ev.Events)
 			case kindListener:
-				l.accept(e.ln)
+				if e.ln.Dgram {
+					l.recvPackets(e.ln)
+				} else {
+					l.accept(e.ln)
+				}
 			case kindWake:
 				var b [8]byte
 				_, _ = unix.Read(l.wakefd, b[:])
@@ -387,6 +403,20 @@ func (l *Loop) accept(ln *Listener) {
 		l.setEntry(nfd, fdEntry{kind: kindConn, conn: c})
 		l.nconns++
 		l.h.Opened(c)
+	}
+}
+
+// recvPackets reads the datagrams waiting on ln (a bounded number per wake-up, for fairness).
+func (l *Loop) recvPackets(ln *Listener) {
+	for range 64 {
+		n, from, err := unix.Recvfrom(ln.FD, l.buf, unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		l.h.Packet(ln, l.buf[:n], from)
 	}
 }
 
@@ -510,45 +540,21 @@ func (l *Loop) finalClose(c *Conn) {
 	c.mu.Unlock()
 }
 
-// flush writes c's queued output with writev until it is empty or the socket is full.
+// flush writes c's queued output until it is empty or the socket is full.
 func (l *Loop) flush(c *Conn) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	for c.queued > 0 {
-		cnt := 0
-		off := c.outOff
-		for _, chunk := range c.out {
-			if cnt == len(l.iov) {
-				break
-			}
-			p := chunk[off:]
-			off = 0
-			l.iov[cnt].Base = &p[0]
-			l.iov[cnt].SetLen(len(p))
-			cnt++
+	errno := c.writeQueuedLocked(l.iov)
+	if errno != 0 {
+		c.mu.Unlock()
+		if !c.notified {
+			l.closeConn(c, CloseError, errno)
 		}
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.FD), uintptr(unsafe.Pointer(&l.iov[0])), uintptr(cnt))
-		if e == unix.EINTR {
-			continue
-		}
-		if e == unix.EAGAIN {
-			break
-		}
-		if e != 0 {
-			c.mu.Unlock()
-			if !c.notified {
-				l.closeConn(c, CloseError, e)
-			}
-			l.finalClose(c)
-			return
-		}
-		c.consumeLocked(int(r))
-	}
-	for i := range l.iov {
-		l.iov[i] = unix.Iovec{}
+		l.finalClose(c)
+		return
 	}
 	empty := c.full && c.queued <= c.low
 	if empty {

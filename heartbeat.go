@@ -1,0 +1,79 @@
+package swoole
+
+import (
+	"time"
+
+	"github.com/goswoole/swoole/internal/conntable"
+)
+
+// heartbeatInterval is how often the automatic check runs: heartbeat_check_interval, or,
+// when only ports set heartbeat_idle_time, half the smallest idle time (at least 1 s).
+func (s *Server) heartbeatInterval() time.Duration {
+	if s.eff.HeartbeatCheckInterval > 0 {
+		return s.eff.HeartbeatCheckInterval
+	}
+	var iv time.Duration
+	for _, p := range s.ports {
+		if idle := p.eff.HeartbeatIdleTime; idle > 0 {
+			if d := max(idle/2, time.Second); iv == 0 || d < iv {
+				iv = d
+			}
+		}
+	}
+	return iv
+}
+
+// Heartbeat returns the connections of this worker that have received nothing for longer
+// than their port's heartbeat_idle_time (connections marked with Protect are skipped); with
+// closeConns it also closes them (OnClose gets reactorID -1). Without heartbeat_check_interval
+// or heartbeat_idle_time it is an error.
+func (s *Server) Heartbeat(closeConns bool) ([]int64, error) {
+	if err := s.running("Heartbeat"); err != nil {
+		return nil, err
+	}
+	if s.heartbeatInterval() == 0 {
+		return nil, s.fail(newError(ErrRefused, "Heartbeat: no heartbeat is configured: set heartbeat_check_interval or heartbeat_idle_time"))
+	}
+	return s.cur.idleConns(closeConns, true), nil
+}
+
+// idleConns scans this worker's connections for idle ones, closing them when asked.
+func (w *worker) idleConns(closeConns, byApp bool) []int64 {
+	s := w.s
+	now := nanotime()
+	idle := []int64{}
+	page := make([]int64, 0, 100)
+	var after int64
+	for {
+		page = s.table.ListWorker(after, 100, int32(w.id), page[:0])
+		for _, id := range page {
+			c := s.conns[id&s.mask].Load()
+			if c == nil || c.id != id || c.slot.HasFlag(conntable.FlagProtected) {
+				continue
+			}
+			limit := c.port.eff.HeartbeatIdleTime
+			if limit <= 0 {
+				continue
+			}
+			last := c.slot.LastRecv.Load()
+			if last == 0 {
+				last = c.openedAt
+			}
+			if time.Duration(now-last) < limit {
+				continue
+			}
+			idle = append(idle, id)
+			if closeConns && s.table.MarkClosing(c.slot, id) {
+				if byApp {
+					c.appClose.Store(true)
+				}
+				s.log.Info("swoole: closing idle connection", "fd", id, "idle", time.Duration(now-last))
+				c.rc.Close(false)
+			}
+		}
+		if len(page) < 100 {
+			return idle
+		}
+		after = page[len(page)-1]
+	}
+}

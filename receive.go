@@ -1,0 +1,139 @@
+package swoole
+
+import (
+	"errors"
+
+	"github.com/goswoole/swoole/internal/buffer"
+	"github.com/goswoole/swoole/internal/framing"
+	"github.com/goswoole/swoole/internal/reactor"
+)
+
+// framingConfig builds the port's framing from its resolved settings.
+func (p *Port) framingConfig() (*framing.Config, error) {
+	e := p.eff
+	cfg := &framing.Config{MaxLength: e.PackageMaxLength}
+	switch {
+	case e.PackageLengthFunc != nil:
+		cfg.Mode, cfg.LengthFunc = framing.ModeFunc, e.PackageLengthFunc
+	case e.OpenLengthCheck:
+		cfg.Mode = framing.ModeLength
+		if e.PackageLengthType != "" {
+			cfg.LengthType = e.PackageLengthType[0]
+		}
+		cfg.LengthOffset, cfg.BodyOffset = e.PackageLengthOffset, e.PackageBodyOffset
+	case e.OpenEOFSplit:
+		cfg.Mode, cfg.EOF = framing.ModeEOFSplit, []byte(e.PackageEOF)
+	case e.OpenEOFCheck:
+		cfg.Mode, cfg.EOF = framing.ModeEOFCheck, []byte(e.PackageEOF)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, &Error{Code: ErrInvalidParams, Msg: "swoole: port " + p.addr() + ": the framing settings do not fit together", Err: err}
+	}
+	return cfg, nil
+}
+
+// Data delivers received bytes: as they came without framing, else frame by frame. Frames
+// are slices of the loop's read buffer or of the connection's pending input, valid during the
+// callback.
+func (w *worker) Data(rc *reactor.Conn, data []byte) {
+	c := rc.Owner.(*conn)
+	s := w.s
+	now := nanotime()
+	c.slot.LastRecv.Store(now)
+	s.table.Counters().TotalRecvBytes.Add(int64(len(data)))
+	if c.port.frame.Mode == framing.ModeNone {
+		w.deliver(c, data, now)
+		return
+	}
+	if len(c.in) == 0 {
+		rest, ok := w.frames(c, data, now)
+		if ok && len(rest) > 0 {
+			size := max(len(rest)*2, 4096)
+			if need := c.dec.Need(); need > size {
+				size = need
+			}
+			c.in = append(buffer.Get(size)[:0], rest...)
+		}
+	} else {
+		if len(c.in)+len(data) > cap(c.in) {
+			size := max(2*cap(c.in), len(c.in)+len(data))
+			if need := c.dec.Need(); need > size {
+				size = need
+			}
+			grown := append(buffer.Get(size)[:0], c.in...)
+			buffer.Put(c.in)
+			c.in = grown
+		}
+		c.in = append(c.in, data...)
+		rest, ok := w.frames(c, c.in, now)
+		if !ok {
+			return
+		}
+		n := copy(c.in, rest)
+		c.in = c.in[:n]
+		if n == 0 {
+			buffer.Put(c.in)
+			c.in = nil
+		}
+	}
+	if len(c.in) > c.port.eff.BufferInputSize {
+		w.protocolError(c, newError(ErrPackageLengthTooLarge, "session %d holds %d bytes of an incomplete frame, more than buffer_input_size (%d)", c.id, len(c.in), c.port.eff.BufferInputSize))
+		return
+	}
+	c.slot.RecvQueued.Store(int64(len(c.in)))
+}
+
+// frames delivers every complete frame at the start of buf and returns what is left. ok is
+// false when the connection was closed (by a protocol error or by a callback).
+func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
+	for len(buf) > 0 {
+		n, err := c.dec.Next(buf)
+		if err != nil {
+			code := ErrPackageMalformedData
+			if errors.Is(err, framing.ErrTooLarge) {
+				code = ErrPackageLengthTooLarge
+			}
+			w.protocolError(c, &Error{Code: code, Msg: "swoole: bad frame from session " + itoa64(c.id) + " on port " + c.port.addr(), Err: err})
+			return nil, false
+		}
+		if n == 0 {
+			return buf, true
+		}
+		w.deliver(c, buf[:n], now)
+		buf = buf[n:]
+		if c.rc.Closing() {
+			w.dropInput(c)
+			return nil, false
+		}
+	}
+	return nil, true
+}
+
+func (w *worker) deliver(c *conn, data []byte, now int64) {
+	s := w.s
+	c.slot.LastDispatch.Store(now)
+	s.table.Counters().RequestCount.Add(1)
+	w.slot.RequestCount.Add(1)
+	w.slot.Status.Store(WorkerBusy)
+	c.port.ecb.receive(s, c.id, w.id, data)
+	w.slot.Status.Store(WorkerIdle)
+}
+
+// protocolError closes a connection whose peer broke the framing; other connections go on.
+func (w *worker) protocolError(c *conn, e *Error) {
+	w.s.log.Warn("swoole: closing connection: "+e.Error(), "fd", c.id, "code", e.Code)
+	w.dropInput(c)
+	if w.s.table.MarkClosing(c.slot, c.id) {
+		c.rc.Close(true)
+	}
+}
+
+func (w *worker) dropInput(c *conn) {
+	if c.in != nil {
+		buffer.Put(c.in)
+		c.in = nil
+	}
+	c.dec.Reset()
+}
+
+func itoa64(v int64) string { return fmtInt(v) }

@@ -1,0 +1,105 @@
+package swoole
+
+import (
+	"time"
+
+	"github.com/goswoole/swoole/internal/reactor"
+)
+
+// onLoop runs fn on the worker's event loop: directly when the caller is the loop goroutine,
+// else posted to it while the caller waits. It returns false when the loop has stopped.
+func (w *worker) onLoop(fn func()) bool {
+	if w.loop.OnLoop() {
+		fn()
+		return true
+	}
+	done := make(chan struct{})
+	if !w.loop.Post(reactor.Task{Fn: func() { fn(); close(done) }}) {
+		return false
+	}
+	<-done
+	return true
+}
+
+func (s *Server) timerWorker(call string) (*worker, error) {
+	if err := s.running(call); err != nil {
+		return nil, err
+	}
+	return s.cur, nil
+}
+
+// Tick runs fn every ms milliseconds on this process's event loop, like any other event,
+// until ClearTimer(id). It returns the timer's id. Timers belong to the worker that made them
+// and end when it stops. Only while the server runs; ms must be > 0.
+func (s *Server) Tick(ms int, fn func(timerID int)) (int, error) {
+	return s.addTimer("Tick", ms, true, fn)
+}
+
+// After runs fn once, ms milliseconds from now, on this process's event loop. It returns the
+// timer's id (ClearTimer cancels it). Only while the server runs; ms must be > 0.
+func (s *Server) After(ms int, fn func()) (int, error) {
+	if fn == nil {
+		return -1, s.fail(newError(ErrInvalidParams, "After: the callback is nil"))
+	}
+	return s.addTimer("After", ms, false, func(int) { fn() })
+}
+
+func (s *Server) addTimer(call string, ms int, repeat bool, fn func(int)) (int, error) {
+	w, err := s.timerWorker(call)
+	if err != nil {
+		return -1, err
+	}
+	if ms <= 0 {
+		return -1, s.fail(newError(ErrInvalidParams, "%s: %d ms: the interval must be at least 1 ms", call, ms))
+	}
+	if fn == nil {
+		return -1, s.fail(newError(ErrInvalidParams, "%s: the callback is nil", call))
+	}
+	d := time.Duration(ms) * time.Millisecond
+	interval := time.Duration(0)
+	if repeat {
+		interval = d
+	}
+	run := func(id int) {
+		w.slot.Status.Store(WorkerBusy)
+		fn(id)
+		w.slot.Status.Store(WorkerIdle)
+	}
+	id := -1
+	if !w.onLoop(func() { id = w.timers.Add(w.loop.Now(), d, interval, run) }) {
+		return -1, s.fail(newError(ErrRefused, "%s: the server is shutting down", call))
+	}
+	return id, nil
+}
+
+// ClearTimer cancels the timer id of this process. It returns false when there is no such
+// timer (unknown, already fired, or already cleared).
+func (s *Server) ClearTimer(id int) bool {
+	w, err := s.timerWorker("ClearTimer")
+	if err != nil {
+		return false
+	}
+	ok := false
+	w.onLoop(func() { ok = w.timers.Cancel(id) })
+	return ok
+}
+
+// Defer runs fn on this process's event loop after the current callback (and the events
+// already pending) are done. Only while the server runs.
+func (s *Server) Defer(fn func()) error {
+	w, err := s.timerWorker("Defer")
+	if err != nil {
+		return err
+	}
+	if fn == nil {
+		return s.fail(newError(ErrInvalidParams, "Defer: the callback is nil"))
+	}
+	if !w.loop.Post(reactor.Task{Fn: func() {
+		w.slot.Status.Store(WorkerBusy)
+		fn()
+		w.slot.Status.Store(WorkerIdle)
+	}}) {
+		return s.fail(newError(ErrRefused, "Defer: the server is shutting down"))
+	}
+	return nil
+}
