@@ -774,3 +774,31 @@ func TestStats(t *testing.T) {
 		t.Errorf("MasterPID() = %d, want this process %d", pid, os.Getpid())
 	}
 }
+
+// TestSendInsideOnClose: inside OnClose of a connection the server closed, Send still
+// reaches the peer before EOF (Swoole's BASE mode); Close there is 1003; after OnClose,
+// Send is 1005.
+func TestSendInsideOnClose(t *testing.T) {
+	type res struct{ send, close error }
+	results := make(chan res, 1)
+	s := newEcho(t, nil)
+	s.OnClose(func(s *swoole.Server, fd int64, _ int) {
+		results <- res{s.Send(fd, []byte("last words")), s.Close(fd, false)}
+	})
+	r := start(t, s)
+	c := r.dial(t)
+	fd := fdOf(t, s, c)
+	if err := s.Close(fd, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readUntilClosed(t, c)
+	if string(got) != "last words" || err != nil {
+		t.Errorf("the peer got %q then %v, want \"last words\" then EOF", got, err)
+	}
+	rs := <-results
+	if rs.send != nil {
+		t.Errorf("Send inside OnClose: %v", rs.send)
+	}
+	wantCode(t, nil, "Close inside OnClose", rs.close, swoole.ErrSessionClosing)
+	wantCode(t, s, "Send after OnClose", s.Send(fd, []byte("x")), swoole.ErrSessionNotExist)
+}
