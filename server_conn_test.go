@@ -511,11 +511,16 @@ func TestGetClientInfo(t *testing.T) {
 
 	t2 := nowSec()
 	roundTrip(t, c, "ping")
+	// Send records last_send_time just after its write, so the peer may read the echo a
+	// moment before: wait for it.
+	waitFor(t, ioTimeout, "last_send_time", func() bool {
+		info, err = s.ConnectionInfo(fd, 0, false)
+		if err != nil {
+			t.Fatalf("ConnectionInfo: %v", err)
+		}
+		return info.LastSendTime != 0
+	})
 	t3 := nowSec()
-	info, err = s.ConnectionInfo(fd, 0, false)
-	if err != nil {
-		t.Fatalf("ConnectionInfo: %v", err)
-	}
 	near(t, "last_recv_time", info.LastRecvTime, t2, t3)
 	near(t, "last_send_time", info.LastSendTime, t2, t3)
 	near(t, "last_dispatch_time", info.LastDispatchTime, t2, t3)
