@@ -342,3 +342,23 @@ func noPanic(t testing.TB, what string, f func()) {
 	}()
 	f()
 }
+
+// dialSmallRcvBuf connects to the TCP address with a 4 KiB receive buffer set before the
+// handshake, so that a peer that does not read holds little in the kernel and the server's
+// output queues in the server instead.
+func dialSmallRcvBuf(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: ioTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
