@@ -28,12 +28,14 @@ func (s *Server) lookup(call string, fd int64) (*conn, error) {
 	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
 }
 
-// closingConn returns the connection fd of this process while its OnClose runs, else nil.
+// closingConn returns the connection fd of this process while its OnClose runs and the
+// caller is that OnClose (the connection's loop goroutine), else nil. Another goroutine
+// calling while OnClose runs is not inside it: the session is closed for it.
 func (s *Server) closingConn(fd int64) *conn {
 	if fd <= 0 || s.table == nil || s.table.Get(fd) == nil {
 		return nil
 	}
-	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() {
+	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() && c.w.loop.OnLoop() {
 		return c
 	}
 	return nil

@@ -818,3 +818,29 @@ func TestSendInsideOnClose(t *testing.T) {
 	wantCode(t, nil, "Close inside OnClose", rs.close, swoole.ErrSessionClosing)
 	wantCode(t, s, "Send after OnClose", s.Send(fd, []byte("x")), swoole.ErrSessionNotExist)
 }
+
+// TestSendDuringOnCloseFromElsewhere: while a connection's OnClose runs, a Send from another
+// goroutine is not "inside OnClose": the session is closed for it (1005), and its bytes
+// must not reach the peer.
+func TestSendDuringOnCloseFromElsewhere(t *testing.T) {
+	inClose := make(chan struct{})
+	release := make(chan struct{})
+	s := newEcho(t, nil)
+	s.OnClose(func(*swoole.Server, int64, int) {
+		close(inClose)
+		<-release
+	})
+	r := start(t, s)
+	c := r.dial(t)
+	fd := fdOf(t, s, c)
+	if err := s.Close(fd, false); err != nil {
+		t.Fatal(err)
+	}
+	<-inClose
+	err := s.Send(fd, []byte("late"))
+	close(release)
+	wantCode(t, s, "Send from another goroutine during OnClose", err, swoole.ErrSessionNotExist)
+	if got, _ := readUntilClosed(t, c); len(got) != 0 {
+		t.Errorf("the peer got %q after the server closed it", got)
+	}
+}
