@@ -1,6 +1,7 @@
 package swoole_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -843,4 +844,136 @@ func TestSendDuringOnCloseFromElsewhere(t *testing.T) {
 	if got, _ := readUntilClosed(t, c); len(got) != 0 {
 		t.Errorf("the peer got %q after the server closed it", got)
 	}
+}
+
+// TestCallbackPatterns covers common uses of the API from inside callbacks.
+func TestCallbackPatterns(t *testing.T) {
+	t.Run("greeting from OnConnect", func(t *testing.T) {
+		var rec recorder
+		s := newEcho(t, nil)
+		s.OnConnect(func(s *swoole.Server, fd int64, _ int) {
+			if !s.Exist(fd) {
+				rec.add("Exist false in OnConnect")
+			}
+			if info, err := s.GetClientInfo(fd, -1, false); err != nil || info.RemoteIP != "127.0.0.1" {
+				rec.add("GetClientInfo in OnConnect: %+v %v", info, err)
+			}
+			if err := s.Send(fd, []byte("welcome\n")); err != nil {
+				rec.add("Send in OnConnect: %v", err)
+			}
+		})
+		r := start(t, s)
+		c := r.dial(t)
+		if got := readFull(t, c, 8); string(got) != "welcome\n" {
+			t.Errorf("got %q", got)
+		}
+		roundTrip(t, c, "then echo")
+		for _, e := range rec.list() {
+			t.Error(e)
+		}
+	})
+	t.Run("Close in OnConnect", func(t *testing.T) {
+		var rec recorder
+		s := newEcho(t, nil)
+		s.OnConnect(func(s *swoole.Server, fd int64, _ int) {
+			if err := s.Close(fd, false); err != nil {
+				rec.add("Close in OnConnect: %v", err)
+			}
+			if err := s.Send(fd, []byte("x")); code(err) != swoole.ErrSessionNotExist {
+				rec.add("Send after Close in OnConnect: %v, want code 1005", err)
+			}
+		})
+		s.OnClose(func(_ *swoole.Server, fd int64, rid int) { rec.add("close %d %d", fd, rid) })
+		r := start(t, s)
+		c := r.dial(t)
+		if got, err := readUntilClosed(t, c); len(got) != 0 || err != nil {
+			t.Errorf("got %q, %v; want EOF at once", got, err)
+		}
+		waitFor(t, ioTimeout, "OnClose", func() bool { return len(rec.list()) > 0 })
+		if got := rec.list(); !slices.Equal(got, []string{"close 1 -1"}) {
+			t.Errorf("events %q, want one OnClose(1, -1)", got)
+		}
+	})
+	t.Run("data then close from the peer", func(t *testing.T) {
+		var rec recorder
+		s := newServer(t, nil)
+		s.OnReceive(func(_ *swoole.Server, fd int64, _ int, data []byte) { rec.add("receive %s", data) })
+		s.OnClose(func(_ *swoole.Server, fd int64, _ int) { rec.add("close") })
+		r := start(t, s)
+		c := r.dial(t)
+		if _, err := c.Write([]byte("last")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		waitFor(t, ioTimeout, "OnClose", func() bool { return rec.count("close") == 1 })
+		if got := rec.list(); !slices.Equal(got, []string{"receive last", "close"}) {
+			t.Errorf("events %q, want the data, then the close", got)
+		}
+	})
+	t.Run("half close: the peer stops writing, the server answers", func(t *testing.T) {
+		s := newServer(t, nil)
+		s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+			_ = s.Send(fd, bytes.ToUpper(data))
+		})
+		r := start(t, s)
+		c := r.dial(t).(*net.TCPConn)
+		if _, err := c.Write([]byte("shout")); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFull(t, c, 5); string(got) != "SHOUT" {
+			t.Errorf("got %q", got)
+		}
+		c.CloseWrite()
+		if got, err := readUntilClosed(t, c); len(got) != 0 || err != nil {
+			t.Errorf("after the peer's FIN: %q, %v; want the server to close too", got, err)
+		}
+	})
+	t.Run("Pause, then the peer closes, then Resume", func(t *testing.T) {
+		closed := make(chan int64, 1)
+		s := newEcho(t, nil)
+		s.OnClose(func(_ *swoole.Server, fd int64, _ int) { closed <- fd })
+		r := start(t, s)
+		c := r.dial(t)
+		fd := fdOf(t, s, c)
+		if err := s.Pause(fd); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if err := s.Resume(fd); err != nil && code(err) != swoole.ErrSessionNotExist {
+			t.Fatalf("Resume: %v", err)
+		}
+		select {
+		case got := <-closed:
+			if got != fd {
+				t.Errorf("OnClose(%d), want %d", got, fd)
+			}
+		case <-time.After(ioTimeout):
+			t.Fatal("no OnClose for a paused connection closed by its peer, after Resume")
+		}
+	})
+	t.Run("server Close of a paused connection", func(t *testing.T) {
+		closed := make(chan int64, 1)
+		s := newEcho(t, nil)
+		s.OnClose(func(_ *swoole.Server, fd int64, _ int) { closed <- fd })
+		r := start(t, s)
+		c := r.dial(t)
+		fd := fdOf(t, s, c)
+		if err := s.Pause(fd); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(fd, []byte("queued before close")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(fd, false); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readUntilClosed(t, c); string(got) != "queued before close" || err != nil {
+			t.Errorf("got %q, %v", got, err)
+		}
+		select {
+		case <-closed:
+		case <-time.After(ioTimeout):
+			t.Fatal("no OnClose")
+		}
+	})
 }
