@@ -162,6 +162,9 @@ func TestSlowReader(t *testing.T) {
 		done              = make(chan struct{})
 		pumped            = make(chan struct{})
 	)
+	stopPump := sync.OnceFunc(func() { close(done); <-pumped })
+	t.Cleanup(stopPump) // also when the test fails early (before the server's shutdown)
+	pumpUntil := time.Now().Add(deadline)
 	go func() { // the server side of the slow peer: Send as fast as possible
 		defer close(pumped)
 		chunk := make([]byte, msg)
@@ -170,6 +173,10 @@ func TestSlowReader(t *testing.T) {
 			case <-done:
 				return
 			default:
+			}
+			if i%1000 == 0 && time.Now().After(pumpUntil) {
+				pumpErr = fmt.Errorf("still pumping after %v", deadline)
+				return
 			}
 			for j := range chunk {
 				chunk[j] = byte(i)
@@ -245,8 +252,7 @@ func TestSlowReader(t *testing.T) {
 	othersTook := time.Since(began)
 	// Keep pumping until the slow peer has been refused for a while.
 	waitFor(t, deadline, "Sends to the slow peer to be refused", func() bool { return refused.Load() > 100 })
-	close(done)
-	<-pumped
+	stopPump()
 	if pumpErr != nil {
 		t.Fatalf("Send to the slow peer: %v (want nil or code %d only)", pumpErr, swoole.ErrOutputBufferOverflow)
 	}
