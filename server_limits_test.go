@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -473,5 +475,102 @@ func TestBufferFullInCallback(t *testing.T) {
 	ev := rec.list()
 	if len(ev) != 2 || ev[0] != "full" || !strings.HasPrefix(ev[1], fmt.Sprintf("send error %d ", swoole.ErrOutputBufferOverflow)) {
 		t.Errorf("events %q, want OnBufferFull, then a Send refused with %d", ev, swoole.ErrOutputBufferOverflow)
+	}
+}
+
+// TestWatermarkOrder: OnBufferFull and OnBufferEmpty come in the order the queue crossed the
+// watermarks, also when the Send that crossed the high watermark came from another goroutine
+// and the queue drained below the low one in the same turn of the event loop.
+//
+// The loop is held twice (in OnReceive of the connections c and b) so that the event loop's
+// next batch holds b's data first and then a's writability: while the loop is held in b's
+// OnReceive, a Send from the test goroutine takes a's queue over the high watermark, and
+// right after b's OnReceive returns the loop flushes a's queue below the low watermark.
+func TestWatermarkOrder(t *testing.T) {
+	const (
+		high = 512 << 10
+		low  = high - 16<<10
+	)
+	var rec recorder
+	entered := make(chan int64, 4)
+	release := make(chan struct{})
+	s := newServer(t, map[string]any{"socket_buffer_size": "64M", "buffer_high_watermark": high, "buffer_low_watermark": low})
+	s.OnBufferFull(func(*swoole.Server, int64) { rec.add("full") })
+	s.OnBufferEmpty(func(*swoole.Server, int64) { rec.add("empty") })
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+		if string(data) == "block" {
+			entered <- fd
+			<-release
+			return
+		}
+		_ = s.Send(fd, data)
+	})
+	r := start(t, s)
+	defer func() { // never leave the loop held
+		for {
+			select {
+			case release <- struct{}{}:
+			default:
+				return
+			}
+		}
+	}()
+	a, b, c := dialSmallRcvBuf(t, r.addr), r.dial(t), r.dial(t)
+	fa := fdOf(t, s, a)
+	fdOf(t, s, b)
+	fdOf(t, s, c)
+
+	// a's kernel buffers fill; a little output queues in the server.
+	chunk := bytes.Repeat([]byte("a"), 16<<10)
+	sent := 0
+	for queued := 0; queued == 0; {
+		if err := s.Send(fa, chunk); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(chunk)
+		info, err := s.GetClientInfo(fa, -1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued = info.SendQueuedBytes
+		if sent > 64<<20 {
+			t.Fatal("no output queued after 64 MiB")
+		}
+	}
+	roundTrip(t, c, "settle") // the loop has handled whatever a's socket reported
+
+	if _, err := c.Write([]byte("block")); err != nil { // hold the loop in c's OnReceive
+		t.Fatal(err)
+	}
+	<-entered
+	if _, err := b.Write([]byte("block")); err != nil { // b is ready first...
+		t.Fatal(err)
+	}
+	info, _ := s.GetClientInfo(fa, -1, false)
+	inKernel := int64(sent - info.SendQueuedBytes)
+	var read atomic.Int64
+	go func() { // ... then a becomes writable: its peer reads everything from now on
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := a.Read(buf)
+			read.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, ioTimeout, "a's peer to drain the kernel", func() bool { return read.Load() >= inKernel })
+	release <- struct{}{} // the loop's next batch: b's data, then a writable
+	<-entered             // held in b's OnReceive, a's writability not yet handled
+	if err := s.Send(fa, bytes.Repeat([]byte("b"), high)); err != nil { // over the high watermark
+		t.Fatal(err)
+	}
+	if info, _ := s.GetClientInfo(fa, -1, false); info == nil || info.SendQueuedBytes < high {
+		t.Fatalf("the test could not set up: a's queue is %+v, want at least %d", info, high)
+	}
+	release <- struct{}{}
+	waitFor(t, ioTimeout, "both events", func() bool { return len(rec.list()) >= 2 })
+	if got := rec.list(); !slices.Equal(got[:2], []string{"full", "empty"}) {
+		t.Errorf("events %q: OnBufferEmpty came before the OnBufferFull it answers", got)
 	}
 }
