@@ -33,6 +33,12 @@ func (w *worker) Packet(ln *reactor.Listener, data []byte, from unix.Sockaddr) {
 	w.slot.Status.Store(WorkerIdle)
 }
 
+// PacketTooLarge logs a datagram dropped for being larger than the read buffer.
+func (w *worker) PacketTooLarge(ln *reactor.Listener, size, limit int) {
+	p := ln.Owner.(*Port)
+	w.s.log.Warn("swoole: datagram dropped: larger than the read buffer", "port", p.addr(), "size", size, "limit", limit, "code", ErrPackageLengthTooLarge)
+}
+
 // dgramPort finds the datagram port to send from: the one whose descriptor is serverSocket
 // (> 0), else the first of the wanted type.
 func (s *Server) dgramPort(call string, want SockType, serverSocket int) (*Port, error) {

@@ -86,6 +86,12 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 // frames delivers every complete frame at the start of buf and returns what is left. ok is
 // false when the connection was closed (by a protocol error or by a callback).
 func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
+	corked := false
+	defer func() {
+		if corked {
+			c.rc.Uncork()
+		}
+	}()
 	for len(buf) > 0 {
 		n, err := c.dec.Next(buf)
 		if err != nil {
@@ -98,6 +104,11 @@ func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
 		}
 		if n == 0 {
 			return buf, true
+		}
+		if !corked && n < len(buf) {
+			// More frames may follow in this read: gather their replies into one write.
+			corked = true
+			c.rc.Cork()
 		}
 		w.deliver(c, buf[:n], now)
 		buf = buf[n:]

@@ -23,12 +23,12 @@ func (s *Server) SendFile(fd int64, filename string, offset, length int64) error
 	}
 	ffd, err := unix.Open(filename, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return s.fail(wrapErrno("open", err, "SendFile: cannot open %q: check that the file exists and is readable", filename))
+		return s.fail(syscallFail("open", err, "SendFile: cannot open %q: check that the file exists and is readable", filename))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(ffd, &st); err != nil {
 		unix.Close(ffd)
-		return s.fail(wrapErrno("fstat", err, "SendFile: cannot stat %q", filename))
+		return s.fail(syscallFail("fstat", err, "SendFile: cannot stat %q", filename))
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(ffd)
@@ -51,6 +51,15 @@ func (s *Server) SendFile(fd int64, filename string, offset, length int64) error
 	}
 	s.countSend(c, length)
 	return nil
+}
+
+// syscallFail is wrapErrno with Swoole's code for a failed system call, 502, as Swoole
+// reports a file SendFile cannot open; the errno stays reachable through errors.Is
+// (errors.Is(err, fs.ErrNotExist) for a missing file).
+func syscallFail(op string, err error, format string, args ...any) *Error {
+	e := wrapErrno(op, err, format, args...)
+	e.Code = ErrSystemCallFail
+	return e
 }
 
 // sendError turns a reactor send error into the server's.

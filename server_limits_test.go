@@ -560,8 +560,8 @@ func TestWatermarkOrder(t *testing.T) {
 		}
 	}()
 	waitFor(t, ioTimeout, "a's peer to drain the kernel", func() bool { return read.Load() >= inKernel })
-	release <- struct{}{} // the loop's next batch: b's data, then a writable
-	<-entered             // held in b's OnReceive, a's writability not yet handled
+	release <- struct{}{}                                               // the loop's next batch: b's data, then a writable
+	<-entered                                                           // held in b's OnReceive, a's writability not yet handled
 	if err := s.Send(fa, bytes.Repeat([]byte("b"), high)); err != nil { // over the high watermark
 		t.Fatal(err)
 	}

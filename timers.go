@@ -6,6 +6,11 @@ import (
 	"github.com/goswoole/swoole/internal/reactor"
 )
 
+// userTimer tags the timers made by Tick and After in the worker's heap, which the server's
+// own timers (the heartbeat scan) share: ClearTimer cancels only these, so an application
+// cannot stop the heartbeat by clearing an id it never got.
+const userTimer uint8 = 1
+
 // onLoop runs fn on the worker's event loop: directly when the caller is the loop goroutine,
 // else posted to it while the caller waits. It returns false when the loop has stopped.
 func (w *worker) onLoop(fn func()) bool {
@@ -66,7 +71,7 @@ func (s *Server) addTimer(call string, ms int, repeat bool, fn func(int)) (int, 
 		w.slot.Status.Store(WorkerIdle)
 	}
 	id := -1
-	if !w.onLoop(func() { id = w.timers.Add(w.loop.Now(), d, interval, run) }) {
+	if !w.onLoop(func() { id = w.timers.AddTagged(w.loop.Now(), d, interval, run, userTimer) }) {
 		return -1, s.fail(newError(ErrRefused, "%s: the server is shutting down", call))
 	}
 	return id, nil
@@ -80,7 +85,7 @@ func (s *Server) ClearTimer(id int) bool {
 		return false
 	}
 	ok := false
-	w.onLoop(func() { ok = w.timers.Cancel(id) })
+	w.onLoop(func() { ok = w.timers.CancelTagged(id, userTimer) })
 	return ok
 }
 

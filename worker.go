@@ -44,6 +44,9 @@ type conn struct {
 // single-process ModeBase server. A second Start is an error (9008).
 func (s *Server) Start() error {
 	if !s.state.CompareAndSwap(stateNew, stateStarting) {
+		if s.state.Load() == stateStopped && s.table == nil {
+			return s.fail(newError(ErrRefused, "Start after Shutdown: the server was shut down before it started; create a new server"))
+		}
 		return s.fail(newError(ErrServerOnlyStartOne, "Start called twice: a server starts once; create a new server to serve again"))
 	}
 	if err := s.prepare(); err != nil {
@@ -228,8 +231,17 @@ func (s *Server) cleanup() {
 // listeners close, every connection closes (OnClose for each), WorkerStop runs, then Start
 // runs Shutdown and returns. Shutdown returns at once; it may be called from any goroutine,
 // including a callback.
+//
+// Shutdown before Start releases the ports NewServer and AddListener bound (the server can no
+// longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
 	if !s.state.CompareAndSwap(stateRunning, stateStopping) {
+		if s.state.CompareAndSwap(stateNew, stateStopped) {
+			s.mu.Lock()
+			s.cleanup()
+			s.mu.Unlock()
+			return s.fail(newError(ErrRefused, "Shutdown before Start: the server was not running; its ports are released and it cannot start any more"))
+		}
 		if s.state.Load() == stateStopping {
 			return nil
 		}

@@ -46,6 +46,7 @@ type Conn struct {
 	reset    bool   // close with RST, dropping queued output
 	full     bool   // above the high watermark
 	owedFull bool   // BufferFull is owed: set with full, cleared when delivered on the loop
+	corked   bool   // Cork: Send queues without writing until Uncork
 
 	notified bool // Closed has run (loop goroutine only)
 }
@@ -86,10 +87,27 @@ func (c *Conn) wantEvents() uint32 {
 	if !c.paused && !c.delayed && !c.draining {
 		ev |= unix.EPOLLIN
 	}
-	if c.queued > 0 {
+	if c.queued > 0 && !c.corked {
 		ev |= unix.EPOLLOUT
 	}
 	return ev
+}
+
+// Cork makes Sends to c queue without writing until Uncork, which writes them all with one
+// writev: the loop corks a connection while it delivers several frames from one read, so
+// their replies leave in one system call instead of one each. Loop goroutine only.
+func (c *Conn) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// Uncork ends Cork and flushes what was queued meanwhile. Loop goroutine only.
+func (c *Conn) Uncork() {
+	c.mu.Lock()
+	c.corked = false
+	c.mu.Unlock()
+	c.loop.flush(c)
 }
 
 // updateEventsLocked re-registers c's interest if it changed. c.mu must be held.
@@ -132,7 +150,7 @@ func (c *Conn) send(p []byte, closing bool) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if c.queued == 0 {
+	if c.queued == 0 && !c.corked {
 		n, err := writeFull(c.FD, p)
 		if n == len(p) {
 			c.mu.Unlock()

@@ -33,6 +33,8 @@ type Handler interface {
 	// Packet is called for each datagram received on a datagram listener, with its sender.
 	// data is the loop's read buffer: it is valid only until Packet returns.
 	Packet(ln *Listener, data []byte, from unix.Sockaddr)
+	// PacketTooLarge is called for a datagram larger than the read buffer, which is dropped.
+	PacketTooLarge(ln *Listener, size, limit int)
 }
 
 // Timers is the loop's view of a timer heap: how long epoll may sleep and a call to run what
@@ -383,18 +385,14 @@ func (l *Loop) accept(ln *Listener) {
 			unix.Close(nfd)
 			continue
 		}
-		// c.loop and c.events are read by Send, Close, Pause ... from other goroutines: set
-		// them under c.mu, so that any goroutine that later locks c.mu sees them. (The
-		// handler publishes the connection through the shared connection table, whose
-		// atomics live outside the Go heap and are invisible to the race detector.)
+		// Another goroutine may reach c (through the server's table) as soon as Accept
+		// returned: set what it reads under c.mu.
 		c.mu.Lock()
 		c.loop = l
-		ev := c.wantEvents()
-		err = l.ctl(unix.EPOLL_CTL_ADD, nfd, ev)
+		c.events = c.wantEvents()
+		err = l.ctl(unix.EPOLL_CTL_ADD, nfd, c.events)
 		if err != nil {
 			c.closed = true
-		} else {
-			c.events = ev
 		}
 		c.mu.Unlock()
 		if err != nil {
@@ -411,12 +409,18 @@ func (l *Loop) accept(ln *Listener) {
 // recvPackets reads the datagrams waiting on ln (a bounded number per wake-up, for fairness).
 func (l *Loop) recvPackets(ln *Listener) {
 	for range 64 {
-		n, from, err := unix.Recvfrom(ln.FD, l.buf, unix.MSG_DONTWAIT)
+		// MSG_TRUNC makes recvfrom report a datagram's real size, so one larger than the
+		// read buffer is dropped and reported instead of delivered cut short.
+		n, from, err := unix.Recvfrom(ln.FD, l.buf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return
+		}
+		if n > len(l.buf) {
+			l.h.PacketTooLarge(ln, n, len(l.buf))
+			continue
 		}
 		l.h.Packet(ln, l.buf[:n], from)
 	}

@@ -22,6 +22,7 @@ type entry struct {
 	interval  int64
 	fn        func(id int)
 	index     int
+	tag       uint8
 	cancelled bool
 }
 
@@ -43,6 +44,13 @@ type Heap struct {
 // fn receives the timer's id. A timer added by a callback during Run does not run in that
 // Run, even when it is already due; it runs in the next one.
 func (h *Heap) Add(now int64, delay time.Duration, interval time.Duration, fn func(id int)) int {
+	return h.AddTagged(now, delay, interval, fn, 0)
+}
+
+// AddTagged is Add for a timer that carries tag, a number its owner chooses to tell its
+// timers from others sharing the heap (a server's user timers from its internal ones).
+// CancelTagged cancels only timers with the given tag; Cancel cancels any.
+func (h *Heap) AddTagged(now int64, delay time.Duration, interval time.Duration, fn func(id int), tag uint8) int {
 	if h.byID == nil {
 		h.byID = make(map[int]*entry)
 	}
@@ -55,7 +63,7 @@ func (h *Heap) Add(now int64, delay time.Duration, interval time.Duration, fn fu
 	} else {
 		e = new(entry)
 	}
-	*e = entry{id: h.lastID, deadline: addSat(now, int64(max(delay, 0))), interval: int64(max(interval, 0)), fn: fn, index: -1}
+	*e = entry{id: h.lastID, deadline: addSat(now, int64(max(delay, 0))), interval: int64(max(interval, 0)), fn: fn, index: -1, tag: tag}
 	h.byID[e.id] = e
 	h.push(e)
 	return e.id
@@ -69,6 +77,21 @@ func (h *Heap) Cancel(id int) bool {
 	if !ok {
 		return false
 	}
+	return h.cancel(e)
+}
+
+// CancelTagged is Cancel for a timer added with AddTagged(..., tag): a timer with another tag
+// is left alone and CancelTagged returns false, as for an unknown id.
+func (h *Heap) CancelTagged(id int, tag uint8) bool {
+	e, ok := h.byID[id]
+	if !ok || e.tag != tag {
+		return false
+	}
+	return h.cancel(e)
+}
+
+func (h *Heap) cancel(e *entry) bool {
+	id := e.id
 	delete(h.byID, id)
 	e.cancelled = true
 	if e.index >= 0 {

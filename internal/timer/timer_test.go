@@ -481,3 +481,32 @@ func TestPanickingCallback(t *testing.T) {
 		t.Fatalf("Run after panic = %d, fired %v", n, r.ids)
 	}
 }
+
+// TestCancelTagged: CancelTagged cancels only timers of its tag; a recycled entry does not
+// keep its old tag.
+func TestCancelTagged(t *testing.T) {
+	var h Heap
+	var r recorder
+	internal := h.Add(0, 10, 10, r.fn)
+	user := h.AddTagged(0, 10, 0, r.fn, 1)
+	if h.CancelTagged(internal, 1) || !h.Exists(internal) {
+		t.Fatal("CancelTagged cancelled a timer of another tag")
+	}
+	if h.CancelTagged(user, 2) || !h.CancelTagged(user, 1) || h.Exists(user) {
+		t.Fatal("CancelTagged of the right tag failed")
+	}
+	if h.CancelTagged(user, 1) {
+		t.Fatal("second CancelTagged returned true")
+	}
+	again := h.Add(0, 10, 0, r.fn) // reuses the recycled entry
+	if h.CancelTagged(again, 1) {
+		t.Fatal("a recycled entry kept its old tag")
+	}
+	h.Run(10)
+	if !reflect.DeepEqual(r.ids, []int{internal, again}) {
+		t.Fatalf("fired %v", r.ids)
+	}
+	if !h.Cancel(internal) {
+		t.Fatal("Cancel ignores tags")
+	}
+}

@@ -1,0 +1,387 @@
+//go:build linux
+
+package ipc
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/goswoole/swoole/internal/buffer"
+	"golang.org/x/sys/unix"
+)
+
+// hdrSlot is the scratch space for one datagram's header and length prefix.
+const hdrSlot = HeaderSize + prefixSize
+
+// Writer sends messages on one end of a pair. Its methods are safe for concurrent use; a
+// mutex serialises them, and each message is sent or queued whole under it. So messages
+// written by one goroutine arrive in the order written, messages of different goroutines in
+// the order their calls took the lock, and the datagrams of one message are never
+// interleaved with another message of the same Writer.
+//
+// A process must use one Writer per socket end it writes to (and a SrcWorker of its own,
+// different from every other process writing to that socket): the Reader keeps
+// one partial message per SrcWorker.
+//
+// The Writer does not own the file: it keeps it referenced, and the caller closes it after
+// the last call has returned.
+type Writer struct {
+	mu     sync.Mutex
+	f      *os.File
+	fd     int
+	cfg    Config
+	c      *Counters
+	nextID uint32
+
+	// Scratch for one sendmmsg: headers, two iovecs (header, payload) and one mmsghdr per
+	// datagram. Heap memory owned by the Writer, used under mu.
+	hdr  []byte
+	iov  []unix.Iovec
+	msgs []unix.Mmsghdr
+
+	// The send queue: datagrams, each contiguous in a pooled slab, sent in order.
+	q        []qrec
+	qhead    int
+	slabs    [][]byte
+	slabBase int // absolute index of slabs[0]
+	tail     int // bytes used in the last slab
+	slabSize int
+	buffered int // bytes of queued datagrams
+}
+
+// qrec is one queued datagram.
+type qrec struct {
+	slab int   // absolute index of its slab
+	off  int32 // offset in the slab
+	n    int32 // datagram length
+	msgs int32 // messages whose last record is in it
+	pack bool  // holds only whole messages: more may be appended
+}
+
+// NewWriter returns a Writer on f, an end of a pair from NewPair or Inherit.
+func NewWriter(f *os.File, cfg Config) (*Writer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := fileFD(f)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{
+		f:        f,
+		fd:       fd,
+		cfg:      cfg,
+		c:        cfg.Counters,
+		hdr:      make([]byte, cfg.Batch*hdrSlot),
+		iov:      make([]unix.Iovec, 2*cfg.Batch),
+		msgs:     make([]unix.Mmsghdr, cfg.Batch),
+		slabSize: max(64<<10, HeaderSize+cfg.MaxPayload),
+	}
+	return w, nil
+}
+
+// FD returns the socket's descriptor, for registering EPOLLOUT while Buffered is non-zero.
+func (w *Writer) FD() int { return w.fd }
+
+// Counters returns the counters this Writer updates.
+func (w *Writer) Counters() *Counters { return w.c }
+
+// Write sends a message: h's Type, SrcWorker, ReactorID, Aux, Fd and the FlagUserMask bits
+// of Flags as given; MsgID, Len and the chunk bits are the Writer's.
+//
+// When nothing is queued it sends at once, header and payload gathered by one sendmsg (or
+// one sendmmsg per Config.Batch chunks of a large message), without copying the payload.
+// Whatever the socket does not take, and any message written while others are queued, is
+// copied to the queue; Flush sends it. So Write never blocks, and after it returns payload
+// belongs to the caller again. A message partly sent is always queued whole (so the receiver
+// never sees a torn message from a live Writer); a message that would take the queue above
+// Config.MaxBuffered is refused with ErrQueueFull and nothing of it is sent.
+//
+// Errors: ErrTooLarge, ErrQueueFull, or the send's errno as an *os.SyscallError (ECONNREFUSED
+// when the other end is closed everywhere); on a send error the message is lost.
+func (w *Writer) Write(h Header, payload []byte) error {
+	if len(payload) > w.cfg.MaxMessage {
+		return ErrTooLarge
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h.MsgID = w.nextID
+	w.nextID++
+	if w.qhead < len(w.q) {
+		return w.queueMsg(h, payload)
+	}
+	return w.sendDirect(h, payload)
+}
+
+// Enqueue queues a message without trying to send it (a pooled copy), so that a later Flush
+// sends many messages per sendmmsg. Use it for bursts: enqueue what one pass of an event loop
+// produces, then Flush once. Header fields and errors as for Write.
+func (w *Writer) Enqueue(h Header, payload []byte) error {
+	if len(payload) > w.cfg.MaxMessage {
+		return ErrTooLarge
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h.MsgID = w.nextID
+	w.nextID++
+	return w.queueMsg(h, payload)
+}
+
+// queueMsg queues a whole message. Must hold w.mu.
+func (w *Writer) queueMsg(h Header, payload []byte) error {
+	if w.buffered+queuedSize(len(payload), w.cfg.MaxPayload) > w.cfg.MaxBuffered {
+		return ErrQueueFull
+	}
+	k := chunkCount(len(payload), w.cfg.MaxPayload)
+	w.queueChunks(h, payload, 0, k)
+	return nil
+}
+
+// queueChunks queues datagrams i..k-1 of a message. Must hold w.mu.
+func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
+	wasEmpty := w.qhead == len(w.q)
+	w.c.MsgsQueued.Add(1)
+	maxD := HeaderSize + w.cfg.MaxPayload
+	for ; i < k; i++ {
+		start, end := chunkRange(len(payload), w.cfg.MaxPayload, i, k)
+		d := HeaderSize + end - start
+		if i == 0 && k > 1 {
+			d += prefixSize
+		}
+		// A whole small message joins the last queued datagram when that one holds only
+		// whole messages and both fit: one datagram, one skb, for a burst.
+		if k == 1 && !w.cfg.NoPacking && w.qhead < len(w.q) {
+			if last := &w.q[len(w.q)-1]; last.pack && int(last.n)+d <= maxD && w.tail+d <= w.slabSize {
+				appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
+				last.n += int32(d)
+				last.msgs++
+				w.tail += d
+				w.buffered += d
+				continue
+			}
+		}
+		if len(w.slabs) == 0 || w.tail+d > w.slabSize {
+			w.slabs = append(w.slabs, buffer.Get(w.slabSize))
+			w.tail = 0
+		}
+		slab := w.slabs[len(w.slabs)-1]
+		appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
+		r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), pack: k == 1}
+		if i == k-1 {
+			r.msgs = 1
+		}
+		w.q = append(w.q, r)
+		w.tail += d
+		w.buffered += d
+	}
+	if wasEmpty && w.cfg.OnQueue != nil {
+		w.cfg.OnQueue()
+	}
+}
+
+// sendDirect sends a message with nothing queued, and queues what the socket refuses.
+// Must hold w.mu.
+func (w *Writer) sendDirect(h Header, payload []byte) error {
+	n, maxP := len(payload), w.cfg.MaxPayload
+	k := chunkCount(n, maxP)
+	i := 0
+	var errno unix.Errno
+	for i < k {
+		m := min(w.cfg.Batch, k-i)
+		for j := range m {
+			start, end := chunkRange(n, maxP, i+j, k)
+			ch := chunkHeader(h, n, start, end, i+j, k)
+			hb := w.hdr[j*hdrSlot : (j+1)*hdrSlot]
+			ch.Encode(hb)
+			hl := HeaderSize
+			if i+j == 0 && k > 1 {
+				binary.LittleEndian.PutUint32(hb[HeaderSize:], uint32(n))
+				hl += prefixSize
+			}
+			iov := w.iov[2*j : 2*j+2]
+			iov[0].Base = &hb[0]
+			iov[0].SetLen(hl)
+			niov := 1
+			if end > start {
+				iov[1].Base = &payload[start]
+				iov[1].SetLen(end - start)
+				niov = 2
+			}
+			w.msgs[j].Hdr.Iov = &iov[0]
+			w.msgs[j].Hdr.SetIovlen(niov)
+		}
+		sent := 0
+		if m == 1 {
+			if errno = sendmsg(w.fd, &w.msgs[0].Hdr); errno == 0 {
+				sent = 1
+			}
+		} else {
+			sent, errno = sendmmsg(w.fd, w.msgs[:m])
+		}
+		w.c.SendSyscalls.Add(1)
+		w.c.DgramsSent.Add(uint64(sent))
+		i += sent
+		if sent < m || (errno != 0 && errno != unix.EAGAIN) {
+			break
+		}
+	}
+	// Drop the references to the caller's payload.
+	for j := 1; j < len(w.iov); j += 2 {
+		w.iov[j].Base = nil
+	}
+	switch {
+	case i == k:
+		w.c.MsgsSent.Add(1)
+		return nil
+	case errno != 0 && errno != unix.EAGAIN:
+		return os.NewSyscallError(sendCallName(k-i), errno)
+	}
+	w.queueChunks(h, payload, i, k)
+	return nil
+}
+
+func sendCallName(m int) string {
+	if m == 1 {
+		return "sendmsg"
+	}
+	return "sendmmsg"
+}
+
+// Flush sends queued datagrams, Config.Batch per sendmmsg, until the queue is empty (done is
+// true) or the socket is full (done is false, err nil: wait for EPOLLOUT or POLLOUT and call
+// Flush again). On another error the unsent datagrams stay queued.
+func (w *Writer) Flush() (done bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.qhead < len(w.q) {
+		m := min(w.cfg.Batch, len(w.q)-w.qhead)
+		for j := range m {
+			r := w.q[w.qhead+j]
+			slab := w.slabs[r.slab-w.slabBase]
+			w.iov[j].Base = &slab[r.off]
+			w.iov[j].SetLen(int(r.n))
+			w.msgs[j].Hdr.Iov = &w.iov[j]
+			w.msgs[j].Hdr.SetIovlen(1)
+		}
+		var sent int
+		var errno unix.Errno
+		if m == 1 {
+			if errno = sendmsg(w.fd, &w.msgs[0].Hdr); errno == 0 {
+				sent = 1
+			}
+		} else {
+			sent, errno = sendmmsg(w.fd, w.msgs[:m])
+		}
+		w.c.SendSyscalls.Add(1)
+		if sent > 0 {
+			w.pop(sent)
+		}
+		if errno != 0 && errno != unix.EAGAIN {
+			return false, os.NewSyscallError(sendCallName(m), errno)
+		}
+		if sent < m {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// pop removes the first n queued datagrams, which were sent, and frees slabs nothing refers
+// to any more. Must hold w.mu.
+func (w *Writer) pop(n int) {
+	w.c.DgramsSent.Add(uint64(n))
+	var msgs uint64
+	for _, r := range w.q[w.qhead : w.qhead+n] {
+		w.buffered -= int(r.n)
+		msgs += uint64(r.msgs)
+	}
+	w.c.MsgsSent.Add(msgs)
+	w.qhead += n
+	if w.qhead == len(w.q) {
+		// Empty: keep the last slab for the next burst, free the others.
+		w.q = w.q[:0]
+		w.qhead = 0
+		w.freeSlabs(len(w.slabs) - 1)
+		w.tail = 0
+		return
+	}
+	w.freeSlabs(w.q[w.qhead].slab - w.slabBase)
+	if w.qhead >= 256 && 2*w.qhead >= len(w.q) {
+		rest := copy(w.q, w.q[w.qhead:])
+		w.q = w.q[:rest]
+		w.qhead = 0
+	}
+}
+
+// freeSlabs returns the first n slabs to the pool. Must hold w.mu.
+func (w *Writer) freeSlabs(n int) {
+	if n <= 0 {
+		return
+	}
+	for _, s := range w.slabs[:n] {
+		buffer.Put(s)
+	}
+	rest := copy(w.slabs, w.slabs[n:])
+	clear(w.slabs[rest:])
+	w.slabs = w.slabs[:rest]
+	w.slabBase += n
+}
+
+// Buffered returns the bytes queued (datagrams, headers included) and not yet sent.
+func (w *Writer) Buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buffered
+}
+
+// Discard drops everything queued and returns the number of datagrams dropped. Use it when
+// the other end is gone for good. A message partly sent is torn: the Reader drops its first
+// part when the next message from this sender arrives.
+func (w *Writer) Discard() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(w.q) - w.qhead
+	w.q = w.q[:0]
+	w.qhead = 0
+	w.buffered = 0
+	w.freeSlabs(len(w.slabs))
+	w.tail = 0
+	return n
+}
+
+// FlushBlocking flushes, waiting with poll(2) for the socket to become writable, until the
+// queue is empty or the deadline passes (ErrTimeout; the zero deadline waits for ever). For
+// processes without an event loop; it does not hold the Writer's lock while it waits.
+func (w *Writer) FlushBlocking(deadline time.Time) error {
+	for {
+		done, err := w.Flush()
+		if err != nil || done {
+			return err
+		}
+		if err := waitFD(w.fd, unix.POLLOUT, deadline); err != nil {
+			return err
+		}
+	}
+}
+
+// WriteBlocking writes a message and then waits until the queue is empty, for processes
+// without an event loop. When the queue is full it first waits for room. On ErrTimeout the
+// message stays queued (it is never lost): a later Flush, FlushBlocking or WriteBlocking
+// sends it, or Discard drops it.
+func (w *Writer) WriteBlocking(h Header, payload []byte, deadline time.Time) error {
+	err := w.Write(h, payload)
+	if errors.Is(err, ErrQueueFull) {
+		if err := w.FlushBlocking(deadline); err != nil {
+			return err
+		}
+		err = w.Write(h, payload)
+	}
+	if err != nil {
+		return err
+	}
+	return w.FlushBlocking(deadline)
+}
