@@ -155,7 +155,7 @@ func TestNewServerHoldsPort(t *testing.T) {
 			// Its socket stays bound until the process ends: there is no way to release a
 			// server that never started.
 			t.Errorf("a second NewServer on port %d succeeded; want EADDRINUSE at once (Swoole's constructor fails here)", port)
-			_ = s2
+			_ = s2.Shutdown() // releases its socket
 			return
 		}
 		wantCode(t, nil, "second NewServer", err, int(syscall.EADDRINUSE))
@@ -245,7 +245,23 @@ func TestStartWithoutReceive(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	t.Run("before start", func(t *testing.T) {
 		s := newEcho(t, nil)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Ports()[0].Port()))
 		wantCode(t, s, "Shutdown before Start", s.Shutdown(), swoole.ErrRefused)
+		// The ports are released: another socket can listen there.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen on %s after Shutdown before Start: %v (the port was not released)", addr, err)
+		} else {
+			ln.Close()
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Start() }()
+		select {
+		case err := <-done:
+			wantCode(t, s, "Start after Shutdown", err, swoole.ErrRefused) // not a second Start: refused in this state
+		case <-time.After(startTimeout):
+			t.Fatal("Start after Shutdown blocked")
+		}
 	})
 	t.Run("twice and after", func(t *testing.T) {
 		s := newEcho(t, nil)

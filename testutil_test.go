@@ -64,6 +64,9 @@ func newServer(t testing.TB, opts map[string]any) *swoole.Server {
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
+	// A server that is never started keeps its port until Shutdown releases it. (For a
+	// started one, start's cleanup runs first and this Shutdown is a refused no-op.)
+	t.Cleanup(func() { _ = s.Shutdown() })
 	setOpts(t, s, opts)
 	return s
 }
