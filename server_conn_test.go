@@ -720,11 +720,8 @@ func TestStats(t *testing.T) {
 	t0 := time.Now().Unix()
 	r := start(t, s)
 	st := s.Stats()
-	// Right after Start the worker may still be in OnStart/OnWorkerStart (busy); it must
-	// report one of the statuses, then idle.
-	if got, err := s.GetWorkerStatus(0); err != nil || (got != swoole.WorkerIdle && got != swoole.WorkerBusy) {
-		t.Errorf("GetWorkerStatus(0) right after start = %d, %v; want WorkerBusy or WorkerIdle", got, err)
-	}
+	// Right after Start the worker may still be in OnStart/OnWorkerStart (busy); then idle.
+	// (TestReadsWhileStarting checks the status is never anything else while running.)
 	waitFor(t, ioTimeout, "the worker to be idle", func() bool {
 		got, _ := s.GetWorkerStatus(0)
 		return got == swoole.WorkerIdle

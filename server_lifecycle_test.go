@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -778,5 +779,37 @@ func TestTwoServers(t *testing.T) {
 	}
 	if got := readFull(t, roundTripPrefix, 2); string(got) != "B!" {
 		t.Errorf("server B after A's shutdown answered %q", got)
+	}
+}
+
+// TestWorkerStatusWhileStarting: as soon as the server answers calls, worker 0's status is
+// WorkerBusy (running OnStart/OnWorkerStart) or WorkerIdle, never something else.
+func TestWorkerStatusWhileStarting(t *testing.T) {
+	s := newEcho(t, nil)
+	s.OnWorkerStart(func(*swoole.Server, int) {})
+	var bad atomic.Int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if st, err := s.GetWorkerStatus(0); err == nil && st != swoole.WorkerBusy && st != swoole.WorkerIdle {
+				bad.Store(int64(st) + 1)
+			}
+		}
+	}()
+	start(t, s)
+	waitFor(t, ioTimeout, "the worker to be idle", func() bool {
+		st, _ := s.GetWorkerStatus(0)
+		return st == swoole.WorkerIdle
+	})
+	close(stop)
+	<-done
+	if st := bad.Load(); st != 0 {
+		t.Errorf("GetWorkerStatus(0) answered %d (neither WorkerBusy nor WorkerIdle) while the server ran", st-1)
 	}
 }
