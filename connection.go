@@ -100,7 +100,7 @@ func (s *Server) Close(fd int64, reset bool) error {
 // Exist reports whether the connection fd is open. It reads the shared connection table (no
 // I/O). It is false once Close was called, including inside OnClose.
 func (s *Server) Exist(fd int64) bool {
-	if s.state.Load() != stateRunning || fd <= 0 {
+	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || fd <= 0 {
 		return false
 	}
 	return s.table.Lookup(fd) != nil
@@ -247,7 +247,7 @@ func (s *Server) ConnectionList(startFd int64, pageSize int) ([]int64, error) {
 // seen. Empty before Start and after shutdown.
 func (s *Server) Connections() iter.Seq[int64] {
 	return func(yield func(int64) bool) {
-		if s.state.Load() != stateRunning {
+		if st := s.state.Load(); st != stateRunning && st != stateStopping {
 			return
 		}
 		page := make([]int64, 0, 100)

@@ -284,7 +284,9 @@ func (s *Server) fail(err error) error {
 // running returns an error unless the server is serving.
 func (s *Server) running(call string) error {
 	switch s.state.Load() {
-	case stateRunning:
+	case stateRunning, stateStopping:
+		// While stopping, the loop still works until WorkerStop: BeforeShutdown and the
+		// OnClose calls of the shutdown may use every connection method.
 		return nil
 	case stateNew:
 		return s.fail(newError(ErrRefused, "%s before Start: the server is not running yet", call))

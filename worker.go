@@ -3,6 +3,7 @@ package swoole
 import (
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -71,7 +72,6 @@ func (s *Server) Start() error {
 	if iv := s.heartbeatInterval(); iv > 0 {
 		w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
 	}
-	w.slot.Status.Store(WorkerBusy)
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
@@ -135,12 +135,14 @@ func (s *Server) prepare() error {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
 	}
 	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
 
 	w := &worker{s: s, id: 0, slot: t.Worker(0)}
 	w.slot.PID.Store(int32(os.Getpid()))
+	w.slot.Status.Store(WorkerBusy) // starting: OnStart and OnWorkerStart run first
 	w.slot.StartTime.Store(time.Now().Unix())
 	loop, err := reactor.New(w, reactor.Config{})
 	if err != nil {
@@ -219,9 +221,8 @@ func (s *Server) cleanup() {
 			w.loop.Close()
 		}
 	}
-	if s.table != nil {
-		s.table.Close()
-	}
+	// The connection table stays mapped: a goroutine that checked the state a moment ago may
+	// still be reading it. It is unmapped when the Server becomes unreachable (prepare).
 	if s.logFile != nil {
 		s.logFile.Close()
 	}

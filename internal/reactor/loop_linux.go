@@ -219,8 +219,10 @@ func (l *Loop) Post(t Task) bool {
 		return false
 	}
 	l.tasks = append(l.tasks, t)
-	l.mu.Unlock()
+	// Wake under the lock: Close marks the loop stopped under it before closing the eventfd,
+	// so a wake never writes to a closed (or reused) descriptor.
 	l.wake()
+	l.mu.Unlock()
 	return true
 }
 
