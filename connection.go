@@ -3,8 +3,11 @@ package swoole
 import (
 	"iter"
 	"os"
+	"syscall"
+	"time"
 
 	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/reactor"
 )
 
 // lookup returns the live connection fd of this process, or an error with Swoole's code.
@@ -26,6 +29,26 @@ func (s *Server) lookup(call string, fd int64) (*conn, error) {
 		return c, nil
 	}
 	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
+}
+
+// yieldSend is send_yield: wait for the connection's queue to drain (up to send_timeout),
+// then send. The wait writes the queue itself, so it works from the loop goroutine too.
+func (s *Server) yieldSend(c *conn, data []byte) error {
+	var deadline time.Time
+	if s.eff.SendTimeout > 0 {
+		deadline = time.Now().Add(s.eff.SendTimeout)
+	}
+	for {
+		if err := c.rc.FlushWait(deadline); err != nil {
+			if err == reactor.ErrTimeout {
+				return s.fail(&Error{Code: int(syscall.ETIMEDOUT), Msg: "swoole: Send: send_yield waited send_timeout for room in the output queue of session " + fmtInt(c.id), Err: syscall.ETIMEDOUT})
+			}
+			return err
+		}
+		if err := c.rc.Send(data); err != reactor.ErrOverflow {
+			return err
+		}
+	}
 }
 
 // closingConn returns the connection fd of this process while its OnClose runs and the
@@ -62,6 +85,9 @@ func (s *Server) Send(fd int64, data []byte) error {
 		err = c.rc.SendClosing(data)
 	} else {
 		err = c.rc.Send(data)
+		if err == reactor.ErrOverflow && s.eff.SendYield {
+			err = s.yieldSend(c, data)
+		}
 	}
 	if err != nil {
 		return s.sendError(c, fd, len(data), err)

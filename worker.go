@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -56,6 +57,14 @@ func (s *Server) Start() error {
 		return s.fail(err)
 	}
 	w := s.cur
+	if s.eff.PidFile != "" {
+		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.cleanup()
+			s.state.Store(stateStopped)
+			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
+		}
+		defer os.Remove(s.eff.PidFile)
+	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
 	s.sigDone = make(chan struct{})
 	sigCh := make(chan os.Signal, 1)
@@ -69,8 +78,11 @@ func (s *Server) Start() error {
 	}()
 
 	w.loop.BindGoroutine()
-	if iv := s.heartbeatInterval(); iv > 0 {
+	if iv := s.idleCheckInterval(); iv > 0 {
 		w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
+	}
+	if s.eff.StatsFile != "" {
+		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
 	}
 	if s.cb.start != nil {
 		s.cb.start(s)
@@ -111,6 +123,12 @@ func (s *Server) prepare() error {
 	}
 	if s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || s.eff.MaxRequest > 0 {
 		return newError(ErrOperationNotSupport, "worker_num %d, task_worker_num %d, max_request %d need the multi-process model, which is not available yet in goswoole: use worker_num 1, no task workers and no max_request", s.eff.WorkerNum, s.eff.TaskWorkerNum, s.eff.MaxRequest)
+	}
+	switch {
+	case s.eff.Daemonize:
+		return newError(ErrOperationNotSupport, "daemonize is not available yet in goswoole: run the server under a process manager (systemd, supervisord) instead")
+	case s.eff.User != "" || s.eff.Group != "":
+		return newError(ErrOperationNotSupport, "user/group apply to worker processes, which the single-process server does not have yet: start it as the user it should run as")
 	}
 	if err := s.newLogger(); err != nil {
 		return err
@@ -306,6 +324,15 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		if p.eff.OpenTCPKeepalive {
 			_ = sys.SetKeepAlive(fd, p.eff.TCPKeepIdle, p.eff.TCPKeepInterval, p.eff.TCPKeepCount)
 		}
+		if p.eff.TCPUserTimeout > 0 {
+			_ = sys.SetInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, p.eff.TCPUserTimeout)
+		}
+	}
+	if p.eff.KernelSocketRecvBufferSize > 0 {
+		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, p.eff.KernelSocketRecvBufferSize)
+	}
+	if p.eff.KernelSocketSendBufferSize > 0 {
+		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, p.eff.KernelSocketSendBufferSize)
 	}
 	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
 	c.dec = framing.NewDecoder(p.frame)
