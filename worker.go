@@ -3,6 +3,8 @@ package swoole
 import (
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -55,6 +57,14 @@ func (s *Server) Start() error {
 		return s.fail(err)
 	}
 	w := s.cur
+	if s.eff.PidFile != "" {
+		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.cleanup()
+			s.state.Store(stateStopped)
+			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
+		}
+		defer os.Remove(s.eff.PidFile)
+	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
 	s.sigDone = make(chan struct{})
 	sigCh := make(chan os.Signal, 1)
@@ -68,10 +78,12 @@ func (s *Server) Start() error {
 	}()
 
 	w.loop.BindGoroutine()
-	if iv := s.heartbeatInterval(); iv > 0 {
+	if iv := s.idleCheckInterval(); iv > 0 {
 		w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
 	}
-	w.slot.Status.Store(WorkerBusy)
+	if s.eff.StatsFile != "" {
+		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
+	}
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
@@ -112,6 +124,12 @@ func (s *Server) prepare() error {
 	if s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || s.eff.MaxRequest > 0 {
 		return newError(ErrOperationNotSupport, "worker_num %d, task_worker_num %d, max_request %d need the multi-process model, which is not available yet in goswoole: use worker_num 1, no task workers and no max_request", s.eff.WorkerNum, s.eff.TaskWorkerNum, s.eff.MaxRequest)
 	}
+	switch {
+	case s.eff.Daemonize:
+		return newError(ErrOperationNotSupport, "daemonize is not available yet in goswoole: run the server under a process manager (systemd, supervisord) instead")
+	case s.eff.User != "" || s.eff.Group != "":
+		return newError(ErrOperationNotSupport, "user/group apply to worker processes, which the single-process server does not have yet: start it as the user it should run as")
+	}
 	if err := s.newLogger(); err != nil {
 		return err
 	}
@@ -135,12 +153,14 @@ func (s *Server) prepare() error {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
 	}
 	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
 
 	w := &worker{s: s, id: 0, slot: t.Worker(0)}
 	w.slot.PID.Store(int32(os.Getpid()))
+	w.slot.Status.Store(WorkerBusy) // starting: OnStart and OnWorkerStart run first
 	w.slot.StartTime.Store(time.Now().Unix())
 	loop, err := reactor.New(w, reactor.Config{})
 	if err != nil {
@@ -219,9 +239,8 @@ func (s *Server) cleanup() {
 			w.loop.Close()
 		}
 	}
-	if s.table != nil {
-		s.table.Close()
-	}
+	// The connection table stays mapped: a goroutine that checked the state a moment ago may
+	// still be reading it. It is unmapped when the Server becomes unreachable (prepare).
 	if s.logFile != nil {
 		s.logFile.Close()
 	}
@@ -305,6 +324,15 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		if p.eff.OpenTCPKeepalive {
 			_ = sys.SetKeepAlive(fd, p.eff.TCPKeepIdle, p.eff.TCPKeepInterval, p.eff.TCPKeepCount)
 		}
+		if p.eff.TCPUserTimeout > 0 {
+			_ = sys.SetInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, p.eff.TCPUserTimeout)
+		}
+	}
+	if p.eff.KernelSocketRecvBufferSize > 0 {
+		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, p.eff.KernelSocketRecvBufferSize)
+	}
+	if p.eff.KernelSocketSendBufferSize > 0 {
+		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, p.eff.KernelSocketSendBufferSize)
 	}
 	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
 	c.dec = framing.NewDecoder(p.frame)
