@@ -138,8 +138,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	// Signals are watched before the server exists, so that an early Ctrl-C is not lost: a
-	// signal that comes before the server runs is acted on in OnStart.
+	// Signals are watched before the server exists, so that an early Ctrl-C is not lost. A stop
+	// asked before Start releases the port (Start then fails: we exit 0); one asked while Start
+	// is starting the server is refused by the library, and OnStart acts on it.
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigCh)
@@ -150,14 +151,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var stopAsked atomic.Bool
+	stop := func(why string) {
+		log.Info("goswoole: shutting down", "signal", why)
+		stopAsked.Store(true) // before Shutdown: OnStart must see it if Shutdown is refused
+		_ = s.Shutdown()
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		select {
 		case sig := <-sigCh:
-			log.Info("goswoole: shutting down", "signal", sig.String())
-			stopAsked.Store(true)
-			_ = s.Shutdown() // refused before Start has the server running: OnStart sees stopAsked
+			stop(sig.String())
 		case <-done:
 		}
 	}()
@@ -173,12 +177,23 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			_ = s.Shutdown()
 		}
 	})
+	if testHookBeforeStart != nil {
+		testHookBeforeStart(stop)
+	}
 	if err := s.Start(); err != nil {
+		if stopAsked.Load() {
+			fmt.Fprintln(stdout, "goswoole: stopped before the server started")
+			return exitOK
+		}
 		return fail(stderr, err)
 	}
 	fmt.Fprintln(stdout, "goswoole: echo server stopped")
 	return exitOK
 }
+
+// testHookBeforeStart, when set by a test, runs just before Start with the function a signal
+// calls.
+var testHookBeforeStart func(stop func(why string))
 
 // newEchoServer builds the echo server c describes. The library refuses what it does not
 // support (mode, worker counts) here or in Start.
@@ -188,6 +203,7 @@ func newEchoServer(c serveConfig) (*swoole.Server, error) {
 		return nil, err
 	}
 	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers}); err != nil {
+		_ = s.Shutdown() // before Start: releases the port (and says so with an error)
 		return nil, err
 	}
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -332,4 +333,31 @@ func TestServeInProcess(t *testing.T) {
 	}
 	for range lines {
 	}
+}
+
+// TestServeStopBeforeStart: a signal that lands after the server is built but before Start
+// releases the port, and the command exits 0 without serving.
+func TestServeStopBeforeStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	testHookBeforeStart = func(stop func(string)) { stop("test") }
+	defer func() { testHookBeforeStart = nil }()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"serve", "--port", strconv.Itoa(port)}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, &stderr)
+	}
+	if got, want := stdout.String(), "goswoole: stopped before the server started\n"; got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	// The port was released: it can be bound again.
+	ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("port %d still held: %v", port, err)
+	}
+	ln.Close()
 }
