@@ -41,10 +41,11 @@ type Server struct {
 	cb    callbacks
 	ports []*Port
 
-	state   atomic.Int32
-	lastErr atomic.Int64
-	log     *slog.Logger
-	logFile *os.File
+	state         atomic.Int32
+	stopRequested atomic.Bool // Shutdown called while Start was preparing
+	lastErr       atomic.Int64
+	log           *slog.Logger
+	logFile       *os.File
 
 	table   *conntable.Table
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -192,5 +193,27 @@ func TestNotYetAvailableSettings(t *testing.T) {
 			err := s.Start()
 			wantCode(t, s, "Start with "+tc.name, err, swoole.ErrOperationNotSupport)
 		})
+	}
+}
+
+// TestShutdownRacingStart: a Shutdown that lands at any point of Start (before, while it
+// prepares, or once it runs) is never lost: Start always returns.
+func TestShutdownRacingStart(t *testing.T) {
+	for i := range 50 {
+		s := newEcho(t, nil)
+		done := make(chan error, 1)
+		go func() { done <- s.Start() }()
+		for range i % 5 {
+			runtime.Gosched()
+		}
+		_ = s.Shutdown()
+		select {
+		case err := <-done:
+			if err != nil && code(err) != swoole.ErrRefused {
+				t.Fatalf("round %d: Start returned %v", i, err)
+			}
+		case <-time.After(startTimeout):
+			t.Fatalf("round %d: Start never returned after a Shutdown racing it", i)
+		}
 	}
 }

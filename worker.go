@@ -66,6 +66,9 @@ func (s *Server) Start() error {
 		defer os.Remove(s.eff.PidFile)
 	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
+	if s.stopRequested.Load() {
+		_ = s.Shutdown() // asked while Start was preparing
+	}
 	s.sigDone = make(chan struct{})
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(sigCh, syscall.SIGTERM)
@@ -254,17 +257,28 @@ func (s *Server) cleanup() {
 // Shutdown before Start releases the ports NewServer and AddListener bound (the server can no
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
-	if !s.state.CompareAndSwap(stateRunning, stateStopping) {
+	for {
+		if s.state.CompareAndSwap(stateRunning, stateStopping) {
+			break
+		}
 		if s.state.CompareAndSwap(stateNew, stateStopped) {
 			s.mu.Lock()
 			s.cleanup()
 			s.mu.Unlock()
 			return s.fail(newError(ErrRefused, "Shutdown before Start: the server was not running; its ports are released and it cannot start any more"))
 		}
-		if s.state.Load() == stateStopping {
+		switch s.state.Load() {
+		case stateStarting:
+			// Start is preparing: it checks this flag right after it starts running.
+			s.stopRequested.Store(true)
+			if s.state.Load() == stateStarting {
+				return nil
+			}
+		case stateStopping:
 			return nil
+		case stateStopped:
+			return s.running("Shutdown")
 		}
-		return s.running("Shutdown")
 	}
 	w := s.cur
 	w.loop.Post(reactor.Task{Fn: w.shutdown})
