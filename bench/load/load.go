@@ -35,6 +35,10 @@ type Config struct {
 	// the run instead of hanging it.
 	DialTimeout time.Duration
 	IOTimeout   time.Duration
+
+	// Probe, if set, is sampled at the start and the end of the measured window (the whole
+	// run for a counted one): Result.ServerCPU is the CPU time the server used between.
+	Probe Probe
 }
 
 // Result is what a run measured.
@@ -44,6 +48,19 @@ type Result struct {
 	Bytes   uint64        // payload bytes echoed back in the window (one direction)
 	Elapsed time.Duration // the measured window
 	Latency Histogram     // round-trip latency of each measured message
+
+	// ServerCPU is the server's CPU time over the measured window, from Config.Probe (zero
+	// without one).
+	ServerCPU time.Duration
+}
+
+// CPUPerMsg returns the server's CPU microseconds per message of the window (0 without a
+// Probe or messages).
+func (r *Result) CPUPerMsg() float64 {
+	if r.Msgs == 0 {
+		return 0
+	}
+	return float64(r.ServerCPU) / float64(time.Microsecond) / float64(r.Msgs)
 }
 
 // MsgsPerSec returns the message rate.
@@ -64,9 +81,13 @@ func (r *Result) MBPerSec() float64 {
 
 // String is a one-line human summary.
 func (r *Result) String() string {
-	return fmt.Sprintf("%d msgs in %v: %.0f msgs/s, %.2f MB/s, latency p50 %v p99 %v max %v",
+	s := fmt.Sprintf("%d msgs in %v: %.0f msgs/s, %.2f MB/s, latency p50 %v p99 %v p999 %v max %v",
 		r.Msgs, r.Elapsed.Round(time.Millisecond), r.MsgsPerSec(), r.MBPerSec(),
-		r.Latency.Quantile(0.50), r.Latency.Quantile(0.99), r.Latency.Max())
+		r.Latency.Quantile(0.50), r.Latency.Quantile(0.99), r.Latency.Quantile(0.999), r.Latency.Max())
+	if r.ServerCPU > 0 {
+		s += fmt.Sprintf(", server CPU %.2f µs/msg", r.CPUPerMsg())
+	}
+	return s
 }
 
 func (c *Config) defaults() error {
@@ -176,6 +197,13 @@ func (cl *Client) Run(ctx context.Context) (*Result, error) {
 		}
 	}()
 
+	allDone := make(chan struct{})
+	var sampled chan cpuSample
+	if cfg.Probe != nil {
+		sampled = make(chan cpuSample, 1)
+		go func() { sampled <- sampleWindow(ctx, cfg.Probe, w, counted, allDone) }()
+	}
+
 	workers := cl.loads
 	var wg sync.WaitGroup
 	errs := make(chan error, len(conns))
@@ -199,14 +227,22 @@ func (cl *Client) Run(ctx context.Context) (*Result, error) {
 	wg.Wait()
 	finished := time.Now()
 	stopped := ctx.Err() != nil
+	close(allDone)
+	var cpu cpuSample
+	if sampled != nil {
+		cpu = <-sampled
+	}
 	cancel()
 	<-unblocked
 	close(errs)
 	if err := <-errs; err != nil {
 		return nil, err
 	}
+	if cpu.err != nil {
+		return nil, fmt.Errorf("load: sampling the server: %w", cpu.err)
+	}
 
-	res := &Result{}
+	res := &Result{ServerCPU: cpu.used}
 	for _, l := range workers {
 		res.Msgs += l.msgs
 		res.Total += l.total
@@ -222,6 +258,43 @@ func (cl *Client) Run(ctx context.Context) (*Result, error) {
 		return res, context.Cause(ctx)
 	}
 	return res, nil
+}
+
+type cpuSample struct {
+	used time.Duration
+	err  error
+}
+
+// sampleWindow samples p's CPU time at w.start and at w.end (for a counted run: now and when
+// done is closed); the end sample is taken early if the run ends or is cancelled first.
+func sampleWindow(ctx context.Context, p Probe, w window, counted bool, done <-chan struct{}) cpuSample {
+	if !counted {
+		t := time.NewTimer(time.Until(w.start))
+		select {
+		case <-t.C:
+		case <-done:
+			t.Stop()
+			return cpuSample{}
+		}
+	}
+	c0, err := p.CPU()
+	if err != nil {
+		return cpuSample{err: err}
+	}
+	if counted {
+		<-done
+	} else {
+		t := time.NewTimer(time.Until(w.end))
+		select {
+		case <-t.C:
+		case <-done:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	c1, err := p.CPU()
+	return cpuSample{used: c1 - c0, err: err}
 }
 
 // window is the measured interval: [start, end), or from start on when end is zero.

@@ -5,26 +5,115 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"syscall"
 )
 
 // Main is the whole main of the cmd/*echo commands: it starts the named server on -addr,
 // prints "NAME echo server listening on HOST:PORT" (the real port for port 0) to stdout, and
-// serves until SIGINT or SIGTERM.
+// serves until SIGINT or SIGTERM. Every server takes the same flags; those that do not apply
+// to it are accepted and ignored (and say so on stderr):
+//
+//	-addr host:port   where to listen (port 0: any free port, printed)
+//	-multicore        gnet: one event loop per CPU the process may run on (runtime.NumCPU,
+//	                  which follows the affinity mask: under taskset -c 0, one loop)
+//	-nofile           raise the RLIMIT_NOFILE soft limit to the hard limit first (Go's os
+//	                  package does this too since Go 1.19; the flag makes it explicit)
+//	-maxconn N        goswoole: max_connection (default: the library's, min(soft limit, 100000))
+//	-cpuprofile FILE  write a CPU profile of the whole run to FILE
+//	-memprofile FILE  write a heap profile to FILE on SIGUSR1 and at exit
 func Main(name string) {
 	addr := flag.String("addr", "127.0.0.1:9501", "host:port to listen on (port 0: any free port, printed)")
+	var o Options
+	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
+	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
+	nofile := flag.Bool("nofile", false, "raise the RLIMIT_NOFILE soft limit to the hard limit")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 and at exit")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: no arguments follow the flags\n", name)
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *nofile {
+		cur, err := RaiseNofile()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: raising RLIMIT_NOFILE: %v\n", name, err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "%s: RLIMIT_NOFILE %d\n", name, cur)
+	}
+	if o.Multicore && name != "gnet" {
+		fmt.Fprintf(os.Stderr, "%s: -multicore applies to gnet only; ignored\n", name)
+	}
+	if o.MaxConn != 0 && name != "goswoole" {
+		fmt.Fprintf(os.Stderr, "%s: -maxconn applies to goswoole only; ignored\n", name)
+	}
+	fmt.Fprintf(os.Stderr, "%s: GOMAXPROCS %d, NumCPU %d\n", name, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: -cpuprofile: %v\n", name, err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	writeHeap := func() {
+		if *memprofile == "" {
+			return
+		}
+		runtime.GC()
+		f, err := os.Create(*memprofile)
+		if err == nil {
+			err = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: -memprofile: %v\n", name, err)
+		}
+	}
+
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s, err := Start(name, *addr)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	s, err := StartWith(name, *addr, o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
 	fmt.Printf("%s echo server listening on %s\n", name, s.Addr())
-	<-sig
+	for sg := range sig {
+		if sg != syscall.SIGUSR1 {
+			break
+		}
+		writeHeap()
+	}
+	writeHeap()
 	if err := s.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: stop: %v\n", name, err)
-		os.Exit(1)
+		os.Exit(1) // (the CPU profile of a failed stop is lost)
 	}
+}
+
+// RaiseNofile raises this process's RLIMIT_NOFILE soft limit to its hard limit and returns
+// the soft limit now in force.
+func RaiseNofile() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			return 0, err
+		}
+	}
+	return rl.Cur, nil
 }

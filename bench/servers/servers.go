@@ -1,6 +1,6 @@
 // Package servers holds the echo servers the benchmarks compare, each startable in-process on
 // any address (port 0 included) and stoppable: goswoole's, one on Go's standard net package
-// with a goroutine per connection, and gnet v2's with a single event loop.
+// with a goroutine per connection, and gnet v2's (one event loop, or multicore).
 package servers
 
 import (
@@ -31,15 +31,25 @@ type Server interface {
 // Names lists the servers Start knows, in the order reports show them.
 var Names = []string{"netstd", "goswoole", "gnet"}
 
-// Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port).
-func Start(name, addr string) (Server, error) {
+// Options are the settings a server may take; each server uses those that apply to it.
+type Options struct {
+	Multicore bool // gnet: an event loop per CPU (runtime.NumCPU); off: one loop
+	MaxConn   int  // goswoole: max_connection (0: the library's default)
+}
+
+// Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port) with
+// the default Options.
+func Start(name, addr string) (Server, error) { return StartWith(name, addr, Options{}) }
+
+// StartWith starts the named server on addr with o.
+func StartWith(name, addr string, o Options) (Server, error) {
 	switch name {
 	case "netstd":
 		return StartNetStd(addr)
 	case "goswoole":
-		return StartSwoole(addr)
+		return StartSwooleWith(addr, o.MaxConn)
 	case "gnet":
-		return StartGnet(addr)
+		return StartGnetWith(addr, o.Multicore)
 	}
 	return nil, fmt.Errorf("unknown server %q: use netstd, goswoole or gnet", name)
 }
@@ -129,7 +139,10 @@ type swooleServer struct {
 
 // StartSwoole starts goswoole's echo server: ModeBase, one worker, open_tcp_nodelay on,
 // OnReceive sends the data back. It returns once the server accepts connections.
-func StartSwoole(addr string) (Server, error) {
+func StartSwoole(addr string) (Server, error) { return StartSwooleWith(addr, 0) }
+
+// StartSwooleWith is StartSwoole with max_connection set to maxConn (0: the default).
+func StartSwooleWith(addr string, maxConn int) (Server, error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
@@ -141,7 +154,7 @@ func StartSwoole(addr string) (Server, error) {
 	// TCP_NODELAY as the peers have it (Go's net and gnet turn it on by default; Swoole's
 	// open_tcp_nodelay defaults to false, and Nagle's algorithm then holds back the tail of a
 	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
-	if err := s.Set(swoole.Settings{WorkerNum: 1, OpenTCPNoDelay: true, LogLevel: swoole.LogLevelWarning}); err != nil {
+	if err := s.Set(swoole.Settings{WorkerNum: 1, OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
 	}
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
@@ -179,7 +192,7 @@ func (s *swooleServer) Close() error {
 	}
 }
 
-// ---- gnet v2: one event loop ----
+// ---- gnet v2: one event loop, or one per CPU ----
 
 type gnetServer struct {
 	gnet.BuiltinEventEngine
@@ -191,11 +204,16 @@ type gnetServer struct {
 
 // StartGnet starts gnet v2's echo server with a single event loop (multicore off), the fair
 // match for a one-worker goswoole server.
-func StartGnet(addr string) (Server, error) {
+func StartGnet(addr string) (Server, error) { return StartGnetWith(addr, false) }
+
+// StartGnetWith starts gnet v2's echo server, with an event loop per CPU the process may run
+// on if multicore (gnet takes runtime.NumCPU, which follows the affinity mask: one loop when
+// the process is pinned to one core).
+func StartGnetWith(addr string, multicore bool) (Server, error) {
 	s := &gnetServer{booted: make(chan error, 1), done: make(chan error, 1)}
 	go func() {
 		s.done <- gnet.Run(s, "tcp://"+addr,
-			gnet.WithMulticore(false),
+			gnet.WithMulticore(multicore),
 			gnet.WithLogger(gnetLogger{}),
 		)
 	}()
