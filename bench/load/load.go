@@ -154,8 +154,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cl.conns = append(cl.conns, c)
 		cl.loads = append(cl.loads, &connLoad{
 			c:    c,
-			msg:  bytes.Repeat([]byte{'x'}, cfg.Size),
-			got:  make([]byte, cfg.Size),
+			out:  bytes.Repeat([]byte{'x'}, cfg.Size*cfg.Depth),
+			in:   make([]byte, min(max(cfg.Size*cfg.Depth, 4096), 256<<10)),
 			sent: make([]time.Time, cfg.Depth),
 		})
 	}
@@ -309,8 +309,8 @@ type connLoad struct {
 	quota   int
 	ctx     context.Context
 
-	msg  []byte      // what is sent
-	got  []byte      // one echo
+	out  []byte      // Depth messages, sent k at a time in one write
+	in   []byte      // the read buffer: echoes are counted as their bytes arrive
 	sent []time.Time // send times of the messages in flight, a ring of Depth
 
 	msgs  uint64 // in the window
@@ -318,20 +318,29 @@ type connLoad struct {
 	hist  Histogram
 }
 
+// run keeps Depth messages in flight: it sends Depth at once in one write, then reads what
+// arrives, and for the k messages completed by a read sends k new ones in one write (a
+// pipelining client, as redis-benchmark -P does; at depth 1 it is send one, read it back).
+// Each message's latency is from the write that sent it to the read that completed its echo.
 func (l *connLoad) run() error {
 	cfg := l.cfg
-	msg, got, sent := l.msg, l.got, l.sent
-	head, inFlight, sentTotal := 0, 0, 0
+	size, depth := cfg.Size, cfg.Depth
+	sent := l.sent
+	head, inFlight, sentTotal, received := 0, 0, 0, 0
 	timed := !l.counted
 
-	more := func(now time.Time) bool {
+	// allowed returns how many of k new messages may be sent now.
+	allowed := func(now time.Time, k int) int {
 		if l.ctx.Err() != nil {
-			return false
+			return 0
 		}
 		if timed {
-			return now.Before(l.w.end)
+			if now.Before(l.w.end) {
+				return k
+			}
+			return 0
 		}
-		return sentTotal < l.quota
+		return min(k, l.quota-sentTotal)
 	}
 	// The I/O deadline is moved on only when half of it has passed, so that the hot loop
 	// does not reset a runtime timer per message.
@@ -349,53 +358,77 @@ func (l *connLoad) run() error {
 		}
 		return nil
 	}
-	send := func(now time.Time) error {
+	send := func(now time.Time, k int) error {
+		if k = allowed(now, k); k <= 0 {
+			return nil
+		}
+		out := l.out[:k*size]
 		if cfg.Verify {
-			msg[0] = byte(sentTotal)
+			for i := range k {
+				out[i*size] = byte(sentTotal + i)
+			}
 		}
 		if err := refresh(now); err != nil {
 			return err
 		}
-		if _, err := l.c.Write(msg); err != nil {
+		if _, err := l.c.Write(out); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
-		sent[(head+inFlight)%cfg.Depth] = now
-		inFlight++
-		sentTotal++
+		for range k {
+			sent[(head+inFlight)%depth] = now
+			inFlight++
+		}
+		sentTotal += k
 		return nil
 	}
 
 	now := time.Now()
-	for inFlight < cfg.Depth && more(now) {
-		if err := send(now); err != nil {
-			return err
-		}
+	if err := send(now, depth); err != nil {
+		return err
 	}
-	received := 0
+	pending := 0 // bytes of the next echo already read
 	for inFlight > 0 {
 		if err := refresh(now); err != nil {
 			return err
 		}
-		if _, err := io.ReadFull(l.c, got); err != nil {
+		n, err := l.c.Read(l.in[:min(len(l.in), inFlight*size-pending)])
+		if n == 0 {
 			if l.ctx.Err() != nil {
 				return nil // cancelled: not an error of this connection
+			}
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
 			}
 			return fmt.Errorf("read: %w", err)
 		}
 		now = time.Now()
-		if cfg.Verify && (got[0] != byte(received) || !bytes.Equal(got[1:], msg[1:])) {
-			return fmt.Errorf("echo %d differs from what was sent", received)
+		if cfg.Verify {
+			for i, b := range l.in[:n] {
+				off := pending + i
+				want := byte('x')
+				if off%size == 0 {
+					want = byte(received + off/size)
+				}
+				if b != want {
+					return fmt.Errorf("echo %d differs from what was sent (byte %d)", received+off/size, off%size)
+				}
+			}
 		}
-		received++
-		l.total++
-		if !now.Before(l.w.start) && (timed && now.Before(l.w.end) || !timed) {
-			l.msgs++
-			l.hist.Record(now.Sub(sent[head]))
+		pending += n
+		k := pending / size
+		pending %= size
+		for range k {
+			received++
+			l.total++
+			if !now.Before(l.w.start) && (timed && now.Before(l.w.end) || !timed) {
+				l.msgs++
+				l.hist.Record(now.Sub(sent[head]))
+			}
+			head = (head + 1) % depth
+			inFlight--
 		}
-		head = (head + 1) % cfg.Depth
-		inFlight--
-		if more(now) {
-			if err := send(now); err != nil {
+		if k > 0 {
+			if err := send(now, k); err != nil {
 				return err
 			}
 		}

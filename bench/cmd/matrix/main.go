@@ -1,0 +1,489 @@
+// Command matrix runs the benchmark matrix of issue 7 and writes BENCHMARKS.md. bench/matrix.sh
+// builds it with the servers and the load generator and runs it; see there for the usage.
+//
+// For every cell, every repetition and every server, it starts the server as a process of its
+// own pinned to one core (taskset -c 0), runs cmd/load pinned to the other (taskset -c 1)
+// with the server's pid so that the server's CPU time and memory are read from /proc over its
+// process tree, and stops the server (SIGTERM): each run gets a fresh server. The servers of a
+// cell take turns within each repetition (the first one rotating), so that a slow spell on the
+// machine does not fall on one server's runs only. It also notes how busy the two cores were
+// with other processes during each run (from /proc/stat, minus the server and the generator).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goswoole/swoole/bench/load"
+)
+
+// cell is one configuration of the matrix.
+type cell struct {
+	Kind  string // echo, idle or connect
+	Conns int    // echo: connections; idle: connections held; connect: workers
+	Size  int    // message bytes
+	Depth int    // echo: pipeline depth
+}
+
+func (c cell) String() string {
+	switch c.Kind {
+	case "echo":
+		return fmt.Sprintf("echo C=%d S=%d P=%d", c.Conns, c.Size, c.Depth)
+	case "idle":
+		return fmt.Sprintf("idle N=%d", c.Conns)
+	}
+	return fmt.Sprintf("connect C=%d S=%d", c.Conns, c.Size)
+}
+
+// cells is issue 7's matrix: echo C = 1, 50, 1000 × S = 64, 4096 at P = 1, and C = 50, S =
+// 64, P = 16; idle N for each of idleN; connect C = 50.
+func cells(idleN []int) []cell {
+	var cs []cell
+	for _, c := range []int{1, 50, 1000} {
+		for _, s := range []int{64, 4096} {
+			cs = append(cs, cell{Kind: "echo", Conns: c, Size: s, Depth: 1})
+		}
+	}
+	cs = append(cs, cell{Kind: "echo", Conns: 50, Size: 64, Depth: 16})
+	for _, n := range idleN {
+		cs = append(cs, cell{Kind: "idle", Conns: n, Size: 64})
+	}
+	return append(cs, cell{Kind: "connect", Conns: 50, Size: 64})
+}
+
+// result is one run: a server under one cell's load once.
+type result struct {
+	Cell     string      `json:"cell"`
+	Server   string      `json:"server"`
+	Rep      int         `json:"rep"`
+	Report   load.Report `json:"report"`
+	Procs    int         `json:"procs"`     // processes in the server's tree during the run
+	LoadCPU  float64     `json:"load_cpu"`  // the generator's CPU seconds
+	OtherPct float64     `json:"other_pct"` // % of all cores' time used by other processes
+	Wall     float64     `json:"wall"`      // seconds the generator ran
+	Err      string      `json:"error,omitempty"`
+}
+
+type config struct {
+	bin       string
+	duration  time.Duration
+	warmup    time.Duration
+	reps      int
+	servers   []string
+	idleN     []int
+	only      *regexp.Regexp
+	serverCPU string
+	loadCPU   string
+	pin       bool
+	settle    time.Duration
+	maxConn   int
+	out       string
+	raw       string
+	notes     string
+	cmdline   string
+}
+
+// binaries maps a server's name to its command.
+var binaries = map[string]string{"netstd": "netecho", "goswoole": "swooleecho", "gnet": "gnetecho"}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.bin, "bin", "", "directory of the built commands (default: this executable's)")
+	flag.DurationVar(&cfg.duration, "d", 3*time.Second, "measured time per echo and connect run")
+	flag.DurationVar(&cfg.warmup, "w", 500*time.Millisecond, "unmeasured warmup before each echo and connect run")
+	flag.IntVar(&cfg.reps, "r", 3, "repetitions of every cell (the tables show medians and min–max)")
+	servers := flag.String("servers", "goswoole,gnet,netstd", "servers, comma-separated (goswoole's ratios are to each of the others)")
+	idle := flag.String("idle", "10000,max", "idle N values, comma-separated; max: the RLIMIT_NOFILE hard limit less -fd-margin")
+	margin := flag.Int("fd-margin", 1000, "descriptors left for other uses under the hard limit, for idle N=max")
+	only := flag.String("only", "", "run only the cells whose name matches this regexp (e.g. 'echo C=50 ')")
+	flag.StringVar(&cfg.serverCPU, "server-cpu", "0", "taskset CPU list for the servers")
+	flag.StringVar(&cfg.loadCPU, "load-cpu", "1", "taskset CPU list for the load generator")
+	flag.BoolVar(&cfg.pin, "pin", true, "pin with taskset (false: nothing pinned)")
+	flag.DurationVar(&cfg.settle, "settle", time.Second, "idle: wait after connecting before measuring")
+	flag.IntVar(&cfg.maxConn, "maxconn", 0, "the servers' -maxconn (goswoole's max_connection; default: the hard limit)")
+	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) here (default: stdout)")
+	flag.StringVar(&cfg.raw, "raw", "", "also write every run as a JSON line here")
+	flag.StringVar(&cfg.notes, "notes", "", "a markdown file appended to the report as its notes")
+	flag.StringVar(&cfg.cmdline, "cmdline", "", "the command that ran this, for the report (default: this command line)")
+	flag.Parse()
+	if flag.NArg() > 0 || cfg.reps < 1 || cfg.duration <= 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if cfg.cmdline == "" {
+		cfg.cmdline = strings.Join(os.Args, " ")
+	}
+	if cfg.bin == "" {
+		exe, err := os.Executable()
+		check(err)
+		cfg.bin = filepath.Dir(exe)
+	}
+	cfg.servers = strings.Split(*servers, ",")
+	for _, s := range cfg.servers {
+		if binaries[s] == "" {
+			fatalf("unknown server %q: use goswoole, gnet, netstd", s)
+		}
+	}
+	if *only != "" {
+		var err error
+		cfg.only, err = regexp.Compile(*only)
+		check(err)
+	}
+	var rl syscall.Rlimit
+	check(syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
+	if cfg.maxConn == 0 {
+		cfg.maxConn = int(min(rl.Max, 1<<20))
+	}
+	for _, f := range strings.Split(*idle, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if f == "max" {
+			cfg.idleN = append(cfg.idleN, int(rl.Max)-*margin)
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		check(err)
+		cfg.idleN = append(cfg.idleN, n)
+	}
+	if cfg.pin {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			fatalf("taskset not found (util-linux): install it, or run with -pin=false")
+		}
+	}
+
+	m := &machine{}
+	m.read(cfg.bin)
+	started := time.Now()
+	var results []result
+	var raw *os.File
+	if cfg.raw != "" {
+		var err error
+		raw, err = os.Create(cfg.raw)
+		check(err)
+		defer raw.Close()
+	}
+	todo := 0
+	for _, c := range cells(cfg.idleN) {
+		if cfg.only == nil || cfg.only.MatchString(c.String()) {
+			todo += cfg.reps * len(cfg.servers)
+		}
+	}
+	done := 0
+	for _, c := range cells(cfg.idleN) {
+		if cfg.only != nil && !cfg.only.MatchString(c.String()) {
+			continue
+		}
+		for rep := range cfg.reps {
+			for i := range cfg.servers {
+				srv := cfg.servers[(i+rep)%len(cfg.servers)]
+				done++
+				r := runOne(cfg, c, srv, rep+1)
+				line, _ := json.Marshal(r)
+				if raw != nil {
+					fmt.Fprintln(raw, string(line))
+				}
+				fmt.Fprintf(os.Stderr, "[%d/%d %v] %s %s rep %d: %s\n", done, todo,
+					time.Since(started).Round(time.Second), c, srv, rep+1, summary(r))
+				results = append(results, r)
+			}
+		}
+	}
+	m.finish(started)
+
+	var out bytes.Buffer
+	writeReport(&out, cfg, m, results)
+	if cfg.notes != "" {
+		notes, err := os.ReadFile(cfg.notes)
+		check(err)
+		out.WriteString("\n")
+		out.Write(notes)
+	}
+	if cfg.out == "" {
+		os.Stdout.Write(out.Bytes())
+		return
+	}
+	check(os.WriteFile(cfg.out, out.Bytes(), 0o644))
+	fmt.Fprintf(os.Stderr, "wrote %s (%d runs in %v)\n", cfg.out, len(results), time.Since(started).Round(time.Second))
+}
+
+func summary(r result) string {
+	if r.Err != "" {
+		return "FAILED: " + r.Err
+	}
+	p := r.Report
+	var s string
+	switch p.Mode {
+	case "echo":
+		s = fmt.Sprintf("%.0f msgs/s, p99 %.0f µs, server %.2f µs/msg", p.PerSec, p.P99us, p.CPUPer)
+	case "idle":
+		s = fmt.Sprintf("%.0f B/conn (RSS %.1f → %.1f MB), opened in %.1fs", p.BytesPerConn,
+			float64(p.RSSBefore)/1e6, float64(p.RSSAfter)/1e6, p.OpenSeconds)
+	case "connect":
+		s = fmt.Sprintf("%.0f conns/s, p99 %.0f µs, server %.1f µs/conn, %d errors", p.PerSec, p.P99us, p.CPUPer, p.Errors)
+	}
+	return fmt.Sprintf("%s; %d proc(s); others used %.0f%% of the 2 cores", s, r.Procs, r.OtherPct)
+}
+
+// serverArgs is the server's command line (after the binary), the same flags for every server.
+func serverArgs(cfg config) []string {
+	return []string{"-addr", "127.0.0.1:0", "-nofile", "-maxconn", strconv.Itoa(cfg.maxConn), "-multicore"}
+}
+
+// loadArgs is the generator's command line for c (after the binary).
+func loadArgs(cfg config, c cell, addr string, pid int) []string {
+	a := []string{"-mode", c.Kind, "-addr", addr, "-pid", strconv.Itoa(pid), "-conns", strconv.Itoa(c.Conns),
+		"-size", strconv.Itoa(c.Size)}
+	switch c.Kind {
+	case "echo":
+		a = append(a, "-depth", strconv.Itoa(c.Depth), "-duration", cfg.duration.String(), "-warmup", cfg.warmup.String())
+	case "connect":
+		a = append(a, "-duration", cfg.duration.String(), "-warmup", cfg.warmup.String())
+	case "idle":
+		a = append(a, "-settle", cfg.settle.String())
+	}
+	return append(a, "-json")
+}
+
+func pinned(ctx context.Context, cfg config, cpus, bin string, args []string) *exec.Cmd {
+	if !cfg.pin {
+		return exec.CommandContext(ctx, bin, args...)
+	}
+	return exec.CommandContext(ctx, "taskset", append([]string{"-c", cpus, bin}, args...)...)
+}
+
+// runOne starts srv, runs c's load against it once, and stops it.
+func runOne(cfg config, c cell, srv string, rep int) (r result) {
+	r = result{Cell: c.String(), Server: srv, Rep: rep}
+	fail := func(err error) result { r.Err = err.Error(); return r }
+
+	var serr bytes.Buffer
+	sc := pinned(context.Background(), cfg, cfg.serverCPU, filepath.Join(cfg.bin, binaries[srv]), serverArgs(cfg))
+	sc.Stderr = &serr
+	stdout, err := sc.StdoutPipe()
+	if err != nil {
+		return fail(err)
+	}
+	if err := sc.Start(); err != nil {
+		return fail(err)
+	}
+	exited := make(chan error, 1)
+	addrc := make(chan string, 1)
+	go func() {
+		sr := bufio.NewScanner(stdout)
+		for sr.Scan() {
+			if i := strings.Index(sr.Text(), "listening on "); i >= 0 {
+				addrc <- sr.Text()[i+len("listening on "):]
+			}
+		}
+		exited <- sc.Wait()
+	}()
+	defer func() {
+		select {
+		case err := <-exited:
+			if r.Err == "" {
+				r.Err = fmt.Sprintf("%s exited during the run: %v: %s", srv, err, lastLine(serr.String()))
+			}
+			return
+		default:
+		}
+		sc.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil && r.Err == "" {
+				r.Err = fmt.Sprintf("%s stopped with %v: %s", srv, err, lastLine(serr.String()))
+			}
+		case <-time.After(10 * time.Second):
+			sc.Process.Kill()
+			<-exited
+			if r.Err == "" {
+				r.Err = srv + " did not stop within 10s of SIGTERM"
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(10 * time.Second):
+		return fail(fmt.Errorf("%s did not start within 10s: %s", srv, lastLine(serr.String())))
+	case err := <-exited:
+		exited <- err // for the deferred check
+		return fail(fmt.Errorf("%s did not start: %v: %s", srv, err, lastLine(serr.String())))
+	}
+	pid := sc.Process.Pid // taskset execs the server: the same process
+	time.Sleep(200 * time.Millisecond)
+
+	limit := cfg.duration + cfg.warmup + 2*time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	lc := pinned(ctx, cfg, cfg.loadCPU, filepath.Join(cfg.bin, "load"), loadArgs(cfg, c, addr, pid))
+	lc.Cancel = func() error { return lc.Process.Signal(syscall.SIGTERM) }
+	lc.WaitDelay = 5 * time.Second
+	var lout, lerr bytes.Buffer
+	lc.Stdout, lc.Stderr = &lout, &lerr
+	all0 := readCPU("cpu")
+	t0 := time.Now()
+	srvCPU0, _ := load.ProcTree{Pid: pid}.CPU()
+	procs := make(chan int, 1)
+	go func() { // the tree's size halfway through the run
+		time.Sleep((cfg.duration + cfg.warmup) / 2)
+		t, _ := load.Tree(pid)
+		procs <- len(t)
+	}()
+	err = lc.Run()
+	wall := time.Since(t0)
+	srvCPU1, _ := load.ProcTree{Pid: pid}.CPU()
+	all1 := readCPU("cpu")
+	r.Wall = wall.Seconds()
+	if lc.ProcessState != nil {
+		r.LoadCPU = (lc.ProcessState.UserTime() + lc.ProcessState.SystemTime()).Seconds()
+	}
+	if ncores := float64(runtime.NumCPU()); wall > 0 {
+		other := (all1.busy - all0.busy - (srvCPU1 - srvCPU0)).Seconds() - r.LoadCPU
+		r.OtherPct = max(100*other/(wall.Seconds()*ncores), 0)
+	}
+	select {
+	case r.Procs = <-procs:
+	default:
+		t, _ := load.Tree(pid)
+		r.Procs = len(t)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("load: %v: %s", err, lastLine(lerr.String())))
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(lout.Bytes()), &r.Report); err != nil {
+		return fail(fmt.Errorf("load printed %q: %v", lout.String(), err))
+	}
+	return r
+}
+
+// cpuTimes is a line of /proc/stat.
+type cpuTimes struct {
+	busy time.Duration // user + nice + system + irq + softirq + steal
+}
+
+// readCPU returns the /proc/stat line named name ("cpu" for all cores, "cpu0", ...). Without
+// CONFIG_IRQ_TIME_ACCOUNTING (as here) irq and softirq time is also charged to the process it
+// interrupted, so a process's own CPU time includes the packet processing done in its context.
+func readCPU(name string) cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 9 || f[0] != name {
+			continue
+		}
+		v := func(i int) time.Duration {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			return time.Duration(n) * 10 * time.Millisecond
+		}
+		// user nice system idle iowait irq softirq steal
+		return cpuTimes{busy: v(1) + v(2) + v(3) + v(6) + v(7) + v(8)}
+	}
+	return cpuTimes{}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// machine is what the report says about the machine and the run.
+type machine struct {
+	nproc                 int
+	model, kernel, memory string
+	goVersion             string
+	gnet                  string
+	nofile                string
+	loadStart, loadEnd    string
+	started               time.Time
+	took                  time.Duration
+}
+
+func (m *machine) read(bin string) {
+	m.nproc = runtime.NumCPU()
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) >= 2 {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			m.memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+		}
+	}
+	m.goVersion = runtime.Version()
+	m.gnet = moduleVersion(filepath.Join(bin, "gnetecho"), "github.com/panjf2000/gnet/v2")
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+		m.nofile = fmt.Sprintf("%d soft / %d hard", rl.Cur, rl.Max)
+	}
+	m.loadStart = loadavg()
+	m.started = time.Now()
+}
+
+func (m *machine) finish(started time.Time) {
+	m.loadEnd = loadavg()
+	m.took = time.Since(started)
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// moduleVersion reads a module's version from a Go binary's build information.
+func moduleVersion(bin, mod string) string {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "?"
+	}
+	for _, d := range info.Deps {
+		if d.Path == mod {
+			return d.Version
+		}
+	}
+	return "?"
+}
+
+func check(err error) {
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "matrix: "+format+"\n", args...)
+	os.Exit(1)
+}

@@ -1,0 +1,414 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goswoole/swoole/bench/load"
+)
+
+// metric is one column of a table.
+type metric struct {
+	name string
+	get  func(load.Report) float64
+}
+
+var (
+	perSec  = func(r load.Report) float64 { return r.PerSec }
+	p50     = func(r load.Report) float64 { return r.P50us }
+	p99     = func(r load.Report) float64 { return r.P99us }
+	p999    = func(r load.Report) float64 { return r.P999us }
+	cpuPer  = func(r load.Report) float64 { return r.CPUPer }
+	rssConn = func(r load.Report) float64 { return r.BytesPerConn }
+
+	echoMetrics = []metric{
+		{"msgs/s", perSec},
+		{"p50 µs", p50},
+		{"p99 µs", p99},
+		{"p999 µs", p999},
+		{"MB/s", func(r load.Report) float64 { return r.MBPerSec }},
+		{"server CPU µs/msg", cpuPer},
+	}
+	idleMetrics = []metric{
+		{"RSS B/conn", rssConn},
+		{"PSS B/conn", func(r load.Report) float64 { return r.PSSPerConn }},
+		{"RSS before, MB", func(r load.Report) float64 { return float64(r.RSSBefore) / 1e6 }},
+		{"RSS after, MB", func(r load.Report) float64 { return float64(r.RSSAfter) / 1e6 }},
+		{"server CPU µs/conn (accept + 1 echo)", cpuPer},
+		{"open all, s", func(r load.Report) float64 { return r.OpenSeconds }},
+	}
+	connectMetrics = []metric{
+		{"conns/s", perSec},
+		{"p50 µs", p50},
+		{"p99 µs", p99},
+		{"p999 µs", p999},
+		{"server CPU µs/conn", cpuPer},
+		{"errors", func(r load.Report) float64 { return float64(r.Errors) }},
+	}
+)
+
+func metricsOf(kind string) []metric {
+	switch kind {
+	case "echo":
+		return echoMetrics
+	case "idle":
+		return idleMetrics
+	}
+	return connectMetrics
+}
+
+// stat is a metric over a cell's repetitions for one server.
+type stat struct {
+	med, lo, hi float64
+	n           int
+}
+
+func (s stat) ok() bool { return s.n > 0 }
+
+func statOf(vals []float64) stat {
+	if len(vals) == 0 {
+		return stat{}
+	}
+	v := slices.Clone(vals)
+	slices.Sort(v)
+	n := len(v)
+	med := v[n/2]
+	if n%2 == 0 {
+		med = (v[n/2-1] + v[n/2]) / 2
+	}
+	return stat{med: med, lo: v[0], hi: v[n-1], n: n}
+}
+
+// num formats a figure with precision by magnitude and thousands separators.
+func num(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100:
+		return commas(fmt.Sprintf("%.0f", v))
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func commas(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func (s stat) String() string {
+	if !s.ok() {
+		return "failed"
+	}
+	if s.n == 1 || s.lo == s.hi {
+		return num(s.med)
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(s.med), num(s.lo), num(s.hi))
+}
+
+// table holds the results by cell and server.
+type table struct {
+	cells   []cell
+	servers []string
+	runs    map[string]map[string][]result // cell name → server → runs
+}
+
+func newTable(cfg config, results []result) *table {
+	t := &table{servers: cfg.servers, runs: map[string]map[string][]result{}}
+	for _, c := range cells(cfg.idleN) {
+		if cfg.only == nil || cfg.only.MatchString(c.String()) {
+			t.cells = append(t.cells, c)
+		}
+	}
+	for _, r := range results {
+		if t.runs[r.Cell] == nil {
+			t.runs[r.Cell] = map[string][]result{}
+		}
+		t.runs[r.Cell][r.Server] = append(t.runs[r.Cell][r.Server], r)
+	}
+	return t
+}
+
+// stat returns the metric over the successful runs of one cell and server.
+func (t *table) stat(c cell, srv string, m func(load.Report) float64) stat {
+	var vals []float64
+	for _, r := range t.runs[c.String()][srv] {
+		if r.Err == "" {
+			vals = append(vals, m(r.Report))
+		}
+	}
+	return statOf(vals)
+}
+
+// ratio is goswoole's median over the peer's, or NaN.
+func (t *table) ratio(c cell, peer string, m func(load.Report) float64) float64 {
+	a, b := t.stat(c, "goswoole", m), t.stat(c, peer, m)
+	if !a.ok() || !b.ok() || b.med == 0 {
+		return math.NaN()
+	}
+	return a.med / b.med
+}
+
+func fmtRatio(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func (t *table) failures(c cell, srv string) (failed, all int, first string) {
+	for _, r := range t.runs[c.String()][srv] {
+		all++
+		if r.Err != "" {
+			failed++
+			if first == "" {
+				first = r.Err
+			}
+		}
+	}
+	return
+}
+
+func writeReport(w io.Writer, cfg config, m *machine, results []result) {
+	t := newTable(cfg, results)
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	dur := func(d time.Duration) string { return d.String() }
+
+	p("# Benchmarks: goswoole's echo server beside its peers\n\n")
+	p("Written by `bench/matrix.sh` (issue 7's matrix) on %s; the whole run took %v. ",
+		m.started.UTC().Format("2006-01-02 15:04 MST"), m.took.Round(time.Second))
+	p("Every figure is the **median of %d runs**, with the min–max of those runs in brackets; ", cfg.reps)
+	p("each run starts a fresh server process.\n\n")
+	p("**The machine is shared**: other people's tests ran on it during this run, so absolute numbers are noisy. ")
+	p("Compare servers within a cell (they took turns in each repetition), look at the spreads, and ")
+	p("trust server CPU per message more than msgs/s. Load average (1/5/15 min) at the start: %s; at the end: %s. ", m.loadStart, m.loadEnd)
+	others := othersSummary(results)
+	p("%s\n\n", others)
+
+	p("## Machine\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPUs (nproc) | %d |\n| model name | %s |\n| memory | %s |\n| kernel | %s |\n| Go | %s |\n| gnet | %s |\n| RLIMIT_NOFILE | %s |\n",
+		m.nproc, m.model, m.memory, m.kernel, m.goVersion, m.gnet, m.nofile)
+	p("\n")
+
+	p("## What ran\n\n")
+	p("- **goswoole**: `bench/cmd/swooleecho`, the library's single-process server (ModeBase, worker_num 1, open_tcp_nodelay on), OnReceive → Send.\n")
+	p("- **gnet**: `bench/cmd/gnetecho`, gnet %s with `WithMulticore(true)` as the issue asks; gnet then runs `runtime.NumCPU()` event loops, and NumCPU follows the affinity mask, so pinned to one core it runs **one** loop (GOMAXPROCS 1, as for every server here).\n", m.gnet)
+	p("- **netstd**: `bench/cmd/netecho`, Go's net package, a goroutine per connection with a 64 KiB buffer.\n")
+	p("- ModeBase with 2 workers and ModeProcess with 2 workers: not in this table yet (issue 7 adds those rows when the modes exist).\n\n")
+	pinNote := "nothing pinned (-pin=false)"
+	if cfg.pin {
+		pinNote = fmt.Sprintf("servers pinned with `taskset -c %s`, the load generator with `taskset -c %s`", cfg.serverCPU, cfg.loadCPU)
+	}
+	p("%s. Echo and connect runs: %s of warmup, then %s measured; the server's CPU time is read from /proc over its whole process tree (utime+stime+cutime+cstime of every process, at the start and the end of the measured window). ",
+		pinNote, dur(cfg.warmup), dur(cfg.duration))
+	p("Idle runs: open N connections (32 at a time), echo 64 B once on each so that the server has accepted and served every one, wait %s, then RSS = VmRSS summed over the server's process tree (from /proc/PID/status, following /proc/PID/task/*/children); RSS/conn = (RSS with the connections − RSS of the fresh server just before) / N. PSS (from smaps_rollup) is the same measure with shared pages split between the processes that map them.\n\n", dur(cfg.settle))
+
+	p("### Commands\n\n```sh\n%s\n```\n\nEach run, with the figures filled in (`PID` is the server's process id, `HOST:PORT` what it printed):\n\n```sh\n", cfg.cmdline)
+	srvCmd := "bench/bin/swooleecho " + strings.Join(serverArgs(cfg), " ")
+	ldCmd := func(c cell) string {
+		return "bench/bin/load " + strings.Join(loadArgs(cfg, c, "HOST:PORT", 0), " ")
+	}
+	if cfg.pin {
+		srvCmd = "taskset -c " + cfg.serverCPU + " " + srvCmd
+	}
+	ldPrefix := ""
+	if cfg.pin {
+		ldPrefix = "taskset -c " + cfg.loadCPU + " "
+	}
+	p("%s &   # or gnetecho, netecho: the same flags (each ignores those not its own)\n", srvCmd)
+	seen := map[string]bool{}
+	for _, c := range t.cells {
+		if seen[c.Kind] {
+			continue
+		}
+		seen[c.Kind] = true
+		p("%s%s\n", ldPrefix, strings.Replace(ldCmd(c), "-pid 0", "-pid PID", 1))
+	}
+	p("```\n\n(with `-conns`, `-size` and `-depth` per cell; `bench/bin` is where matrix.sh builds, binaries at `%s` in this run.)\n\n", filepath.Base(cfg.bin))
+
+	for _, kind := range []string{"echo", "idle", "connect"} {
+		var cs []cell
+		for _, c := range t.cells {
+			if c.Kind == kind {
+				cs = append(cs, c)
+			}
+		}
+		if len(cs) == 0 {
+			continue
+		}
+		ms := metricsOf(kind)
+		switch kind {
+		case "echo":
+			p("## Echo\n\nC connections, each with P messages of S bytes in flight; latency is the round trip.\n\n")
+		case "idle":
+			p("## Idle connections\n\n")
+		case "connect":
+			p("## Connect\n\nC workers, each looping: connect, echo 64 B, close. Latency is the whole cycle.\n\n")
+		}
+		p("| cell | server |")
+		for _, mt := range ms {
+			p(" %s |", mt.name)
+		}
+		p("\n|---|---|%s\n", strings.Repeat("---:|", len(ms)))
+		for _, c := range cs {
+			for _, srv := range t.servers {
+				p("| %s | %s |", c, srv)
+				for _, mt := range ms {
+					p(" %s |", t.stat(c, srv, mt.get))
+				}
+				p("\n")
+			}
+		}
+		p("\n")
+		for _, c := range cs {
+			for _, srv := range t.servers {
+				if f, all, first := t.failures(c, srv); f > 0 {
+					p("- %s, %s: %d of %d runs failed; the first: `%s`\n", c, srv, f, all, first)
+				}
+			}
+		}
+	}
+
+	if slices.Contains(t.servers, "goswoole") && len(t.servers) > 1 {
+		p("## goswoole's ratios to each peer\n\n")
+		p("goswoole's median divided by the peer's. Throughput (msgs/s, conns/s): above 1 is better; server CPU per message or connection, p99 and RSS per connection: below 1 is better.\n\n")
+		p("| cell | vs | msgs/s or conns/s | server CPU per msg/conn | p99 | RSS/conn |\n|---|---|---:|---:|---:|---:|\n")
+		for _, c := range t.cells {
+			for _, peer := range t.servers {
+				if peer == "goswoole" {
+					continue
+				}
+				switch c.Kind {
+				case "idle":
+					p("| %s | %s | – | – | – | %s |\n", c, peer, fmtRatio(t.ratio(c, peer, rssConn)))
+				default:
+					p("| %s | %s | %s | %s | %s | – |\n", c, peer, fmtRatio(t.ratio(c, peer, perSec)),
+						fmtRatio(t.ratio(c, peer, cpuPer)), fmtRatio(t.ratio(c, peer, p99)))
+				}
+			}
+		}
+		p("\n")
+	}
+
+	if slices.Contains(t.servers, "goswoole") && slices.Contains(t.servers, "gnet") {
+		writeBar(w, t)
+	}
+
+	p("<details><summary>Every run</summary>\n\n")
+	p("`others %%`: the share of the two cores' time that other processes used during the run (from /proc/stat, less the server and the generator).\n\n")
+	p("| cell | server | rep | result | procs | generator CPU s | others %% |\n|---|---|---:|---|---:|---:|---:|\n")
+	for _, r := range results {
+		p("| %s | %s | %d | %s | %d | %.2f | %.0f |\n", r.Cell, r.Server, r.Rep, strings.ReplaceAll(short(r), "|", "/"), r.Procs, r.LoadCPU, r.OtherPct)
+	}
+	p("\n</details>\n")
+}
+
+// short is one run's headline figures.
+func short(r result) string {
+	if r.Err != "" {
+		return "failed: " + r.Err
+	}
+	x := r.Report
+	switch x.Mode {
+	case "echo":
+		return fmt.Sprintf("%s msgs/s, p99 %s µs, %s µs/msg", num(x.PerSec), num(x.P99us), num(x.CPUPer))
+	case "idle":
+		return fmt.Sprintf("%s B/conn (%s → %s MB)", num(x.BytesPerConn), num(float64(x.RSSBefore)/1e6), num(float64(x.RSSAfter)/1e6))
+	}
+	return fmt.Sprintf("%s conns/s, p99 %s µs, %s µs/conn, %d errors", num(x.PerSec), num(x.P99us), num(x.CPUPer), x.Errors)
+}
+
+func othersSummary(results []result) string {
+	var v []float64
+	for _, r := range results {
+		v = append(v, r.OtherPct)
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	s := statOf(v)
+	busy := 0
+	for _, x := range v {
+		if x >= 10 {
+			busy++
+		}
+	}
+	return fmt.Sprintf("Other processes used a median %.0f%% (max %.0f%%) of the two cores' time during the runs; %d of %d runs saw 10%% or more (the last column of \"Every run\").",
+		s.med, s.hi, busy, len(v))
+}
+
+// writeBar compares the figures with issue 7's bar.
+func writeBar(w io.Writer, t *table) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	find := func(kind string, conns, size, depth int) (cell, bool) {
+		for _, c := range t.cells {
+			if c.Kind == kind && c.Conns == conns && c.Size == size && (kind != "echo" || c.Depth == depth) {
+				return c, true
+			}
+		}
+		return cell{}, false
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "**met**"
+		}
+		return "**not met**"
+	}
+	both := func(c cell, m func(load.Report) float64) string {
+		return fmt.Sprintf("goswoole %s vs gnet %s", t.stat(c, "goswoole", m), t.stat(c, "gnet", m))
+	}
+	p("## Issue 7's bar (goswoole vs gnet, medians of this run)\n\n")
+	if c, ok := find("echo", 1000, 64, 1); ok {
+		rc, rr := t.ratio(c, "gnet", cpuPer), t.ratio(c, "gnet", perSec)
+		p("- Server CPU per message at C = 1000, 64 B at most 0.8× gnet's, msgs/s not lower: CPU ratio %s (%s µs/msg), msgs/s ratio %s (%s): %s.\n",
+			fmtRatio(rc), both(c, cpuPer), fmtRatio(rr), both(c, perSec), verdict(rc <= 0.8 && rr >= 1))
+	}
+	if c, ok := find("echo", 50, 64, 16); ok {
+		rr := t.ratio(c, "gnet", perSec)
+		p("- Pipelined C = 50, P = 16: msgs/s at least 1.1× gnet's: ratio %s (%s): %s.\n", fmtRatio(rr), both(c, perSec), verdict(rr >= 1.1))
+	}
+	for _, c := range t.cells {
+		if c.Kind == "idle" {
+			rr := t.ratio(c, "gnet", rssConn)
+			p("- Idle N = %d: RSS per connection at most gnet's: ratio %s (%s B/conn): %s.\n", c.Conns, fmtRatio(rr), both(c, rssConn), verdict(rr <= 1))
+		}
+	}
+	var worse []string
+	n := 0
+	for _, c := range t.cells {
+		if c.Kind != "echo" {
+			continue
+		}
+		n++
+		if r := t.ratio(c, "gnet", p99); !(r <= 1) {
+			worse = append(worse, fmt.Sprintf("%s (%s, ratio %s)", c, both(c, p99), fmtRatio(r)))
+		}
+	}
+	if n > 0 {
+		p("- p99 latency in every echo cell no worse than gnet's: ")
+		if len(worse) == 0 {
+			p("no worse in all %d cells: **met**.\n", n)
+		} else {
+			p("worse in %d of %d cells: %s: **not met**.\n", len(worse), n, strings.Join(worse, "; "))
+		}
+	}
+	p("\nA ratio is of medians; where the min–max ranges in the tables overlap, the difference is within this machine's noise.\n\n")
+}
