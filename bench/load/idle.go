@@ -140,7 +140,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 					continue
 				}
 				c.SetDeadline(time.Now().Add(cfg.IOTimeout))
-				if _, err := c.Write(msg); err == nil {
+				_, err = c.Write(msg)
+				if err == nil {
 					_, err = io.ReadFull(c, got)
 				}
 				if err != nil {

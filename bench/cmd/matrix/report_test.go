@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goswoole/swoole/bench/load"
+)
+
+func TestStat(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want stat
+	}{
+		{[]float64{3, 1, 2}, stat{med: 2, lo: 1, hi: 3, n: 3}},
+		{[]float64{4, 1, 2, 3}, stat{med: 2.5, lo: 1, hi: 4, n: 4}},
+		{[]float64{7}, stat{med: 7, lo: 7, hi: 7, n: 1}},
+		{nil, stat{}},
+	} {
+		if got := statOf(tc.in); got != tc.want {
+			t.Errorf("statOf(%v) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+	if s := (stat{med: 105033, lo: 99012.4, hi: 123441, n: 3}).String(); s != "105,033 (99,012–123,441)" {
+		t.Errorf("String = %q", s)
+	}
+	for v, want := range map[float64]string{0: "0", 1.234: "1.23", 12.34: "12.3", 1234567: "1,234,567", -1500: "-1,500", 100: "100"} {
+		if got := num(v); got != want {
+			t.Errorf("num(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestCells(t *testing.T) {
+	cs := cells([]int{10000, 19000})
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.String())
+	}
+	want := "echo C=1 S=64 P=1,echo C=1 S=4096 P=1,echo C=50 S=64 P=1,echo C=50 S=4096 P=1,echo C=1000 S=64 P=1,echo C=1000 S=4096 P=1,echo C=50 S=64 P=16,idle N=10000,idle N=19000,connect C=50 S=64"
+	if got := strings.Join(names, ","); got != want {
+		t.Errorf("cells:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestReportBar checks the report's tables and the bar's verdicts from made-up results.
+func TestReportBar(t *testing.T) {
+	cfg := config{duration: time.Second, warmup: time.Second, reps: 3, servers: []string{"goswoole", "gnet", "netstd"},
+		idleN: []int{10000}, serverCPU: "0", loadCPU: "1", pin: true, settle: time.Second, maxConn: 20000, cmdline: "bench/matrix.sh"}
+	var rs []result
+	add := func(c cell, srv string, r load.Report) {
+		for rep := 1; rep <= 3; rep++ {
+			x := r
+			x.PerSec *= 1 + float64(rep-2)/100 // a little spread
+			rs = append(rs, result{Cell: c.String(), Server: srv, Rep: rep, Report: x, Procs: 1})
+		}
+	}
+	for _, c := range cells(cfg.idleN) {
+		for _, srv := range cfg.servers {
+			r := load.Report{Mode: c.Kind, PerSec: 1000, CPUPer: 10, P99us: 100, BytesPerConn: 500}
+			if srv == "goswoole" {
+				switch c.String() {
+				case "echo C=1000 S=64 P=1":
+					r.CPUPer, r.PerSec = 7.9, 1000 // met: 0.79×, not slower
+				case "echo C=50 S=64 P=16":
+					r.PerSec = 1050 // not met: 1.05×
+				case "echo C=1 S=64 P=1":
+					r.P99us = 120 // p99 worse here
+				case "idle N=10000":
+					r.BytesPerConn = 600 // not met
+				}
+			}
+			add(c, srv, r)
+		}
+	}
+	rs = append(rs, result{Cell: "connect C=50 S=64", Server: "netstd", Rep: 4, Err: "boom"})
+	var b bytes.Buffer
+	writeReport(&b, cfg, &machine{nproc: 2, model: "Test CPU", started: time.Unix(0, 0)}, rs)
+	out := b.String()
+	for _, want := range []string{
+		"| echo C=1000 S=64 P=1 | goswoole | 1,000 (990–1,010) |",
+		"| echo C=1000 S=64 P=1 | gnet | 1.00 | 0.79 | 1.00 | – |",
+		"| idle N=10000 | gnet | – | – | – | 1.20 |",
+		"CPU ratio 0.79",
+		"): **met**.\n- Pipelined",
+		"ratio 1.05 (goswoole 1,050 (1,040–1,060) vs gnet 1,000 (990–1,010)): **not met**",
+		"Idle N = 10000: RSS per connection at most gnet's: ratio 1.20",
+		"worse in 1 of 7 cells: echo C=1 S=64 P=1",
+		"connect C=50 S=64, netstd: 1 of 4 runs failed; the first: `boom`",
+		"taskset -c 1 bench/bin/load -mode idle -addr HOST:PORT -pid PID -conns 10000",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
