@@ -31,12 +31,14 @@ type IdleConfig struct {
 // IdleResult is what an idle run measured.
 type IdleResult struct {
 	Conns     int
-	RSSBefore int64         // the server's resident bytes before connecting
-	RSSAfter  int64         // ... with all the connections open, after Settle
-	PSSBefore int64         // proportional set size, if the Probe has a PSS method (else 0)
-	PSSAfter  int64         //
-	Open      time.Duration // wall time to open and ping all the connections
-	ServerCPU time.Duration // the server's CPU time while they were opened and pinged
+	RSSBefore int64 // the server's resident bytes before connecting
+	RSSAfter  int64 // ... with all the connections open, after Settle
+	PSSBefore int64 // proportional set size, if the Probe has a PSS method (else 0)
+	PSSAfter  int64 //
+	// The growth of RssAnon, RssFile and RssShmem (if the Probe has an RSSParts method).
+	AnonGrowth, FileGrowth, ShmemGrowth int64
+	Open                                time.Duration // wall time to open and ping all the connections
+	ServerCPU                           time.Duration // the server's CPU time while they were opened and pinged
 }
 
 // BytesPerConn is the server's resident memory growth per connection.
@@ -63,13 +65,27 @@ func (r *IdleResult) CPUPerConn() float64 {
 	return float64(r.ServerCPU) / float64(time.Microsecond) / float64(r.Conns)
 }
 
+// PartsPerConn is the growth of RssAnon, RssFile and RssShmem per connection.
+func (r *IdleResult) PartsPerConn() (anon, file, shmem float64) {
+	if r.Conns == 0 {
+		return 0, 0, 0
+	}
+	n := float64(r.Conns)
+	return float64(r.AnonGrowth) / n, float64(r.FileGrowth) / n, float64(r.ShmemGrowth) / n
+}
+
 func (r *IdleResult) String() string {
-	return fmt.Sprintf("%d idle conns: server RSS %.1f → %.1f MB, %.0f B/conn (PSS %.0f B/conn); opened in %v, server CPU %.1f µs/conn",
-		r.Conns, float64(r.RSSBefore)/1e6, float64(r.RSSAfter)/1e6, r.BytesPerConn(), r.PSSPerConn(),
+	a, f, m := r.PartsPerConn()
+	return fmt.Sprintf("%d idle conns: server RSS %.1f → %.1f MB, %.0f B/conn (anon %.0f, file %.0f, shmem %.0f; PSS %.0f B/conn); opened in %v, server CPU %.1f µs/conn",
+		r.Conns, float64(r.RSSBefore)/1e6, float64(r.RSSAfter)/1e6, r.BytesPerConn(), a, f, m, r.PSSPerConn(),
 		r.Open.Round(time.Millisecond), r.CPUPerConn())
 }
 
 type pssProbe interface{ PSS() (int64, error) }
+
+type partsProbe interface {
+	RSSParts() (anon, file, shmem int64, err error)
+}
 
 // Idle runs cfg: it returns once the connections are measured (and held for cfg.Hold), and
 // closes them all before returning.
@@ -90,8 +106,15 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		cfg.IOTimeout = 10 * time.Second
 	}
 	pss, _ := cfg.Probe.(pssProbe)
+	parts, _ := cfg.Probe.(partsProbe)
 	res := &IdleResult{Conns: cfg.Conns}
 	var err error
+	var a0, f0, m0 int64
+	if parts != nil {
+		if a0, f0, m0, err = parts.RSSParts(); err != nil {
+			return nil, err
+		}
+	}
 	if res.RSSBefore, err = cfg.Probe.RSS(); err != nil {
 		return nil, err
 	}
@@ -178,6 +201,13 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		if res.PSSAfter, err = pss.PSS(); err != nil {
 			return nil, err
 		}
+	}
+	if parts != nil {
+		a1, f1, m1, err := parts.RSSParts()
+		if err != nil {
+			return nil, err
+		}
+		res.AnonGrowth, res.FileGrowth, res.ShmemGrowth = a1-a0, f1-f0, m1-m0
 	}
 	if err := sleep(ctx, cfg.Hold); err != nil {
 		return nil, err

@@ -55,8 +55,10 @@ type fakeProbe struct {
 	perRSS   int64
 }
 
-func (f *fakeProbe) CPU() (time.Duration, error) { return time.Duration(f.cpu.Add(int64(time.Millisecond))), nil }
-func (f *fakeProbe) RSS() (int64, error)         { return f.rss.Add(f.perRSS), nil }
+func (f *fakeProbe) CPU() (time.Duration, error) {
+	return time.Duration(f.cpu.Add(int64(time.Millisecond))), nil
+}
+func (f *fakeProbe) RSS() (int64, error) { return f.rss.Add(f.perRSS), nil }
 
 func TestProcTree(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
@@ -96,6 +98,9 @@ func TestProcTree(t *testing.T) {
 	rss, err := p.RSS()
 	if err != nil || rss < 1<<20 {
 		t.Errorf("RSS = %d, %v", rss, err)
+	}
+	if a, f, _, err := p.RSSParts(); err != nil || a <= 0 || f <= 0 || a+f > rss+rss/2 {
+		t.Errorf("RSSParts = anon %d, file %d, %v (RSS %d)", a, f, err, rss)
 	}
 	if pss, err := p.PSS(); err != nil || pss <= 0 {
 		t.Errorf("PSS = %d, %v", pss, err)

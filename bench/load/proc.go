@@ -76,6 +76,32 @@ func (p ProcTree) RSS() (int64, error) {
 	return sum, nil
 }
 
+// RSSParts sums the parts of VmRSS over the tree: RssAnon (heap, stacks), RssFile (the
+// executable's and libraries' pages) and RssShmem (shared memory, memfd mappings included).
+func (p ProcTree) RSSParts() (anon, file, shmem int64, err error) {
+	pids, err := Tree(p.Pid)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			if pid == p.Pid {
+				return 0, 0, 0, err
+			}
+			continue
+		}
+		a, err1 := fieldKB(b, "RssAnon:")
+		f, err2 := fieldKB(b, "RssFile:")
+		m, err3 := fieldKB(b, "RssShmem:")
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return 0, 0, 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+		}
+		anon, file, shmem = anon+a<<10, file+f<<10, shmem+m<<10
+	}
+	return anon, file, shmem, nil
+}
+
 // PSS sums the proportional set size (Pss in /proc/PID/smaps_rollup) over the tree: each page
 // shared by k processes counts 1/k in each, so the sum counts it once.
 func (p ProcTree) PSS() (int64, error) {

@@ -31,5 +31,7 @@ type Report struct {
 	RSSAfter     int64   `json:"rss_after,omitempty"`
 	BytesPerConn float64 `json:"rss_per_conn,omitempty"`
 	PSSPerConn   float64 `json:"pss_per_conn,omitempty"`
+	AnonPerConn  float64 `json:"anon_per_conn,omitempty"`  // RssAnon growth per connection
+	ShmemPerConn float64 `json:"shmem_per_conn,omitempty"` // RssShmem growth per connection
 	OpenSeconds  float64 `json:"open_s,omitempty"`
 }

@@ -115,6 +115,7 @@ func main() {
 		}
 		rep.RSSBefore, rep.RSSAfter, rep.BytesPerConn, rep.PSSPerConn = res.RSSBefore, res.RSSAfter, res.BytesPerConn(), res.PSSPerConn()
 		rep.OpenSeconds, rep.ServerCPU, rep.CPUPer = res.Open.Seconds(), res.ServerCPU.Seconds(), res.CPUPerConn()
+		rep.AnonPerConn, _, rep.ShmemPerConn = res.PartsPerConn()
 		human = fmt.Sprintf("idle %s: %v", *addr, res)
 	case "connect":
 		res, err := load.Connect(ctx, load.ConnectConfig{Addr: *addr, Workers: *conns, Size: max(*size, 1),

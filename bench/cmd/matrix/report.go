@@ -36,6 +36,8 @@ var (
 	}
 	idleMetrics = []metric{
 		{"RSS B/conn", rssConn},
+		{"of which anon", func(r load.Report) float64 { return r.AnonPerConn }},
+		{"of which shmem", func(r load.Report) float64 { return r.ShmemPerConn }},
 		{"PSS B/conn", func(r load.Report) float64 { return r.PSSPerConn }},
 		{"RSS before, MB", func(r load.Report) float64 { return float64(r.RSSBefore) / 1e6 }},
 		{"RSS after, MB", func(r load.Report) float64 { return float64(r.RSSAfter) / 1e6 }},
@@ -219,7 +221,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	}
 	p("%s. Echo and connect runs: %s of warmup, then %s measured; the server's CPU time is read from /proc over its whole process tree (utime+stime+cutime+cstime of every process, at the start and the end of the measured window). ",
 		pinNote, dur(cfg.warmup), dur(cfg.duration))
-	p("Idle runs: open N connections (32 at a time), echo 64 B once on each so that the server has accepted and served every one, wait %s, then RSS = VmRSS summed over the server's process tree (from /proc/PID/status, following /proc/PID/task/*/children); RSS/conn = (RSS with the connections − RSS of the fresh server just before) / N. PSS (from smaps_rollup) is the same measure with shared pages split between the processes that map them.\n\n", dur(cfg.settle))
+	p("Idle runs: open N connections (32 at a time), echo 64 B once on each so that the server has accepted and served every one, wait %s, then RSS = VmRSS summed over the server's process tree (from /proc/PID/status, following /proc/PID/task/*/children); RSS/conn = (RSS with the connections − RSS of the fresh server just before) / N. Its parts: RssAnon (Go heap, stacks) and RssShmem (shared memory: goswoole keeps its connection table in a memfd mapping) growth per connection; RssFile is the rest. PSS (from smaps_rollup) is the same measure with shared pages split between the processes that map them.\n\n", dur(cfg.settle))
 
 	p("### Commands\n\n```sh\n%s\n```\n\nEach run, with the figures filled in (`PID` is the server's process id, `HOST:PORT` what it printed):\n\n```sh\n", cfg.cmdline)
 	srvCmd := "bench/bin/swooleecho " + strings.Join(serverArgs(cfg), " ")
