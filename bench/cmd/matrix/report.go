@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -244,7 +243,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 		seen[c.Kind] = true
 		p("%s%s\n", ldPrefix, strings.Replace(ldCmd(c), "-pid 0", "-pid PID", 1))
 	}
-	p("```\n\n(with `-conns`, `-size` and `-depth` per cell; `bench/bin` is where matrix.sh builds, binaries at `%s` in this run.)\n\n", filepath.Base(cfg.bin))
+	p("```\n\nwith `-conns`, `-size` and `-depth` per cell (matrix.sh builds into `bench/bin`; the driver, `bench/cmd/matrix`, starts and stops the servers).\n\n")
 
 	for _, kind := range []string{"echo", "idle", "connect"} {
 		var cs []cell
@@ -259,7 +258,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 		ms := metricsOf(kind)
 		switch kind {
 		case "echo":
-			p("## Echo\n\nC connections, each with P messages of S bytes in flight; latency is the round trip.\n\n")
+			p("## Echo\n\nC connections, each with P messages of S bytes in flight; latency is the round trip. The generator writes the messages that a read completed as one write (at P = 16: up to 16 messages per write and per read, as a pipelining client does), so the pipelined cell measures the server, not one syscall per message in the generator.\n\n")
 		case "idle":
 			p("## Idle connections\n\n")
 		case "connect":
