@@ -74,6 +74,7 @@ type result struct {
 	Procs    int         `json:"procs"`     // processes in the server's tree during the run
 	LoadCPU  float64     `json:"load_cpu"`  // the generator's CPU seconds
 	OtherPct float64     `json:"other_pct"` // % of all cores' time used by other processes
+	Attempt  int         `json:"attempt"`   // 1, or more where earlier attempts were too noisy
 	Wall     float64     `json:"wall"`      // seconds the generator ran
 	Err      string      `json:"error,omitempty"`
 }
@@ -95,6 +96,8 @@ type config struct {
 	raw       string
 	notes     string
 	cmdline   string
+	maxOthers float64 // a run where others used more of the cores (%) is repeated ...
+	retries   int     // ... up to this many times
 }
 
 // binaries maps a server's name to its command.
@@ -118,6 +121,8 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) here (default: stdout)")
 	flag.StringVar(&cfg.raw, "raw", "", "also write every run as a JSON line here")
 	flag.StringVar(&cfg.notes, "notes", "", "a markdown file appended to the report as its notes")
+	flag.Float64Var(&cfg.maxOthers, "max-others", 25, "repeat a run during which other processes used more than this % of the cores' time")
+	flag.IntVar(&cfg.retries, "retries", 2, "repeat a noisy run (see -max-others) at most this many times; the last attempt is kept")
 	flag.StringVar(&cfg.cmdline, "cmdline", "", "the command that ran this, for the report (default: this command line)")
 	flag.Parse()
 	if flag.NArg() > 0 || cfg.reps < 1 || cfg.duration <= 0 {
@@ -192,7 +197,17 @@ func main() {
 			for i := range cfg.servers {
 				srv := cfg.servers[(i+rep)%len(cfg.servers)]
 				done++
-				r := runOne(cfg, c, srv, rep+1)
+				var r result
+				for attempt := 1; ; attempt++ {
+					r = runOne(cfg, c, srv, rep+1)
+					r.Attempt = attempt
+					if r.Err != "" || r.OtherPct <= cfg.maxOthers || attempt > cfg.retries {
+						break
+					}
+					fmt.Fprintf(os.Stderr, "[%d/%d %v] %s %s rep %d: others used %.0f%% of the cores; again in 5s\n", done, todo,
+						time.Since(started).Round(time.Second), c, srv, rep+1, r.OtherPct)
+					time.Sleep(5 * time.Second)
+				}
 				line, _ := json.Marshal(r)
 				if raw != nil {
 					fmt.Fprintln(raw, string(line))
