@@ -46,7 +46,8 @@ type Server struct {
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
 	mask    int64
 	workers []*worker
-	cur     *worker // the worker of this process (single-process ModeBase: the only one)
+	cur     *worker // the worker of this process (single-process ModeBase: the only one; nil in a manager)
+	mp      *multi  // set at Start when the server runs as several processes (base_multi.go)
 
 	sigDone  chan struct{}
 	commands map[string]command

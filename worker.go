@@ -23,6 +23,10 @@ type worker struct {
 	loop   *reactor.Loop
 	slot   *conntable.WorkerSlot
 	timers timer.Heap // this worker's timers (loop goroutine only)
+	pid    int32      // this process's pid, stored in the slots of the connections it owns
+
+	maxRequests int64 // max_request (with its grace) in a worker process; 0 = no limit
+	requests    int64 // requests handled by this process (loop goroutine only)
 }
 
 // conn is a connection held by this process.
@@ -52,7 +56,16 @@ func (s *Server) Start() error {
 	if err := s.prepare(); err != nil {
 		s.cleanup()
 		s.state.Store(stateStopped)
+		if s.mp != nil && s.mp.child {
+			s.childFailed(err) // never returns: user code after Start runs only in the manager
+		}
 		return s.fail(err)
+	}
+	if s.mp != nil {
+		if s.mp.child {
+			s.runChild() // never returns
+		}
+		return s.runManager()
 	}
 	w := s.cur
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
@@ -109,8 +122,11 @@ func (s *Server) prepare() error {
 	if err := s.eff.validate(); err != nil {
 		return err
 	}
-	if s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || s.eff.MaxRequest > 0 {
-		return newError(ErrOperationNotSupport, "worker_num %d, task_worker_num %d, max_request %d need the multi-process model, which is not available yet in goswoole: use worker_num 1, no task workers and no max_request", s.eff.WorkerNum, s.eff.TaskWorkerNum, s.eff.MaxRequest)
+	if s.eff.TaskWorkerNum > 0 {
+		return newError(ErrOperationNotSupport, "task_worker_num %d: task workers are not available yet in goswoole: use task_worker_num 0", s.eff.TaskWorkerNum)
+	}
+	if err := s.chooseProcessModel(); err != nil {
+		return err
 	}
 	if err := s.newLogger(); err != nil {
 		return err
@@ -130,6 +146,9 @@ func (s *Server) prepare() error {
 			return newError(ErrServerInvalidCallback, "datagram port %s has no Packet handler: register one with OnPacket (on the server or the port)", p.addr())
 		}
 	}
+	if s.mp != nil {
+		return nil // the manager (base_multi.go) or the worker process (child.go) builds the rest
+	}
 	t, err := conntable.New(s.eff.MaxConnection, s.eff.WorkerNum, s.eff.StartSessionID)
 	if err != nil {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
@@ -139,7 +158,7 @@ func (s *Server) prepare() error {
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
 
-	w := &worker{s: s, id: 0, slot: t.Worker(0)}
+	w := &worker{s: s, id: 0, slot: t.Worker(0), pid: int32(os.Getpid())}
 	w.slot.PID.Store(int32(os.Getpid()))
 	w.slot.StartTime.Store(time.Now().Unix())
 	loop, err := reactor.New(w, reactor.Config{})
@@ -203,7 +222,7 @@ func (s *Server) cleanup() {
 		if p.fd >= 0 {
 			syscall.Close(p.fd)
 			p.fd = -1
-			if p.sock.base() == SockUnixStream || p.sock.base() == SockUnixDgram {
+			if (p.sock.base() == SockUnixStream || p.sock.base() == SockUnixDgram) && !p.adopted {
 				os.Remove(p.host)
 			}
 		}
@@ -235,6 +254,9 @@ func (s *Server) cleanup() {
 // Shutdown before Start releases the ports NewServer and AddListener bound (the server can no
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
+	if s.state.Load() == stateRunning && s.mp != nil {
+		return s.shutdownMulti()
+	}
 	if !s.state.CompareAndSwap(stateRunning, stateStopping) {
 		if s.state.CompareAndSwap(stateNew, stateStopped) {
 			s.mu.Lock()
@@ -287,6 +309,7 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		return nil
 	}
 	now := time.Now()
+	slot.OwnerPID.Store(w.pid)
 	slot.Worker.Store(int32(w.id))
 	slot.FD.Store(int32(fd))
 	slot.ReactorID.Store(int32(w.id))

@@ -76,12 +76,15 @@ const (
 	kindListener
 	kindConn
 	kindWake
+	kindFD
 )
 
 type fdEntry struct {
 	kind uint8
 	conn *Conn
 	ln   *Listener
+	fh   FDHandler // kindFD
+	fev  uint32    // kindFD: the interest registered with epoll
 }
 
 // Listener is a listening socket served by a loop.
@@ -89,6 +92,9 @@ type Listener struct {
 	FD    int
 	Owner any  // the user's object for this listener (the server's *Port)
 	Dgram bool // a datagram socket: Packet for each datagram instead of accepts
+	// Exclusive registers the listener with EPOLLEXCLUSIVE: when several processes' loops
+	// watch one shared listening socket, a new connection wakes one of them, not all.
+	Exclusive bool
 
 	pausedUntil int64 // accept paused after EMFILE, until this monotonic time
 }
@@ -190,11 +196,19 @@ func (l *Loop) setEntry(fd int, e fdEntry) {
 // AddListener starts accepting on ln (a listening, non-blocking socket). Call it on the loop
 // goroutine or before Run.
 func (l *Loop) AddListener(ln *Listener) error {
-	if err := l.ctl(unix.EPOLL_CTL_ADD, ln.FD, unix.EPOLLIN); err != nil {
+	if err := l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest()); err != nil {
 		return err
 	}
 	l.setEntry(ln.FD, fdEntry{kind: kindListener, ln: ln})
 	return nil
+}
+
+// interest is the epoll interest a listener is registered with.
+func (ln *Listener) interest() uint32 {
+	if ln.Exclusive {
+		return unix.EPOLLIN | unix.EPOLLEXCLUSIVE
+	}
+	return unix.EPOLLIN
 }
 
 // RemoveListener stops accepting on ln. It does not close ln.FD.
@@ -313,6 +327,8 @@ func (l *Loop) Run() error {
 				} else {
 					l.accept(e.ln)
 				}
+			case kindFD:
+				l.fdEvent(fd, e.fh, ev.Events)
 			case kindWake:
 				var b [8]byte
 				_, _ = unix.Read(l.wakefd, b[:])
@@ -432,7 +448,7 @@ func (l *Loop) resumeAccept(timeout int) int {
 	for _, ln := range l.paused {
 		if now >= ln.pausedUntil {
 			if l.fds[ln.FD].ln == ln {
-				_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, unix.EPOLLIN)
+				_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest())
 			}
 			continue
 		}
