@@ -390,6 +390,10 @@ func (ms *mpServer) cleanup() {
 			mpGoneWithin(pid, 5*time.Second)
 		}
 	}
+	// The server's processes run the race-enabled binary too: a race there is a failure here.
+	if out := ms.output(); strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
+		t.Errorf("a server process reported a data race or a panic")
+	}
 	if t.Failed() {
 		t.Log(ms.output())
 	}

@@ -375,6 +375,14 @@ func (l *Loop) Close() error {
 }
 
 func (l *Loop) accept(ln *Listener) {
+	accepted := 0
+	if ln.Exclusive {
+		defer func() {
+			if accepted > 0 {
+				l.requeue(ln)
+			}
+		}()
+	}
 	for range 64 {
 		nfd, sa, err := unix.Accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
@@ -389,6 +397,7 @@ func (l *Loop) accept(ln *Listener) {
 				_ = l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0)
 				ln.pausedUntil = l.Now() + int64(100*time.Millisecond)
 				l.paused = append(l.paused, ln)
+				accepted = 0 // no requeue: resumeAccept registers it again
 				return
 			default:
 				return
@@ -416,7 +425,21 @@ func (l *Loop) accept(ln *Listener) {
 		}
 		l.setEntry(nfd, fdEntry{kind: kindConn, conn: c})
 		l.nconns++
+		accepted++
 		l.h.Opened(c)
+	}
+}
+
+// requeue registers a shared EPOLLEXCLUSIVE listener again after this loop accepted from
+// it. The kernel wakes the first idle loop in the listener's wait queue, in registration
+// order, so an idle first worker would take every connection; registering again moves this
+// loop to the back of the queue, and connections go round the idle workers.
+func (l *Loop) requeue(ln *Listener) {
+	if ln.FD >= len(l.fds) || l.fds[ln.FD].ln != ln {
+		return // removed (or paused) by a callback
+	}
+	if l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0) == nil {
+		_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest())
 	}
 }
 
