@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,7 @@ import (
 	"github.com/goswoole/swoole/internal/sys"
 )
 
-// ModeBase with more than one process (worker_num > 1, or max_request > 0), as Swoole runs it:
+// ModeBase with more than one process (worker_num > 1), as Swoole runs it:
 //
 //	the process that called Start = the manager (no master; user code after Start runs here)
 //	│   holds: the listeners (bound and listening), the connection table (memfd), one ipc
@@ -55,11 +56,11 @@ const (
 
 // Bits of conntable.Counters.ServerFlags.
 const (
-	flagStartRan  uint64 = 1 << 0 // OnStart has run (once per server life, in worker 0)
-	flagShutdown  uint64 = 1 << 1 // the whole server is shutting down (not a reload)
-	managerSrcID         = -1     // SrcWorker of the manager's messages (OnPipeMessage's srcWorkerID)
-	readyTimeout         = 30 * time.Second
-	stopReadPoll         = 100 * time.Millisecond
+	flagStartRan uint64 = 1 << 0 // OnStart has run (once per server life, in worker 0)
+	flagShutdown uint64 = 1 << 1 // the whole server is shutting down (not a reload)
+	managerSrcID        = -1     // SrcWorker of the manager's messages (OnPipeMessage's srcWorkerID)
+	readyTimeout        = 30 * time.Second
+	stopReadPoll        = 100 * time.Millisecond
 )
 
 // File names of the inheritance (see above).
@@ -83,11 +84,13 @@ type multi struct {
 	files    []*os.File    // ipc files this process closes at the end
 
 	// worker process
-	inherited []*os.File // the ipc.w.<j> files, claimed when the process model is chosen
-	reader    *ipc.Reader
-	exiting   bool // loop goroutine only
-	hbTimer   int  // the heartbeat timer's id, 0 if none
-	done      chan struct{}
+	inherited  []*os.File // the ipc.w.<j> files, claimed when the process model is chosen
+	reader     *ipc.Reader
+	exiting    bool        // loop goroutine only
+	termed     atomic.Bool // the worker got SIGTERM: the manager stops it
+	hbTimer    int         // the idle-check timer's id, 0 if none
+	statsTimer int         // the stats_file timer's id (worker 0), 0 if none
+	done       chan struct{}
 
 	// manager
 	mgr      *supervisor.Manager
@@ -96,6 +99,7 @@ type multi struct {
 	lnFiles  []*os.File
 	shutOnce sync.Once
 	reloadWG sync.WaitGroup
+	reloads  int // reloads accepted (the supervisor's BeforeReload calls are serialised)
 }
 
 // chooseProcessModel decides, while Start prepares, whether this server runs as several
@@ -122,8 +126,14 @@ func (s *Server) chooseProcessModel() error {
 		s.mp = mp
 		return nil
 	}
-	if s.mode == ModeBase && (s.eff.WorkerNum > 1 || s.eff.MaxRequest > 0) {
+	if s.mode == ModeBase && s.eff.WorkerNum > 1 {
 		s.mp = &multi{src: managerSrcID}
+		return nil
+	}
+	if s.eff.MaxRequest > 0 {
+		// Swoole would run a manager and one worker here. goswoole starts the process
+		// model only for worker_num > 1 so far: an unset or 1 worker_num stays one process.
+		return newError(ErrOperationNotSupport, "max_request %d needs a manager to replace the worker, and a server with worker_num 1 runs in one process: set worker_num to 2 or more", s.eff.MaxRequest)
 	}
 	return nil
 }
@@ -141,7 +151,20 @@ func (s *Server) runManager() error {
 		s.state.Store(stateStopped)
 		return s.fail(err)
 	}
+	if s.eff.PidFile != "" {
+		// The manager is the process to signal (SIGTERM, SIGUSR1), as Swoole's pid_file says.
+		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.cleanupMulti()
+			s.cleanup()
+			s.state.Store(stateStopped)
+			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
+		}
+		defer os.Remove(s.eff.PidFile)
+	}
 	s.state.Store(stateRunning)
+	if s.stopRequested.Load() {
+		s.shutdownManager() // asked while Start was preparing: Run returns at once
+	}
 	sigCh := make(chan os.Signal, 4)
 	signal.Notify(sigCh, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 
@@ -190,6 +213,7 @@ func (s *Server) buildManager() error {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
 	}
 	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
@@ -401,13 +425,19 @@ func (s *Server) workerExited(slot, pid, exitCode, sig int, expected bool) {
 	}
 }
 
+// beforeReload runs once the supervisor accepted a reload, before it touches a worker.
 func (s *Server) beforeReload() {
+	// Every reload moves every worker slot one generation on: the workers it replaces are
+	// those of an older generation (see workerStopping).
+	s.mp.reloads++
+	s.table.Counters().ReloadGen.Store(int64(s.mp.reloads))
 	if s.cb.beforeReload != nil {
 		s.cb.beforeReload(s)
 	}
 }
 
 func (s *Server) afterReload() {
+	s.table.Counters().ReloadGen.Store(0)
 	if s.cb.afterReload != nil {
 		s.cb.afterReload(s)
 	}

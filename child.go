@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -118,6 +119,21 @@ func adoptPipe(f *os.File, name string) (*os.File, error) {
 	return nf, nil
 }
 
+// workerStopping reports, in a worker process, whether the manager is stopping this worker:
+// the server shuts down, a reload replaces it, or it got the manager's SIGTERM. Shutdown
+// does nothing then: a program that answers SIGTERM with Shutdown (the usual Go way) also
+// catches, in every worker, the SIGTERM with which the manager stops that worker, and must
+// not take it for a request to stop the whole server. The flags are set in the shared table
+// before the manager sends any signal.
+func (s *Server) workerStopping() bool {
+	ctr := s.table.Counters()
+	if s.mp.termed.Load() || ctr.ServerFlags.Load()&flagShutdown != 0 {
+		return true
+	}
+	gen := ctr.ReloadGen.Load()
+	return gen > 0 && int64(supervisor.Generation()) < gen
+}
+
 // childFailed ends a worker process whose Start failed: user code after Start must not run
 // in a worker. The manager sees the exit status 1 (OnWorkerError) and restarts it.
 func (s *Server) childFailed(err error) {
@@ -135,17 +151,24 @@ func (s *Server) runChild() {
 	}
 	w := s.cur
 	s.state.Store(stateRunning)
+	if s.stopRequested.Load() {
+		_ = s.shutdownMulti() // asked while Start was preparing
+	}
 	go func() {
 		select {
 		case <-childTerm:
+			mp.termed.Store(true)
 			w.loop.Post(reactor.Task{Fn: w.exitWorker})
 		case <-mp.done:
 		}
 	}()
 
 	w.loop.BindGoroutine()
-	if iv := s.heartbeatInterval(); iv > 0 {
+	if iv := s.idleCheckInterval(); iv > 0 {
 		mp.hbTimer = w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
+	}
+	if s.eff.StatsFile != "" && w.id == 0 {
+		mp.statsTimer = w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
 	}
 	w.slot.StartTime.Store(time.Now().Unix())
 	w.slot.RequestCount.Store(0)
@@ -192,6 +215,7 @@ func (s *Server) buildChild() error {
 		return wrapErrno("", err, "worker process %d: cannot map the connection table", id)
 	}
 	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 
@@ -388,6 +412,7 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 func (w *worker) countRequest() {
 	w.requests++
 	if w.requests == w.maxRequests {
+		w.s.mp.termed.Store(true) // the manager's SIGTERM follows
 		w.s.log.Info("swoole: max_request reached: the worker is replaced", "worker", w.id, "requests", w.requests)
 		w.requestStop(w.id, true)
 	}
@@ -441,9 +466,11 @@ func (w *worker) exitWorker() {
 		}
 	}
 	w.loop.CloseAll(reactor.CloseShutdown)
-	if mp.hbTimer != 0 {
-		w.timers.Cancel(mp.hbTimer)
-		mp.hbTimer = 0
+	for _, id := range []*int{&mp.hbTimer, &mp.statsTimer} {
+		if *id != 0 {
+			w.timers.Cancel(*id)
+			*id = 0
+		}
 	}
 	if s.cb.workerExit == nil {
 		w.finishExit()

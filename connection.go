@@ -3,9 +3,12 @@ package swoole
 import (
 	"iter"
 	"os"
+	"syscall"
+	"time"
 
 	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/reactor"
 )
 
 // lookup returns the live connection fd of this process, or an error with Swoole's code.
@@ -29,12 +32,34 @@ func (s *Server) lookup(call string, fd int64) (*conn, error) {
 	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
 }
 
-// closingConn returns the connection fd of this process while its OnClose runs, else nil.
+// yieldSend is send_yield: wait for the connection's queue to drain (up to send_timeout),
+// then send. The wait writes the queue itself, so it works from the loop goroutine too.
+func (s *Server) yieldSend(c *conn, data []byte) error {
+	var deadline time.Time
+	if s.eff.SendTimeout > 0 {
+		deadline = time.Now().Add(s.eff.SendTimeout)
+	}
+	for {
+		if err := c.rc.FlushWait(deadline); err != nil {
+			if err == reactor.ErrTimeout {
+				return s.fail(&Error{Code: int(syscall.ETIMEDOUT), Msg: "swoole: Send: send_yield waited send_timeout for room in the output queue of session " + fmtInt(c.id), Err: syscall.ETIMEDOUT})
+			}
+			return err
+		}
+		if err := c.rc.Send(data); err != reactor.ErrOverflow {
+			return err
+		}
+	}
+}
+
+// closingConn returns the connection fd of this process while its OnClose runs and the
+// caller is that OnClose (the connection's loop goroutine), else nil. Another goroutine
+// calling while OnClose runs is not inside it: the session is closed for it.
 func (s *Server) closingConn(fd int64) *conn {
 	if fd <= 0 || s.table == nil || s.table.Get(fd) == nil {
 		return nil
 	}
-	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() {
+	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() && c.w.loop.OnLoop() {
 		return c
 	}
 	return nil
@@ -64,6 +89,9 @@ func (s *Server) Send(fd int64, data []byte) error {
 		err = c.rc.SendClosing(data)
 	} else {
 		err = c.rc.Send(data)
+		if err == reactor.ErrOverflow && s.eff.SendYield {
+			err = s.yieldSend(c, data)
+		}
 	}
 	if err != nil {
 		return s.sendError(c, fd, len(data), err)
@@ -109,7 +137,7 @@ func (s *Server) Close(fd int64, reset bool) error {
 // Exist reports whether the connection fd is open. It reads the shared connection table (no
 // I/O). It is false once Close was called, including inside OnClose.
 func (s *Server) Exist(fd int64) bool {
-	if s.state.Load() != stateRunning || fd <= 0 {
+	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || fd <= 0 {
 		return false
 	}
 	return s.table.Lookup(fd) != nil
@@ -280,7 +308,7 @@ func (s *Server) ConnectionList(startFd int64, pageSize int) ([]int64, error) {
 // seen. Empty before Start and after shutdown.
 func (s *Server) Connections() iter.Seq[int64] {
 	return func(yield func(int64) bool) {
-		if s.state.Load() != stateRunning {
+		if st := s.state.Load(); st != stateRunning && st != stateStopping {
 			return
 		}
 		page := make([]int64, 0, 100)
@@ -301,9 +329,9 @@ func (s *Server) Connections() iter.Seq[int64] {
 }
 
 // Stats returns the server's counters (see Stats for what each field means in each mode).
-// Before Start it returns the zero Stats.
+// Before Start, and once Start has returned, it returns the zero Stats.
 func (s *Server) Stats() Stats {
-	if s.state.Load() == stateNew || s.table == nil {
+	if !s.tableLive() {
 		return Stats{}
 	}
 	ctr := s.table.Counters()
@@ -341,10 +369,19 @@ func (s *Server) Stats() Stats {
 // GetWorkerID returns this worker's id (0 … worker_num−1), or -1 outside a worker (before
 // Start and after shutdown).
 func (s *Server) GetWorkerID() int {
-	if s.state.Load() == stateNew || s.cur == nil {
+	if !s.tableLive() {
 		return -1
 	}
 	return s.cur.id
+}
+
+// tableLive reports whether the connection table and the worker built by Start may be read:
+// from the moment the server runs until it has stopped. While Start is still preparing they
+// are being written (reading them would race), and once Start has returned the table is
+// unmapped (reading it would fault).
+func (s *Server) tableLive() bool {
+	st := s.state.Load()
+	return st == stateRunning || st == stateStopping
 }
 
 // WorkerID is GetWorkerID (Swoole's worker_id property).
@@ -356,7 +393,7 @@ func (s *Server) GetWorkerPID(workerID int) int {
 	if workerID == -1 {
 		return os.Getpid()
 	}
-	if s.table == nil {
+	if !s.tableLive() {
 		return -1
 	}
 	if ws := s.table.Worker(workerID); ws != nil && workerID < s.eff.WorkerNum+s.eff.TaskWorkerNum {

@@ -60,27 +60,57 @@ func (p portCallbacks) inherit(base portCallbacks) portCallbacks {
 // portEvent stores cb under a port-level event name. It returns false when the name is not a
 // port event, and an error when cb has the wrong type.
 func (p *portCallbacks) set(name string, cb any) (bool, error) {
-	var ok bool
-	switch name {
-	case "connect":
-		p.connect, ok = cb.(func(s *Server, fd int64, reactorID int))
-	case "receive":
-		p.receive, ok = cb.(func(s *Server, fd int64, reactorID int, data []byte))
-	case "close":
-		p.close, ok = cb.(func(s *Server, fd int64, reactorID int))
-	case "packet":
-		p.packet, ok = cb.(func(s *Server, data []byte, client ClientAddr))
-	case "bufferfull":
-		p.bufferFull, ok = cb.(func(s *Server, fd int64))
-	case "bufferempty":
-		p.bufferEmpty, ok = cb.(func(s *Server, fd int64))
-	default:
+	if _, ok := signatures[name]; !ok || !isPortEvent(name) {
 		return false, nil
 	}
-	if !ok && cb != nil {
+	if !assign(name, cb, p.field(name)) {
 		return true, badSignature(name, cb)
 	}
 	return true, nil
+}
+
+func isPortEvent(name string) bool {
+	switch name {
+	case "connect", "receive", "close", "packet", "bufferfull", "bufferempty":
+		return true
+	}
+	return false
+}
+
+// field returns a pointer to the handler field for a port event name.
+func (p *portCallbacks) field(name string) any {
+	switch name {
+	case "connect":
+		return &p.connect
+	case "receive":
+		return &p.receive
+	case "close":
+		return &p.close
+	case "packet":
+		return &p.packet
+	case "bufferfull":
+		return &p.bufferFull
+	case "bufferempty":
+		return &p.bufferEmpty
+	}
+	return nil
+}
+
+// assign stores cb into the handler field ptr (a pointer to a func field) when cb has exactly
+// the field's type, or clears it when cb is nil. It returns false, changing nothing, when cb
+// has another type.
+func assign(name string, cb any, ptr any) bool {
+	fv := reflect.ValueOf(ptr).Elem()
+	if cb == nil {
+		fv.Set(reflect.Zero(fv.Type()))
+		return true
+	}
+	v := reflect.ValueOf(cb)
+	if v.Type() != fv.Type() {
+		return false
+	}
+	fv.Set(v)
+	return true
 }
 
 func (p *portCallbacks) get(name string) (any, bool) {
@@ -151,43 +181,46 @@ func eventName(name string) (string, error) {
 	return "", newError(ErrUnknownEvent, "unknown event %q: the events are Start, BeforeShutdown, Shutdown, ManagerStart, ManagerStop, BeforeReload, AfterReload, WorkerStart, WorkerStop, WorkerExit, WorkerError, Connect, Receive, Close, Packet, Task, Finish, PipeMessage, BufferFull, BufferEmpty", name)
 }
 
-// set stores cb under a server event name (already normalised).
+// set stores cb under a server event name (already normalised). A cb of the wrong type is
+// an error and leaves the current handler in place.
 func (c *callbacks) set(name string, cb any) error {
 	if handled, err := c.port.set(name, cb); handled {
 		return err
 	}
-	var ok bool
+	var ptr any
 	switch name {
 	case "start":
-		c.start, ok = cb.(func(s *Server))
+		ptr = &c.start
 	case "beforeshutdown":
-		c.beforeShutdown, ok = cb.(func(s *Server))
+		ptr = &c.beforeShutdown
 	case "shutdown":
-		c.shutdown, ok = cb.(func(s *Server))
+		ptr = &c.shutdown
 	case "managerstart":
-		c.managerStart, ok = cb.(func(s *Server))
+		ptr = &c.managerStart
 	case "managerstop":
-		c.managerStop, ok = cb.(func(s *Server))
+		ptr = &c.managerStop
 	case "beforereload":
-		c.beforeReload, ok = cb.(func(s *Server))
+		ptr = &c.beforeReload
 	case "afterreload":
-		c.afterReload, ok = cb.(func(s *Server))
+		ptr = &c.afterReload
 	case "workerstart":
-		c.workerStart, ok = cb.(func(s *Server, workerID int))
+		ptr = &c.workerStart
 	case "workerstop":
-		c.workerStop, ok = cb.(func(s *Server, workerID int))
+		ptr = &c.workerStop
 	case "workerexit":
-		c.workerExit, ok = cb.(func(s *Server, workerID int))
+		ptr = &c.workerExit
 	case "workererror":
-		c.workerError, ok = cb.(func(s *Server, workerID, workerPID, exitCode, signal int))
+		ptr = &c.workerError
 	case "task":
-		c.task, ok = cb.(func(s *Server, taskID int, srcWorkerID int, data []byte) any)
+		ptr = &c.task
 	case "finish":
-		c.finish, ok = cb.(func(s *Server, taskID int, data []byte))
+		ptr = &c.finish
 	case "pipemessage":
-		c.pipeMessage, ok = cb.(func(s *Server, srcWorkerID int, data []byte))
+		ptr = &c.pipeMessage
+	default:
+		return nil
 	}
-	if !ok && cb != nil {
+	if !assign(name, cb, ptr) {
 		return badSignature(name, cb)
 	}
 	return nil

@@ -23,6 +23,20 @@ func (s *Server) heartbeatInterval() time.Duration {
 	return iv
 }
 
+// idleCheckInterval is how often the loop scans for idle connections: the heartbeat
+// interval, or more often when a port sets max_idle_time (half of it, at least 100 ms).
+func (s *Server) idleCheckInterval() time.Duration {
+	iv := s.heartbeatInterval()
+	for _, p := range s.ports {
+		if idle := p.eff.MaxIdleTime; idle > 0 {
+			if d := max(idle/2, 100*time.Millisecond); iv == 0 || d < iv {
+				iv = d
+			}
+		}
+	}
+	return iv
+}
+
 // Heartbeat returns the connections of this worker that have received nothing for longer
 // than their port's heartbeat_idle_time (connections marked with Protect are skipped); with
 // closeConns it also closes them (OnClose gets reactorID -1). Without heartbeat_check_interval
@@ -40,7 +54,10 @@ func (s *Server) Heartbeat(closeConns bool) ([]int64, error) {
 	return s.cur.idleConns(closeConns, true), nil
 }
 
-// idleConns scans this worker's connections for idle ones, closing them when asked.
+// idleConns scans this worker's connections for idle ones — nothing received for the port's
+// heartbeat_idle_time — and returns them, closing them when asked. The automatic scan
+// (closeConns without byApp) also closes connections idle in both directions for the port's
+// max_idle_time.
 func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 	s := w.s
 	now := nanotime()
@@ -54,16 +71,13 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 			if c == nil || c.id != id || c.slot.HasFlag(conntable.FlagProtected) {
 				continue
 			}
-			limit := c.port.eff.HeartbeatIdleTime
-			if limit <= 0 {
-				continue
-			}
-			last := c.slot.LastRecv.Load()
-			if last == 0 {
-				last = c.openedAt
-			}
-			if time.Duration(now-last) < limit {
-				continue
+			last := max(c.slot.LastRecv.Load(), c.openedAt)
+			if limit := c.port.eff.HeartbeatIdleTime; limit <= 0 || time.Duration(now-last) < limit {
+				if maxIdle := c.port.eff.MaxIdleTime; byApp || maxIdle <= 0 ||
+					time.Duration(now-max(last, c.slot.LastSend.Load())) < maxIdle {
+					continue
+				}
+				last = max(last, c.slot.LastSend.Load())
 			}
 			idle = append(idle, id)
 			if closeConns && s.table.MarkClosing(c.slot, id) {

@@ -71,6 +71,14 @@ func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
 		}
 		return nil, wrapErrno("", err, "cannot bind %s port %d", host, port)
 	}
+	if spec.Stream {
+		// Listen at once, so the port is held from NewServer/AddListener on (another socket
+		// cannot take it before Start); Start listens again with the configured backlog.
+		if err := sys.Listen(fd, defaultBacklog); err != nil {
+			syscall.Close(fd)
+			return nil, wrapErrno("", err, "cannot listen on %s port %d", host, got)
+		}
+	}
 	return &Port{s: s, host: host, port: got, sock: sock, fd: fd}, nil
 }
 

@@ -30,7 +30,7 @@ func (s *Server) multi() *multi {
 // this process (any open session, in the manager). ok is false in a single-process server,
 // for a session this process owns, and for one that is not open.
 func (s *Server) remoteOwner(fd int64) (owner int, sl *conntable.Slot, ok bool) {
-	if s.state.Load() != stateRunning || s.mp == nil || fd <= 0 {
+	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || s.mp == nil || fd <= 0 {
 		return 0, nil, false
 	}
 	sl = s.table.Lookup(fd)
@@ -168,9 +168,13 @@ func (s *Server) stopMulti(workerID int, waitEvent bool) error {
 }
 
 // shutdownMulti is Shutdown in a multi-process server: the manager stops the whole tree; a
-// worker asks the manager to (SIGTERM), and stops when the manager tells it to.
+// worker asks the manager to (SIGTERM), and stops when the manager tells it to. In a worker
+// the manager is already stopping, Shutdown does nothing (see workerStopping).
 func (s *Server) shutdownMulti() error {
 	if s.mp.child {
+		if s.workerStopping() {
+			return nil // see workerStopping
+		}
 		return s.signalManager("Shutdown", syscall.SIGTERM)
 	}
 	s.shutdownManager()

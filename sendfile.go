@@ -72,6 +72,9 @@ func syscallFail(op string, err error, format string, args ...any) *Error {
 
 // sendError turns a reactor send error into the server's.
 func (s *Server) sendError(c *conn, fd int64, n int, err error) error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
 	if err == reactor.ErrOverflow {
 		return s.fail(newError(ErrOutputBufferOverflow, "session %d has %d bytes queued; %d more would pass socket_buffer_size (%d): wait for OnBufferEmpty, or raise socket_buffer_size", fd, c.rc.Queued(), n, c.port.eff.SocketBufferSize))
 	}

@@ -1,9 +1,13 @@
 package swoole
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -37,10 +41,11 @@ type Server struct {
 	cb    callbacks
 	ports []*Port
 
-	state   atomic.Int32
-	lastErr atomic.Int64
-	log     *slog.Logger
-	logFile *os.File
+	state         atomic.Int32
+	stopRequested atomic.Bool // Shutdown called while Start was preparing
+	lastErr       atomic.Int64
+	log           *slog.Logger
+	logFile       *os.File
 
 	table   *conntable.Table
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
@@ -285,12 +290,37 @@ func (s *Server) fail(err error) error {
 // running returns an error unless the server is serving.
 func (s *Server) running(call string) error {
 	switch s.state.Load() {
-	case stateRunning:
+	case stateRunning, stateStopping:
+		// While stopping, the loop still works until WorkerStop: BeforeShutdown and the
+		// OnClose calls of the shutdown may use every connection method.
 		return nil
 	case stateNew:
 		return s.fail(newError(ErrRefused, "%s before Start: the server is not running yet", call))
 	}
 	return s.fail(newError(ErrRefused, "%s after shutdown: the server is not running", call))
+}
+
+// writeStatsFile writes Stats() to stats_file: JSON when the name ends in .json, else one
+// "key: value" line per field (Swoole's formats, minus PHP's).
+func (s *Server) writeStatsFile() {
+	st := s.Stats()
+	var out []byte
+	if strings.HasSuffix(s.eff.StatsFile, ".json") {
+		out, _ = json.Marshal(st)
+	} else {
+		v := reflect.ValueOf(st)
+		for i := 0; i < v.NumField(); i++ {
+			out = fmt.Appendf(out, "%s: %v\n", strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0], v.Field(i).Interface())
+		}
+	}
+	tmp := s.eff.StatsFile + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err == nil {
+		err = os.Rename(tmp, s.eff.StatsFile)
+		if err == nil {
+			return
+		}
+	}
+	s.log.Warn("swoole: cannot write stats_file", "path", s.eff.StatsFile)
 }
 
 // newLogger builds the server's logger from log_file and log_level.

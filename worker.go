@@ -3,6 +3,8 @@ package swoole
 import (
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -68,7 +70,18 @@ func (s *Server) Start() error {
 		return s.runManager()
 	}
 	w := s.cur
+	if s.eff.PidFile != "" {
+		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.cleanup()
+			s.state.Store(stateStopped)
+			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
+		}
+		defer os.Remove(s.eff.PidFile)
+	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
+	if s.stopRequested.Load() {
+		_ = s.Shutdown() // asked while Start was preparing
+	}
 	s.sigDone = make(chan struct{})
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(sigCh, syscall.SIGTERM)
@@ -81,10 +94,12 @@ func (s *Server) Start() error {
 	}()
 
 	w.loop.BindGoroutine()
-	if iv := s.heartbeatInterval(); iv > 0 {
+	if iv := s.idleCheckInterval(); iv > 0 {
 		w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
 	}
-	w.slot.Status.Store(WorkerBusy)
+	if s.eff.StatsFile != "" {
+		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
+	}
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
@@ -128,6 +143,12 @@ func (s *Server) prepare() error {
 	if err := s.chooseProcessModel(); err != nil {
 		return err
 	}
+	switch {
+	case s.eff.Daemonize:
+		return newError(ErrOperationNotSupport, "daemonize is not available yet in goswoole: run the server under a process manager (systemd, supervisord) instead")
+	case (s.eff.User != "" || s.eff.Group != "") && s.mp == nil:
+		return newError(ErrOperationNotSupport, "user/group apply to worker processes, which the single-process server does not have yet: start it as the user it should run as")
+	}
 	if err := s.newLogger(); err != nil {
 		return err
 	}
@@ -154,12 +175,14 @@ func (s *Server) prepare() error {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
 	}
 	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
 
 	w := &worker{s: s, id: 0, slot: t.Worker(0), pid: int32(os.Getpid())}
 	w.slot.PID.Store(int32(os.Getpid()))
+	w.slot.Status.Store(WorkerBusy) // starting: OnStart and OnWorkerStart run first
 	w.slot.StartTime.Store(time.Now().Unix())
 	loop, err := reactor.New(w, reactor.Config{})
 	if err != nil {
@@ -238,9 +261,8 @@ func (s *Server) cleanup() {
 			w.loop.Close()
 		}
 	}
-	if s.table != nil {
-		s.table.Close()
-	}
+	// The connection table stays mapped: a goroutine that checked the state a moment ago may
+	// still be reading it. It is unmapped when the Server becomes unreachable (prepare).
 	if s.logFile != nil {
 		s.logFile.Close()
 	}
@@ -254,20 +276,31 @@ func (s *Server) cleanup() {
 // Shutdown before Start releases the ports NewServer and AddListener bound (the server can no
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
-	if s.state.Load() == stateRunning && s.mp != nil {
-		return s.shutdownMulti()
-	}
-	if !s.state.CompareAndSwap(stateRunning, stateStopping) {
+	for {
+		if s.state.Load() == stateRunning && s.mp != nil {
+			return s.shutdownMulti()
+		}
+		if s.state.CompareAndSwap(stateRunning, stateStopping) {
+			break
+		}
 		if s.state.CompareAndSwap(stateNew, stateStopped) {
 			s.mu.Lock()
 			s.cleanup()
 			s.mu.Unlock()
 			return s.fail(newError(ErrRefused, "Shutdown before Start: the server was not running; its ports are released and it cannot start any more"))
 		}
-		if s.state.Load() == stateStopping {
+		switch s.state.Load() {
+		case stateStarting:
+			// Start is preparing: it checks this flag right after it starts running.
+			s.stopRequested.Store(true)
+			if s.state.Load() == stateStarting {
+				return nil
+			}
+		case stateStopping:
 			return nil
+		case stateStopped:
+			return s.running("Shutdown")
 		}
-		return s.running("Shutdown")
 	}
 	w := s.cur
 	w.loop.Post(reactor.Task{Fn: w.shutdown})
@@ -328,6 +361,15 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		if p.eff.OpenTCPKeepalive {
 			_ = sys.SetKeepAlive(fd, p.eff.TCPKeepIdle, p.eff.TCPKeepInterval, p.eff.TCPKeepCount)
 		}
+		if p.eff.TCPUserTimeout > 0 {
+			_ = sys.SetInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, p.eff.TCPUserTimeout)
+		}
+	}
+	if p.eff.KernelSocketRecvBufferSize > 0 {
+		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, p.eff.KernelSocketRecvBufferSize)
+	}
+	if p.eff.KernelSocketSendBufferSize > 0 {
+		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, p.eff.KernelSocketSendBufferSize)
 	}
 	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
 	c.dec = framing.NewDecoder(p.frame)

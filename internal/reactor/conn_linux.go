@@ -45,6 +45,7 @@ type Conn struct {
 	closed   bool   // descriptor closed
 	reset    bool   // close with RST, dropping queued output
 	full     bool   // above the high watermark
+	owedFull bool   // BufferFull is owed: set with full, cleared when delivered on the loop
 	corked   bool   // Cork: Send queues without writing until Uncork
 
 	notified bool // Closed has run (loop goroutine only)
@@ -166,6 +167,7 @@ func (c *Conn) send(p []byte, closing bool) error {
 	} else if c.maxQueued > 0 && c.queued+len(p) > c.maxQueued {
 		full := !c.full
 		c.full = true
+		c.owedFull = c.owedFull || full
 		c.mu.Unlock()
 		if full {
 			c.raiseFull()
@@ -176,6 +178,7 @@ func (c *Conn) send(p []byte, closing bool) error {
 	full := !c.full && c.high > 0 && c.queued >= c.high
 	if full {
 		c.full = true
+		c.owedFull = true
 	}
 	c.updateEventsLocked()
 	c.mu.Unlock()
@@ -187,9 +190,7 @@ func (c *Conn) send(p []byte, closing bool) error {
 
 func (c *Conn) raiseFull() {
 	if c.loop.OnLoop() {
-		if !c.notified {
-			c.loop.h.BufferFull(c)
-		}
+		c.loop.deliverFull(c)
 		return
 	}
 	c.loop.Post(Task{Op: opFull, Conn: c})
@@ -345,6 +346,7 @@ func (c *Conn) SendFile(fileFD int, off, n int64) error {
 	if c.queued > 0 && c.maxQueued > 0 && c.queued+int(n) > c.maxQueued {
 		full := !c.full
 		c.full = true
+		c.owedFull = c.owedFull || full
 		c.mu.Unlock()
 		unix.Close(fileFD)
 		if full {
@@ -364,6 +366,7 @@ func (c *Conn) SendFile(fileFD int, off, n int64) error {
 	full := !c.full && c.high > 0 && c.queued >= c.high
 	if full {
 		c.full = true
+		c.owedFull = true
 	}
 	c.updateEventsLocked()
 	c.mu.Unlock()
@@ -393,10 +396,16 @@ func (c *Conn) FlushWait(deadline time.Time) error {
 		if c.queued == 0 {
 			empty := c.full
 			c.full = false
+			op := opEmpty
+			if empty && c.owedFull {
+				// The BufferFull this BufferEmpty answers is still owed: deliver both, in order.
+				c.owedFull = false
+				op = opFullEmpty
+			}
 			c.updateEventsLocked()
 			c.mu.Unlock()
 			if empty {
-				c.loop.Post(Task{Op: opEmpty, Conn: c})
+				c.loop.Post(Task{Op: op, Conn: c})
 			}
 			return nil
 		}

@@ -59,7 +59,7 @@ const (
 type Task struct {
 	Fn    func()      // run on the loop, when set
 	Conn  *Conn       // the connection a built-in operation applies to
-	Op    uint8       // opClose, opFull
+	Op    uint8       // opClose, opFull, opEmpty, opFullEmpty
 	Errno unix.Errno  // for opClose with CloseError
 	Why   CloseReason // for opClose
 }
@@ -69,6 +69,7 @@ const (
 	opClose
 	opFull
 	opEmpty
+	opFullEmpty // BufferFull then BufferEmpty (the queue drained before the owed Full ran)
 )
 
 const (
@@ -232,8 +233,10 @@ func (l *Loop) Post(t Task) bool {
 		return false
 	}
 	l.tasks = append(l.tasks, t)
-	l.mu.Unlock()
+	// Wake under the lock: Close marks the loop stopped under it before closing the eventfd,
+	// so a wake never writes to a closed (or reused) descriptor.
 	l.wake()
+	l.mu.Unlock()
 	return true
 }
 
@@ -262,11 +265,12 @@ func (l *Loop) runTasks() {
 		case opClose:
 			l.closeConn(t.Conn, t.Why, t.Errno)
 		case opFull:
+			l.deliverFull(t.Conn)
+		case opEmpty, opFullEmpty:
 			if !t.Conn.notified {
-				l.h.BufferFull(t.Conn)
-			}
-		case opEmpty:
-			if !t.Conn.notified {
+				if t.Op == opFullEmpty {
+					l.h.BufferFull(t.Conn)
+				}
 				l.h.BufferEmpty(t.Conn)
 			}
 		}
@@ -600,8 +604,14 @@ func (l *Loop) flush(c *Conn) {
 		return
 	}
 	empty := c.full && c.queued <= c.low
+	owedFull := false
 	if empty {
 		c.full = false
+		// A Send from another goroutine may have crossed the high watermark and posted
+		// BufferFull, still waiting in the task queue: it is delivered first, so that the
+		// handler sees the crossings in the order they happened. (A Send that crosses again
+		// after this point owes a new BufferFull, delivered after this BufferEmpty.)
+		owedFull, c.owedFull = c.owedFull, false
 	}
 	if c.queued == 0 && c.draining {
 		c.mu.Unlock()
@@ -611,6 +621,21 @@ func (l *Loop) flush(c *Conn) {
 	c.updateEventsLocked()
 	c.mu.Unlock()
 	if empty && !c.notified {
+		if owedFull {
+			l.h.BufferFull(c)
+		}
 		l.h.BufferEmpty(c)
+	}
+}
+
+// deliverFull runs BufferFull for c if one is owed (raised by a Send that crossed the high
+// watermark or was refused for overflow, and not yet delivered). Loop goroutine only.
+func (l *Loop) deliverFull(c *Conn) {
+	c.mu.Lock()
+	owed := c.owedFull
+	c.owedFull = false
+	c.mu.Unlock()
+	if owed && !c.notified {
+		l.h.BufferFull(c)
 	}
 }

@@ -181,6 +181,9 @@ func PeerAddr(sa unix.Sockaddr) (family int, ip []byte, port int, path string) {
 	case *unix.SockaddrInet6:
 		return FamilyInet6, a.Addr[:], a.Port, ""
 	case *unix.SockaddrUnix:
+		if a.Name == "@" { // how x/sys shows an unnamed peer
+			return FamilyUnix, nil, 0, ""
+		}
 		return FamilyUnix, nil, 0, a.Name
 	}
 	return 0, nil, 0, ""

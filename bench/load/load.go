@@ -1,0 +1,331 @@
+// Package load is a closed-loop TCP echo load generator: each connection keeps Depth messages
+// of Size bytes in flight, reading every echo back whole before sending the next, and records
+// each message's round-trip latency.
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Config is one load run.
+type Config struct {
+	Addr  string // host:port of the echo server
+	Conns int    // connections (default 100)
+	Size  int    // bytes per message (default 64)
+	Depth int    // messages in flight per connection (default 1: send, read back, repeat)
+
+	// Either Duration or Messages bounds the run. With Duration, the connections run for
+	// Warmup (not measured), then for Duration (measured). With Messages, exactly that many
+	// round trips are made, spread over the connections, all measured.
+	Duration time.Duration
+	Warmup   time.Duration
+	Messages int
+
+	// Verify compares every echo with what was sent (costs a little CPU).
+	Verify bool
+	// DialTimeout bounds connecting (default 5s). IOTimeout (default 10s) bounds waiting on
+	// the server: a connection with no progress for between IOTimeout/2 and IOTimeout fails
+	// the run instead of hanging it.
+	DialTimeout time.Duration
+	IOTimeout   time.Duration
+}
+
+// Result is what a run measured.
+type Result struct {
+	Msgs    uint64        // round trips completed in the measured window
+	Total   uint64        // round trips completed in all, warmup and stragglers included
+	Bytes   uint64        // payload bytes echoed back in the window (one direction)
+	Elapsed time.Duration // the measured window
+	Latency Histogram     // round-trip latency of each measured message
+}
+
+// MsgsPerSec returns the message rate.
+func (r *Result) MsgsPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Msgs) / r.Elapsed.Seconds()
+}
+
+// MBPerSec returns the echoed payload rate in MB/s (10^6 bytes, one direction).
+func (r *Result) MBPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Elapsed.Seconds()
+}
+
+// String is a one-line human summary.
+func (r *Result) String() string {
+	return fmt.Sprintf("%d msgs in %v: %.0f msgs/s, %.2f MB/s, latency p50 %v p99 %v max %v",
+		r.Msgs, r.Elapsed.Round(time.Millisecond), r.MsgsPerSec(), r.MBPerSec(),
+		r.Latency.Quantile(0.50), r.Latency.Quantile(0.99), r.Latency.Max())
+}
+
+func (c *Config) defaults() error {
+	if c.Conns == 0 {
+		c.Conns = 100
+	}
+	if c.Size == 0 {
+		c.Size = 64
+	}
+	if c.Depth == 0 {
+		c.Depth = 1
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.IOTimeout == 0 {
+		c.IOTimeout = 10 * time.Second
+	}
+	switch {
+	case c.Addr == "":
+		return errors.New("load: no address")
+	case c.Conns < 0 || c.Size < 0 || c.Depth < 0:
+		return errors.New("load: conns, size and depth must be positive")
+	case (c.Duration > 0) == (c.Messages > 0):
+		return errors.New("load: give exactly one of Duration and Messages")
+	case c.Duration < 0 || c.Warmup < 0 || c.Messages < 0:
+		return errors.New("load: negative duration or message count")
+	}
+	return nil
+}
+
+// Run connects, drives the load and closes every connection. ctx cancels it early (the
+// measured window then ends at the cancellation).
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cl, err := Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return cl.Run(ctx)
+}
+
+// Client is a set of connections to an echo server, ready to drive load with Run (once). Dial
+// it before a benchmark's timer starts so that connecting is not measured.
+type Client struct {
+	cfg   Config
+	conns []net.Conn
+	loads []*connLoad // one per connection, with its buffers and histogram made by Dial
+}
+
+// Dial checks cfg and opens its connections.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	cl := &Client{cfg: cfg, conns: make([]net.Conn, 0, cfg.Conns)}
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	for i := range cfg.Conns {
+		c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		if err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("load: connection %d of %d: %w", i+1, cfg.Conns, err)
+		}
+		cl.conns = append(cl.conns, c)
+		cl.loads = append(cl.loads, &connLoad{
+			c:    c,
+			msg:  bytes.Repeat([]byte{'x'}, cfg.Size),
+			got:  make([]byte, cfg.Size),
+			sent: make([]time.Time, cfg.Depth),
+		})
+	}
+	return cl, nil
+}
+
+// Close closes the connections.
+func (cl *Client) Close() {
+	for _, c := range cl.conns {
+		c.Close()
+	}
+	cl.conns, cl.loads = nil, nil
+}
+
+// Run drives the load the Config describes on the open connections and returns what it
+// measured. ctx cancels it early.
+func (cl *Client) Run(ctx context.Context) (*Result, error) {
+	cfg := cl.cfg
+	conns := cl.conns
+	if len(conns) == 0 {
+		return nil, errors.New("load: Run on a closed Client")
+	}
+	// The window: [start, end) for a timed run; the whole run for a counted one.
+	now := time.Now()
+	counted := cfg.Messages > 0
+	w := window{start: now.Add(cfg.Warmup)}
+	w.end = w.start.Add(cfg.Duration)
+	if counted {
+		w.start, w.end = now, time.Time{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unblocked := make(chan struct{})
+	go func() { // unblock every reader and writer on cancellation
+		defer close(unblocked)
+		<-ctx.Done()
+		for _, c := range conns {
+			c.SetDeadline(time.Unix(1, 0))
+		}
+	}()
+
+	workers := cl.loads
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	for i := range conns {
+		quota := 0
+		if counted {
+			quota = cfg.Messages / len(conns)
+			if i < cfg.Messages%len(conns) {
+				quota++
+			}
+		}
+		l := workers[i]
+		l.cfg, l.w, l.counted, l.quota, l.ctx = &cfg, w, counted, quota, ctx
+		wg.Go(func() {
+			if err := l.run(); err != nil {
+				errs <- fmt.Errorf("load: connection %d: %w", i+1, err)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	finished := time.Now()
+	stopped := ctx.Err() != nil
+	cancel()
+	<-unblocked
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+
+	res := &Result{}
+	for _, l := range workers {
+		res.Msgs += l.msgs
+		res.Total += l.total
+		res.Latency.Merge(&l.hist)
+	}
+	res.Bytes = res.Msgs * uint64(cfg.Size)
+	end := finished
+	if !counted && w.end.Before(end) {
+		end = w.end
+	}
+	res.Elapsed = max(end.Sub(w.start), 0)
+	if stopped && counted {
+		return res, context.Cause(ctx)
+	}
+	return res, nil
+}
+
+// window is the measured interval: [start, end), or from start on when end is zero.
+type window struct{ start, end time.Time }
+
+// connLoad drives one connection; its fields are its own until run returns.
+type connLoad struct {
+	cfg     *Config
+	c       net.Conn
+	w       window
+	counted bool // a run of quota messages, else a timed run
+	quota   int
+	ctx     context.Context
+
+	msg  []byte      // what is sent
+	got  []byte      // one echo
+	sent []time.Time // send times of the messages in flight, a ring of Depth
+
+	msgs  uint64 // in the window
+	total uint64 // all
+	hist  Histogram
+}
+
+func (l *connLoad) run() error {
+	cfg := l.cfg
+	msg, got, sent := l.msg, l.got, l.sent
+	head, inFlight, sentTotal := 0, 0, 0
+	timed := !l.counted
+
+	more := func(now time.Time) bool {
+		if l.ctx.Err() != nil {
+			return false
+		}
+		if timed {
+			return now.Before(l.w.end)
+		}
+		return sentTotal < l.quota
+	}
+	// The I/O deadline is moved on only when half of it has passed, so that the hot loop
+	// does not reset a runtime timer per message.
+	var deadline time.Time
+	refresh := func(now time.Time) error {
+		if now.Add(cfg.IOTimeout / 2).Before(deadline) {
+			return nil
+		}
+		deadline = now.Add(cfg.IOTimeout)
+		if err := l.c.SetDeadline(deadline); err != nil {
+			return err
+		}
+		if l.ctx.Err() != nil { // Run's canceller may have set its past deadline just before
+			return l.c.SetDeadline(time.Unix(1, 0))
+		}
+		return nil
+	}
+	send := func(now time.Time) error {
+		if cfg.Verify {
+			msg[0] = byte(sentTotal)
+		}
+		if err := refresh(now); err != nil {
+			return err
+		}
+		if _, err := l.c.Write(msg); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		sent[(head+inFlight)%cfg.Depth] = now
+		inFlight++
+		sentTotal++
+		return nil
+	}
+
+	now := time.Now()
+	for inFlight < cfg.Depth && more(now) {
+		if err := send(now); err != nil {
+			return err
+		}
+	}
+	received := 0
+	for inFlight > 0 {
+		if err := refresh(now); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(l.c, got); err != nil {
+			if l.ctx.Err() != nil {
+				return nil // cancelled: not an error of this connection
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		now = time.Now()
+		if cfg.Verify && (got[0] != byte(received) || !bytes.Equal(got[1:], msg[1:])) {
+			return fmt.Errorf("echo %d differs from what was sent", received)
+		}
+		received++
+		l.total++
+		if !now.Before(l.w.start) && (timed && now.Before(l.w.end) || !timed) {
+			l.msgs++
+			l.hist.Record(now.Sub(sent[head]))
+		}
+		head = (head + 1) % cfg.Depth
+		inFlight--
+		if more(now) {
+			if err := send(now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

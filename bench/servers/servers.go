@@ -1,0 +1,299 @@
+// Package servers holds the echo servers the benchmarks compare, each startable in-process on
+// any address (port 0 included) and stoppable: goswoole's, one on Go's standard net package
+// with a goroutine per connection, and gnet v2's with a single event loop.
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/goswoole/swoole"
+)
+
+// Server is a running echo server.
+type Server interface {
+	// Addr is the address it listens on, host:port with the real port.
+	Addr() string
+	// Close stops it and waits until it has stopped.
+	Close() error
+}
+
+// Names lists the servers Start knows, in the order reports show them.
+var Names = []string{"netstd", "goswoole", "gnet"}
+
+// Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port).
+func Start(name, addr string) (Server, error) {
+	switch name {
+	case "netstd":
+		return StartNetStd(addr)
+	case "goswoole":
+		return StartSwoole(addr)
+	case "gnet":
+		return StartGnet(addr)
+	}
+	return nil, fmt.Errorf("unknown server %q: use netstd, goswoole or gnet", name)
+}
+
+// ---- netstd: Go's net package, a goroutine per connection ----
+
+type netStd struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// StartNetStd starts an echo server on the standard library: a goroutine per connection
+// reading into a 64 KiB buffer and writing back what it read.
+func StartNetStd(addr string) (Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &netStd{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Go(s.accept)
+	return s, nil
+}
+
+func (s *netStd) Addr() string { return s.ln.Addr().String() }
+
+func (s *netStd) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		s.mu.Lock()
+		if s.conns == nil { // closing
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Go(func() {
+			echo(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		})
+	}
+}
+
+// echo copies c's input back to it until EOF or an error (io.Copy's loop, 64 KiB buffer).
+func echo(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *netStd) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// ---- goswoole: ModeBase, worker_num 1 ----
+
+type swooleServer struct {
+	s    *swoole.Server
+	addr string
+	done chan error
+}
+
+// StartSwoole starts goswoole's echo server: ModeBase, one worker, open_tcp_nodelay on,
+// OnReceive sends the data back. It returns once the server accepts connections.
+func StartSwoole(addr string) (Server, error) {
+	host, port, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := swoole.NewServer(host, port, swoole.ModeBase, swoole.SockTCP)
+	if err != nil {
+		return nil, err
+	}
+	// TCP_NODELAY as the peers have it (Go's net and gnet turn it on by default; Swoole's
+	// open_tcp_nodelay defaults to false, and Nagle's algorithm then holds back the tail of a
+	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
+	if err := s.Set(swoole.Settings{WorkerNum: 1, OpenTCPNoDelay: true, LogLevel: swoole.LogLevelWarning}); err != nil {
+		return nil, err
+	}
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+		_ = s.Send(fd, data)
+	})
+	started := make(chan struct{})
+	s.OnStart(func(*swoole.Server) { close(started) })
+	sv := &swooleServer{s: s, addr: net.JoinHostPort(host, strconv.Itoa(s.Ports()[0].Port())), done: make(chan error, 1)}
+	go func() { sv.done <- s.Start() }()
+	select {
+	case <-started:
+		return sv, nil
+	case err := <-sv.done:
+		if err == nil {
+			err = errors.New("goswoole: Start returned before the server started")
+		}
+		return nil, err
+	case <-time.After(10 * time.Second):
+		_ = s.Shutdown()
+		return nil, errors.New("goswoole: server did not start within 10s")
+	}
+}
+
+func (s *swooleServer) Addr() string { return s.addr }
+
+func (s *swooleServer) Close() error {
+	// The library stops on SIGTERM by itself, so the server may be stopping or stopped
+	// already: Shutdown's refusal then says nothing Start will not.
+	_ = s.s.Shutdown()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("goswoole: Start did not return within 10s of Shutdown")
+	}
+}
+
+// ---- gnet v2: one event loop ----
+
+type gnetServer struct {
+	gnet.BuiltinEventEngine
+	eng    gnet.Engine
+	addr   string
+	booted chan error
+	done   chan error
+}
+
+// StartGnet starts gnet v2's echo server with a single event loop (multicore off), the fair
+// match for a one-worker goswoole server.
+func StartGnet(addr string) (Server, error) {
+	s := &gnetServer{booted: make(chan error, 1), done: make(chan error, 1)}
+	go func() {
+		s.done <- gnet.Run(s, "tcp://"+addr,
+			gnet.WithMulticore(false),
+			gnet.WithLogger(gnetLogger{}),
+		)
+	}()
+	select {
+	case err := <-s.booted:
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return s, nil
+	case err := <-s.done:
+		if err == nil {
+			err = errors.New("gnet: Run returned before the server booted")
+		}
+		return nil, err
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("gnet: server did not boot within 10s")
+	}
+}
+
+// OnBoot learns the real port from the listener.
+func (s *gnetServer) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	fd, err := eng.Dup()
+	if err != nil {
+		s.booted <- err
+		return gnet.None
+	}
+	defer syscall.Close(fd)
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		s.booted <- os.NewSyscallError("getsockname", err)
+		return gnet.None
+	}
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *syscall.SockaddrInet6:
+		s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	default:
+		s.booted <- fmt.Errorf("gnet: unexpected listener address %T", sa)
+		return gnet.None
+	}
+	s.booted <- nil
+	return gnet.None
+}
+
+// OnTraffic echoes whatever arrived.
+func (s *gnetServer) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	_, _ = c.Write(buf)
+	return gnet.None
+}
+
+func (s *gnetServer) Addr() string { return s.addr }
+
+func (s *gnetServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.eng.Stop(ctx); err != nil {
+		return err
+	}
+	select {
+	case err := <-s.done:
+		return err
+	case <-ctx.Done():
+		return errors.New("gnet: Run did not return within 10s of Stop")
+	}
+}
+
+// gnetLogger sends gnet's warnings and errors to slog (stderr); gnet's default logger writes
+// its INFO lines to stdout, where the commands print their address.
+type gnetLogger struct{}
+
+func (gnetLogger) Debugf(string, ...any) {}
+func (gnetLogger) Infof(string, ...any)  {}
+func (gnetLogger) Warnf(format string, args ...any) {
+	slog.Warn("gnet: " + fmt.Sprintf(format, args...))
+}
+func (gnetLogger) Errorf(format string, args ...any) {
+	slog.Error("gnet: " + fmt.Sprintf(format, args...))
+}
+func (gnetLogger) Fatalf(format string, args ...any) {
+	slog.Error("gnet: " + fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port in %q: %w", addr, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}

@@ -1,0 +1,232 @@
+// Command goswoole runs goswoole's demo servers.
+//
+// Usage:
+//
+//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M]
+//	goswoole help
+//
+// "serve" runs an echo server: every message a client sends comes back as it came. It prints
+// the address it listens on (the real port when --port is 0) and serves until SIGINT (Ctrl-C)
+// or SIGTERM, then shuts down cleanly and exits 0.
+//
+// With --workers N above 1 the server runs as a manager (this process) and N worker processes
+// (this program started again, see the library's Start). Settings the library does not
+// support yet (today: a mode other than base, task workers) are refused with the library's
+// own message and exit code 2, as is a malformed flag.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/goswoole/swoole"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the server failed while running, or could not bind
+	exitUsage = 2 // bad command line, or settings the library refuses
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `Usage:
+  goswoole serve [flags]   run a demo echo server until SIGINT or SIGTERM
+  goswoole help            show this help
+
+Run "goswoole serve -h" for the flags of serve.
+`
+
+// run is the whole command: args without the program name. It returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "goswoole: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// serveConfig is what the serve flags say.
+type serveConfig struct {
+	host        string
+	port        int
+	mode        swoole.Mode
+	workers     int
+	taskWorkers int
+}
+
+// valueError is a flag value parseServe rejects (the flag package reports its own errors).
+type valueError string
+
+func (e valueError) Error() string { return string(e) }
+
+func badValue(format string, args ...any) error { return valueError(fmt.Sprintf(format, args...)) }
+
+// parseServe checks the flags' syntax and ranges. Whether the library supports a value is not
+// checked here: the library says so when the server is built.
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("goswoole serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
+	fs.IntVar(&c.port, "port", 9501, "TCP port to listen on (0: any free port; the real one is printed)")
+	mode := fs.String("mode", "base", "server mode: base, process or thread")
+	fs.IntVar(&c.workers, "workers", 1, "event workers (worker_num), at least 1")
+	fs.IntVar(&c.taskWorkers, "task-workers", 0, "task workers (task_worker_num), 0 or more")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: goswoole serve [flags]\n\nRuns an echo server until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, badValue("unexpected argument %q: serve takes only flags", fs.Arg(0))
+	}
+	switch strings.ToLower(*mode) {
+	case "base":
+		c.mode = swoole.ModeBase
+	case "process":
+		c.mode = swoole.ModeProcess
+	case "thread":
+		c.mode = swoole.ModeThread
+	default:
+		return c, badValue("invalid --mode %q: use base, process or thread", *mode)
+	}
+	if c.port < 0 || c.port > 65535 {
+		return c, badValue("invalid --port %d: use 0 (any free port) to 65535", c.port)
+	}
+	if c.workers < 1 {
+		return c, badValue("invalid --workers %d: at least 1 worker is needed", c.workers)
+	}
+	if c.taskWorkers < 0 {
+		return c, badValue("invalid --task-workers %d: use 0 (none) or more", c.taskWorkers)
+	}
+	return c, nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	c, err := parseServe(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		// The flag package prints its own parse errors with the usage; print ours.
+		var ve valueError
+		if errors.As(err, &ve) {
+			fmt.Fprintf(stderr, "goswoole serve: %v\n(run \"goswoole serve -h\" for the flags)\n", err)
+		}
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	// Signals are watched before the server exists, so that an early Ctrl-C is not lost. A stop
+	// asked before Start releases the port (Start then fails: we exit 0); one asked while Start
+	// is starting the server is refused by the library, and OnStart acts on it.
+	sigCh := make(chan os.Signal, 1)
+	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigCh)
+
+	s, err := newEchoServer(c)
+	if err != nil {
+		return fail(stderr, err)
+	}
+
+	var stopAsked atomic.Bool
+	stop := func(why string) {
+		log.Info("goswoole: shutting down", "signal", why)
+		stopAsked.Store(true) // before Shutdown: OnStart must see it if Shutdown is refused
+		_ = s.Shutdown()
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case sig := <-sigCh:
+			stop(sig.String())
+		case <-done:
+		}
+	}()
+
+	workers := "1 worker"
+	if c.workers != 1 {
+		workers = fmt.Sprintf("%d workers", c.workers)
+	}
+	s.OnStart(func(s *swoole.Server) {
+		p := s.Ports()[0]
+		fmt.Fprintf(stdout, "goswoole: echo server listening on %s:%d (mode %v, %s)\n", p.Host(), p.Port(), c.mode, workers)
+		if stopAsked.Load() {
+			_ = s.Shutdown()
+		}
+	})
+	if testHookBeforeStart != nil {
+		testHookBeforeStart(stop)
+	}
+	if err := s.Start(); err != nil {
+		if stopAsked.Load() {
+			fmt.Fprintln(stdout, "goswoole: stopped before the server started")
+			return exitOK
+		}
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, "goswoole: echo server stopped")
+	return exitOK
+}
+
+// testHookBeforeStart, when set by a test, runs just before Start with the function a signal
+// calls.
+var testHookBeforeStart func(stop func(why string))
+
+// newEchoServer builds the echo server c describes. The library refuses what it does not
+// support (mode, worker counts) here or in Start.
+func newEchoServer(c serveConfig) (*swoole.Server, error) {
+	s, err := swoole.NewServer(c.host, c.port, c.mode, swoole.SockTCP)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers}); err != nil {
+		_ = s.Shutdown() // before Start: releases the port (and says so with an error)
+		return nil, err
+	}
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
+		_ = s.Send(fd, data) // fails when the peer is gone (OnClose follows) or does not read (1008)
+	})
+	if c.taskWorkers > 0 {
+		// Task workers need a Task handler; the demo's echoes the task back as its result.
+		s.OnTask(func(_ *swoole.Server, _ int, _ int, data []byte) any { return data })
+	}
+	return s, nil
+}
+
+// fail reports err and returns the exit code for it: settings the library refuses (not
+// supported yet, invalid) are a usage error, anything else a failure.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "goswoole serve: %v\n", err)
+	var e *swoole.Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case swoole.ErrOperationNotSupport, swoole.ErrInvalidParams, swoole.ErrBadHostAddr, swoole.ErrBadPort:
+			return exitUsage
+		}
+	}
+	return exitError
+}
