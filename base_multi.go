@@ -170,18 +170,19 @@ func (s *Server) runManager() error {
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- mp.mgr.Run(context.Background()) }()
-	s.waitWorkersReady(readyTimeout)
-
+	// Signals are answered at once: a worker catches SIGTERM from its first moments (its
+	// handler is installed when the package initialises, see childTerm), so even one that
+	// is still starting stops cleanly.
 	stop := make(chan struct{})
 	var bg sync.WaitGroup
 	bg.Add(2)
+	go func() { defer bg.Done(); s.managerSignals(sigCh, stop) }()
 	go func() { defer bg.Done(); s.managerReader(stop) }()
+	// ManagerStart runs once every worker runs its loop (or the wait gave up).
+	s.waitWorkersReady(readyTimeout)
 	if s.cb.managerStart != nil {
 		s.cb.managerStart(s)
 	}
-	// Signals wait until the workers are up and ManagerStart returned: a worker signalled
-	// before it has installed its handler would die of it.
-	go func() { defer bg.Done(); s.managerSignals(sigCh, stop) }()
 
 	err := <-runErr
 	signal.Stop(sigCh)
@@ -332,6 +333,9 @@ func (s *Server) waitWorkersReady(timeout time.Duration) {
 		case <-mgr.Done():
 			return
 		default:
+		}
+		if s.state.Load() != stateRunning {
+			return // shutting down
 		}
 		pids := mgr.PIDs()
 		ready := len(pids) == s.eff.WorkerNum

@@ -369,7 +369,7 @@ func (s *Server) Stats() Stats {
 // GetWorkerID returns this worker's id (0 … worker_num−1), or -1 outside a worker (before
 // Start and after shutdown).
 func (s *Server) GetWorkerID() int {
-	if !s.tableLive() {
+	if !s.tableLive() || s.cur == nil { // s.cur is nil in a manager process
 		return -1
 	}
 	return s.cur.id

@@ -124,7 +124,13 @@ func mpEchoServer() int {
 		return 2
 	}
 	port := s.Ports()[0].Port()
-	s.OnManagerStart(func(s *swoole.Server) { mpEvent("managerstart", port, s.GetManagerPID()) })
+	s.OnManagerStart(func(s *swoole.Server) {
+		// The manager reads the shared table and writes to the workers' pipes too.
+		mpEvent("managerstart", port, s.GetManagerPID(), s.Stats().WorkerNum, s.GetWorkerID(), s.GetWorkerPID(0))
+		if os.Getenv(mpEnvQuiet) != "1" {
+			_ = s.SendMessage("from-manager", 0)
+		}
+	})
 	s.OnManagerStop(func(s *swoole.Server) { mpEvent("managerstop") })
 	s.OnShutdown(func(s *swoole.Server) { mpEvent("shutdown") })
 	s.OnStart(func(s *swoole.Server) { mpEvent("start", s.GetWorkerID()) })
@@ -324,11 +330,18 @@ func (ms *mpServer) waitEvent(name string, match func(mpEv) bool) mpEv {
 func (ms *mpServer) eventually(what string, cond func() bool) {
 	ms.t.Helper()
 	deadline := time.Now().Add(mpTimeout)
+	exited := ms.exited
 	for !cond() {
 		if time.Now().After(deadline) {
 			ms.t.Fatalf("timed out after %v waiting for %s\n%s", mpTimeout, what, ms.output())
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-exited:
+			// The manager is gone: give what it did last one more look, then fail.
+			exited = nil
+			deadline = time.Now().Add(100 * time.Millisecond)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
 

@@ -56,6 +56,10 @@ func TestMultiProcEcho(t *testing.T) {
 	if pids[0] == pids[1] || pids[0] == ms.Manager || pids[1] == ms.Manager {
 		t.Fatalf("worker pids %v, manager %d: want three processes", pids, ms.Manager)
 	}
+	// In the manager: Stats, GetWorkerID (-1: not a worker) and GetWorkerPID from the table.
+	if e := ms.waitEvent("managerstart", nil); !slices.Equal(e.Fields[2:], []string{"2", "-1", strconv.Itoa(pids[0])}) {
+		t.Errorf("managerstart %q: want worker_num 2, worker id -1, worker 0's pid %d", e.Fields, pids[0])
+	}
 
 	// Stats read the shared table: every process counts every worker's connections.
 	for id := range 2 {
@@ -141,6 +145,9 @@ func TestMultiProcCrossWorker(t *testing.T) {
 	}
 	ms.waitEvent("pipemessage", func(e mpEv) bool {
 		return slices.Equal(e.Fields, []string{"1", "0", "ping-1"})
+	})
+	ms.waitEvent("pipemessage", func(e mpEv) bool { // sent by the manager in ManagerStart
+		return slices.Equal(e.Fields, []string{"0", "-1", "from-manager"})
 	})
 	if f := a.do("msg 0 self"); !slices.Equal(f, []string{"msg", "503"}) {
 		t.Fatalf("SendMessage to itself: %q, want 503", f)
