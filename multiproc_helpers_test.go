@@ -53,6 +53,8 @@ func runTestServer(name string) int {
 	switch name {
 	case "echo":
 		return mpEchoServer()
+	case "rawecho":
+		return mpRawEchoServer()
 	}
 	fmt.Fprintf(os.Stderr, "unknown test server %q\n", name)
 	return 2
@@ -60,7 +62,7 @@ func runTestServer(name string) int {
 
 // mpEvent appends one line to the events file: "<event> <pid> <fields...>".
 func mpEvent(event string, fields ...any) {
-	if os.Getenv(mpEnvQuiet) == "1" && event != "managerstart" {
+	if os.Getenv(mpEnvQuiet) == "1" && event != "managerstart" && event != "ready" {
 		return
 	}
 	f, err := os.OpenFile(os.Getenv(mpEnvDir)+"/events", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -135,7 +137,16 @@ func mpEchoServer() int {
 	s.OnShutdown(func(s *swoole.Server) { mpEvent("shutdown") })
 	s.OnStart(func(s *swoole.Server) { mpEvent("start", s.GetWorkerID()) })
 	s.OnBeforeShutdown(func(s *swoole.Server) { mpEvent("beforeshutdown", s.GetWorkerID()) })
-	s.OnWorkerStart(func(s *swoole.Server, id int) { mpEvent("workerstart", id) })
+	// A tick per worker keeps a stopping worker in WorkerExit until WorkerExit clears it.
+	tick := -1
+	s.OnWorkerStart(func(s *swoole.Server, id int) {
+		tick, _ = s.Tick(60_000, func(int) {})
+		mpEvent("workerstart", id)
+	})
+	s.OnWorkerExit(func(s *swoole.Server, id int) {
+		mpEvent("workerexit", id)
+		s.ClearTimer(tick)
+	})
 	s.OnWorkerStop(func(s *swoole.Server, id int) { mpEvent("workerstop", id) })
 	s.OnWorkerError(func(s *swoole.Server, id, pid, code, sig int) { mpEvent("workererror", id, pid, code, sig) })
 	s.OnBeforeReload(func(s *swoole.Server) { mpEvent("beforereload") })
@@ -207,6 +218,29 @@ func mpEchoServer() int {
 	return 0
 }
 
+// mpRawEchoServer echoes whatever each read brings (no framing), with mpEnvWorkers workers
+// (1: a single-process server), for the benchmarks. OnStart (worker 0) writes "ready <port>".
+func mpRawEchoServer() int {
+	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NewServer:", err)
+		return 2
+	}
+	set := swoole.Settings{WorkerNum: envInt(mpEnvWorkers, 2), LogLevel: swoole.LogLevelWarning, MaxConnection: 1024, OpenTCPNoDelay: true}
+	if err := s.Set(set); err != nil {
+		fmt.Fprintln(os.Stderr, "Set:", err)
+		return 2
+	}
+	port := s.Ports()[0].Port()
+	s.OnStart(func(s *swoole.Server) { mpEvent("ready", port) })
+	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) { _ = s.Send(fd, data) })
+	if err := s.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "Start:", err)
+		return 1
+	}
+	return 0
+}
+
 // mpCode is an error's Swoole code (0 for nil, -1 for an error without one).
 func mpCode(err error) int {
 	if err == nil {
@@ -240,6 +274,13 @@ type mpServer struct {
 // process of the tree is left.
 func mpStart(t testing.TB, env ...string) *mpServer {
 	t.Helper()
+	return mpStartServer(t, "echo", "managerstart", env...)
+}
+
+// mpStartServer starts the test server builder (a runTestServer name) and waits for the
+// event ready, whose first field is the port.
+func mpStartServer(t testing.TB, builder, ready string, env ...string) *mpServer {
+	t.Helper()
 	// Orphans (the workers of a manager killed with SIGKILL) are re-parented to this process,
 	// so that the tests can reap them and tell whether they are gone.
 	mpSubreaper.Do(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
@@ -249,7 +290,7 @@ func mpStart(t testing.TB, env ...string) *mpServer {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mpEnvServer+"=echo", mpEnvDir+"="+dir, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), mpEnvServer+"="+builder, mpEnvDir+"="+dir, "GORACE=atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, env...)
 	// A file, not a pipe: os/exec then copies nothing, and Wait does not wait for the
 	// workers, which hold the same descriptors, to close them.
@@ -265,9 +306,13 @@ func mpStart(t testing.TB, env ...string) *mpServer {
 		close(ms.exited)
 	}()
 	t.Cleanup(ms.cleanup)
-	ev := ms.waitEvent("managerstart", nil)
+	ev := ms.waitEvent(ready, nil)
 	ms.Port, _ = strconv.Atoi(ev.Fields[0])
-	ms.Manager = ev.PID
+	if ready == "managerstart" {
+		ms.Manager = ev.PID
+	} else {
+		ms.Manager = cmd.Process.Pid // the process that called Start
+	}
 	return ms
 }
 

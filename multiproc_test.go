@@ -269,6 +269,9 @@ func TestMultiProcReload(t *testing.T) {
 				if ms.count("workerstop", func(e mpEv) bool { return e.PID == pid }) != 1 {
 					t.Errorf("old worker %d did not run WorkerStop", pid)
 				}
+				if ms.count("workerexit", func(e mpEv) bool { return e.PID == pid }) != 1 {
+					t.Errorf("old worker %d did not run WorkerExit once (it clears its timer there)", pid)
+				}
 			}
 			if b, a := ms.count("beforereload", nil), ms.count("afterreload", nil); b != 1 || a != 1 {
 				t.Fatalf("beforereload %d, afterreload %d: want one each", b, a)
