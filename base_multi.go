@@ -2,6 +2,7 @@ package swoole
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/signal"
@@ -180,8 +181,12 @@ func (s *Server) runManager() error {
 	go func() { defer bg.Done(); s.managerReader(stop) }()
 	// ManagerStart runs once every worker runs its loop (or the wait gave up).
 	s.waitWorkersReady(readyTimeout)
-	if s.cb.managerStart != nil {
-		s.cb.managerStart(s)
+	select {
+	case <-mp.mgr.Done(): // the workers could not start, or the server stopped already
+	default:
+		if s.cb.managerStart != nil {
+			s.cb.managerStart(s)
+		}
 	}
 
 	err := <-runErr
@@ -379,12 +384,21 @@ func (s *Server) managerSignals(sigCh <-chan os.Signal, stop <-chan struct{}) {
 // managerReader serves the manager's pipe: stop requests from workers (Stop, max_request).
 func (s *Server) managerReader(stop <-chan struct{}) {
 	r := s.mp.reader
-	handle := func(h ipc.Header, _ []byte) {
+	handle := func(h ipc.Header, payload []byte) {
 		if h.Type != msgStop {
 			s.log.Debug("swoole: manager: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
 			return
 		}
 		id, wait := int(h.Fd), h.Aux == 1
+		if len(payload) == 4 {
+			// A worker that asks to stop itself (max_request, Stop(-1)) names its pid: if it
+			// is no longer the slot's current worker (a reload replaced it already), the
+			// request is not about the current one.
+			if pid := int(binary.LittleEndian.Uint32(payload)); s.mp.mgr.PIDs()[id] != pid {
+				s.log.Debug("swoole: stop request from a worker that is being replaced: ignored", "worker", id, "pid", pid)
+				return
+			}
+		}
 		if err := s.mp.mgr.StopSlot(id, wait); err != nil && !errors.Is(err, supervisor.ErrStopped) {
 			s.log.Warn("swoole: cannot stop worker", "worker", id, "err", err)
 		}

@@ -1,6 +1,7 @@
 package swoole
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -426,7 +427,11 @@ func (w *worker) requestStop(id int, wait bool) error {
 	if wait {
 		aux = 1
 	}
-	err := mp.toMgr.Write(ipc.Header{Type: msgStop, SrcWorker: mp.src, Fd: int64(id), Aux: aux}, nil)
+	var self []byte
+	if id == w.id {
+		self = binary.LittleEndian.AppendUint32(nil, uint32(w.pid))
+	}
+	err := mp.toMgr.Write(ipc.Header{Type: msgStop, SrcWorker: mp.src, Fd: int64(id), Aux: aux}, self)
 	if err == nil {
 		return nil
 	}

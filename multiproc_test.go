@@ -382,6 +382,23 @@ func TestMultiProcStopWorker(t *testing.T) {
 	if f := byWorker[0][0].do("stop 7"); !slices.Equal(f, []string{"stop", "505"}) {
 		t.Fatalf("Stop(7): %q, want 505", f)
 	}
+	// Stop(-1): worker 0 stops itself; its replacement does not run OnStart again (once per
+	// server life).
+	c := byWorker[0][0]
+	_, pid0, _ := c.who()
+	if f := c.do("stop -1"); !slices.Equal(f, []string{"stop", "0"}) {
+		t.Fatalf("Stop(-1) from worker 0: %q", f)
+	}
+	if l, err := c.readLine(); err == nil {
+		t.Fatalf("read %q from worker 0 after it stopped", l)
+	}
+	ms.waitEvent("workerstart", func(e mpEv) bool { return e.Fields[0] == "0" && e.PID != pid0 })
+	if n := ms.count("start", nil); n != 1 {
+		t.Fatalf("OnStart ran %d times, want once for the server's life", n)
+	}
+	if n := ms.count("workererror", nil); n != 0 {
+		t.Fatalf("%d workererror events after Stop(-1)", n)
+	}
 }
 
 func TestMultiProcReusePort(t *testing.T) {
