@@ -63,7 +63,7 @@ func (p *portCallbacks) set(name string, cb any) (bool, error) {
 	if _, ok := signatures[name]; !ok || !isPortEvent(name) {
 		return false, nil
 	}
-	if !assign(name, cb, p.field(name)) {
+	if !assign(cb, p.field(name)) {
 		return true, badSignature(name, cb)
 	}
 	return true, nil
@@ -99,7 +99,7 @@ func (p *portCallbacks) field(name string) any {
 // assign stores cb into the handler field ptr (a pointer to a func field) when cb has exactly
 // the field's type, or clears it when cb is nil. It returns false, changing nothing, when cb
 // has another type.
-func assign(name string, cb any, ptr any) bool {
+func assign(cb any, ptr any) bool {
 	fv := reflect.ValueOf(ptr).Elem()
 	if cb == nil {
 		fv.Set(reflect.Zero(fv.Type()))
@@ -220,7 +220,7 @@ func (c *callbacks) set(name string, cb any) error {
 	default:
 		return nil
 	}
-	if !assign(name, cb, ptr) {
+	if !assign(cb, ptr) {
 		return badSignature(name, cb)
 	}
 	return nil
