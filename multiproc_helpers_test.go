@@ -93,6 +93,8 @@ func envInt(name string, def int) int {
 //	bcast <text>     → "<text>" to every connection (Connections(), any worker), then
 //	                   "bcast <n> <failures>" to the sender
 //	send <fd> <text> → "<text>" to fd, then "sent <error code>" to the sender
+//	flood <fd> <n> <size> → n lines of size bytes to fd, then "flooded <failures>"
+//	sleep <ms>       → holds the worker's loop, then "slept"
 //	close <fd>       → "closed <error code>"
 //	info <fd>        → "info <reactor id> <remote port>"
 //	stats            → "stats <worker_num> <connection_num> <idle_worker_num> <request_count> <worker_request_count>"
@@ -114,6 +116,8 @@ func mpEchoServer() int {
 		PackageEOF:     "\n",
 		MaxWaitTime:    3 * time.Second,
 		OpenTCPNoDelay: true,
+		// Room for the flood test's 32 MiB queued for one connection.
+		SocketBufferSize: 64 << 20,
 	}
 	if os.Getenv(mpEnvReloadSync) == "1" {
 		set.ReloadAsync = swoole.Bool(false)
@@ -175,6 +179,25 @@ func mpEchoServer() int {
 			to, text, _ := strings.Cut(arg, " ")
 			id, _ := strconv.ParseInt(to, 10, 64)
 			reply("sent %d", mpCode(s.Send(id, []byte(text+"\n"))))
+		case "sleep":
+			ms, _ := strconv.Atoi(arg)
+			time.Sleep(time.Duration(ms) * time.Millisecond) // holds this worker's loop
+			reply("slept")
+		case "flood":
+			// flood <fd> <n> <size>: n messages of size bytes to fd, in one callback, then
+			// "flooded <failures>"; each message is <size-1> copies of a letter and '\n'.
+			var to int64
+			var n, size int
+			fmt.Sscan(arg, &to, &n, &size)
+			failed := 0
+			for i := range n {
+				msg := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+				msg[size-1] = '\n'
+				if s.Send(to, msg) != nil {
+					failed++
+				}
+			}
+			reply("flooded %d", failed)
 		case "close":
 			id, _ := strconv.ParseInt(arg, 10, 64)
 			reply("closed %d", mpCode(s.Close(id, false)))

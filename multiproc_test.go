@@ -421,3 +421,33 @@ func TestMultiProcReusePort(t *testing.T) {
 		t.Fatalf("echo after reload: %q", f)
 	}
 }
+
+// TestMultiProcCrossWorkerFlood: far more data for another worker's connection than the
+// pipe between the workers holds (32 MiB in one callback): the sender's Writer queues it and
+// its loop flushes it as the pipe drains; every byte arrives, in order.
+func TestMultiProcCrossWorkerFlood(t *testing.T) {
+	ms := mpStart(t)
+	byWorker := mpSpread(t, ms)
+	a, b := byWorker[0][0], byWorker[1][0]
+	_, _, fdB := b.who()
+	const n, size = 4096, 8192
+	// Worker 1 is busy while worker 0 floods it, so the pipe fills and worker 0 queues.
+	b.send("sleep 300")
+	time.Sleep(50 * time.Millisecond)
+	a.send(fmt.Sprintf("flood %d %d %d", fdB, n, size))
+	if f := a.read(); !slices.Equal(f, []string{"flooded", "0"}) {
+		t.Fatalf("flood reply %q", f)
+	}
+	if f := b.read(); !slices.Equal(f, []string{"slept"}) {
+		t.Fatalf("worker 1's client got %q, want slept", f)
+	}
+	for i := range n {
+		l, err := b.readLine()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if len(l) != size-1 || l[0] != byte('a'+i%26) || l[size-2] != l[0] {
+			t.Fatalf("message %d: %d bytes starting %q, want %d of %q", i, len(l), l[:min(len(l), 8)], size-1, string(rune('a'+i%26)))
+		}
+	}
+}
