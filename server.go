@@ -63,8 +63,10 @@ type Server struct {
 // s.Ports()[0].Port() tells which. For SockUnixStream and SockUnixDgram, host is the socket's
 // path and port is ignored.
 //
-// Modes: ModeBase is built. ModeProcess and ModeThread are refused with ErrOperationNotSupport
-// until the process model lands (see README, "Status").
+// Modes: ModeBase is built, in one process (worker_num 1) or as a manager and worker
+// processes (worker_num > 1: in a worker process NewServer adopts the manager's socket
+// instead of binding, see Start). ModeProcess and ModeThread are refused with
+// ErrOperationNotSupport until they land (see README, "Status").
 func NewServer(host string, port int, mode Mode, sock SockType) (*Server, error) {
 	switch mode {
 	case ModeBase:

@@ -48,6 +48,13 @@ type conn struct {
 // Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,
 // then returns nil. Callbacks run on the calling goroutine (the worker's event loop) in a
 // single-process ModeBase server. A second Start is an error (9008).
+//
+// With worker_num > 1 (ModeBase) the calling process becomes the manager: Start re-executes
+// this program once per worker and returns nil in the manager once the whole tree has shut
+// down. In each worker process the program's main runs again up to Start (NewServer and
+// AddListener adopt the manager's sockets), and there Start serves and never returns: the
+// process exits when the worker stops. So code before Start runs in every process; code
+// after it only in the manager. See docs/process-model.md.
 func (s *Server) Start() error {
 	if !s.state.CompareAndSwap(stateNew, stateStarting) {
 		if s.state.Load() == stateStopped && s.table == nil {
