@@ -62,6 +62,9 @@ func (s *Server) Command(name string, processID int, processType int, data any) 
 		}
 		payload = nil
 	}
+	if s.mp != nil {
+		return s.commandMulti(name, cmd, processID, processType, payload)
+	}
 	switch processType {
 	case CommandMaster:
 	case CommandEventWorker:
@@ -73,6 +76,11 @@ func (s *Server) Command(name string, processID int, processType int, data any) 
 	case CommandTaskWorker:
 		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): the server has no task worker %d", name, processID))
 	}
+	return s.commandHere(name, cmd, payload)
+}
+
+// commandHere runs cmd on this process's worker loop.
+func (s *Server) commandHere(name string, cmd command, payload []byte) ([]byte, error) {
 	w := s.cur
 	if w.loop.OnLoop() {
 		return cmd.fn(s, payload), nil

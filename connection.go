@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/ipc"
 	"github.com/goswoole/swoole/internal/reactor"
 )
 
@@ -71,6 +72,9 @@ func (s *Server) closingConn(fd int64) *conn {
 // ErrOutputBufferOverflow (1008) when the connection already has output queued and data would
 // take it past socket_buffer_size (OnBufferFull has fired by then). Safe from any goroutine.
 func (s *Server) Send(fd int64, data []byte) error {
+	if owner, _, ok := s.remoteOwner(fd); ok {
+		return s.sendRemote(owner, fd, data)
+	}
 	c, err := s.lookup("Send", fd)
 	if err != nil {
 		return err
@@ -105,6 +109,13 @@ func (s *Server) Close(fd int64, reset bool) error {
 	if err := s.running("Close"); err != nil {
 		return err
 	}
+	if owner, _, ok := s.remoteOwner(fd); ok {
+		aux := uint16(0)
+		if reset {
+			aux = 1
+		}
+		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+	}
 	if sl := s.table.Get(fd); sl != nil {
 		if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
 			if c.inClose.Load() {
@@ -135,6 +146,10 @@ func (s *Server) Exist(fd int64) bool {
 // Pause stops reading from the connection fd: its data waits in the kernel (and the peer is
 // slowed by TCP flow control) until Resume. Pausing twice is fine.
 func (s *Server) Pause(fd int64) error {
+	if owner, sl, ok := s.remoteOwner(fd); ok {
+		sl.SetFlag(conntable.FlagPaused)
+		return s.forward("Pause", owner, ipc.Header{Type: ipc.TypePause, Fd: fd}, nil)
+	}
 	c, err := s.lookup("Pause", fd)
 	if err != nil {
 		return err
@@ -146,6 +161,10 @@ func (s *Server) Pause(fd int64) error {
 
 // Resume starts reading from a paused connection again. Resuming twice is fine.
 func (s *Server) Resume(fd int64) error {
+	if owner, sl, ok := s.remoteOwner(fd); ok {
+		sl.ClearFlag(conntable.FlagPaused)
+		return s.forward("Resume", owner, ipc.Header{Type: ipc.TypeResume, Fd: fd}, nil)
+	}
 	c, err := s.lookup("Resume", fd)
 	if err != nil {
 		return err
@@ -158,6 +177,9 @@ func (s *Server) Resume(fd int64) error {
 // Confirm starts reading from a connection held back by enable_delay_receive. Confirming a
 // connection twice, or one that was never held back, is fine.
 func (s *Server) Confirm(fd int64) error {
+	if owner, _, ok := s.remoteOwner(fd); ok {
+		return s.forward("Confirm", owner, ipc.Header{Type: msgConfirm, Fd: fd}, nil)
+	}
 	c, err := s.lookup("Confirm", fd)
 	if err != nil {
 		return err
@@ -169,27 +191,40 @@ func (s *Server) Confirm(fd int64) error {
 
 // Protect exempts the connection fd from the heartbeat check (on true) or subjects it again.
 func (s *Server) Protect(fd int64, on bool) error {
-	c, err := s.lookup("Protect", fd)
+	sl, err := s.slotOf("Protect", fd)
 	if err != nil {
 		return err
 	}
 	if on {
-		c.slot.SetFlag(conntable.FlagProtected)
+		sl.SetFlag(conntable.FlagProtected)
 	} else {
-		c.slot.ClearFlag(conntable.FlagProtected)
+		sl.ClearFlag(conntable.FlagProtected)
 	}
 	return nil
+}
+
+// slotOf returns the shared slot of session fd, whichever process owns it: what only touches
+// the table (Protect, Bind) works the same from every process.
+func (s *Server) slotOf(call string, fd int64) (*conntable.Slot, error) {
+	if _, sl, ok := s.remoteOwner(fd); ok {
+		return sl, nil
+	}
+	c, err := s.lookup(call, fd)
+	if err != nil {
+		return nil, err
+	}
+	return c.slot, nil
 }
 
 // Bind attaches a uid to the connection fd: it shows in GetClientInfo and steers dispatch_mode
 // 5. A connection is bound once; a second Bind is an error.
 func (s *Server) Bind(fd int64, uid uint32) error {
-	c, err := s.lookup("Bind", fd)
+	sl, err := s.slotOf("Bind", fd)
 	if err != nil {
 		return err
 	}
-	if !c.slot.SetUIDOnce(uid) {
-		return s.fail(newError(ErrRefused, "Bind: session %d is already bound to uid %d: a connection is bound once", fd, c.slot.UID.Load()))
+	if !sl.SetUIDOnce(uid) {
+		return s.fail(newError(ErrRefused, "Bind: session %d is already bound to uid %d: a connection is bound once", fd, sl.UID.Load()))
 	}
 	return nil
 }
@@ -334,7 +369,7 @@ func (s *Server) Stats() Stats {
 // GetWorkerID returns this worker's id (0 … worker_num−1), or -1 outside a worker (before
 // Start and after shutdown).
 func (s *Server) GetWorkerID() int {
-	if !s.tableLive() {
+	if !s.tableLive() || s.cur == nil { // s.cur is nil in a manager process
 		return -1
 	}
 	return s.cur.id
@@ -379,6 +414,9 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 		return 0, err
 	}
 	if workerID == -1 {
+		if s.cur == nil {
+			return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus(-1): the manager is not a worker: give a worker id"))
+		}
 		workerID = s.cur.id
 	}
 	if workerID < 0 || workerID >= s.eff.WorkerNum+s.eff.TaskWorkerNum {
@@ -389,9 +427,15 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 
 // GetMasterPID returns the master's pid. A single-process ModeBase server is its own master
 // (Swoole reports worker 0's pid there).
+//
+// In a ModeBase server of several processes there is no master: as in Swoole, it is worker
+// 0's pid (0 while worker 0 is being replaced).
 func (s *Server) GetMasterPID() int {
 	if s.state.Load() == stateNew {
 		return 0
+	}
+	if s.multi() != nil && s.table != nil {
+		return int(s.table.Worker(0).PID.Load())
 	}
 	return os.Getpid()
 }
@@ -400,8 +444,14 @@ func (s *Server) GetMasterPID() int {
 func (s *Server) MasterPID() int { return s.GetMasterPID() }
 
 // GetManagerPID returns the manager's pid, or 0 when the server has no manager (a
-// single-process ModeBase server).
-func (s *Server) GetManagerPID() int { return 0 }
+// single-process ModeBase server, or before Start). In a ModeBase server of several
+// processes the manager is the process that called Start.
+func (s *Server) GetManagerPID() int {
+	if s.multi() == nil {
+		return 0
+	}
+	return s.managerPID()
+}
 
 // ManagerPID is GetManagerPID (Swoole's manager_pid property).
 func (s *Server) ManagerPID() int { return s.GetManagerPID() }

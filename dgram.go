@@ -31,6 +31,9 @@ func (w *worker) Packet(ln *reactor.Listener, data []byte, from unix.Sockaddr) {
 	w.slot.Status.Store(WorkerBusy)
 	p.ecb.packet(s, data, client)
 	w.slot.Status.Store(WorkerIdle)
+	if w.maxRequests > 0 {
+		w.countRequest()
+	}
 }
 
 // PacketTooLarge logs a datagram dropped for being larger than the read buffer.

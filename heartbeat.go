@@ -48,6 +48,9 @@ func (s *Server) Heartbeat(closeConns bool) ([]int64, error) {
 	if s.heartbeatInterval() == 0 {
 		return nil, s.fail(newError(ErrRefused, "Heartbeat: no heartbeat is configured: set heartbeat_check_interval or heartbeat_idle_time"))
 	}
+	if s.cur == nil {
+		return nil, s.notInManager("Heartbeat")
+	}
 	return s.cur.idleConns(closeConns, true), nil
 }
 

@@ -33,6 +33,9 @@ type Port struct {
 	ecb   portCallbacks   // resolved at Start: the port's handlers, else the server's
 	ln    *reactor.Listener
 	file  *os.File // GetSocket's duplicate, closed at shutdown
+
+	adopted bool // a worker process's copy of the manager's socket (the manager unlinks a unix path)
+	ownFD   bool // a worker process's own SO_REUSEPORT socket, closed when the worker stops
 }
 
 func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
@@ -53,6 +56,9 @@ func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
 	}
 	if spec.Family != sys.FamilyUnix && (port < 0 || port > 65535) {
 		return nil, newError(ErrBadPort, "port %d is out of range: use 0 (any free port) to 65535", port)
+	}
+	if p, ok, err := s.adoptPort(len(s.ports), host, sock); ok {
+		return p, err // a worker process: the manager bound it
 	}
 	fd, got, err := sys.Bind(spec)
 	if err != nil {

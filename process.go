@@ -72,9 +72,19 @@ func (s *Server) AddProcess(p *Process) (int, error) {
 //
 // Reload needs a manager process: a single-process ModeBase server (worker_num 1, no task
 // workers) has none, as in Swoole, so Reload returns ErrOperationNotSupport (507) there.
+//
+// In a ModeBase server of several processes it works from any process (a worker signals
+// the manager, as SIGUSR1/SIGUSR2 do): every worker is replaced by a new process of the
+// executable now on disk, asynchronously with reload_async (default), one at a time without.
+// A reloaded worker's connections are closed (ModeBase, as in Swoole). A reload asked for
+// while one runs is ignored. With onlyTaskWorkers there is nothing to reload yet (no task
+// workers).
 func (s *Server) Reload(onlyTaskWorkers bool) error {
 	if err := s.running("Reload"); err != nil {
 		return err
+	}
+	if s.mp != nil {
+		return s.reloadMulti(onlyTaskWorkers)
 	}
 	return s.fail(newError(ErrOperationNotSupport, "Reload: this server runs in a single process, with no manager to restart workers: reload needs worker_num > 1 or task workers (multi-process model)"))
 }
@@ -84,6 +94,10 @@ func (s *Server) Reload(onlyTaskWorkers bool) error {
 //
 // Stop needs a manager to restart the worker: a single-process ModeBase server has none, so
 // Stop returns ErrOperationNotSupport (507) there; use Shutdown to stop the server.
+//
+// In a ModeBase server of several processes the manager stops the worker (SIGTERM: it
+// closes its connections and runs WorkerStop) and starts a new one; with waitEvent the new
+// one starts first. It works from any process and returns once the request is made.
 func (s *Server) Stop(workerID int, waitEvent bool) error {
 	if err := s.running("Stop"); err != nil {
 		return err
@@ -91,12 +105,17 @@ func (s *Server) Stop(workerID int, waitEvent bool) error {
 	if workerID != -1 && (workerID < 0 || workerID >= s.eff.WorkerNum) {
 		return s.fail(newError(ErrInvalidParams, "Stop: no worker %d: ids are 0 to %d, or -1 for this worker", workerID, s.eff.WorkerNum-1))
 	}
+	if s.mp != nil {
+		return s.stopMulti(workerID, waitEvent)
+	}
 	return s.fail(newError(ErrOperationNotSupport, "Stop: this server runs in a single process, with no manager to restart the worker: use Shutdown"))
 }
 
 // SendMessage sends msg to the worker or task worker dstWorkerID, whose OnPipeMessage
 // receives it. Sending to this worker itself, to an id out of range, or with no OnPipeMessage
-// registered is an error (as in Swoole).
+// registered is an error (as in Swoole). In a ModeBase server of several processes it works
+// from every worker and from the manager (srcWorkerID -1); it returns once the message is
+// queued for the target.
 func (s *Server) SendMessage(msg any, dstWorkerID int) error {
 	if err := s.running("SendMessage"); err != nil {
 		return err
@@ -110,8 +129,12 @@ func (s *Server) SendMessage(msg any, dstWorkerID int) error {
 	case s.cur != nil && dstWorkerID == s.cur.id:
 		return s.fail(newError(ErrRefused, "SendMessage: worker %d cannot send a message to itself", dstWorkerID))
 	}
-	if _, err := encode(msg); err != nil {
+	payload, err := encode(msg)
+	if err != nil {
 		return s.fail(err)
+	}
+	if s.mp != nil {
+		return s.sendMessageMulti(payload, dstWorkerID)
 	}
 	return s.fail(newError(ErrOperationNotSupport, "SendMessage: worker %d is in another process, which the single-process server does not have", dstWorkerID))
 }

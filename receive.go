@@ -128,6 +128,9 @@ func (w *worker) deliver(c *conn, data []byte, now int64) {
 	w.slot.Status.Store(WorkerBusy)
 	c.port.ecb.receive(s, c.id, w.id, data)
 	w.slot.Status.Store(WorkerIdle)
+	if w.maxRequests > 0 {
+		w.countRequest()
+	}
 }
 
 // protocolError closes a connection whose peer broke the framing; other connections go on.

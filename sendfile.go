@@ -14,9 +14,13 @@ import (
 // past the end is an error (ErrSystemCallFail 502, as Swoole reports them); a file that is not
 // a regular file is ErrServerNotRegularFile (9013). Safe from any goroutine.
 func (s *Server) SendFile(fd int64, filename string, offset, length int64) error {
-	c, err := s.lookup("SendFile", fd)
-	if err != nil {
-		return err
+	owner, _, remote := s.remoteOwner(fd)
+	var c *conn
+	if !remote {
+		var err error
+		if c, err = s.lookup("SendFile", fd); err != nil {
+			return err
+		}
 	}
 	if offset < 0 || length < 0 {
 		return s.fail(newError(ErrInvalidParams, "SendFile: offset %d and length %d must not be negative", offset, length))
@@ -45,6 +49,10 @@ func (s *Server) SendFile(fd int64, filename string, offset, length int64) error
 	if offset+length > size {
 		unix.Close(ffd)
 		return s.fail(newError(ErrSystemCallFail, "SendFile: offset %d + length %d is past the end of %q (%d bytes)", offset, length, filename, size))
+	}
+	if remote {
+		unix.Close(ffd)
+		return s.sendFileRemote(owner, fd, filename, offset, length)
 	}
 	if err := c.rc.SendFile(ffd, offset, length); err != nil {
 		return s.sendError(c, fd, int(length), err)
@@ -87,6 +95,9 @@ func (s *Server) countSend(c *conn, n int64) {
 func (s *Server) SendWait(fd int64, data []byte) error {
 	if s.mode != ModeBase {
 		return s.fail(newError(ErrRefused, "SendWait works in ModeBase only: use Send"))
+	}
+	if owner, _, ok := s.remoteOwner(fd); ok {
+		return s.fail(newError(ErrOperationNotSupport, "SendWait: session %d belongs to worker %d, another process: SendWait waits only for this worker's own connections; use Send", fd, owner))
 	}
 	if err := s.Send(fd, data); err != nil {
 		return err

@@ -51,7 +51,8 @@ type Server struct {
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
 	mask    int64
 	workers []*worker
-	cur     *worker // the worker of this process (single-process ModeBase: the only one)
+	cur     *worker // the worker of this process (single-process ModeBase: the only one; nil in a manager)
+	mp      *multi  // set at Start when the server runs as several processes (base_multi.go)
 
 	sigDone  chan struct{}
 	commands map[string]command
@@ -62,8 +63,10 @@ type Server struct {
 // s.Ports()[0].Port() tells which. For SockUnixStream and SockUnixDgram, host is the socket's
 // path and port is ignored.
 //
-// Modes: ModeBase is built. ModeProcess and ModeThread are refused with ErrOperationNotSupport
-// until the process model lands (see README, "Status").
+// Modes: ModeBase is built, in one process (worker_num 1) or as a manager and worker
+// processes (worker_num > 1: in a worker process NewServer adopts the manager's socket
+// instead of binding, see Start). ModeProcess and ModeThread are refused with
+// ErrOperationNotSupport until they land (see README, "Status").
 func NewServer(host string, port int, mode Mode, sock SockType) (*Server, error) {
 	switch mode {
 	case ModeBase:

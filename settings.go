@@ -38,8 +38,9 @@ import (
 //   - honoured: every socket, framing, buffer, watermark, heartbeat, max_idle_time,
 //     max_connection, start_session_id, send_yield/send_timeout, log, pid_file and
 //     stats_file option;
-//   - refused at Start with 507 until the process model lands: worker_num > 1,
-//     task_worker_num > 0, max_request > 0, daemonize, user, group;
+//   - refused at Start with 507 until the rest of the process model lands:
+//     task_worker_num > 0, daemonize; and max_request, user, group with worker_num 1
+//     (they need worker processes: set worker_num to 2 or more);
 //   - accepted and without effect in one process, as in Swoole's BASE mode (they describe
 //     how a master dispatches to workers or how workers restart, and there is neither):
 //     reactor_num, dispatch_mode, dispatch_func, discard_timeout_request, enable_unsafe_event,
@@ -47,6 +48,11 @@ import (
 //   - enable_coroutine: callbacks always run one at a time on the worker's event loop; a
 //     callback that blocks (SendWait, a long computation) holds the loop, as Swoole does with
 //     enable_coroutine false. Start goroutines for blocking work.
+//
+// A ModeBase server with worker_num > 1 runs as a manager and worker processes (see
+// Server.Start) and also honours max_request and max_request_grace, reload_async and
+// max_wait_time, enable_reuse_port (a listening socket per worker), user and group (the
+// workers' credentials). An unset worker_num is 1 (one process), not the CPU count.
 type Settings struct {
 	// ---- processes, mode and limits (server) ----
 

@@ -26,6 +26,17 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
 	}
+	// A process of a multi-process test server (multiproc_helpers_test.go): the manager and
+	// each of its workers run the named server instead of the tests.
+	if name := os.Getenv(mpEnvServer); name != "" {
+		os.Exit(runTestServer(name))
+	}
+	if os.Getenv("GOSWOOLE_ROLE") != "" {
+		// A worker of a multi-process server started inside the test process (a test that
+		// should have used mpStart): it must not run the tests again.
+		fmt.Fprintln(os.Stderr, "swoole_test: started as a server process without", mpEnvServer)
+		os.Exit(3)
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -30,6 +30,9 @@ func (s *Server) timerWorker(call string) (*worker, error) {
 	if err := s.running(call); err != nil {
 		return nil, err
 	}
+	if s.cur == nil {
+		return nil, s.notInManager(call)
+	}
 	return s.cur, nil
 }
 

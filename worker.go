@@ -25,6 +25,10 @@ type worker struct {
 	loop   *reactor.Loop
 	slot   *conntable.WorkerSlot
 	timers timer.Heap // this worker's timers (loop goroutine only)
+	pid    int32      // this process's pid, stored in the slots of the connections it owns
+
+	maxRequests int64 // max_request (with its grace) in a worker process; 0 = no limit
+	requests    int64 // requests handled by this process (loop goroutine only)
 }
 
 // conn is a connection held by this process.
@@ -44,6 +48,13 @@ type conn struct {
 // Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,
 // then returns nil. Callbacks run on the calling goroutine (the worker's event loop) in a
 // single-process ModeBase server. A second Start is an error (9008).
+//
+// With worker_num > 1 (ModeBase) the calling process becomes the manager: Start re-executes
+// this program once per worker and returns nil in the manager once the whole tree has shut
+// down. In each worker process the program's main runs again up to Start (NewServer and
+// AddListener adopt the manager's sockets), and there Start serves and never returns: the
+// process exits when the worker stops. So code before Start runs in every process; code
+// after it only in the manager. See docs/process-model.md.
 func (s *Server) Start() error {
 	if !s.state.CompareAndSwap(stateNew, stateStarting) {
 		if s.state.Load() == stateStopped && s.table == nil {
@@ -54,7 +65,16 @@ func (s *Server) Start() error {
 	if err := s.prepare(); err != nil {
 		s.cleanup()
 		s.state.Store(stateStopped)
+		if s.mp != nil && s.mp.child {
+			s.childFailed(err) // never returns: user code after Start runs only in the manager
+		}
 		return s.fail(err)
+	}
+	if s.mp != nil {
+		if s.mp.child {
+			s.runChild() // never returns
+		}
+		return s.runManager()
 	}
 	w := s.cur
 	if s.eff.PidFile != "" {
@@ -124,13 +144,16 @@ func (s *Server) prepare() error {
 	if err := s.eff.validate(); err != nil {
 		return err
 	}
-	if s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || s.eff.MaxRequest > 0 {
-		return newError(ErrOperationNotSupport, "worker_num %d, task_worker_num %d, max_request %d need the multi-process model, which is not available yet in goswoole: use worker_num 1, no task workers and no max_request", s.eff.WorkerNum, s.eff.TaskWorkerNum, s.eff.MaxRequest)
+	if s.eff.TaskWorkerNum > 0 {
+		return newError(ErrOperationNotSupport, "task_worker_num %d: task workers are not available yet in goswoole: use task_worker_num 0", s.eff.TaskWorkerNum)
+	}
+	if err := s.chooseProcessModel(); err != nil {
+		return err
 	}
 	switch {
 	case s.eff.Daemonize:
 		return newError(ErrOperationNotSupport, "daemonize is not available yet in goswoole: run the server under a process manager (systemd, supervisord) instead")
-	case s.eff.User != "" || s.eff.Group != "":
+	case (s.eff.User != "" || s.eff.Group != "") && s.mp == nil:
 		return newError(ErrOperationNotSupport, "user/group apply to worker processes, which the single-process server does not have yet: start it as the user it should run as")
 	}
 	if err := s.newLogger(); err != nil {
@@ -151,6 +174,9 @@ func (s *Server) prepare() error {
 			return newError(ErrServerInvalidCallback, "datagram port %s has no Packet handler: register one with OnPacket (on the server or the port)", p.addr())
 		}
 	}
+	if s.mp != nil {
+		return nil // the manager (base_multi.go) or the worker process (child.go) builds the rest
+	}
 	t, err := conntable.New(s.eff.MaxConnection, s.eff.WorkerNum, s.eff.StartSessionID)
 	if err != nil {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
@@ -161,7 +187,7 @@ func (s *Server) prepare() error {
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
 
-	w := &worker{s: s, id: 0, slot: t.Worker(0)}
+	w := &worker{s: s, id: 0, slot: t.Worker(0), pid: int32(os.Getpid())}
 	w.slot.PID.Store(int32(os.Getpid()))
 	w.slot.Status.Store(WorkerBusy) // starting: OnStart and OnWorkerStart run first
 	w.slot.StartTime.Store(time.Now().Unix())
@@ -226,7 +252,7 @@ func (s *Server) cleanup() {
 		if p.fd >= 0 {
 			syscall.Close(p.fd)
 			p.fd = -1
-			if p.sock.base() == SockUnixStream || p.sock.base() == SockUnixDgram {
+			if (p.sock.base() == SockUnixStream || p.sock.base() == SockUnixDgram) && !p.adopted {
 				os.Remove(p.host)
 			}
 		}
@@ -258,6 +284,9 @@ func (s *Server) cleanup() {
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
 	for {
+		if s.state.Load() == stateRunning && s.mp != nil {
+			return s.shutdownMulti()
+		}
 		if s.state.CompareAndSwap(stateRunning, stateStopping) {
 			break
 		}
@@ -320,6 +349,7 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		return nil
 	}
 	now := time.Now()
+	slot.OwnerPID.Store(w.pid)
 	slot.Worker.Store(int32(w.id))
 	slot.FD.Store(int32(fd))
 	slot.ReactorID.Store(int32(w.id))

@@ -9,9 +9,10 @@
 // the address it listens on (the real port when --port is 0) and serves until SIGINT (Ctrl-C)
 // or SIGTERM, then shuts down cleanly and exits 0.
 //
-// Settings the library does not support yet (today: a mode other than base, more than one
-// worker, task workers) are refused with the library's own message and exit code 2, as is a
-// malformed flag.
+// With --workers N above 1 the server runs as a manager (this process) and N worker processes
+// (this program started again, see the library's Start). Settings the library does not
+// support yet (today: a mode other than base, task workers) are refused with the library's
+// own message and exit code 2, as is a malformed flag.
 package main
 
 import (

@@ -228,7 +228,6 @@ func TestServeRefusesAsProcess(t *testing.T) {
 		{name: "unknown mode", args: []string{"serve", "--mode", "nope"}, stderr: `invalid --mode "nope"`},
 		{name: "zero workers", args: []string{"serve", "--workers", "0"}, stderr: "invalid --workers 0"},
 		{name: "not a number", args: []string{"serve", "--workers", "x"}, stderr: `invalid value "x" for flag -workers`},
-		{name: "library: four workers", args: []string{"serve", "--port", "0", "--workers", "4"}, stderr: "(code 507)"},
 		{name: "library: process mode", args: []string{"serve", "--port", "0", "--mode", "process"}, stderr: "(code 507)"},
 		{name: "unknown command", args: []string{"nope"}, stderr: `unknown command "nope"`},
 	} {
@@ -271,7 +270,6 @@ func TestRun(t *testing.T) {
 		{name: "zero workers", args: []string{"serve", "--workers", "0"}, code: 2, stderr: "invalid --workers 0"},
 		{name: "negative task workers", args: []string{"serve", "--task-workers", "-1"}, code: 2, stderr: "invalid --task-workers -1"},
 		{name: "bad host", args: []string{"serve", "--host", "not an address", "--port", "0"}, code: 2, stderr: "goswoole serve: swoole:"},
-		{name: "library: four workers", args: []string{"serve", "--port", "0", "--workers", "4"}, code: 2, stderr: "(code 507)"},
 		{name: "library: task workers", args: []string{"serve", "--port", "0", "--task-workers", "2"}, code: 2, stderr: "(code 507)"},
 		{name: "library: process mode", args: []string{"serve", "--port", "0", "--mode", "process"}, code: 2, stderr: "(code 507)"},
 		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, code: 2, stderr: "(code 507)"},
@@ -360,4 +358,43 @@ func TestServeStopBeforeStart(t *testing.T) {
 		t.Fatalf("port %d still held: %v", port, err)
 	}
 	ln.Close()
+}
+
+// TestServeWorkers runs serve with two worker processes: the listen line comes once (from
+// worker 0's OnStart), connections spread over the workers echo, and SIGTERM to the manager
+// (the process started here) stops the whole tree with exit code 0.
+func TestServeWorkers(t *testing.T) {
+	c := startChild(t, "serve", "--port", "0", "--workers", "2")
+	l := c.line(20 * time.Second)
+	m := regexp.MustCompile(`^goswoole: echo server listening on (127\.0\.0\.1):(\d+) \(mode base, 2 workers\)$`).FindStringSubmatch(l)
+	if m == nil {
+		t.Fatalf("first line %q is not the listen line of 2 workers", l)
+	}
+	addr := net.JoinHostPort(m[1], m[2])
+	for i := range 4 {
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		msg := bytes.Repeat([]byte{byte('a' + i)}, 100)
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := nc.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(nc, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo %d: %q, %v", i, got, err)
+		}
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.exitCode(20 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, c.stderr)
+	}
+	// stdout closes only when every worker (which shares it) is gone.
+	if rest := c.rest(10 * time.Second); len(rest) == 0 || rest[len(rest)-1] != "goswoole: echo server stopped" {
+		t.Errorf("stdout after the listen line = %q, want it to end with the stop line", rest)
+	}
 }

@@ -80,7 +80,9 @@ type Slot struct {
 	addrMeta atomic.Uint64            // family | length<<16
 	addr     [addrWords]atomic.Uint64 // raw address bytes, little endian
 	pins     atomic.Int32             // MarkClosing callers in flight; Release waits for 0
-	_        uint32
+	// OwnerPID is the OS pid of the owning process, so that the process that spawned it can
+	// reclaim the slots of one that died without releasing them (ReleaseOwnedBy).
+	OwnerPID atomic.Int32
 	_        [3]uint64
 }
 
@@ -173,6 +175,7 @@ func (s *Slot) SetUIDOnce(uid uint32) bool {
 func (s *Slot) clear() {
 	s.Flags.Store(0)
 	s.Worker.Store(0)
+	s.OwnerPID.Store(0)
 	s.FD.Store(0)
 	s.ReactorID.Store(0)
 	s.ServerFD.Store(0)

@@ -45,8 +45,14 @@ type Counters struct {
 	// MaxFD is the largest OS file descriptor of a connection, as updated by
 	// the server (an OS fd of the owning process, not a session id).
 	MaxFD atomic.Int64
+	// ServerFlags holds server-wide facts as bits the server defines (OnStart has run, a
+	// shutdown has begun, ...); set them with Or, which returns the old bits.
+	ServerFlags atomic.Uint64
+	// ReloadGen is the reload generation a reload in progress brings the workers to (0
+	// when none runs): a worker of an older generation is one the reload replaces.
+	ReloadGen atomic.Int64
 
-	_ [16]uint64 // reserved for later counters
+	_ [14]uint64 // reserved for later counters
 }
 
 // WorkerSlot is the status of one worker id, one record per worker slot in

@@ -23,5 +23,15 @@
 // exactly once, on the loop, whoever closed.
 //
 // The descriptor table is a slice indexed by fd; epoll's data word holds only the fd, never a Go
-// pointer.
+// pointer. Each entry has a kind: a listener, a connection, the loop's eventfd, or a
+// descriptor watched for the caller (AddFD: an FDHandler told when it is readable or
+// writable, such as the IPC sockets between a server's processes).
+//
+// # Listeners shared by several processes
+//
+// A Listener with Exclusive set is registered with EPOLLEXCLUSIVE, for a listening socket
+// that the loops of several worker processes watch: a new connection wakes one idle loop,
+// not all of them. The kernel wakes the first idle waiter in registration order, so a loop
+// that accepted registers the listener again, which moves it to the back: connections go
+// round the idle workers instead of all reaching the first.
 package reactor

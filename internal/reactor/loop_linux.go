@@ -77,12 +77,15 @@ const (
 	kindListener
 	kindConn
 	kindWake
+	kindFD
 )
 
 type fdEntry struct {
 	kind uint8
 	conn *Conn
 	ln   *Listener
+	fh   FDHandler // kindFD
+	fev  uint32    // kindFD: the interest registered with epoll
 }
 
 // Listener is a listening socket served by a loop.
@@ -90,6 +93,9 @@ type Listener struct {
 	FD    int
 	Owner any  // the user's object for this listener (the server's *Port)
 	Dgram bool // a datagram socket: Packet for each datagram instead of accepts
+	// Exclusive registers the listener with EPOLLEXCLUSIVE: when several processes' loops
+	// watch one shared listening socket, a new connection wakes one of them, not all.
+	Exclusive bool
 
 	pausedUntil int64 // accept paused after EMFILE, until this monotonic time
 }
@@ -191,11 +197,19 @@ func (l *Loop) setEntry(fd int, e fdEntry) {
 // AddListener starts accepting on ln (a listening, non-blocking socket). Call it on the loop
 // goroutine or before Run.
 func (l *Loop) AddListener(ln *Listener) error {
-	if err := l.ctl(unix.EPOLL_CTL_ADD, ln.FD, unix.EPOLLIN); err != nil {
+	if err := l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest()); err != nil {
 		return err
 	}
 	l.setEntry(ln.FD, fdEntry{kind: kindListener, ln: ln})
 	return nil
+}
+
+// interest is the epoll interest a listener is registered with.
+func (ln *Listener) interest() uint32 {
+	if ln.Exclusive {
+		return unix.EPOLLIN | unix.EPOLLEXCLUSIVE
+	}
+	return unix.EPOLLIN
 }
 
 // RemoveListener stops accepting on ln. It does not close ln.FD.
@@ -317,6 +331,8 @@ func (l *Loop) Run() error {
 				} else {
 					l.accept(e.ln)
 				}
+			case kindFD:
+				l.fdEvent(fd, e.fh, ev.Events)
 			case kindWake:
 				var b [8]byte
 				_, _ = unix.Read(l.wakefd, b[:])
@@ -363,6 +379,14 @@ func (l *Loop) Close() error {
 }
 
 func (l *Loop) accept(ln *Listener) {
+	accepted := 0
+	if ln.Exclusive {
+		defer func() {
+			if accepted > 0 {
+				l.requeue(ln)
+			}
+		}()
+	}
 	for range 64 {
 		nfd, sa, err := unix.Accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
@@ -377,6 +401,7 @@ func (l *Loop) accept(ln *Listener) {
 				_ = l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0)
 				ln.pausedUntil = l.Now() + int64(100*time.Millisecond)
 				l.paused = append(l.paused, ln)
+				accepted = 0 // no requeue: resumeAccept registers it again
 				return
 			default:
 				return
@@ -404,7 +429,21 @@ func (l *Loop) accept(ln *Listener) {
 		}
 		l.setEntry(nfd, fdEntry{kind: kindConn, conn: c})
 		l.nconns++
+		accepted++
 		l.h.Opened(c)
+	}
+}
+
+// requeue registers a shared EPOLLEXCLUSIVE listener again after this loop accepted from
+// it. The kernel wakes the first idle loop in the listener's wait queue, in registration
+// order, so an idle first worker would take every connection; registering again moves this
+// loop to the back of the queue, and connections go round the idle workers.
+func (l *Loop) requeue(ln *Listener) {
+	if ln.FD >= len(l.fds) || l.fds[ln.FD].ln != ln {
+		return // removed (or paused) by a callback
+	}
+	if l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0) == nil {
+		_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest())
 	}
 }
 
@@ -436,7 +475,7 @@ func (l *Loop) resumeAccept(timeout int) int {
 	for _, ln := range l.paused {
 		if now >= ln.pausedUntil {
 			if l.fds[ln.FD].ln == ln {
-				_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, unix.EPOLLIN)
+				_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest())
 			}
 			continue
 		}

@@ -1,0 +1,525 @@
+package swoole
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/supervisor"
+	"github.com/goswoole/swoole/internal/sys"
+)
+
+// ModeBase with more than one process (worker_num > 1), as Swoole runs it:
+//
+//	the process that called Start = the manager (no master; user code after Start runs here)
+//	│   holds: the listeners (bound and listening), the connection table (memfd), one ipc
+//	│   socket pair per worker and one for itself; spawns, reaps, restarts, reloads
+//	├── worker 0   this executable again, GOSWOOLE_ROLE=worker:0: the user's main runs again,
+//	│              NewServer/AddListener adopt the inherited listeners, Start enters the
+//	│              worker's loop: accepts on the shared listeners (EPOLLEXCLUSIVE) or on a
+//	│              SO_REUSEPORT socket of its own, owns what it accepted, reads its pipe
+//	└── worker N-1
+//
+// A worker reaches a connection of another worker (Send, Close, Pause, Resume, Confirm,
+// SendFile) by writing to that worker's pipe: the session's slot in the shared table says which
+// worker owns it. Pipes: for worker w the manager creates the pair (a_w, b_w); w reads b_w, and
+// everyone who writes to w (the other workers, the manager) writes to a_w. The manager keeps
+// both ends for the server's life, so a restarted worker inherits the same pipe. The manager
+// reads its own pair's b end (stop requests from workers).
+//
+// Files a worker inherits, by name (supervisor.Inherited):
+//
+//	conntable       the memfd of the connection table
+//	listener.<i>    the socket of port i (Ports()[i])
+//	ipc.in          b_w, its own read end
+//	ipc.w.<j>       a_j for every worker j
+//	ipc.mgr         the manager's a end
+//	lifeline        (supervisor) the pipe whose end-of-file means the manager died
+
+// Messages between the processes of a ModeBase server, beyond ipc's predefined types
+// (TypeSend, TypeCloseReq, TypePause, TypeResume, TypeSendFile, TypePipeMessage).
+const (
+	msgConfirm = ipc.TypeUser + iota // to the owner: Confirm session Fd
+	msgStop                          // worker → manager: stop worker Fd; Aux 1 = let it finish (async)
+)
+
+// Bits of conntable.Counters.ServerFlags.
+const (
+	flagStartRan uint64 = 1 << 0 // OnStart has run (once per server life, in worker 0)
+	flagShutdown uint64 = 1 << 1 // the whole server is shutting down (not a reload)
+	managerSrcID        = -1     // SrcWorker of the manager's messages (OnPipeMessage's srcWorkerID)
+	readyTimeout        = 30 * time.Second
+	stopReadPoll        = 100 * time.Millisecond
+)
+
+// File names of the inheritance (see above).
+const (
+	fileTable   = "conntable"
+	fileIn      = "ipc.in"
+	fileMgr     = "ipc.mgr"
+	filePrefixW = "ipc.w."
+	filePrefixL = "listener."
+)
+
+// multi is the state of a server that runs as several processes: the manager's, or one
+// worker process's. It is nil in a single-process server.
+type multi struct {
+	child bool
+	role  supervisor.Role // in a worker process
+	src   int16           // SrcWorker of the messages this process writes
+
+	toWorker []*ipc.Writer // by worker id: what reaches that worker's loop
+	toMgr    *ipc.Writer   // a worker's pipe to the manager
+	files    []*os.File    // ipc files this process closes at the end
+
+	// worker process
+	inherited  []*os.File // the ipc.w.<j> files, claimed when the process model is chosen
+	reader     *ipc.Reader
+	exiting    bool        // loop goroutine only
+	termed     atomic.Bool // the worker got SIGTERM: the manager stops it
+	hbTimer    int         // the idle-check timer's id, 0 if none
+	statsTimer int         // the stats_file timer's id (worker 0), 0 if none
+	done       chan struct{}
+
+	// manager
+	mgr      *supervisor.Manager
+	pairs    [][2]*os.File // per worker: {a, b}
+	mgrPair  [2]*os.File
+	lnFiles  []*os.File
+	shutOnce sync.Once
+	reloadWG sync.WaitGroup
+	reloads  int // reloads accepted (the supervisor's BeforeReload calls are serialised)
+}
+
+// chooseProcessModel decides, while Start prepares, whether this server runs as several
+// processes, and in which role this process does. s.mu is held.
+func (s *Server) chooseProcessModel() error {
+	role, isChild := supervisor.Current()
+	if isChild {
+		if role.Kind != supervisor.KindWorker {
+			return newError(ErrOperationNotSupport, "this process was started as %s, a role ModeBase servers do not have", role)
+		}
+		mp := &multi{child: true, role: role, src: int16(role.ID), done: make(chan struct{})}
+		for j := 0; ; j++ {
+			f, ok := supervisor.Inherited(filePrefixW + strconv.Itoa(j))
+			if !ok {
+				break
+			}
+			mp.inherited = append(mp.inherited, f)
+		}
+		if len(mp.inherited) == 0 || role.ID >= len(mp.inherited) {
+			return newError(ErrOperationNotSupport, "worker process %d inherited %d worker pipes: it was not started by a goswoole manager", role.ID, len(mp.inherited))
+		}
+		// The manager's worker_num is the one in force: the pipes were made for it.
+		s.eff.WorkerNum = len(mp.inherited)
+		s.mp = mp
+		return nil
+	}
+	if s.mode == ModeBase && s.eff.WorkerNum > 1 {
+		s.mp = &multi{src: managerSrcID}
+		return nil
+	}
+	if s.eff.MaxRequest > 0 {
+		// Swoole would run a manager and one worker here. goswoole starts the process
+		// model only for worker_num > 1 so far: an unset or 1 worker_num stays one process.
+		return newError(ErrOperationNotSupport, "max_request %d needs a manager to replace the worker, and a server with worker_num 1 runs in one process: set worker_num to 2 or more", s.eff.MaxRequest)
+	}
+	return nil
+}
+
+// ipcConfig is the configuration of every pipe end of the server.
+func (s *Server) ipcConfig() ipc.Config { return ipc.Config{} }
+
+// runManager is Start in the manager: it spawns the workers and supervises them until the
+// server shuts down, then returns nil.
+func (s *Server) runManager() error {
+	mp := s.mp
+	if err := s.buildManager(); err != nil {
+		s.cleanupMulti()
+		s.cleanup()
+		s.state.Store(stateStopped)
+		return s.fail(err)
+	}
+	if s.eff.PidFile != "" {
+		// The manager is the process to signal (SIGTERM, SIGUSR1), as Swoole's pid_file says.
+		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.cleanupMulti()
+			s.cleanup()
+			s.state.Store(stateStopped)
+			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
+		}
+		defer os.Remove(s.eff.PidFile)
+	}
+	s.state.Store(stateRunning)
+	if s.stopRequested.Load() {
+		s.shutdownManager() // asked while Start was preparing: Run returns at once
+	}
+	sigCh := make(chan os.Signal, 4)
+	signal.Notify(sigCh, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- mp.mgr.Run(context.Background()) }()
+	// Signals are answered at once: a worker catches SIGTERM from its first moments (its
+	// handler is installed when the package initialises, see childTerm), so even one that
+	// is still starting stops cleanly.
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); s.managerSignals(sigCh, stop) }()
+	go func() { defer bg.Done(); s.managerReader(stop) }()
+	// ManagerStart runs once every worker runs its loop (or the wait gave up).
+	s.waitWorkersReady(readyTimeout)
+	select {
+	case <-mp.mgr.Done(): // the workers could not start, or the server stopped already
+	default:
+		if s.cb.managerStart != nil {
+			s.cb.managerStart(s)
+		}
+	}
+
+	err := <-runErr
+	signal.Stop(sigCh)
+	close(stop)
+	bg.Wait()
+	mp.reloadWG.Wait()
+	s.state.CompareAndSwap(stateRunning, stateStopping)
+	if s.cb.managerStop != nil {
+		s.cb.managerStop(s)
+	}
+	if s.cb.shutdown != nil {
+		s.cb.shutdown(s)
+	}
+	s.cleanupMulti()
+	s.cleanup()
+	s.state.Store(stateStopped)
+	if err != nil {
+		return s.fail(&Error{Code: ErrSystemCallFail, Msg: "swoole: the workers could not be started", Err: err})
+	}
+	return nil
+}
+
+// buildManager creates what the workers inherit and the supervisor that spawns them.
+func (s *Server) buildManager() error {
+	mp := s.mp
+	n := s.eff.WorkerNum
+	t, err := conntable.New(s.eff.MaxConnection, n, s.eff.StartSessionID)
+	if err != nil {
+		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
+	}
+	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
+	s.conns = make([]atomic.Pointer[conn], t.Capacity())
+	s.mask = int64(t.Capacity() - 1)
+	t.Counters().StartTime.Store(time.Now().Unix())
+
+	for _, p := range s.ports {
+		if err := p.listenManager(); err != nil {
+			return err
+		}
+		f, err := shareSocket(p.fd, "goswoole-listener")
+		if err != nil {
+			return wrapErrno("", err, "cannot pass port %d to the workers", p.port)
+		}
+		mp.lnFiles = append(mp.lnFiles, f)
+	}
+	cfg := s.ipcConfig()
+	for range n {
+		a, b, err := ipc.NewPair()
+		if err != nil {
+			return wrapErrno("", err, "cannot create the workers' pipes")
+		}
+		mp.pairs = append(mp.pairs, [2]*os.File{a, b})
+		wr, err := ipc.NewWriter(a, cfg)
+		if err != nil {
+			return wrapErrno("", err, "cannot create the workers' pipes")
+		}
+		mp.toWorker = append(mp.toWorker, wr)
+	}
+	a, b, err := ipc.NewPair()
+	if err != nil {
+		return wrapErrno("", err, "cannot create the manager's pipe")
+	}
+	mp.mgrPair = [2]*os.File{a, b}
+	if mp.reader, err = ipc.NewReader(b, cfg); err != nil {
+		return wrapErrno("", err, "cannot create the manager's pipe")
+	}
+
+	slots := make([]supervisor.SlotSpec, n)
+	for i := range n {
+		files := supervisor.Files{fileTable: t.File(), fileIn: mp.pairs[i][1], fileMgr: a}
+		for j := range n {
+			files[filePrefixW+strconv.Itoa(j)] = mp.pairs[j][0]
+		}
+		for k, f := range mp.lnFiles {
+			files[filePrefixL+strconv.Itoa(k)] = f
+		}
+		slots[i] = supervisor.SlotSpec{
+			Role:  supervisor.Role{Kind: supervisor.KindWorker, ID: i},
+			Files: files,
+			Spawn: supervisor.SpawnOptions{User: s.eff.User, Group: s.eff.Group},
+		}
+	}
+	mp.mgr = supervisor.NewManager(supervisor.ManagerConfig{
+		Slots:        slots,
+		OnExit:       s.workerExited,
+		BeforeReload: s.beforeReload,
+		AfterReload:  s.afterReload,
+		MaxWaitTime:  s.eff.MaxWaitTime,
+		Logger:       s.log,
+	})
+	return nil
+}
+
+// listenManager readies a port for the workers: it listens, except with enable_reuse_port
+// on a TCP port, where every worker listens on a SO_REUSEPORT socket of its own and the
+// manager's socket stays bound only (holding the port without taking a share of its
+// connections, which it would never accept).
+func (p *Port) listenManager() error {
+	if !(p.eff.EnableReusePort && p.sock.isStream() && p.sock.base() != SockUnixStream) {
+		return p.listen()
+	}
+	if err := syscall.Close(p.fd); err != nil {
+		return wrapErrno("close", err, "cannot rebind port %d with SO_REUSEPORT", p.port)
+	}
+	p.fd = -1
+	fam := sys.FamilyInet4
+	if p.sock.base() == SockTCP6 {
+		fam = sys.FamilyInet6
+	}
+	fd, _, err := sys.Bind(sys.ListenSpec{Family: fam, Stream: true, Host: p.host, Port: p.port, ReusePort: true})
+	if err != nil {
+		return wrapErrno("", err, "cannot rebind port %d with SO_REUSEPORT", p.port)
+	}
+	p.fd = fd
+	return nil
+}
+
+// shareSocket wraps a duplicate of fd in an *os.File to pass to children. The descriptor is
+// made blocking while os.NewFile looks at it, so that the file stays out of Go's poller and
+// its Fd method (which os/exec calls) never changes the mode; it is non-blocking again
+// before any child exists. The mode belongs to the open socket, shared with every worker:
+// a blocking listener would block a worker's accept4 whenever another worker won the race.
+func shareSocket(fd int, name string) (*os.File, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(nfd), name)
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		f.Close()
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return f, nil
+}
+
+// waitWorkersReady waits until every worker has started its loop (it stored its pid and a
+// status in its slot), the supervisor stopped, or the timeout passed.
+func (s *Server) waitWorkersReady(timeout time.Duration) {
+	mgr := s.mp.mgr
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-mgr.Done():
+			return
+		default:
+		}
+		if s.state.Load() != stateRunning {
+			return // shutting down
+		}
+		pids := mgr.PIDs()
+		ready := len(pids) == s.eff.WorkerNum
+		for id, pid := range pids {
+			ws := s.table.Worker(id)
+			st := ws.Status.Load()
+			if int(ws.PID.Load()) != pid || (st != WorkerBusy && st != WorkerIdle) {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.log.Warn("swoole: not every worker started in time; the manager goes on", "timeout", timeout)
+}
+
+// managerSignals answers SIGTERM (shutdown), SIGUSR1 (reload every worker) and SIGUSR2
+// (reload task workers: none in ModeBase yet) until stop closes.
+func (s *Server) managerSignals(sigCh <-chan os.Signal, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case sig := <-sigCh:
+			s.log.Info("swoole: manager got a signal", "signal", sig.String())
+			switch sig {
+			case syscall.SIGTERM:
+				s.shutdownManager()
+			case syscall.SIGUSR1:
+				s.reloadManager(false)
+			case syscall.SIGUSR2:
+				s.reloadManager(true)
+			}
+		}
+	}
+}
+
+// managerReader serves the manager's pipe: stop requests from workers (Stop, max_request).
+func (s *Server) managerReader(stop <-chan struct{}) {
+	r := s.mp.reader
+	handle := func(h ipc.Header, payload []byte) {
+		if h.Type != msgStop {
+			s.log.Debug("swoole: manager: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
+			return
+		}
+		id, wait := int(h.Fd), h.Aux == 1
+		if len(payload) == 4 {
+			// A worker that asks to stop itself (max_request, Stop(-1)) names its pid: if it
+			// is no longer the slot's current worker (a reload replaced it already), the
+			// request is not about the current one.
+			if pid := int(binary.LittleEndian.Uint32(payload)); s.mp.mgr.PIDs()[id] != pid {
+				s.log.Debug("swoole: stop request from a worker that is being replaced: ignored", "worker", id, "pid", pid)
+				return
+			}
+		}
+		if err := s.mp.mgr.StopSlot(id, wait); err != nil && !errors.Is(err, supervisor.ErrStopped) {
+			s.log.Warn("swoole: cannot stop worker", "worker", id, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if err := r.WaitReadable(time.Now().Add(stopReadPoll)); err != nil {
+			if !errors.Is(err, ipc.ErrTimeout) {
+				s.log.Warn("swoole: manager pipe", "err", err)
+				time.Sleep(stopReadPoll)
+			}
+			continue
+		}
+		if _, err := r.ReadBatch(handle); err != nil {
+			s.log.Warn("swoole: manager pipe", "err", err)
+		}
+	}
+}
+
+// workerExited is the supervisor's OnExit: it reclaims what a dead worker left in the table
+// and reports an abnormal exit as OnWorkerError.
+func (s *Server) workerExited(slot, pid, exitCode, sig int, expected bool) {
+	if live, _ := s.table.ReleaseOwnedBy(int32(pid)); live > 0 {
+		ctr := s.table.Counters()
+		ctr.ConnectionNum.Add(-int64(live))
+		ctr.CloseCount.Add(int64(live))
+		s.log.Info("swoole: released the connections of a worker that died", "worker", slot, "pid", pid, "connections", live)
+	}
+	if ws := s.table.Worker(slot); ws != nil && ws.PID.CompareAndSwap(int32(pid), 0) {
+		ws.Status.Store(WorkerExit)
+	}
+	if expected || (exitCode == 0 && sig == 0) {
+		return
+	}
+	s.log.Warn("swoole: worker exited abnormally", "worker", slot, "pid", pid, "exit_code", exitCode, "signal", sig)
+	if s.cb.workerError != nil {
+		s.cb.workerError(s, slot, pid, exitCode, sig)
+	}
+}
+
+// beforeReload runs once the supervisor accepted a reload, before it touches a worker.
+func (s *Server) beforeReload() {
+	// Every reload moves every worker slot one generation on: the workers it replaces are
+	// those of an older generation (see workerStopping).
+	s.mp.reloads++
+	s.table.Counters().ReloadGen.Store(int64(s.mp.reloads))
+	if s.cb.beforeReload != nil {
+		s.cb.beforeReload(s)
+	}
+}
+
+func (s *Server) afterReload() {
+	s.table.Counters().ReloadGen.Store(0)
+	if s.cb.afterReload != nil {
+		s.cb.afterReload(s)
+	}
+}
+
+// shutdownManager starts the graceful shutdown of the whole tree (SIGTERM, or Shutdown in the
+// manager). It returns at once.
+func (s *Server) shutdownManager() {
+	mp := s.mp
+	mp.shutOnce.Do(func() {
+		s.table.Counters().ServerFlags.Or(flagShutdown)
+		s.state.CompareAndSwap(stateRunning, stateStopping)
+		// Manager.Shutdown waits for the tree: never from a supervisor callback's goroutine.
+		go func() { _ = mp.mgr.Shutdown() }()
+	})
+}
+
+// reloadManager starts a reload: every worker (SIGUSR1, Reload(false)) asynchronously when
+// reload_async, else one at a time; task workers only (SIGUSR2, Reload(true)) is nothing to
+// do without task workers. A reload asked for while one runs is ignored, as in Swoole.
+func (s *Server) reloadManager(onlyTask bool) {
+	if onlyTask {
+		s.log.Info("swoole: reload of task workers ignored: the server has none")
+		return
+	}
+	mp := s.mp
+	mp.reloadWG.Add(1)
+	go func() {
+		defer mp.reloadWG.Done()
+		var err error
+		if *s.eff.ReloadAsync {
+			err = mp.mgr.Reload(supervisor.KindWorker)
+		} else {
+			err = mp.mgr.ReloadRolling(supervisor.KindWorker)
+		}
+		switch {
+		case errors.Is(err, supervisor.ErrReloading):
+			s.log.Info("swoole: a reload is already in progress: this one is ignored")
+		case errors.Is(err, supervisor.ErrStopped), errors.Is(err, supervisor.ErrNotRunning):
+		case err != nil:
+			s.log.Warn("swoole: reload", "err", err)
+		}
+	}()
+}
+
+// cleanupMulti closes the pipes and the files made for the workers.
+func (s *Server) cleanupMulti() {
+	mp := s.mp
+	if mp.reader != nil {
+		mp.reader.Release()
+	}
+	for _, f := range mp.lnFiles {
+		f.Close()
+	}
+	for _, p := range mp.pairs {
+		p[0].Close()
+		p[1].Close()
+	}
+	for _, f := range mp.mgrPair {
+		if f != nil {
+			f.Close()
+		}
+	}
+	for _, f := range mp.files {
+		f.Close()
+	}
+}

@@ -1,0 +1,513 @@
+package swoole
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/reactor"
+	"github.com/goswoole/swoole/internal/supervisor"
+)
+
+// A worker process of a multi-process ModeBase server (see base_multi.go). The user's main
+// runs again in it: NewServer and AddListener adopt the listeners the manager passed
+// (adoptPort), Set and On run as in the manager, and Start enters runChild, which never
+// returns: the process exits when the worker stops, so code after Start runs only in the
+// manager.
+
+// childTerm receives the SIGTERM the manager sends a worker to stop it (shutdown, reload,
+// Stop, max_request). It is installed when the package initialises, before the user's main
+// runs, so that a worker signalled while it is still starting stops cleanly instead of dying
+// of the signal's default action.
+var childTerm = func() chan os.Signal {
+	if r, ok := supervisor.Current(); ok && r.Kind == supervisor.KindWorker {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		return ch
+	}
+	return nil
+}()
+
+// childWorkerID returns this process's worker id when it is a worker process, else -1.
+func childWorkerID() int {
+	if r, ok := supervisor.Current(); ok && r.Kind == supervisor.KindWorker {
+		return r.ID
+	}
+	return -1
+}
+
+// adoptPort takes, in a worker process, the socket the manager passed for the port with this
+// index instead of binding one: ok is false outside a worker process. The port number is read
+// from the socket, so Port.Port() is the manager's even for port 0.
+func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok bool, err error) {
+	if childWorkerID() < 0 {
+		return nil, false, nil
+	}
+	f, found := supervisor.Inherited(filePrefixL + strconv.Itoa(index))
+	if !found {
+		return nil, true, newError(ErrOperationNotSupport, "worker process: the manager passed no socket for port %d (%s): create the same ports, in the same order, in every process (code before Start runs in each of them)", index, host)
+	}
+	fd, err := privateFD(f)
+	if err != nil {
+		return nil, true, wrapErrno("", err, "worker process: cannot adopt the socket of port %d", index)
+	}
+	fail := func(format string, args ...any) (*Port, bool, error) {
+		unix.Close(fd)
+		return nil, true, newError(ErrOperationNotSupport, "worker process: port %d: "+format+": create the same ports, in the same order, in every process", append([]any{index}, args...)...)
+	}
+	typ, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	dom, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err1 != nil || err2 != nil {
+		return fail("the inherited descriptor is not a socket")
+	}
+	wantDom := map[SockType]int{SockTCP: unix.AF_INET, SockUDP: unix.AF_INET, SockTCP6: unix.AF_INET6, SockUDP6: unix.AF_INET6, SockUnixStream: unix.AF_UNIX, SockUnixDgram: unix.AF_UNIX}[sock.base()]
+	if (typ == unix.SOCK_STREAM) != sock.isStream() || dom != wantDom {
+		return fail("the manager's socket (domain %d, type %d) is not a %v socket", dom, typ, sock.base())
+	}
+	// The listener is shared with every worker: it must stay non-blocking (a blocking accept4
+	// would hang a worker that lost the race for a connection).
+	_ = unix.SetNonblock(fd, true)
+	port := 0
+	if dom != unix.AF_UNIX {
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			unix.Close(fd)
+			return nil, true, wrapErrno("getsockname", err, "worker process: cannot read the port of socket %d", index)
+		}
+		switch a := sa.(type) {
+		case *unix.SockaddrInet4:
+			port = a.Port
+		case *unix.SockaddrInet6:
+			port = a.Port
+		}
+	}
+	return &Port{s: s, host: host, port: port, sock: sock, fd: fd, adopted: true}, true, nil
+}
+
+// privateFD returns a close-on-exec duplicate of an inherited file's descriptor and closes
+// the file (which os.NewFile may have put in Go's poller; the duplicate is not). The open
+// file, and its O_NONBLOCK flag, stay shared with the other processes.
+func privateFD(f *os.File) (int, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	f.Close()
+	if err != nil {
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return fd, nil
+}
+
+// adoptPipe adopts an inherited ipc end.
+func adoptPipe(f *os.File, name string) (*os.File, error) {
+	fd, err := privateFD(f)
+	if err != nil {
+		return nil, err
+	}
+	nf, err := ipc.Inherit(uintptr(fd), name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return nf, nil
+}
+
+// workerStopping reports, in a worker process, whether the manager is stopping this worker:
+// the server shuts down, a reload replaces it, or it got the manager's SIGTERM. Shutdown
+// does nothing then: a program that answers SIGTERM with Shutdown (the usual Go way) also
+// catches, in every worker, the SIGTERM with which the manager stops that worker, and must
+// not take it for a request to stop the whole server. The flags are set in the shared table
+// before the manager sends any signal.
+func (s *Server) workerStopping() bool {
+	ctr := s.table.Counters()
+	if s.mp.termed.Load() || ctr.ServerFlags.Load()&flagShutdown != 0 {
+		return true
+	}
+	gen := ctr.ReloadGen.Load()
+	return gen > 0 && int64(supervisor.Generation()) < gen
+}
+
+// childFailed ends a worker process whose Start failed: user code after Start must not run
+// in a worker. The manager sees the exit status 1 (OnWorkerError) and restarts it.
+func (s *Server) childFailed(err error) {
+	s.log.Error("swoole: worker process cannot start: "+err.Error(), "worker", childWorkerID())
+	os.Exit(1)
+}
+
+// runChild is Start in a worker process. It never returns.
+func (s *Server) runChild() {
+	mp := s.mp
+	_ = supervisor.WatchLifeline(func() { os.Exit(1) }) // the manager died: Pdeathsig backs this up
+	if err := s.buildChild(); err != nil {
+		s.cleanup()
+		s.childFailed(err)
+	}
+	w := s.cur
+	s.state.Store(stateRunning)
+	if s.stopRequested.Load() {
+		_ = s.shutdownMulti() // asked while Start was preparing
+	}
+	go func() {
+		select {
+		case <-childTerm:
+			mp.termed.Store(true)
+			w.loop.Post(reactor.Task{Fn: w.exitWorker})
+		case <-mp.done:
+		}
+	}()
+
+	w.loop.BindGoroutine()
+	if iv := s.idleCheckInterval(); iv > 0 {
+		mp.hbTimer = w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
+	}
+	if s.eff.StatsFile != "" && w.id == 0 {
+		mp.statsTimer = w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
+	}
+	w.slot.StartTime.Store(time.Now().Unix())
+	w.slot.RequestCount.Store(0)
+	w.slot.ResponseCount.Store(0)
+	w.slot.DispatchCount.Store(0)
+	w.slot.PID.Store(w.pid)
+	w.slot.Status.Store(WorkerBusy) // ready: the manager waits for this
+	if w.id == 0 && s.table.Counters().ServerFlags.Or(flagStartRan)&flagStartRan == 0 && s.cb.start != nil {
+		s.cb.start(s)
+	}
+	if s.cb.workerStart != nil {
+		s.cb.workerStart(s, w.id)
+	}
+	w.slot.Status.Store(WorkerIdle)
+	err := w.loop.Run()
+	close(mp.done)
+	code := 0
+	if err != nil {
+		s.log.Error("swoole: the worker's event loop failed", "worker", w.id, "err", err)
+		code = 1
+	}
+	// What the loop could not send yet (replies to other workers' connections, a stop
+	// request) goes out before the process ends.
+	deadline := time.Now().Add(time.Second)
+	for _, wr := range append(mp.toWorker, mp.toMgr) {
+		_ = wr.FlushBlocking(deadline)
+	}
+	if s.logFile != nil {
+		s.logFile.Sync()
+	}
+	os.Exit(code)
+}
+
+// buildChild maps the table, creates the worker's loop and connects its listeners and pipes.
+func (s *Server) buildChild() error {
+	mp := s.mp
+	id := mp.role.ID
+	f, ok := supervisor.Inherited(fileTable)
+	if !ok {
+		return newError(ErrOperationNotSupport, "worker process %d: the manager passed no connection table", id)
+	}
+	t, err := conntable.Open(f)
+	if err != nil {
+		return wrapErrno("", err, "worker process %d: cannot map the connection table", id)
+	}
+	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
+	s.conns = make([]atomic.Pointer[conn], t.Capacity())
+	s.mask = int64(t.Capacity() - 1)
+
+	w := &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
+	if w.slot == nil {
+		return newError(ErrOperationNotSupport, "worker process %d: the connection table has no slot for it", id)
+	}
+	if n := s.eff.MaxRequest; n > 0 {
+		if g := s.eff.MaxRequestGrace; g > 0 {
+			n += 1 + rand.IntN(g)
+		}
+		w.maxRequests = int64(n)
+	}
+	loop, err := reactor.New(w, reactor.Config{})
+	if err != nil {
+		return wrapErrno("", err, "cannot create the event loop")
+	}
+	w.loop = loop
+	loop.SetTimers(&w.timers)
+	s.workers = []*worker{w}
+	s.cur = w
+
+	for _, p := range s.ports {
+		shared := true
+		if p.eff.EnableReusePort && p.sock.isStream() && p.sock.base() != SockUnixStream {
+			// A listening socket of this worker's own in the port's SO_REUSEPORT group:
+			// the kernel spreads connections over the workers.
+			if err := p.listen(); err != nil {
+				return err
+			}
+			shared = false
+		}
+		p.ownFD = !shared
+		p.ln = &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: shared}
+		if err := loop.AddListener(p.ln); err != nil {
+			return wrapErrno("", err, "cannot watch port %d", p.port)
+		}
+	}
+
+	cfg := s.ipcConfig()
+	inF, ok := supervisor.Inherited(fileIn)
+	if !ok {
+		return newError(ErrOperationNotSupport, "worker process %d: the manager passed no pipe", id)
+	}
+	in, err := adoptPipe(inF, fileIn)
+	if err != nil {
+		return wrapErrno("", err, "worker process %d: cannot adopt its pipe", id)
+	}
+	mp.files = append(mp.files, in)
+	if mp.reader, err = ipc.NewReader(in, cfg); err != nil {
+		return wrapErrno("", err, "worker process %d: cannot read its pipe", id)
+	}
+	pin := &pipeIn{w: w, r: mp.reader}
+	pin.fn = w.pipeMessage
+	if err := loop.AddFD(mp.reader.FD(), pin, reactor.Readable); err != nil {
+		return wrapErrno("", err, "cannot watch the worker's pipe")
+	}
+	out := func(f *os.File, name string) (*ipc.Writer, error) {
+		nf, err := adoptPipe(f, name)
+		if err != nil {
+			return nil, err
+		}
+		mp.files = append(mp.files, nf)
+		po := &pipeOut{loop: loop}
+		c := cfg
+		c.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
+		if po.wr, err = ipc.NewWriter(nf, c); err != nil {
+			return nil, err
+		}
+		po.fd = po.wr.FD()
+		if err := loop.AddFD(po.fd, po, 0); err != nil {
+			return nil, err
+		}
+		return po.wr, nil
+	}
+	for j, f := range mp.inherited {
+		wr, err := out(f, filePrefixW+strconv.Itoa(j))
+		if err != nil {
+			return wrapErrno("", err, "worker process %d: cannot adopt the pipe of worker %d", id, j)
+		}
+		mp.toWorker = append(mp.toWorker, wr)
+	}
+	mp.inherited = nil
+	mf, ok := supervisor.Inherited(fileMgr)
+	if !ok {
+		return newError(ErrOperationNotSupport, "worker process %d: the manager passed no pipe of its own", id)
+	}
+	if mp.toMgr, err = out(mf, fileMgr); err != nil {
+		return wrapErrno("", err, "worker process %d: cannot adopt the manager's pipe", id)
+	}
+	return nil
+}
+
+// pipeIn is the worker's own pipe in its loop.
+type pipeIn struct {
+	w  *worker
+	r  *ipc.Reader
+	fn func(ipc.Header, []byte)
+}
+
+func (p *pipeIn) Readable() {
+	if _, err := p.r.ReadBatch(p.fn); err != nil {
+		p.w.s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
+	}
+}
+
+func (p *pipeIn) Writable() {}
+
+// pipeOut is a pipe this worker writes to (another worker's, the manager's): the loop
+// watches it for room while the Writer holds queued messages.
+type pipeOut struct {
+	loop *reactor.Loop
+	wr   *ipc.Writer
+	fd   int
+}
+
+// arm watches for room when messages are queued (posted by the Writer's OnQueue).
+func (p *pipeOut) arm() {
+	if p.wr.Buffered() > 0 {
+		_ = p.loop.SetFDInterest(p.fd, reactor.Writable)
+	}
+}
+
+func (p *pipeOut) Writable() {
+	done, err := p.wr.Flush()
+	if err != nil {
+		p.wr.Discard()
+		done = true
+	}
+	if done {
+		_ = p.loop.SetFDInterest(p.fd, 0)
+	}
+}
+
+// Readable is called only for an error or hang-up on the socket (no read interest): stop
+// watching it rather than spin; writes still try it directly.
+func (p *pipeOut) Readable() { p.loop.RemoveFD(p.fd) }
+
+// pipeMessage applies one message from another process, on the loop.
+func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
+	s := w.s
+	switch h.Type {
+	case ipc.TypePipeMessage:
+		if s.cb.pipeMessage != nil {
+			w.slot.Status.Store(WorkerBusy)
+			s.cb.pipeMessage(s, int(h.SrcWorker), payload)
+			w.slot.Status.Store(WorkerIdle)
+		}
+		return
+	}
+	c := s.conns[h.Fd&s.mask].Load()
+	if c == nil || c.id != h.Fd {
+		s.log.Debug("swoole: a request for a connection that is gone was dropped", "fd", h.Fd, "type", h.Type.String(), "from", h.SrcWorker, "code", ErrSessionDiscardData)
+		return
+	}
+	switch h.Type {
+	case ipc.TypeSend:
+		var err error
+		if c.inClose.Load() {
+			err = c.rc.SendClosing(payload)
+		} else {
+			err = c.rc.Send(payload)
+		}
+		if err != nil {
+			if err == reactor.ErrOverflow {
+				s.log.Warn("swoole: data sent by another worker dropped: the connection's output is above socket_buffer_size", "fd", c.id, "from", h.SrcWorker, "bytes", len(payload), "code", ErrOutputBufferOverflow)
+			}
+			return
+		}
+		s.countSend(c, int64(len(payload)))
+	case ipc.TypeCloseReq:
+		if !c.inClose.Load() && s.table.MarkClosing(c.slot, c.id) {
+			c.appClose.Store(true)
+			c.rc.Close(h.Aux == 1)
+		}
+	case ipc.TypePause:
+		c.slot.SetFlag(conntable.FlagPaused)
+		c.rc.Pause()
+	case ipc.TypeResume:
+		c.slot.ClearFlag(conntable.FlagPaused)
+		c.rc.Resume()
+	case msgConfirm:
+		c.slot.SetFlag(conntable.FlagConfirmed)
+		c.rc.Confirm()
+	case ipc.TypeSendFile:
+		w.sendFileFor(c, payload)
+	default:
+		s.log.Debug("swoole: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
+	}
+}
+
+// countRequest counts a request against max_request; the worker that reaches it asks the
+// manager for its replacement and then stops (the manager's SIGTERM).
+func (w *worker) countRequest() {
+	w.requests++
+	if w.requests == w.maxRequests {
+		w.s.mp.termed.Store(true) // the manager's SIGTERM follows
+		w.s.log.Info("swoole: max_request reached: the worker is replaced", "worker", w.id, "requests", w.requests)
+		w.requestStop(w.id, true)
+	}
+}
+
+// requestStop asks the manager to stop worker id (wait: start its replacement first). If
+// the manager cannot be reached and id is this worker, it stops on its own.
+func (w *worker) requestStop(id int, wait bool) error {
+	mp := w.s.mp
+	aux := uint16(0)
+	if wait {
+		aux = 1
+	}
+	var self []byte
+	if id == w.id {
+		self = binary.LittleEndian.AppendUint32(nil, uint32(w.pid))
+	}
+	err := mp.toMgr.Write(ipc.Header{Type: msgStop, SrcWorker: mp.src, Fd: int64(id), Aux: aux}, self)
+	if err == nil {
+		return nil
+	}
+	w.s.log.Warn("swoole: cannot reach the manager", "err", err)
+	if id == w.id {
+		w.loop.Post(reactor.Task{Fn: w.exitWorker})
+		return nil
+	}
+	return err
+}
+
+// exitWorker stops this worker process, on its loop: BeforeShutdown (worker 0, when the whole
+// server shuts down), then it stops reading its pipe and its listeners, closes its
+// connections (OnClose for each), lets WorkerExit drain the user's timers (up to
+// max_wait_time), runs WorkerStop and ends the loop; runChild then exits the process.
+func (w *worker) exitWorker() {
+	s := w.s
+	mp := s.mp
+	if mp.exiting {
+		return
+	}
+	mp.exiting = true
+	if w.id == 0 && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 && s.cb.beforeShutdown != nil {
+		s.cb.beforeShutdown(s)
+	}
+	s.state.CompareAndSwap(stateRunning, stateStopping)
+	w.loop.RemoveFD(mp.reader.FD()) // what is queued there is for the replacement
+	for _, p := range s.ports {
+		if p.ln != nil {
+			w.loop.RemoveListener(p.ln)
+		}
+		if p.ownFD && p.fd >= 0 {
+			// Leave the SO_REUSEPORT group at once, so that no connection waits in a
+			// queue nobody accepts from.
+			syscall.Close(p.fd)
+			p.fd = -1
+		}
+	}
+	w.loop.CloseAll(reactor.CloseShutdown)
+	for _, id := range []*int{&mp.hbTimer, &mp.statsTimer} {
+		if *id != 0 {
+			w.timers.Cancel(*id)
+			*id = 0
+		}
+	}
+	if s.cb.workerExit == nil {
+		w.finishExit()
+		return
+	}
+	deadline := w.loop.Now() + int64(s.eff.MaxWaitTime)
+	var round func(int)
+	round = func(int) {
+		s.cb.workerExit(s, w.id)
+		if w.timers.Len() == 0 || w.loop.Now() >= deadline {
+			if w.timers.Len() > 0 {
+				s.log.Warn("swoole: the worker's timers still run after max_wait_time: it stops anyway", "worker", w.id, "timers", w.timers.Len())
+			}
+			w.finishExit()
+			return
+		}
+		w.timers.Add(w.loop.Now(), workerExitRound, 0, round)
+	}
+	round(0)
+}
+
+// workerExitRound is how often WorkerExit runs while a stopping worker still has timers.
+const workerExitRound = 50 * time.Millisecond
+
+func (w *worker) finishExit() {
+	s := w.s
+	if s.cb.workerStop != nil {
+		s.cb.workerStop(s, w.id)
+	}
+	w.timers.Clear()
+	if w.slot.PID.Load() == w.pid {
+		w.slot.Status.Store(WorkerExit)
+	}
+	w.loop.Stop()
+}

@@ -1,0 +1,211 @@
+package swoole
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/supervisor"
+)
+
+// Calls that reach another process of a multi-process ModeBase server: a connection owned by
+// another worker (its slot in the shared table says which), another worker (SendMessage,
+// Stop), or the manager (Reload, Shutdown, Stop from a worker).
+
+// multi returns s.mp once Start has got past preparing (Start writes it while preparing).
+func (s *Server) multi() *multi {
+	if st := s.state.Load(); st == stateNew || st == stateStarting {
+		return nil
+	}
+	return s.mp
+}
+
+// remoteOwner returns the worker that owns session fd and its slot when that worker is not
+// this process (any open session, in the manager). ok is false in a single-process server,
+// for a session this process owns, and for one that is not open.
+func (s *Server) remoteOwner(fd int64) (owner int, sl *conntable.Slot, ok bool) {
+	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || s.mp == nil || fd <= 0 {
+		return 0, nil, false
+	}
+	sl = s.table.Lookup(fd)
+	if sl == nil {
+		return 0, nil, false
+	}
+	owner = int(sl.Worker.Load())
+	if (s.cur != nil && owner == s.cur.id) || sl.Session.Load() != fd {
+		return 0, nil, false
+	}
+	return owner, sl, true
+}
+
+// forward writes a request to worker owner's pipe. A worker's Writer never blocks (what the
+// pipe does not take is queued and flushed by the loop); the manager, which has no loop,
+// waits up to max_wait_time for room.
+func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) error {
+	mp := s.mp
+	if owner < 0 || owner >= len(mp.toWorker) {
+		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to worker %d, which this server does not have", call, h.Fd, owner))
+	}
+	h.SrcWorker = mp.src
+	wr := mp.toWorker[owner]
+	var err error
+	if mp.child {
+		err = wr.Write(h, payload)
+	} else {
+		err = wr.WriteBlocking(h, payload, time.Now().Add(s.eff.MaxWaitTime))
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ipc.ErrTooLarge):
+		return s.fail(newError(ErrDataLengthTooLarge, "%s: %d bytes for worker %d: one message to another worker carries at most %d bytes; split the data", call, len(payload), owner, ipc.DefaultMaxMessage))
+	case errors.Is(err, ipc.ErrQueueFull), errors.Is(err, ipc.ErrTimeout):
+		return s.fail(newError(ErrOutputBufferOverflow, "%s: the pipe to worker %d is full (it does not keep up): try again later", call, owner))
+	}
+	return s.fail(wrapErrno("", err, "%s: cannot write to worker %d", call, owner))
+}
+
+// sendRemote is Send for a connection of another worker: the checks are made here, the
+// bytes are written by the owner (which logs an overflow: this call has returned by then).
+func (s *Server) sendRemote(owner int, fd int64, data []byte) error {
+	if len(data) == 0 {
+		return s.fail(newError(ErrNoPayload, "Send: data is empty: nothing to send"))
+	}
+	if len(data) > s.eff.BufferOutputSize {
+		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
+	}
+	return s.forward("Send", owner, ipc.Header{Type: ipc.TypeSend, Fd: fd}, data)
+}
+
+// sendFileRemote asks the owner of session fd to send the file (checked by the caller).
+func (s *Server) sendFileRemote(owner int, fd int64, filename string, offset, length int64) error {
+	payload := make([]byte, 16, 16+len(filename))
+	binary.LittleEndian.PutUint64(payload, uint64(offset))
+	binary.LittleEndian.PutUint64(payload[8:], uint64(length))
+	payload = append(payload, filename...)
+	return s.forward("SendFile", owner, ipc.Header{Type: ipc.TypeSendFile, Fd: fd}, payload)
+}
+
+// sendFileFor carries out a SendFile another process asked for, on the owner's loop.
+func (w *worker) sendFileFor(c *conn, payload []byte) {
+	s := w.s
+	if len(payload) < 16 {
+		return
+	}
+	offset := int64(binary.LittleEndian.Uint64(payload))
+	length := int64(binary.LittleEndian.Uint64(payload[8:]))
+	name := string(payload[16:])
+	ffd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		s.log.Warn("swoole: SendFile from another worker: cannot open the file", "fd", c.id, "file", name, "err", err)
+		return
+	}
+	if err := c.rc.SendFile(ffd, offset, length); err != nil {
+		s.log.Warn("swoole: SendFile from another worker failed", "fd", c.id, "file", name, "err", err)
+		return
+	}
+	s.countSend(c, length)
+}
+
+// sendMessageMulti delivers SendMessage's payload to worker dst's OnPipeMessage.
+func (s *Server) sendMessageMulti(payload []byte, dst int) error {
+	return s.forward("SendMessage", dst, ipc.Header{Type: ipc.TypePipeMessage}, payload)
+}
+
+// managerPID is the manager's pid, seen from any process of a multi-process server.
+func (s *Server) managerPID() int {
+	if s.mp.child {
+		return supervisor.ParentPID()
+	}
+	return os.Getpid()
+}
+
+// signalManager sends sig to the manager (Reload, Shutdown from a worker).
+func (s *Server) signalManager(call string, sig syscall.Signal) error {
+	if err := syscall.Kill(s.managerPID(), sig); err != nil {
+		return s.fail(wrapErrno("kill", err, "%s: cannot signal the manager (pid %d)", call, s.managerPID()))
+	}
+	return nil
+}
+
+// reloadMulti is Reload in a multi-process server.
+func (s *Server) reloadMulti(onlyTaskWorkers bool) error {
+	if s.mp.child {
+		sig := syscall.SIGUSR1
+		if onlyTaskWorkers {
+			sig = syscall.SIGUSR2
+		}
+		return s.signalManager("Reload", sig)
+	}
+	s.reloadManager(onlyTaskWorkers)
+	return nil
+}
+
+// stopMulti is Stop in a multi-process server.
+func (s *Server) stopMulti(workerID int, waitEvent bool) error {
+	if workerID == -1 {
+		if s.cur == nil {
+			return s.fail(newError(ErrInvalidParams, "Stop(-1): the manager is not a worker: give a worker id"))
+		}
+		workerID = s.cur.id
+	}
+	if s.mp.child {
+		if err := s.cur.requestStop(workerID, waitEvent); err != nil {
+			return s.fail(wrapErrno("", err, "Stop: cannot reach the manager"))
+		}
+		return nil
+	}
+	if err := s.mp.mgr.StopSlot(workerID, waitEvent); err != nil {
+		return s.fail(newError(ErrRefused, "Stop: worker %d: %v", workerID, err))
+	}
+	return nil
+}
+
+// shutdownMulti is Shutdown in a multi-process server: the manager stops the whole tree; a
+// worker asks the manager to (SIGTERM), and stops when the manager tells it to. In a worker
+// the manager is already stopping, Shutdown does nothing (see workerStopping).
+func (s *Server) shutdownMulti() error {
+	if s.mp.child {
+		if s.workerStopping() {
+			return nil // see workerStopping
+		}
+		return s.signalManager("Shutdown", syscall.SIGTERM)
+	}
+	s.shutdownManager()
+	return nil
+}
+
+// notInManager is the error of a call that needs a worker's event loop, made in the manager.
+func (s *Server) notInManager(call string) error {
+	return s.fail(newError(ErrOperationNotSupport, "%s: the manager process has no event loop: call it in a worker (OnWorkerStart, a callback)", call))
+}
+
+// commandMulti is Command in a ModeBase server of several processes: it runs a command meant
+// for this process (the manager, or this worker); one meant for another process is an error
+// for now (it needs a request and a reply over the pipes).
+func (s *Server) commandMulti(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
+	switch processType {
+	case CommandEventWorker:
+		if processID < 0 || processID >= s.eff.WorkerNum {
+			return nil, s.fail(newError(ErrInvalidParams, "Command(%q): no worker %d: ids are 0 to %d", name, processID, s.eff.WorkerNum-1))
+		}
+		if s.cur != nil && processID == s.cur.id {
+			return s.commandHere(name, cmd, payload)
+		}
+	case CommandManager:
+		if s.cur == nil {
+			return cmd.fn(s, payload), nil
+		}
+	case CommandMaster:
+		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): a ModeBase server of several processes has no master: use CommandManager or CommandEventWorker", name))
+	case CommandTaskWorker:
+		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): the server has no task worker %d", name, processID))
+	}
+	return nil, s.fail(newError(ErrOperationNotSupport, "Command(%q): the target runs in another process; commands between the processes of a ModeBase server are not available yet: call Command in the target process", name))
+}
