@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 )
 
@@ -21,6 +22,8 @@ import (
 //	-nofile           raise the RLIMIT_NOFILE soft limit to the hard limit first (Go's os
 //	                  package does this too since Go 1.19; the flag makes it explicit)
 //	-maxconn N        goswoole: max_connection (default: the library's, min(soft limit, 100000))
+//	-workers N        goswoole: worker_num; above 1, a manager and N worker processes (this
+//	                  command started again with the same arguments; each prints its line)
 //	-cpuprofile FILE  write a CPU profile of the whole run to FILE
 //	-memprofile FILE  write a heap profile to FILE on SIGUSR1 and at exit
 func Main(name string) {
@@ -28,6 +31,7 @@ func Main(name string) {
 	var o Options
 	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
+	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; ignored by the others)")
 	nofile := flag.Bool("nofile", false, "raise the RLIMIT_NOFILE soft limit to the hard limit")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 and at exit")
@@ -50,6 +54,18 @@ func Main(name string) {
 	}
 	if o.MaxConn != 0 && name != "goswoole" {
 		fmt.Fprintf(os.Stderr, "%s: -maxconn applies to goswoole only; ignored\n", name)
+	}
+	if o.Workers > 1 && name != "goswoole" {
+		fmt.Fprintf(os.Stderr, "%s: -workers applies to goswoole only; ignored\n", name)
+	}
+	// In a goswoole worker process (the command started again), the profiles get the role as
+	// a suffix, so that the processes do not write the same file.
+	if role := os.Getenv("GOSWOOLE_ROLE"); role != "" {
+		for _, p := range []*string{cpuprofile, memprofile} {
+			if *p != "" {
+				*p += "." + strings.ReplaceAll(role, ":", "")
+			}
+		}
 	}
 	fmt.Fprintf(os.Stderr, "%s: GOMAXPROCS %d, NumCPU %d\n", name, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	if *cpuprofile != "" {

@@ -35,6 +35,9 @@ var Names = []string{"netstd", "goswoole", "gnet"}
 type Options struct {
 	Multicore bool // gnet: an event loop per CPU (runtime.NumCPU); off: one loop
 	MaxConn   int  // goswoole: max_connection (0: the library's default)
+	// Workers is goswoole's worker_num: above 1, ModeBase with a manager and that many worker
+	// processes (the program started again: only from a command, see cmd/swooleecho).
+	Workers int
 }
 
 // Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port) with
@@ -47,7 +50,7 @@ func StartWith(name, addr string, o Options) (Server, error) {
 	case "netstd":
 		return StartNetStd(addr)
 	case "goswoole":
-		return StartSwooleWith(addr, o.MaxConn)
+		return StartSwooleWith(addr, o.MaxConn, o.Workers)
 	case "gnet":
 		return StartGnetWith(addr, o.Multicore)
 	}
@@ -129,7 +132,7 @@ func (s *netStd) Close() error {
 	return err
 }
 
-// ---- goswoole: ModeBase, worker_num 1 ----
+// ---- goswoole: ModeBase, worker_num 1 (or N worker processes) ----
 
 type swooleServer struct {
 	s    *swoole.Server
@@ -139,10 +142,14 @@ type swooleServer struct {
 
 // StartSwoole starts goswoole's echo server: ModeBase, one worker, open_tcp_nodelay on,
 // OnReceive sends the data back. It returns once the server accepts connections.
-func StartSwoole(addr string) (Server, error) { return StartSwooleWith(addr, 0) }
+func StartSwoole(addr string) (Server, error) { return StartSwooleWith(addr, 0, 1) }
 
-// StartSwooleWith is StartSwoole with max_connection set to maxConn (0: the default).
-func StartSwooleWith(addr string, maxConn int) (Server, error) {
+// StartSwooleWith is StartSwoole with max_connection set to maxConn (0: the default) and
+// worker_num to workers. With workers > 1 the calling process becomes the manager and the
+// workers are this program started again with the same arguments (docs/process-model.md):
+// StartSwooleWith returns in the manager once every worker runs (OnManagerStart), and in a
+// worker once its loop runs (OnWorkerStart); a worker exits when it is stopped.
+func StartSwooleWith(addr string, maxConn, workers int) (Server, error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
@@ -154,14 +161,21 @@ func StartSwooleWith(addr string, maxConn int) (Server, error) {
 	// TCP_NODELAY as the peers have it (Go's net and gnet turn it on by default; Swoole's
 	// open_tcp_nodelay defaults to false, and Nagle's algorithm then holds back the tail of a
 	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
-	if err := s.Set(swoole.Settings{WorkerNum: 1, OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
+	if err := s.Set(swoole.Settings{WorkerNum: max(workers, 1), OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
 	}
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		_ = s.Send(fd, data)
 	})
 	started := make(chan struct{})
-	s.OnStart(func(*swoole.Server) { close(started) })
+	var once sync.Once
+	up := func() { once.Do(func() { close(started) }) }
+	if workers > 1 {
+		s.OnManagerStart(func(*swoole.Server) { up() })
+		s.OnWorkerStart(func(*swoole.Server, int) { up() })
+	} else {
+		s.OnStart(func(*swoole.Server) { up() })
+	}
 	sv := &swooleServer{s: s, addr: net.JoinHostPort(host, strconv.Itoa(s.Ports()[0].Port())), done: make(chan error, 1)}
 	go func() { sv.done <- s.Start() }()
 	select {

@@ -100,8 +100,17 @@ type config struct {
 	retries   int     // ... up to this many times
 }
 
-// binaries maps a server's name to its command.
-var binaries = map[string]string{"netstd": "netecho", "goswoole": "swooleecho", "gnet": "gnetecho"}
+// servers maps a server's name to its command and the flags of its own it takes after the
+// common ones (serverArgs).
+var servers = map[string]struct {
+	bin   string
+	extra []string
+}{
+	"goswoole":    {bin: "swooleecho"},
+	"goswoole-2w": {bin: "swooleecho", extra: []string{"-workers", "2"}},
+	"gnet":        {bin: "gnetecho"},
+	"netstd":      {bin: "netecho"},
+}
 
 func main() {
 	var cfg config
@@ -109,7 +118,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "d", 3*time.Second, "measured time per echo and connect run")
 	flag.DurationVar(&cfg.warmup, "w", 500*time.Millisecond, "unmeasured warmup before each echo and connect run")
 	flag.IntVar(&cfg.reps, "r", 3, "repetitions of every cell (the tables show medians and min–max)")
-	servers := flag.String("servers", "goswoole,gnet,netstd", "servers, comma-separated (goswoole's ratios are to each of the others)")
+	srvList := flag.String("servers", "goswoole,goswoole-2w,gnet,netstd", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes)")
 	idle := flag.String("idle", "10000,max", "idle N values, comma-separated; max: the RLIMIT_NOFILE hard limit less -fd-margin")
 	margin := flag.Int("fd-margin", 1000, "descriptors left for other uses under the hard limit, for idle N=max")
 	only := flag.String("only", "", "run only the cells whose name matches this regexp (e.g. 'echo C=50 ')")
@@ -137,10 +146,10 @@ func main() {
 		check(err)
 		cfg.bin = filepath.Dir(exe)
 	}
-	cfg.servers = strings.Split(*servers, ",")
+	cfg.servers = strings.Split(*srvList, ",")
 	for _, s := range cfg.servers {
-		if binaries[s] == "" {
-			fatalf("unknown server %q: use goswoole, gnet, netstd", s)
+		if _, ok := servers[s]; !ok {
+			fatalf("unknown server %q: use goswoole, goswoole-2w, gnet, netstd", s)
 		}
 	}
 	if *only != "" {
@@ -254,9 +263,11 @@ func summary(r result) string {
 	return fmt.Sprintf("%s; %d proc(s); others used %.0f%% of the 2 cores", s, r.Procs, r.OtherPct)
 }
 
-// serverArgs is the server's command line (after the binary), the same flags for every server.
-func serverArgs(cfg config) []string {
-	return []string{"-addr", "127.0.0.1:0", "-nofile", "-maxconn", strconv.Itoa(cfg.maxConn), "-multicore"}
+// serverArgs is srv's command line (after the binary): the same flags for every server, then
+// those of its row (goswoole-2w: -workers 2).
+func serverArgs(cfg config, srv string) []string {
+	a := []string{"-addr", "127.0.0.1:0", "-nofile", "-maxconn", strconv.Itoa(cfg.maxConn), "-multicore"}
+	return append(a, servers[srv].extra...)
 }
 
 // loadArgs is the generator's command line for c (after the binary).
@@ -287,7 +298,7 @@ func runOne(cfg config, c cell, srv string, rep int) (r result) {
 	fail := func(err error) result { r.Err = err.Error(); return r }
 
 	var serr bytes.Buffer
-	sc := pinned(context.Background(), cfg, cfg.serverCPU, filepath.Join(cfg.bin, binaries[srv]), serverArgs(cfg))
+	sc := pinned(context.Background(), cfg, cfg.serverCPU, filepath.Join(cfg.bin, servers[srv].bin), serverArgs(cfg, srv))
 	sc.Stderr = &serr
 	stdout, err := sc.StdoutPipe()
 	if err != nil {

@@ -160,7 +160,12 @@ func (t *table) stat(c cell, srv string, m func(load.Report) float64) stat {
 
 // ratio is goswoole's median over the peer's, or NaN.
 func (t *table) ratio(c cell, peer string, m func(load.Report) float64) float64 {
-	a, b := t.stat(c, "goswoole", m), t.stat(c, peer, m)
+	return t.ratioOf(c, "goswoole", peer, m)
+}
+
+// ratioOf is srv's median over the peer's, or NaN.
+func (t *table) ratioOf(c cell, srv, peer string, m func(load.Report) float64) float64 {
+	a, b := t.stat(c, srv, m), t.stat(c, peer, m)
 	if !a.ok() || !b.ok() || b.med == 0 {
 		return math.NaN()
 	}
@@ -213,9 +218,10 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 
 	p("## What ran\n\n")
 	p("- **goswoole**: `bench/cmd/swooleecho`, the library's single-process server (ModeBase, worker_num 1, open_tcp_nodelay on), OnReceive → Send.\n")
+	p("- **goswoole-2w**: the same with `-workers 2`: ModeBase with worker_num 2, a manager and two worker processes (the command started again), all pinned to the one server core (affinity is inherited); CPU and memory are summed over the three processes. Its VmRSS sum counts the shared connection table once per process that touched a page; its PSS column splits those pages.\n")
 	p("- **gnet**: `bench/cmd/gnetecho`, gnet %s with `WithMulticore(true)` as the issue asks; gnet then runs `runtime.NumCPU()` event loops, and NumCPU follows the affinity mask, so pinned to one core it runs **one** loop (GOMAXPROCS 1, as for every server here).\n", m.gnet)
 	p("- **netstd**: `bench/cmd/netecho`, Go's net package, a goroutine per connection with a 64 KiB buffer.\n")
-	p("- ModeBase with 2 workers and ModeProcess with 2 workers: not in this table yet (issue 7 adds those rows when the modes exist).\n\n")
+	p("- ModeProcess with 2 workers: not in this table yet (the library refuses ModeProcess until it is built; issue 7 adds the row then).\n\n")
 	pinNote := "nothing pinned (-pin=false)"
 	if cfg.pin {
 		pinNote = fmt.Sprintf("servers pinned with `taskset -c %s`, the load generator with `taskset -c %s`", cfg.serverCPU, cfg.loadCPU)
@@ -225,7 +231,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	p("Idle runs: open N connections (32 at a time), echo 64 B once on each so that the server has accepted and served every one, wait %s, then RSS = VmRSS summed over the server's process tree (from /proc/PID/status, following /proc/PID/task/*/children); RSS/conn = (RSS with the connections − RSS of the fresh server just before) / N. Its parts: RssAnon (Go heap, stacks) and RssShmem (shared memory: goswoole keeps its connection table in a memfd mapping) growth per connection; RssFile is the rest. PSS (from smaps_rollup) is the same measure with shared pages split between the processes that map them.\n\n", dur(cfg.settle))
 
 	p("### Commands\n\n```sh\n%s\n```\n\nEach run, with the figures filled in (`PID` is the server's process id, `HOST:PORT` what it printed):\n\n```sh\n", cfg.cmdline)
-	srvCmd := "bench/bin/swooleecho " + strings.Join(serverArgs(cfg), " ")
+	srvCmd := "bench/bin/swooleecho " + strings.Join(serverArgs(cfg, "goswoole"), " ")
 	ldCmd := func(c cell) string {
 		return "bench/bin/load " + strings.Join(loadArgs(cfg, c, "HOST:PORT", 0), " ")
 	}
@@ -236,7 +242,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	if cfg.pin {
 		ldPrefix = "taskset -c " + cfg.loadCPU + " "
 	}
-	p("%s &   # or gnetecho, netecho: the same flags (each ignores those not its own)\n", srvCmd)
+	p("%s &   # or gnetecho, netecho: the same flags (each ignores those not its own); goswoole-2w adds -workers 2\n", srvCmd)
 	seen := map[string]bool{}
 	for _, c := range t.cells {
 		if seen[c.Kind] {
@@ -290,21 +296,28 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 		}
 	}
 
-	if slices.Contains(t.servers, "goswoole") && len(t.servers) > 1 {
+	var ours, peers []string
+	for _, srv := range t.servers {
+		if strings.HasPrefix(srv, "goswoole") {
+			ours = append(ours, srv)
+		} else {
+			peers = append(peers, srv)
+		}
+	}
+	if len(ours) > 0 && len(peers) > 0 {
 		p("## goswoole's ratios to each peer\n\n")
-		p("goswoole's median divided by the peer's. Throughput (msgs/s, conns/s): above 1 is better; server CPU per message or connection, p99 and RSS per connection: below 1 is better.\n\n")
-		p("| cell | vs | msgs/s or conns/s | server CPU per msg/conn | p99 | RSS/conn |\n|---|---|---:|---:|---:|---:|\n")
+		p("goswoole's median divided by the peer's (each goswoole row: %s). Throughput (msgs/s, conns/s): above 1 is better; server CPU per message or connection, p99 and RSS per connection: below 1 is better.\n\n", strings.Join(ours, ", "))
+		p("| cell | goswoole row | vs | msgs/s or conns/s | server CPU per msg/conn | p99 | RSS/conn |\n|---|---|---|---:|---:|---:|---:|\n")
 		for _, c := range t.cells {
-			for _, peer := range t.servers {
-				if peer == "goswoole" {
-					continue
-				}
-				switch c.Kind {
-				case "idle":
-					p("| %s | %s | – | – | – | %s |\n", c, peer, fmtRatio(t.ratio(c, peer, rssConn)))
-				default:
-					p("| %s | %s | %s | %s | %s | – |\n", c, peer, fmtRatio(t.ratio(c, peer, perSec)),
-						fmtRatio(t.ratio(c, peer, cpuPer)), fmtRatio(t.ratio(c, peer, p99)))
+			for _, srv := range ours {
+				for _, peer := range peers {
+					r := func(m func(load.Report) float64) string { return fmtRatio(t.ratioOf(c, srv, peer, m)) }
+					switch c.Kind {
+					case "idle":
+						p("| %s | %s | %s | – | – | – | %s |\n", c, srv, peer, r(rssConn))
+					default:
+						p("| %s | %s | %s | %s | %s | %s | – |\n", c, srv, peer, r(perSec), r(cpuPer), r(p99))
+					}
 				}
 			}
 		}
@@ -411,6 +424,7 @@ func writeBar(w io.Writer, t *table) {
 		return fmt.Sprintf("goswoole %s vs gnet %s", t.stat(c, "goswoole", m), t.stat(c, "gnet", m))
 	}
 	p("## Issue 7's bar (goswoole vs gnet, medians of this run)\n\n")
+	p("Judged on the single-process goswoole row, the one the bar was set for; the goswoole-2w row's ratios are in the table above.\n\n")
 	p("Each line: the verdict from the medians, and whether every run agrees with it (goswoole's whole min–max range on the right side of gnet's, scaled by the bar's factor) or the ranges overlap (the verdict is within this machine's noise).\n\n")
 	if c, ok := find("echo", 1000, 64, 1); ok {
 		okc, howc := t.judge(c, cpuPer, 0.8, false)
