@@ -105,9 +105,10 @@ type config struct {
 var servers = map[string]struct {
 	bin   string
 	extra []string
+	lines int // "listening on" lines it prints once it is up (0: 1); one per process
 }{
 	"goswoole":    {bin: "swooleecho"},
-	"goswoole-2w": {bin: "swooleecho", extra: []string{"-workers", "2"}},
+	"goswoole-2w": {bin: "swooleecho", extra: []string{"-workers", "2"}, lines: 3},
 	"gnet":        {bin: "gnetecho"},
 	"netstd":      {bin: "netecho"},
 }
@@ -308,12 +309,15 @@ func runOne(cfg config, c cell, srv string, rep int) (r result) {
 		return fail(err)
 	}
 	exited := make(chan error, 1)
-	addrc := make(chan string, 1)
+	addrc := make(chan string, max(servers[srv].lines, 1))
 	go func() {
 		sr := bufio.NewScanner(stdout)
 		for sr.Scan() {
 			if i := strings.Index(sr.Text(), "listening on "); i >= 0 {
-				addrc <- sr.Text()[i+len("listening on "):]
+				select { // never blocks: the lines after those awaited are dropped
+				case addrc <- sr.Text()[i+len("listening on "):]:
+				default:
+				}
 			}
 		}
 		exited <- sc.Wait()
@@ -342,13 +346,16 @@ func runOne(cfg config, c cell, srv string, rep int) (r result) {
 		}
 	}()
 	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(10 * time.Second):
-		return fail(fmt.Errorf("%s did not start within 10s: %s", srv, lastLine(serr.String())))
-	case err := <-exited:
-		exited <- err // for the deferred check
-		return fail(fmt.Errorf("%s did not start: %v: %s", srv, err, lastLine(serr.String())))
+	deadline := time.After(10 * time.Second)
+	for range max(servers[srv].lines, 1) { // every process of the server is up
+		select {
+		case addr = <-addrc:
+		case <-deadline:
+			return fail(fmt.Errorf("%s did not start within 10s: %s", srv, lastLine(serr.String())))
+		case err := <-exited:
+			exited <- err // for the deferred check
+			return fail(fmt.Errorf("%s did not start: %v: %s", srv, err, lastLine(serr.String())))
+		}
 	}
 	pid := sc.Process.Pid // taskset execs the server: the same process
 	time.Sleep(200 * time.Millisecond)
