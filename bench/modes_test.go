@@ -43,7 +43,7 @@ func TestModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if conn.Conns == 0 || conn.Errors != 0 || conn.ServerCPU <= 0 {
+			if conn.Conns == 0 || conn.Errors != 0 || conn.ServerCPU < 0 { // CPU time comes in 10 ms ticks
 				t.Errorf("connect: %v", conn)
 			}
 		})

@@ -79,7 +79,9 @@ func TestSwooleWorkersCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Msgs != 4000 || res.ServerCPU <= 0 {
+	// Server CPU time is read in clock ticks (10 ms): a quick run may show 0, so only the
+	// count is checked.
+	if res.Msgs != 4000 || res.ServerCPU < 0 {
 		t.Errorf("%d round trips, server CPU %v", res.Msgs, res.ServerCPU)
 	}
 	idle, err := load.Idle(ctx, load.IdleConfig{Addr: addr, Conns: 100, Ping: 8, Settle: time.Millisecond, Probe: load.ProcTree{Pid: pid}})
