@@ -165,9 +165,7 @@ func (c *Conn) send(p []byte, closing bool) error {
 		}
 		p = p[n:]
 	} else if c.maxQueued > 0 && c.queued+len(p) > c.maxQueued {
-		full := !c.full
-		c.full = true
-		c.owedFull = c.owedFull || full
+		full := c.markFullLocked()
 		c.mu.Unlock()
 		if full {
 			c.raiseFull()
@@ -175,17 +173,33 @@ func (c *Conn) send(p []byte, closing bool) error {
 		return ErrOverflow
 	}
 	c.enqueueLocked(p)
+	full := c.queuedLocked()
+	c.mu.Unlock()
+	if full {
+		c.raiseFull()
+	}
+	return nil
+}
+
+// markFullLocked records a Send refused for overflow: the connection is full, and it
+// reports whether this is the crossing that owes a BufferFull. c.mu must be held.
+func (c *Conn) markFullLocked() bool {
+	full := !c.full
+	c.full = true
+	c.owedFull = c.owedFull || full
+	return full
+}
+
+// queuedLocked runs after output was queued: it re-registers interest and reports whether the
+// queue just reached the high watermark (BufferFull owed). c.mu must be held.
+func (c *Conn) queuedLocked() bool {
 	full := !c.full && c.high > 0 && c.queued >= c.high
 	if full {
 		c.full = true
 		c.owedFull = true
 	}
 	c.updateEventsLocked()
-	c.mu.Unlock()
-	if full {
-		c.raiseFull()
-	}
-	return nil
+	return full
 }
 
 func (c *Conn) raiseFull() {
@@ -344,9 +358,7 @@ func (c *Conn) SendFile(fileFD int, off, n int64) error {
 		return ErrClosed
 	}
 	if c.queued > 0 && c.maxQueued > 0 && c.queued+int(n) > c.maxQueued {
-		full := !c.full
-		c.full = true
-		c.owedFull = c.owedFull || full
+		full := c.markFullLocked()
 		c.mu.Unlock()
 		unix.Close(fileFD)
 		if full {
@@ -363,12 +375,7 @@ func (c *Conn) SendFile(fileFD int, off, n int64) error {
 		c.loop.Post(Task{Op: opClose, Conn: c, Why: CloseError, Errno: errno})
 		return ErrClosed
 	}
-	full := !c.full && c.high > 0 && c.queued >= c.high
-	if full {
-		c.full = true
-		c.owedFull = true
-	}
-	c.updateEventsLocked()
+	full := c.queuedLocked()
 	c.mu.Unlock()
 	if full {
 		c.raiseFull()
