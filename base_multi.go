@@ -101,6 +101,11 @@ type multi struct {
 	shutOnce sync.Once
 	reloadWG sync.WaitGroup
 	reloads  int // reloads accepted (the supervisor's BeforeReload calls are serialised)
+
+	// ModeProcess (master.go)
+	master    *masterState  // in the master
+	toReactor []*ipc.Writer // in a worker: the pipes to the master's reactors
+	inClose   int64         // in a worker: the session whose OnClose runs (loop only)
 }
 
 // chooseProcessModel decides, while Start prepares, whether this server runs as several
@@ -109,7 +114,7 @@ func (s *Server) chooseProcessModel() error {
 	role, isChild := supervisor.Current()
 	if isChild {
 		if role.Kind != supervisor.KindWorker {
-			return newError(ErrOperationNotSupport, "this process was started as %s, a role ModeBase servers do not have", role)
+			return newError(ErrOperationNotSupport, "this process was started as %s, a role this server does not have", role)
 		}
 		mp := &multi{child: true, role: role, src: int16(role.ID), done: make(chan struct{})}
 		for j := 0; ; j++ {
@@ -127,7 +132,7 @@ func (s *Server) chooseProcessModel() error {
 		s.mp = mp
 		return nil
 	}
-	if s.mode == ModeBase && s.eff.WorkerNum > 1 {
+	if (s.mode == ModeBase && s.eff.WorkerNum > 1) || s.mode == ModeProcess {
 		s.mp = &multi{src: managerSrcID}
 		return nil
 	}
@@ -162,7 +167,19 @@ func (s *Server) runManager() error {
 		}
 		defer os.Remove(s.eff.PidFile)
 	}
+	if mp.master != nil {
+		if err := s.masterListen(); err != nil {
+			s.cleanupMulti()
+			s.cleanup()
+			s.state.Store(stateStopped)
+			return s.fail(err)
+		}
+		s.runReactors()
+	}
 	s.state.Store(stateRunning)
+	if mp.master != nil && s.cb.start != nil {
+		s.cb.start(s) // ModeProcess: OnStart runs in the master
+	}
 	if s.stopRequested.Load() {
 		s.shutdownManager() // asked while Start was preparing: Run returns at once
 	}
@@ -195,6 +212,9 @@ func (s *Server) runManager() error {
 	bg.Wait()
 	mp.reloadWG.Wait()
 	s.state.CompareAndSwap(stateRunning, stateStopping)
+	if mp.master != nil {
+		s.stopReactors()
+	}
 	if s.cb.managerStop != nil {
 		s.cb.managerStop(s)
 	}
@@ -223,9 +243,18 @@ func (s *Server) buildManager() error {
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
+	if s.mode == ModeProcess {
+		if err := s.buildMasterLoops(); err != nil {
+			return err
+		}
+	}
 
 	for _, p := range s.ports {
-		if err := p.listenManager(); err != nil {
+		listen := p.listenManager
+		if s.mode == ModeProcess {
+			listen = p.listen // the master accepts: workers never do
+		}
+		if err := listen(); err != nil {
 			return err
 		}
 		f, err := shareSocket(p.fd, "goswoole-listener")
@@ -241,7 +270,12 @@ func (s *Server) buildManager() error {
 			return wrapErrno("", err, "cannot create the workers' pipes")
 		}
 		mp.pairs = append(mp.pairs, [2]*os.File{a, b})
-		wr, err := ipc.NewWriter(a, cfg)
+		var wr *ipc.Writer
+		if mp.master != nil {
+			wr, err = s.masterWriter(a)
+		} else {
+			wr, err = ipc.NewWriter(a, cfg)
+		}
 		if err != nil {
 			return wrapErrno("", err, "cannot create the workers' pipes")
 		}
@@ -264,6 +298,11 @@ func (s *Server) buildManager() error {
 		}
 		for k, f := range mp.lnFiles {
 			files[filePrefixL+strconv.Itoa(k)] = f
+		}
+		if mp.master != nil {
+			for r, p := range mp.master.pairs {
+				files[filePrefixR+strconv.Itoa(r)] = p[0]
+			}
 		}
 		slots[i] = supervisor.SlotSpec{
 			Role:  supervisor.Role{Kind: supervisor.KindWorker, ID: i},
@@ -434,6 +473,9 @@ func (s *Server) workerExited(slot, pid, exitCode, sig int, expected bool) {
 	if ws := s.table.Worker(slot); ws != nil && ws.PID.CompareAndSwap(int32(pid), 0) {
 		ws.Status.Store(WorkerExit)
 	}
+	if s.mp.master != nil {
+		s.releaseClosesOf(slot)
+	}
 	if expected || (exitCode == 0 && sig == 0) {
 		return
 	}
@@ -469,7 +511,17 @@ func (s *Server) shutdownManager() {
 		s.table.Counters().ServerFlags.Or(flagShutdown)
 		s.state.CompareAndSwap(stateRunning, stateStopping)
 		// Manager.Shutdown waits for the tree: never from a supervisor callback's goroutine.
-		go func() { _ = mp.mgr.Shutdown() }()
+		go func() {
+			if mp.master != nil {
+				// ModeProcess: the master stops accepting and closes every connection
+				// while the workers still run, so their OnClose events are delivered.
+				if s.cb.beforeShutdown != nil {
+					s.cb.beforeShutdown(s)
+				}
+				s.closeReactors(time.Now().Add(s.eff.MaxWaitTime))
+			}
+			_ = mp.mgr.Shutdown()
+		}()
 	})
 }
 
@@ -521,5 +573,8 @@ func (s *Server) cleanupMulti() {
 	}
 	for _, f := range mp.files {
 		f.Close()
+	}
+	if mp.master != nil {
+		s.cleanupMaster()
 	}
 }

@@ -177,7 +177,7 @@ func (s *Server) runChild() {
 	w.slot.DispatchCount.Store(0)
 	w.slot.PID.Store(w.pid)
 	w.slot.Status.Store(WorkerBusy) // ready: the manager waits for this
-	if w.id == 0 && s.table.Counters().ServerFlags.Or(flagStartRan)&flagStartRan == 0 && s.cb.start != nil {
+	if s.mode != ModeProcess && w.id == 0 && s.table.Counters().ServerFlags.Or(flagStartRan)&flagStartRan == 0 && s.cb.start != nil {
 		s.cb.start(s)
 	}
 	if s.cb.workerStart != nil {
@@ -194,7 +194,7 @@ func (s *Server) runChild() {
 	// What the loop could not send yet (replies to other workers' connections, a stop
 	// request) goes out before the process ends.
 	deadline := time.Now().Add(time.Second)
-	for _, wr := range append(mp.toWorker, mp.toMgr) {
+	for _, wr := range append(append(mp.toWorker, mp.toMgr), mp.toReactor...) {
 		_ = wr.FlushBlocking(deadline)
 	}
 	if s.logFile != nil {
@@ -240,6 +240,9 @@ func (s *Server) buildChild() error {
 	s.cur = w
 
 	for _, p := range s.ports {
+		if s.mode == ModeProcess {
+			break // the master accepts and reads; the adopted sockets serve SendTo and GetSocket
+		}
 		shared := true
 		if p.eff.EnableReusePort && p.sock.isStream() && p.sock.base() != SockUnixStream {
 			// A listening socket of this worker's own in the port's SO_REUSEPORT group:
@@ -307,6 +310,9 @@ func (s *Server) buildChild() error {
 	if mp.toMgr, err = out(mf, fileMgr); err != nil {
 		return wrapErrno("", err, "worker process %d: cannot adopt the manager's pipe", id)
 	}
+	if s.mode == ModeProcess {
+		return s.adoptReactorPipes(out)
+	}
 	return nil
 }
 
@@ -358,6 +364,15 @@ func (p *pipeOut) Readable() { p.loop.RemoveFD(p.fd) }
 // pipeMessage applies one message from another process, on the loop.
 func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	s := w.s
+	if s.mode == ModeProcess {
+		if w.ms == nil && w.procEvent(h, payload) {
+			return
+		}
+		if h.Type == msgCloseAck {
+			w.closeAcked(h.Fd)
+			return
+		}
+	}
 	switch h.Type {
 	case ipc.TypePipeMessage:
 		if s.cb.pipeMessage != nil {
@@ -368,7 +383,7 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		return
 	}
 	c := s.conns[h.Fd&s.mask].Load()
-	if c == nil || c.id != h.Fd {
+	if c == nil || c.id != h.Fd || c.gone {
 		s.log.Debug("swoole: a request for a connection that is gone was dropped", "fd", h.Fd, "type", h.Type.String(), "from", h.SrcWorker, "code", ErrSessionDiscardData)
 		return
 	}
@@ -454,10 +469,19 @@ func (w *worker) exitWorker() {
 		return
 	}
 	mp.exiting = true
-	if w.id == 0 && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 && s.cb.beforeShutdown != nil {
+	if s.mode != ModeProcess && w.id == 0 && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 && s.cb.beforeShutdown != nil {
 		s.cb.beforeShutdown(s)
 	}
 	s.state.CompareAndSwap(stateRunning, stateStopping)
+	if s.mode == ModeProcess && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 {
+		// The server shuts down: the master closed every connection before stopping the
+		// workers, so the OnClose events wait in the pipe; nobody would read them later.
+		for {
+			if n, err := mp.reader.ReadBatch(w.pipeMessage); n == 0 || err != nil {
+				break
+			}
+		}
+	}
 	w.loop.RemoveFD(mp.reader.FD()) // what is queued there is for the replacement
 	for _, p := range s.ports {
 		if p.ln != nil {

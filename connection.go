@@ -72,6 +72,11 @@ func (s *Server) closingConn(fd int64) *conn {
 // ErrOutputBufferOverflow (1008) when the connection already has output queued and data would
 // take it past socket_buffer_size (OnBufferFull has fired by then). Safe from any goroutine.
 func (s *Server) Send(fd int64, data []byte) error {
+	if s.mp != nil && s.mp.inClose != 0 {
+		if err := s.closingInWorker("Send", fd); err != nil {
+			return err
+		}
+	}
 	if owner, _, ok := s.remoteOwner(fd); ok {
 		return s.sendRemote(owner, fd, data)
 	}
@@ -107,6 +112,9 @@ func (s *Server) Send(fd int64, data []byte) error {
 // ErrSessionClosing (1003).
 func (s *Server) Close(fd int64, reset bool) error {
 	if err := s.running("Close"); err != nil {
+		return err
+	}
+	if err := s.closingInWorker("Close", fd); err != nil {
 		return err
 	}
 	if owner, _, ok := s.remoteOwner(fd); ok {
@@ -433,6 +441,9 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 func (s *Server) GetMasterPID() int {
 	if s.state.Load() == stateNew {
 		return 0
+	}
+	if s.mode == ModeProcess && s.multi() != nil {
+		return s.managerPID() // the master also does the manager's work
 	}
 	if s.multi() != nil && s.table != nil {
 		return int(s.table.Worker(0).PID.Load())

@@ -15,6 +15,10 @@ import (
 func (w *worker) Packet(ln *reactor.Listener, data []byte, from unix.Sockaddr) {
 	s := w.s
 	p := ln.Owner.(*Port)
+	if w.ms != nil {
+		w.masterPacket(p, data, from)
+		return
+	}
 	client := ClientAddr{ServerSocket: p.fd, ServerPort: p.port}
 	switch a := from.(type) {
 	case *unix.SockaddrInet4:

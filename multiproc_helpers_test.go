@@ -41,7 +41,20 @@ const (
 	mpEnvReloadSync = "GOSWOOLE_TEST_RELOAD_SYNC" // "1": reload_async false
 	mpEnvReusePort  = "GOSWOOLE_TEST_REUSE_PORT"  // "1": enable_reuse_port
 	mpEnvQuiet      = "GOSWOOLE_TEST_QUIET"       // "1": no events but managerstart (benchmarks)
+	mpEnvMode       = "GOSWOOLE_TEST_MODE"        // "process": ModeProcess (default ModeBase)
+	mpEnvDispatch   = "GOSWOOLE_TEST_DISPATCH"    // dispatch_mode (ModeProcess)
+	mpEnvReactors   = "GOSWOOLE_TEST_REACTORS"    // reactor_num (ModeProcess)
+	mpEnvConnEvents = "GOSWOOLE_TEST_CONN_EVENTS" // "1": OnConnect/OnClose log connect/close events
+	mpEnvUnsafe     = "GOSWOOLE_TEST_UNSAFE"      // "1": enable_unsafe_event
 )
+
+// mpMode is the server mode the test environment asks for.
+func mpMode() swoole.Mode {
+	if os.Getenv(mpEnvMode) == "process" {
+		return swoole.ModeProcess
+	}
+	return swoole.ModeBase
+}
 
 // mpTimeout bounds every wait of these tests (-race, 2 cores, processes starting).
 const mpTimeout = 20 * time.Second
@@ -102,7 +115,7 @@ func envInt(name string, def int) int {
 //	msg <dst> <text> → SendMessage(text, dst): "msg <error code>"; the target logs "pipemessage"
 //	reload / stop <id> / shutdown → Reload(false) / Stop(id, false) / Shutdown(): "<cmd> <error code>"
 func mpEchoServer() int {
-	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)
 		return 2
@@ -124,6 +137,16 @@ func mpEchoServer() int {
 	}
 	if os.Getenv(mpEnvReusePort) == "1" {
 		set.EnableReusePort = true
+	}
+	set.DispatchMode = envInt(mpEnvDispatch, 0)
+	set.ReactorNum = envInt(mpEnvReactors, 0)
+	set.EnableUnsafeEvent = os.Getenv(mpEnvUnsafe) == "1"
+	if os.Getenv(mpEnvConnEvents) == "1" {
+		s.OnConnect(func(s *swoole.Server, fd int64, rid int) { mpEvent("connect", s.GetWorkerID(), fd, rid) })
+		s.OnClose(func(s *swoole.Server, fd int64, rid int) {
+			_, err := s.GetClientInfo(fd, -1, false)
+			mpEvent("close", s.GetWorkerID(), fd, rid, mpCode(err), mpCode(s.Send(fd, []byte("x"))), mpCode(s.Close(fd, false)))
+		})
 	}
 	if err := s.Set(set); err != nil {
 		fmt.Fprintln(os.Stderr, "Set:", err)
@@ -198,6 +221,9 @@ func mpEchoServer() int {
 				}
 			}
 			reply("flooded %d", failed)
+		case "bind":
+			uid, _ := strconv.ParseUint(arg, 10, 32)
+			reply("bind %d", mpCode(s.Bind(fd, uint32(uid))))
 		case "close":
 			id, _ := strconv.ParseInt(arg, 10, 64)
 			reply("closed %d", mpCode(s.Close(id, false)))

@@ -122,6 +122,10 @@ func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
 
 func (w *worker) deliver(c *conn, data []byte, now int64) {
 	s := w.s
+	if w.ms != nil {
+		w.masterDeliver(c, data, now)
+		return
+	}
 	c.slot.LastDispatch.Store(now)
 	s.table.Counters().RequestCount.Add(1)
 	w.slot.RequestCount.Add(1)

@@ -38,8 +38,8 @@ func (s *Server) remoteOwner(fd int64) (owner int, sl *conntable.Slot, ok bool) 
 		return 0, nil, false
 	}
 	owner = int(sl.Worker.Load())
-	if (s.cur != nil && owner == s.cur.id) || sl.Session.Load() != fd {
-		return 0, nil, false
+	if (s.cur != nil && owner == s.cur.id) || sl.Session.Load() != fd || s.mp.master != nil {
+		return 0, nil, false // the master holds every connection of a ModeProcess server
 	}
 	return owner, sl, true
 }
@@ -49,11 +49,15 @@ func (s *Server) remoteOwner(fd int64) (owner int, sl *conntable.Slot, ok bool) 
 // waits up to max_wait_time for room.
 func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) error {
 	mp := s.mp
-	if owner < 0 || owner >= len(mp.toWorker) {
+	var wr *ipc.Writer
+	if r := reactorOf(owner); r >= 0 && r < len(mp.toReactor) {
+		wr = mp.toReactor[r] // ModeProcess: the master's reactor that holds the session
+	} else if owner >= 0 && owner < len(mp.toWorker) {
+		wr = mp.toWorker[owner]
+	} else {
 		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to worker %d, which this server does not have", call, h.Fd, owner))
 	}
 	h.SrcWorker = mp.src
-	wr := mp.toWorker[owner]
 	var err error
 	if mp.child {
 		err = wr.Write(h, payload)

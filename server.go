@@ -65,12 +65,13 @@ type Server struct {
 //
 // Modes: ModeBase is built, in one process (worker_num 1) or as a manager and worker
 // processes (worker_num > 1: in a worker process NewServer adopts the manager's socket
-// instead of binding, see Start). ModeProcess and ModeThread are refused with
-// ErrOperationNotSupport until they land (see README, "Status").
+// instead of binding, see Start). ModeProcess runs a master that holds every connection and
+// worker processes that run the callbacks (see master.go and docs/process-model.md).
+// ModeThread is refused with ErrOperationNotSupport until it lands (see README, "Status").
 func NewServer(host string, port int, mode Mode, sock SockType) (*Server, error) {
 	switch mode {
-	case ModeBase:
-	case ModeProcess, ModeThread:
+	case ModeBase, ModeProcess:
+	case ModeThread:
 		return nil, newError(ErrOperationNotSupport, "mode %v is not available yet in goswoole: use ModeBase (the process model is being built; see README, Status)", mode)
 	default:
 		return nil, newError(ErrInvalidParams, "unknown mode %d: use ModeBase, ModeProcess or ModeThread", int(mode))

@@ -1,6 +1,7 @@
 package swoole
 
 import (
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/dispatch"
 	"github.com/goswoole/swoole/internal/framing"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/sys"
@@ -29,6 +31,10 @@ type worker struct {
 
 	maxRequests int64 // max_request (with its grace) in a worker process; 0 = no limit
 	requests    int64 // requests handled by this process (loop goroutine only)
+
+	// A reactor of a ModeProcess master (master.go): ms is nil in every other loop.
+	ms        *masterState
+	masterLns []*reactor.Listener
 }
 
 // conn is a connection held by this process.
@@ -43,6 +49,12 @@ type conn struct {
 	openedAt int64           // Unix nanoseconds when it was accepted
 	appClose atomic.Bool     // closed by Close (OnClose gets reactorID -1)
 	inClose  atomic.Bool     // OnClose is running
+
+	// ModeProcess master only (loop goroutine): see master.go.
+	ipKey        uint32 // dispatch.IPKey of the peer
+	closeTo      int16  // the worker OnClose was passed to
+	closePending bool   // the session waits for that worker's acknowledgement
+	gone         bool   // the socket is closed: requests from workers are dropped
 }
 
 // Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,
@@ -136,9 +148,13 @@ func (s *Server) prepare() error {
 	defer s.mu.Unlock()
 	given := s.given
 	if given.WorkerNum == 0 {
-		// Swoole's default is one worker per CPU. Until the multi-process model lands, an
-		// unset worker_num runs one worker (README, Status); an explicit value > 1 is refused.
+		// Swoole's default is one worker per CPU. In ModeBase an unset worker_num runs one
+		// process (code before Start runs in every process: more is opt-in, README);
+		// ModeProcess, which always has worker processes, takes Swoole's default.
 		given.WorkerNum = 1
+		if s.mode == ModeProcess {
+			given.WorkerNum = runtime.NumCPU()
+		}
 	}
 	s.eff = given.withDefaults()
 	if err := s.eff.validate(); err != nil {
@@ -173,6 +189,9 @@ func (s *Server) prepare() error {
 		} else if p.ecb.packet == nil {
 			return newError(ErrServerInvalidCallback, "datagram port %s has no Packet handler: register one with OnPacket (on the server or the port)", p.addr())
 		}
+	}
+	if err := s.prepareProcessMode(); err != nil {
+		return err
 	}
 	if s.mp != nil {
 		return nil // the manager (base_multi.go) or the worker process (child.go) builds the rest
@@ -350,7 +369,11 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 	}
 	now := time.Now()
 	slot.OwnerPID.Store(w.pid)
-	slot.Worker.Store(int32(w.id))
+	if w.ms != nil {
+		slot.Worker.Store(ownerReactor(w.id))
+	} else {
+		slot.Worker.Store(int32(w.id))
+	}
 	slot.FD.Store(int32(fd))
 	slot.ReactorID.Store(int32(w.id))
 	slot.ServerFD.Store(int32(p.fd))
@@ -379,6 +402,11 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, p.eff.KernelSocketSendBufferSize)
 	}
 	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
+	if w.ms != nil {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			c.ipKey = dispatch.IPKey(a)
+		}
+	}
 	c.dec = framing.NewDecoder(p.frame)
 	c.rc = reactor.NewConn(fd, c, reactor.ConnOptions{
 		MaxQueued: p.eff.SocketBufferSize,
@@ -408,6 +436,10 @@ func (w *worker) Opened(rc *reactor.Conn) {
 	if m := ctr.MinFD.Load(); m == 0 || fd < m {
 		ctr.MinFD.CompareAndSwap(m, fd)
 	}
+	if w.ms != nil {
+		w.masterOpened(c)
+		return
+	}
 	if cb := c.port.ecb.connect; cb != nil {
 		w.slot.Status.Store(WorkerBusy)
 		cb(s, c.id, w.id)
@@ -424,6 +456,17 @@ func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix
 	reactorID := w.id
 	if c.appClose.Load() {
 		reactorID = -1
+	}
+	if w.ms != nil {
+		ctr := s.table.Counters()
+		ctr.ConnectionNum.Add(-1)
+		ctr.CloseCount.Add(1)
+		w.dropInput(c)
+		if !w.masterClosed(c) {
+			s.conns[c.id&s.mask].CompareAndSwap(c, nil)
+			s.table.Release(c.slot)
+		}
+		return
 	}
 	if cb := c.port.ecb.close; cb != nil {
 		c.inClose.Store(true)

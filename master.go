@@ -1,0 +1,534 @@
+package swoole
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/dispatch"
+	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/reactor"
+	"github.com/goswoole/swoole/internal/supervisor"
+	"github.com/goswoole/swoole/internal/sys"
+)
+
+// ModeProcess, as Swoole runs it:
+//
+//	master  (the process that called Start; user code after Start runs here)
+//	│   reactor_num reactor loops (goroutines, each its own epoll): accept, read, frame,
+//	│   write; every connection lives here, so workers come and go without dropping one.
+//	│   It also supervises the workers (the manager's job: spawn, reap, restart, reload), so
+//	│   GetManagerPID() is the master's pid.
+//	├── worker 0   this executable again, GOSWOOLE_ROLE=worker:0: no listener in its loop;
+//	│              it reads its pipe (Connect, Data, Close, Packet events) and runs callbacks;
+//	│              Send/Close/Pause/Resume/SendFile go back over the pipe of the connection's
+//	│              reactor
+//	└── worker N-1
+//
+// Pipes: the per-worker pairs of ModeBase (the master writes events to a_w, the worker reads
+// b_w) and one pair per reactor r: every worker writes to a_r ("ipc.r.<r>"), reactor r reads
+// b_r. The master keeps every end for the server's life, so a restarted worker inherits its
+// pipe and the events queued there.
+//
+// A connection's slot in the table has Worker = -2 - r for reactor r (ownerReactor), so any
+// process finds the pipe that reaches it.
+
+// Messages of ModeProcess beyond ipc's predefined ones (numbered apart from base_multi.go's).
+const (
+	msgCloseAck = ipc.TypeUser + 16 // worker → reactor: OnClose of session Fd has run
+	msgPacket   = ipc.TypeUser + 17 // master → worker: a datagram; Aux port index
+)
+
+// flagAppClose marks a Close event for a connection the application closed (OnClose gets
+// reactorID -1).
+const flagAppClose ipc.Flags = 1 << 2
+
+const filePrefixR = "ipc.r."
+
+// ownerReactor is the Slot.Worker value of a connection held by the master's reactor r.
+func ownerReactor(r int) int32 { return int32(-2 - r) }
+
+// reactorOf returns the reactor a Slot.Worker value names, or -1 if it names a worker.
+func reactorOf(owner int) int {
+	if owner <= -2 {
+		return -2 - owner
+	}
+	return -1
+}
+
+// masterState is what the master of a ModeProcess server adds to multi.
+type masterState struct {
+	reactors []*worker
+	picker   *dispatch.Picker
+	events   bool // OnConnect/OnClose are delivered (hash mode, dispatch_func or enable_unsafe_event)
+	pairs    [][2]*os.File
+	readers  []*ipc.Reader
+	outs     []*pipeOut // flushers of the writers to the workers, on reactor 0
+	running  sync.WaitGroup
+	noIdle   atomic.Int64 // the last time (unix ns) the 9007 warning was logged
+}
+
+// prepareProcessMode checks what ModeProcess adds to prepare, with s.mu held.
+func (s *Server) prepareProcessMode() error {
+	if s.mode != ModeProcess || s.eff.DispatchFunc != nil || s.eff.EnableUnsafeEvent || dispatch.KeepsOrder(s.eff.DispatchMode) {
+		return nil
+	}
+	for _, p := range s.ports {
+		if p.sock.isStream() && (p.ecb.connect != nil || p.ecb.close != nil) {
+			return newError(ErrServerInvalidCallback, "dispatch_mode %d spreads one connection's packets over several workers, so OnConnect/OnClose could arrive out of order and Swoole does not deliver them: use dispatch_mode 2, 4 or 5, set enable_unsafe_event to receive them anyway, or remove the OnConnect/OnClose handlers (port %s)", s.eff.DispatchMode, p.addr())
+		}
+	}
+	return nil
+}
+
+// buildMasterLoops creates the master's reactor loops and their pipes (buildManager, ModeProcess).
+func (s *Server) buildMasterLoops() error {
+	mp := s.mp
+	ms := &masterState{picker: dispatch.NewPicker(s.eff.WorkerNum)}
+	ms.events = s.eff.DispatchFunc != nil || s.eff.EnableUnsafeEvent || dispatch.KeepsOrder(s.eff.DispatchMode)
+	mp.master = ms
+	pid := int32(os.Getpid())
+	cfg := s.ipcConfig()
+	for r := range s.eff.ReactorNum {
+		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms}
+		loop, err := reactor.New(w, reactor.Config{})
+		if err != nil {
+			return wrapErrno("", err, "cannot create reactor %d", r)
+		}
+		w.loop = loop
+		loop.SetTimers(&w.timers)
+		ms.reactors = append(ms.reactors, w)
+		s.workers = append(s.workers, w)
+
+		a, b, err := ipc.NewPair()
+		if err != nil {
+			return wrapErrno("", err, "cannot create the pipe of reactor %d", r)
+		}
+		ms.pairs = append(ms.pairs, [2]*os.File{a, b})
+		rd, err := ipc.NewReader(b, cfg)
+		if err != nil {
+			return wrapErrno("", err, "cannot read the pipe of reactor %d", r)
+		}
+		ms.readers = append(ms.readers, rd)
+		pin := &pipeIn{w: w, r: rd, fn: w.pipeMessage}
+		if err := loop.AddFD(rd.FD(), pin, reactor.Readable); err != nil {
+			return wrapErrno("", err, "cannot watch the pipe of reactor %d", r)
+		}
+	}
+	return nil
+}
+
+// masterWriter wraps the master's end of worker w's pipe: reactor 0 flushes what the socket
+// does not take at once.
+func (s *Server) masterWriter(a *os.File) (*ipc.Writer, error) {
+	ms := s.mp.master
+	loop := ms.reactors[0].loop
+	po := &pipeOut{loop: loop}
+	cfg := s.ipcConfig()
+	cfg.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
+	wr, err := ipc.NewWriter(a, cfg)
+	if err != nil {
+		return nil, err
+	}
+	po.wr, po.fd = wr, wr.FD()
+	if err := loop.AddFD(po.fd, po, 0); err != nil {
+		return nil, err
+	}
+	ms.outs = append(ms.outs, po)
+	return wr, nil
+}
+
+// masterListen puts the listeners in every reactor loop (each watches them with
+// EPOLLEXCLUSIVE: one reactor wakes per connection).
+func (s *Server) masterListen() error {
+	ms := s.mp.master
+	for _, p := range s.ports {
+		for _, w := range ms.reactors {
+			ln := &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: len(ms.reactors) > 1}
+			if p.ln == nil {
+				p.ln = ln
+			}
+			w.masterLns = append(w.masterLns, ln)
+			if err := w.loop.AddListener(ln); err != nil {
+				return wrapErrno("", err, "cannot watch port %d", p.port)
+			}
+		}
+	}
+	return nil
+}
+
+// runReactors starts the master's loops, each on a goroutine of its own.
+func (s *Server) runReactors() {
+	ms := s.mp.master
+	iv := s.idleCheckInterval()
+	for _, w := range ms.reactors {
+		ms.running.Add(1)
+		go func() {
+			defer ms.running.Done()
+			runtime.LockOSThread() // a reactor is a thread in Swoole: give it one
+			defer runtime.UnlockOSThread()
+			w.loop.BindGoroutine()
+			if iv > 0 {
+				w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
+			}
+			if err := w.loop.Run(); err != nil {
+				s.log.Error("swoole: a reactor loop failed", "reactor", w.id, "err", err)
+			}
+		}()
+	}
+}
+
+// closeReactors stops accepting and closes every connection (OnClose events go to the
+// workers), then returns once each reactor has done so or the deadline passed.
+func (s *Server) closeReactors(deadline time.Time) {
+	ms := s.mp.master
+	var wg sync.WaitGroup
+	for _, w := range ms.reactors {
+		wg.Add(1)
+		if !w.loop.Post(reactor.Task{Fn: func() {
+			defer wg.Done()
+			for _, ln := range w.masterLns {
+				w.loop.RemoveListener(ln)
+			}
+			w.loop.CloseAll(reactor.CloseShutdown)
+		}}) {
+			wg.Done()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+		s.log.Warn("swoole: the reactors did not close every connection in time")
+	}
+	for _, wr := range s.mp.toWorker {
+		_ = wr.FlushBlocking(deadline)
+	}
+}
+
+// stopReactors ends the master's loops and waits for them.
+func (s *Server) stopReactors() {
+	ms := s.mp.master
+	for _, w := range ms.reactors {
+		w.loop.Post(reactor.Task{Fn: func() {
+			w.timers.Clear()
+			w.loop.Stop()
+		}})
+	}
+	ms.running.Wait()
+}
+
+// cleanupMaster closes the reactor pipes.
+func (s *Server) cleanupMaster() {
+	ms := s.mp.master
+	for _, r := range ms.readers {
+		r.Release()
+	}
+	for _, p := range ms.pairs {
+		p[0].Close()
+		p[1].Close()
+	}
+}
+
+// pick chooses the worker for an event of connection c (c is nil for a datagram: key then
+// holds its source). It returns -1 to drop the event and -2 to close the connection.
+func (w *worker) pick(c *conn, ev int, key dispatch.Key, data []byte) int {
+	s := w.s
+	ms := w.ms
+	n := s.eff.WorkerNum
+	if fn := s.eff.DispatchFunc; fn != nil {
+		var fd int64
+		if c != nil {
+			fd = c.id
+		}
+		if len(data) > dispatchFuncMax {
+			data = data[:dispatchFuncMax]
+		}
+		switch id := fn(s, fd, ev, data); {
+		case id >= 0 && id < n:
+			return id
+		case id == -1, id == -2:
+			return id
+		case id == -3: // fall back to dispatch_mode
+		default:
+			s.log.Warn("swoole: dispatch_func returned an invalid worker id: the event is dropped", "fd", fd, "worker", id, "worker_num", n, "code", ErrInvalidParams)
+			return -1
+		}
+	}
+	id, noIdle := ms.picker.Pick(s.eff.DispatchMode, key, w.idleWorker)
+	if noIdle {
+		now := time.Now().UnixNano()
+		if last := ms.noIdle.Load(); now-last > int64(time.Second) && ms.noIdle.CompareAndSwap(last, now) {
+			s.lastErr.Store(ErrServerNoIdleWorker)
+			s.log.Warn("swoole: no idle worker: the event is queued for a busy one (dispatch_mode "+strconv.Itoa(s.eff.DispatchMode)+")", "worker", id, "code", ErrServerNoIdleWorker)
+		}
+	}
+	return id
+}
+
+// dispatchFuncMax is how much of the data a dispatch_func sees (Swoole's 8180 bytes).
+const dispatchFuncMax = 8180
+
+func (w *worker) idleWorker(i int) bool {
+	ws := w.s.table.Worker(i)
+	return ws != nil && ws.Status.Load() == WorkerIdle
+}
+
+func (c *conn) key() dispatch.Key {
+	return dispatch.Key{FD: c.rc.FD, IP: c.ipKey, UID: c.slot.UID.Load()}
+}
+
+// toWorker writes an event to worker id's pipe. The loop never blocks on it: what the pipe
+// does not take is queued (reactor 0 flushes it).
+func (w *worker) toWorker(id int, h ipc.Header, payload []byte) bool {
+	s := w.s
+	h.SrcWorker = managerSrcID
+	if err := s.mp.toWorker[id].Write(h, payload); err != nil {
+		s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", err, "code", ErrServerPipeBufferFull)
+		return false
+	}
+	ctr := s.table.Counters()
+	ctr.DispatchCount.Add(1)
+	if ws := s.table.Worker(id); ws != nil {
+		ws.DispatchCount.Add(1)
+	}
+	return true
+}
+
+// masterOpened passes OnConnect to a worker (when the dispatch mode delivers it).
+func (w *worker) masterOpened(c *conn) {
+	if c.port.ecb.connect == nil || !w.ms.events {
+		return
+	}
+	id := w.pick(c, dispatch.EventConnect, c.key(), nil)
+	switch {
+	case id >= 0:
+		w.toWorker(id, ipc.Header{Type: ipc.TypeConnect, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, nil)
+	case id == -2:
+		w.closeByDispatch(c)
+	}
+}
+
+// masterDeliver passes one frame (or chunk) to a worker.
+func (w *worker) masterDeliver(c *conn, data []byte, now int64) {
+	c.slot.LastDispatch.Store(now)
+	id := w.pick(c, dispatch.EventData, c.key(), data)
+	switch {
+	case id >= 0:
+		w.toWorker(id, ipc.Header{Type: ipc.TypeData, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, data)
+	case id == -2:
+		w.closeByDispatch(c)
+	}
+}
+
+func (w *worker) closeByDispatch(c *conn) {
+	if w.s.table.MarkClosing(c.slot, c.id) {
+		c.rc.Close(false)
+	}
+}
+
+// masterClosed passes OnClose to a worker. It reports whether the session must stay
+// reserved until the worker acknowledges (GetClientInfo works inside OnClose).
+func (w *worker) masterClosed(c *conn) bool {
+	c.gone = true
+	if c.port.ecb.close == nil || !w.ms.events {
+		return false
+	}
+	id := w.pick(c, dispatch.EventClose, c.key(), nil)
+	if id < 0 {
+		return false
+	}
+	h := ipc.Header{Type: ipc.TypeClose, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}
+	if c.appClose.Load() {
+		h.Flags = flagAppClose
+	}
+	if !w.toWorker(id, h, nil) {
+		return false
+	}
+	c.closeTo = int16(id)
+	c.closePending = true
+	return true
+}
+
+// closeAcked releases a session whose OnClose ran in a worker.
+func (w *worker) closeAcked(fd int64) {
+	s := w.s
+	c := s.conns[fd&s.mask].Load()
+	if c == nil || c.id != fd || !c.closePending {
+		return
+	}
+	c.closePending = false
+	s.conns[fd&s.mask].CompareAndSwap(c, nil)
+	s.table.Release(c.slot)
+}
+
+// releaseClosesOf releases, on each reactor, the sessions whose OnClose was passed to worker
+// id, which died: its replacement acknowledges only what is still queued in the pipe.
+func (s *Server) releaseClosesOf(id int) {
+	for _, w := range s.mp.master.reactors {
+		w.loop.Post(reactor.Task{Fn: func() {
+			for i := range s.conns {
+				c := s.conns[i].Load()
+				if c != nil && c.w == w && c.closePending && int(c.closeTo) == id {
+					c.closePending = false
+					s.conns[i].CompareAndSwap(c, nil)
+					s.table.Release(c.slot)
+				}
+			}
+		}})
+	}
+}
+
+// masterPacket passes a datagram to a worker, with its sender.
+func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
+	s := w.s
+	fam, ip, port, path := sys.PeerAddr(from)
+	var key dispatch.Key
+	key.FD = p.fd
+	if addr, ok := netip.AddrFromSlice(ip); ok {
+		key.IP = dispatch.IPKey(addr)
+	}
+	id := w.pick(nil, dispatch.EventPacket, key, data)
+	if id < 0 {
+		return
+	}
+	// payload: family (1), port (2), address length (1), address, data
+	addr := ip
+	if path != "" {
+		addr = []byte(path)
+	}
+	if len(addr) > 255 {
+		addr = addr[:255]
+	}
+	buf := make([]byte, 0, 4+len(addr)+len(data))
+	buf = append(buf, byte(fam))
+	buf = binary.LittleEndian.AppendUint16(buf, uint16(port))
+	buf = append(buf, byte(len(addr)))
+	buf = append(buf, addr...)
+	buf = append(buf, data...)
+	s.table.Counters().TotalRecvBytes.Add(int64(len(data)))
+	w.toWorker(id, ipc.Header{Type: msgPacket, ReactorID: int16(w.id), Aux: uint16(p.index)}, buf)
+}
+
+// procEvent runs, in a worker of a ModeProcess server, an event the master passed. It
+// reports whether h was such an event.
+func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
+	s := w.s
+	switch h.Type {
+	case ipc.TypeData, ipc.TypeConnect, ipc.TypeClose, msgPacket:
+	default:
+		return false
+	}
+	if int(h.Aux) >= len(s.ports) {
+		s.log.Warn("swoole: an event for an unknown port was dropped: create the same ports, in the same order, in every process", "port", h.Aux)
+		return true
+	}
+	p := s.ports[h.Aux]
+	ctr := s.table.Counters()
+	rid := int(h.ReactorID)
+	switch h.Type {
+	case ipc.TypeData:
+		if s.eff.DiscardTimeoutRequest && !dispatch.KeepsOrder(s.eff.DispatchMode) && s.table.Lookup(h.Fd) == nil {
+			s.log.Debug("swoole: data for a closed connection dropped", "fd", h.Fd, "code", ErrSessionDiscardData)
+			return true
+		}
+		ctr.RequestCount.Add(1)
+		w.slot.RequestCount.Add(1)
+		w.slot.Status.Store(WorkerBusy)
+		p.ecb.receive(s, h.Fd, rid, payload)
+		w.slot.Status.Store(WorkerIdle)
+		if w.maxRequests > 0 {
+			w.countRequest()
+		}
+	case ipc.TypeConnect:
+		if cb := p.ecb.connect; cb != nil {
+			w.slot.Status.Store(WorkerBusy)
+			cb(s, h.Fd, rid)
+			w.slot.Status.Store(WorkerIdle)
+		}
+	case ipc.TypeClose:
+		if cb := p.ecb.close; cb != nil {
+			arg := rid
+			if h.Flags&flagAppClose != 0 {
+				arg = -1
+			}
+			s.mp.inClose = h.Fd
+			w.slot.Status.Store(WorkerBusy)
+			cb(s, h.Fd, arg)
+			w.slot.Status.Store(WorkerIdle)
+			s.mp.inClose = 0
+		}
+		if rid >= 0 && rid < len(s.mp.toReactor) {
+			_ = s.mp.toReactor[rid].Write(ipc.Header{Type: msgCloseAck, SrcWorker: s.mp.src, Fd: h.Fd}, nil)
+		}
+	case msgPacket:
+		if len(payload) < 4 || len(payload) < 4+int(payload[3]) {
+			return true
+		}
+		fam := int(payload[0])
+		port := int(binary.LittleEndian.Uint16(payload[1:]))
+		addr := payload[4 : 4+int(payload[3])]
+		data := payload[4+int(payload[3]):]
+		client := ClientAddr{ServerSocket: p.fd, ServerPort: p.port, Port: port}
+		switch fam {
+		case unix.AF_INET, unix.AF_INET6:
+			if a, ok := netip.AddrFromSlice(addr); ok {
+				client.Address = a.Unmap().String()
+			}
+		default:
+			client.Address = string(addr)
+			client.Port = 0
+		}
+		if cb := p.ecb.packet; cb != nil {
+			ctr.RequestCount.Add(1)
+			w.slot.RequestCount.Add(1)
+			w.slot.Status.Store(WorkerBusy)
+			cb(s, data, client)
+			w.slot.Status.Store(WorkerIdle)
+			if w.maxRequests > 0 {
+				w.countRequest()
+			}
+		}
+	}
+	return true
+}
+
+// adoptReactorPipes adopts, in a worker of a ModeProcess server, the pipes to the master's
+// reactors.
+func (s *Server) adoptReactorPipes(out func(*os.File, string) (*ipc.Writer, error)) error {
+	for r := 0; ; r++ {
+		f, ok := supervisor.Inherited(filePrefixR + strconv.Itoa(r))
+		if !ok {
+			if r == 0 {
+				return newError(ErrOperationNotSupport, "worker process: the master passed no reactor pipe")
+			}
+			return nil
+		}
+		wr, err := out(f, filePrefixR+strconv.Itoa(r))
+		if err != nil {
+			return wrapErrno("", err, "worker process: cannot adopt the pipe of reactor %d", r)
+		}
+		s.mp.toReactor = append(s.mp.toReactor, wr)
+	}
+}
+
+// errProcessModeClosing is Send/Close inside OnClose in a ModeProcess worker: the master has
+// closed the socket already (Swoole: 1004 for Send, 1003 for Close).
+func (s *Server) closingInWorker(call string, fd int64) error {
+	if s.mp == nil || !s.mp.child || s.mode != ModeProcess || s.mp.inClose != fd || fd == 0 {
+		return nil
+	}
+	if call == "Close" {
+		return s.fail(newError(ErrSessionClosing, "Close: session %d is closing (this is its OnClose)", fd))
+	}
+	return s.fail(newError(ErrSessionClosed, "%s: session %d is closed: in ModeProcess the master has closed its socket before OnClose runs", call, fd))
+}
