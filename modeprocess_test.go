@@ -4,10 +4,22 @@ package swoole_test
 // child) and worker processes (its children). See multiproc_helpers_test.go.
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/goswoole/swoole"
 )
+
+func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 
 // mpProcStart starts the echo server in ModeProcess with env added.
 func mpProcStart(t *testing.T, env ...string) *mpServer {
@@ -45,7 +57,418 @@ func TestModeProcessEcho(t *testing.T) {
 		t.Fatalf("stats %q: want worker_num 2, connection_num 8", f)
 	}
 	_, _, fd := cs[1].who()
-	if f := cs[0].do("info " + strconv.FormatInt(fd, 10)); len(f) != 3 || f[1] != "0" {
-		t.Fatalf("info of session %d: %q, want reactor 0", fd, f)
+	if f := cs[0].do("info " + strconv.FormatInt(fd, 10)); len(f) != 3 || (f[1] != "0" && f[1] != "1") {
+		t.Fatalf("info of session %d: %q, want reactor 0 or 1", fd, f)
+	}
+}
+
+// whoN asks who serves the connection n times and returns the worker ids in order.
+func whoN(c *mpClient, n int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i], _, _ = c.who()
+	}
+	return ids
+}
+
+func TestModeProcessDispatchFDMod(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	seen := map[int]bool{}
+	for range 6 {
+		c := ms.dial()
+		ids := whoN(c, 10)
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("dispatch_mode 2 moved a connection between workers: %v", ids)
+			}
+		}
+		seen[ids[0]] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("6 connections all went to worker(s) %v: fd modulo must use both", seen)
+	}
+}
+
+func TestModeProcessDispatchRoundRobin(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=1", mpEnvReactors+"=1")
+	c := ms.dial()
+	ids := whoN(c, 10)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			t.Fatalf("dispatch_mode 1: consecutive packets went to the same worker: %v", ids)
+		}
+	}
+}
+
+func TestModeProcessDispatchIdle(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=3", mpEnvReactors+"=1")
+	busy, other := ms.dial(), ms.dial()
+	// Hold one worker in a callback; every packet meanwhile must go to the other, idle one.
+	busy.send("sleep 1500")
+	busyID := ms.waitEvent("sleeping", nil).int(0)
+	ids := whoN(other, 10)
+	for _, id := range ids {
+		if id == busyID {
+			t.Fatalf("dispatch_mode 3 sent a packet to the busy worker %d: %v", busyID, ids)
+		}
+	}
+	if f := busy.read(); len(f) != 1 || f[0] != "slept" {
+		t.Fatalf("sleep: %q", f)
+	}
+}
+
+func TestModeProcessDispatchIPMod(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=4")
+	// 127.0.0.1 = 0x7f000001: odd, so worker 1 of 2, whatever the connection.
+	for range 5 {
+		c := ms.dial()
+		for _, id := range whoN(c, 3) {
+			if id != 1 {
+				t.Fatalf("dispatch_mode 4: a 127.0.0.1 connection reached worker %d, want 1", id)
+			}
+		}
+	}
+}
+
+func TestModeProcessDispatchUIDMod(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=5")
+	for uid := 1; uid <= 4; uid++ {
+		c := ms.dial()
+		if f := c.do("bind " + strconv.Itoa(uid)); len(f) != 2 || f[1] != "0" {
+			t.Fatalf("bind %d: %q", uid, f)
+		}
+		for _, id := range whoN(c, 4) {
+			if id != uid%2 {
+				t.Fatalf("dispatch_mode 5: uid %d reached worker %d, want %d", uid, id, uid%2)
+			}
+		}
+		if f := c.do("bind 9"); len(f) != 2 || f[1] == "0" {
+			t.Fatalf("a second bind must fail: %q", f)
+		}
+	}
+}
+
+func TestModeProcessDispatchFunc(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispFunc+"=1", mpEnvConnEvents+"=1")
+	c := ms.dial()
+	for range 3 {
+		if f := c.do("to0"); len(f) != 2 || f[1] != "0" {
+			t.Fatalf("to0: %q", f)
+		}
+		if f := c.do("to1"); len(f) != 2 || f[1] != "1" {
+			t.Fatalf("to1: %q", f)
+		}
+	}
+	// -1 drops the packet and keeps the connection; an invalid id drops it too.
+	c.send("drop")
+	c.send("bad")
+	if f := c.do("echo still-here"); len(f) != 1 || f[0] != "still-here" {
+		t.Fatalf("after dropped packets: %q", f)
+	}
+	_, _, fd := c.who()
+	ms.waitEvent("connect", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) })
+	ms.waitEvent("dispatchfunc", func(e mpEv) bool { return e.Fields[0] == strconv.FormatInt(fd, 10) && e.Fields[1] == "5" })
+	// -2 closes the connection.
+	c.send("kill")
+	if _, err := c.readLine(); err == nil {
+		t.Fatal("dispatch_func -2 must close the connection")
+	}
+	ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) })
+	ms.waitEvent("dispatchfunc", func(e mpEv) bool { return e.Fields[0] == strconv.FormatInt(fd, 10) && e.Fields[1] == "4" })
+}
+
+// OnConnect and OnClose reach the worker that serves the connection (dispatch_mode 2);
+// inside OnClose GetClientInfo still works, Send fails with 1004 and Close with 1003.
+func TestModeProcessConnectClose(t *testing.T) {
+	ms := mpProcStart(t, mpEnvConnEvents+"=1")
+	c := ms.dial()
+	id, _, fd := c.who()
+	sfd := strconv.FormatInt(fd, 10)
+	ms.waitEvent("connect", func(e mpEv) bool { return e.Fields[1] == sfd && e.int(0) == id })
+	c.c.Close()
+	e := ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == sfd })
+	if e.int(0) != id || e.int(2) < 0 || e.Fields[3] != "0" || e.Fields[4] != "1004" || e.Fields[5] != "1003" {
+		t.Fatalf("close event %q: want worker %d, reactor ≥ 0, GetClientInfo ok, Send 1004, Close 1003", e.Fields, id)
+	}
+	// A server-side Close: OnClose gets reactor id -1.
+	c2, c3 := ms.dial(), ms.dial()
+	_, _, fd2 := c2.who()
+	if f := c3.do("close " + strconv.FormatInt(fd2, 10)); len(f) != 2 || f[1] != "0" {
+		t.Fatalf("close: %q", f)
+	}
+	e = ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd2, 10) })
+	if e.Fields[2] != "-1" {
+		t.Fatalf("OnClose after Close: reactor id %s, want -1", e.Fields[2])
+	}
+	if f := c3.do("stats"); len(f) != 6 || f[2] != "1" {
+		t.Fatalf("stats after two closes: %q, want connection_num 1", f)
+	}
+}
+
+// A worker killed with SIGKILL: the master keeps every connection, the manager's work
+// (OnWorkerError, a replacement with the same id) happens in the master, and the requests
+// queued for the dead worker are answered by its replacement.
+func TestModeProcessWorkerKilled(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	// Connections by worker (fd modulo: stable).
+	byWorker := map[int][]*mpClient{}
+	for i := 0; i < 40 && (len(byWorker[0]) < 4 || len(byWorker[1]) < 4); i++ {
+		c := ms.dial()
+		id, _, _ := c.who()
+		byWorker[id] = append(byWorker[id], c)
+	}
+	if len(byWorker[0]) < 4 || len(byWorker[1]) < 4 {
+		t.Fatalf("connections per worker: %d and %d", len(byWorker[0]), len(byWorker[1]))
+	}
+	_, victim, _ := byWorker[0][0].who()
+	// Hold worker 0 in a callback, queue requests behind it, then kill it.
+	byWorker[0][0].send("sleep 60000")
+	ms.waitEvent("sleeping", func(e mpEv) bool { return e.PID == victim })
+	for i, c := range byWorker[0][1:] {
+		c.send(fmt.Sprintf("echo queued-%d", i))
+	}
+	if err := syscallKill(victim); err != nil {
+		t.Fatal(err)
+	}
+	e := ms.waitEvent("workererror", func(e mpEv) bool { return e.int(1) == victim })
+	if e.int(0) != 0 || e.int(3) != 9 || e.PID != ms.Manager {
+		t.Fatalf("workererror %q in pid %d: want worker 0, signal 9, in the master %d", e.Fields, e.PID, ms.Manager)
+	}
+	// Every request queued for the dead worker is answered by its replacement, on the
+	// same connections.
+	for i, c := range byWorker[0][1:] {
+		want := fmt.Sprintf("queued-%d", i)
+		if f := c.read(); len(f) != 1 || f[0] != want {
+			t.Fatalf("queued request %d: %q, want %q", i, f, want)
+		}
+	}
+	// Every connection is still open and served; worker 0 is a new process.
+	for id, cs := range byWorker {
+		for i, c := range cs {
+			gotID, pid, _ := c.who()
+			if gotID != id || pid == victim {
+				t.Fatalf("connection %d of worker %d: served by worker %d pid %d after the kill", i, id, gotID, pid)
+			}
+		}
+	}
+	if f := byWorker[1][0].do("stats"); len(f) != 6 || atoi(f[2]) != len(byWorker[0])+len(byWorker[1]) {
+		t.Fatalf("stats %q: every connection must still be open", f)
+	}
+}
+
+// mpLoad runs n clients that each send echo requests until stop closes (at most max each),
+// checking every reply; it returns the number answered and the first failure.
+func mpLoad(ms *mpServer, cs []*mpClient, max int, stop <-chan struct{}, progress *atomic.Int64) (answered int, err error) {
+	type res struct {
+		n   int
+		err error
+	}
+	out := make(chan res, len(cs))
+	for ci, c := range cs {
+		go func() {
+			n := 0
+			for i := range max {
+				select {
+				case <-stop:
+					out <- res{n, nil}
+					return
+				default:
+				}
+				want := fmt.Sprintf("c%d-r%d", ci, i)
+				_ = c.c.SetDeadline(time.Now().Add(mpTimeout))
+				if _, err := c.c.Write([]byte("echo " + want + "\n")); err != nil {
+					out <- res{n, fmt.Errorf("client %d request %d: write: %v", ci, i, err)}
+					return
+				}
+				l, err := c.readLine()
+				if err != nil || l != want {
+					out <- res{n, fmt.Errorf("client %d request %d: got %q, %v; want %q", ci, i, l, err, want)}
+					return
+				}
+				n++
+				progress.Add(1)
+			}
+			out <- res{n, nil}
+		}()
+	}
+	for range cs {
+		r := <-out
+		answered += r.n
+		if err == nil {
+			err = r.err
+		}
+	}
+	return answered, err
+}
+
+// A reload under load keeps every connection (ModeProcess): clients keep sending while every
+// worker is replaced, and every request is answered.
+func TestModeProcessReloadUnderLoad(t *testing.T) {
+	ms := mpProcStart(t)
+	old := map[int]bool{}
+	for _, pid := range ms.workerPIDs() {
+		old[pid] = true
+	}
+	var cs []*mpClient
+	for range 20 {
+		cs = append(cs, ms.dial())
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var answered int
+	var loadErr error
+	var progress atomic.Int64
+	go func() {
+		answered, loadErr = mpLoad(ms, cs, 100000, stop, &progress)
+		close(done)
+	}()
+	ms.eventually("load running", func() bool { return progress.Load() >= 200 })
+	ms.signal(syscall.SIGUSR1)
+	ms.waitEvent("afterreload", nil)
+	for pid := range old {
+		if !mpGoneWithin(pid, mpTimeout) {
+			t.Fatalf("old worker %d still exists after the reload", pid)
+		}
+	}
+	// A second reload while the load goes on.
+	ms.signal(syscall.SIGUSR1)
+	ms.eventually("a second afterreload", func() bool { return ms.count("afterreload", nil) == 2 })
+	at := progress.Load()
+	ms.eventually("load after the reloads", func() bool { return progress.Load() >= at+200 })
+	close(stop)
+	<-done
+	if loadErr != nil {
+		t.Fatalf("under reload: %v (after %d answers)", loadErr, answered)
+	}
+	t.Logf("%d requests answered on 20 connections across two reloads", answered)
+	for i, c := range cs {
+		if _, pid, _ := c.who(); old[pid] {
+			t.Fatalf("connection %d is served by an old worker %d", i, pid)
+		}
+	}
+}
+
+// The binary upgrade: replace the executable on disk, send SIGUSR1, and the same open
+// connections are answered by the new code.
+func TestModeProcessBinaryUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "server")
+	orig, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := []byte("goswoole-build-tag:" + strings.Repeat("A", 8))
+	if bytes.Count(orig, tag) != 1 {
+		t.Fatalf("the build tag appears %d times in the test binary", bytes.Count(orig, tag))
+	}
+	if err := os.WriteFile(bin, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ms := mpStartBinary(t, bin, "echo", "managerstart", mpEnvMode+"=process")
+	var cs []*mpClient
+	for range 4 {
+		c := ms.dial()
+		if f := c.do("version"); len(f) != 2 || f[1] != string(tag) {
+			t.Fatalf("version before the upgrade: %q", f)
+		}
+		cs = append(cs, c)
+	}
+	// Write the new binary beside the old and rename it over (what a deploy does).
+	upgraded := bytes.Replace(orig, tag, []byte("goswoole-build-tag:"+strings.Repeat("B", 8)), 1)
+	if err := os.WriteFile(bin+".new", upgraded, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	ms.signal(syscall.SIGUSR1)
+	ms.waitEvent("afterreload", nil)
+	for i, c := range cs {
+		if f := c.do("version"); len(f) != 2 || f[1] != "goswoole-build-tag:BBBBBBBB" {
+			t.Fatalf("connection %d after the upgrade: %q, want the new build", i, f)
+		}
+	}
+}
+
+func TestModeProcessSIGTERM(t *testing.T) {
+	ms := mpProcStart(t, mpEnvConnEvents+"=1")
+	c := ms.dial()
+	_, _, fd := c.who()
+	pids := ms.workerPIDs()
+	ms.signal(syscall.SIGTERM)
+	if st := ms.wait(mpTimeout); st.ExitCode() != 0 {
+		t.Fatalf("master exit status %v", st)
+	}
+	for _, pid := range pids {
+		if !mpGoneWithin(pid, 5*time.Second) {
+			t.Fatalf("worker %d outlived the master", pid)
+		}
+	}
+	// The connection was closed by the shutdown, and its OnClose ran in a worker.
+	if l, err := c.readLine(); err == nil {
+		t.Fatalf("read %q after shutdown", l)
+	}
+	if ms.count("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) }) != 1 {
+		t.Errorf("OnClose of session %d did not run once at shutdown", fd)
+	}
+	order := []string{}
+	for _, e := range ms.events() {
+		switch e.Name {
+		case "beforeshutdown", "managerstop", "shutdown", "exit":
+			order = append(order, e.Name)
+		}
+	}
+	if strings.Join(order, ",") != "beforeshutdown,managerstop,shutdown,exit" {
+		t.Fatalf("shutdown events %v", order)
+	}
+}
+
+func TestModeProcessMasterKilled(t *testing.T) {
+	ms := mpProcStart(t)
+	pids := ms.workerPIDs()
+	if len(pids) != 2 {
+		t.Fatalf("worker pids %v", pids)
+	}
+	ms.signal(syscall.SIGKILL)
+	ms.wait(mpTimeout)
+	for _, pid := range pids {
+		if !mpGoneWithin(pid, 5*time.Second) {
+			t.Fatalf("worker %d outlived its master killed with SIGKILL by 5 s", pid)
+		}
+	}
+}
+
+func TestModeProcessMaxRequest(t *testing.T) {
+	ms := mpProcStart(t, mpEnvMaxRequest+"=10", mpEnvDispatch+"=2")
+	c := ms.dial()
+	_, first, _ := c.who()
+	for range 30 {
+		c.do("echo x")
+	}
+	_, now, _ := c.who()
+	if now == first {
+		t.Fatalf("the worker was not replaced after 30 requests with max_request 10")
+	}
+	if n := ms.count("workererror", nil); n != 0 {
+		t.Fatalf("%d workererror events: max_request is not an error", n)
+	}
+}
+
+func TestModeProcessRefusesUnsafeEvents(t *testing.T) {
+	for _, mode := range []int{1, 3, 7} {
+		s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeProcess, swoole.SockTCP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.OnReceive(func(*swoole.Server, int64, int, []byte) {})
+		s.OnConnect(func(*swoole.Server, int64, int) {})
+		if err := s.Set(swoole.Settings{WorkerNum: 2, DispatchMode: mode}); err != nil {
+			t.Fatal(err)
+		}
+		err = s.Start()
+		var e *swoole.Error
+		if !errors.As(err, &e) || e.Code != swoole.ErrServerInvalidCallback || !strings.Contains(err.Error(), "enable_unsafe_event") {
+			t.Fatalf("dispatch_mode %d with OnConnect: Start = %v, want 9015 naming enable_unsafe_event", mode, err)
+		}
 	}
 }

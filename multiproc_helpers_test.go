@@ -46,6 +46,7 @@ const (
 	mpEnvReactors   = "GOSWOOLE_TEST_REACTORS"    // reactor_num (ModeProcess)
 	mpEnvConnEvents = "GOSWOOLE_TEST_CONN_EVENTS" // "1": OnConnect/OnClose log connect/close events
 	mpEnvUnsafe     = "GOSWOOLE_TEST_UNSAFE"      // "1": enable_unsafe_event
+	mpEnvDispFunc   = "GOSWOOLE_TEST_DISPFUNC"    // "1": a dispatch_func (see mpEchoServer)
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -141,6 +142,30 @@ func mpEchoServer() int {
 	set.DispatchMode = envInt(mpEnvDispatch, 0)
 	set.ReactorNum = envInt(mpEnvReactors, 0)
 	set.EnableUnsafeEvent = os.Getenv(mpEnvUnsafe) == "1"
+	if os.Getenv(mpEnvDispFunc) == "1" {
+		// "to0 ..." → worker 0, "to1 ..." → worker 1, "drop" → dropped, "kill" → the
+		// connection is closed, "bad" → an invalid id (dropped with a warning), else
+		// dispatch_mode. Connect and close events log what the function saw.
+		set.DispatchFunc = func(s *swoole.Server, fd int64, ev int, data []byte) int {
+			if ev != 0 {
+				mpEvent("dispatchfunc", fd, ev, len(data))
+				return -3
+			}
+			switch {
+			case bytes.HasPrefix(data, []byte("to0")):
+				return 0
+			case bytes.HasPrefix(data, []byte("to1")):
+				return 1
+			case bytes.HasPrefix(data, []byte("drop")):
+				return -1
+			case bytes.HasPrefix(data, []byte("kill")):
+				return -2
+			case bytes.HasPrefix(data, []byte("bad")):
+				return 7
+			}
+			return -3
+		}
+	}
 	if os.Getenv(mpEnvConnEvents) == "1" {
 		s.OnConnect(func(s *swoole.Server, fd int64, rid int) { mpEvent("connect", s.GetWorkerID(), fd, rid) })
 		s.OnClose(func(s *swoole.Server, fd int64, rid int) {
@@ -204,6 +229,7 @@ func mpEchoServer() int {
 			reply("sent %d", mpCode(s.Send(id, []byte(text+"\n"))))
 		case "sleep":
 			ms, _ := strconv.Atoi(arg)
+			mpEvent("sleeping", s.GetWorkerID())
 			time.Sleep(time.Duration(ms) * time.Millisecond) // holds this worker's loop
 			reply("slept")
 		case "flood":
@@ -221,6 +247,10 @@ func mpEchoServer() int {
 				}
 			}
 			reply("flooded %d", failed)
+		case "version":
+			reply("version %s", mpBuildTag)
+		case "to0", "to1":
+			reply("to %d", s.GetWorkerID())
 		case "bind":
 			uid, _ := strconv.ParseUint(arg, 10, 32)
 			reply("bind %d", mpCode(s.Bind(fd, uint32(uid))))
@@ -290,6 +320,10 @@ func mpRawEchoServer() int {
 	return 0
 }
 
+// mpBuildTag is what the "version" command answers. The binary-upgrade test rewrites its
+// last 8 bytes in a copy of the test binary: the copy is new code on disk.
+var mpBuildTag = "goswoole-build-tag:AAAAAAAA"
+
 // mpCode is an error's Swoole code (0 for nil, -1 for an error without one).
 func mpCode(err error) int {
 	if err == nil {
@@ -330,6 +364,12 @@ func mpStart(t testing.TB, env ...string) *mpServer {
 // event ready, whose first field is the port.
 func mpStartServer(t testing.TB, builder, ready string, env ...string) *mpServer {
 	t.Helper()
+	return mpStartBinary(t, os.Args[0], builder, ready, env...)
+}
+
+// mpStartBinary is mpStartServer with the executable to start (a copy of the test binary).
+func mpStartBinary(t testing.TB, bin, builder, ready string, env ...string) *mpServer {
+	t.Helper()
 	// Orphans (the workers of a manager killed with SIGKILL) are re-parented to this process,
 	// so that the tests can reap them and tell whether they are gone.
 	mpSubreaper.Do(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
@@ -338,7 +378,7 @@ func mpStartServer(t testing.TB, builder, ready string, env ...string) *mpServer
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), mpEnvServer+"="+builder, mpEnvDir+"="+dir, "GORACE=atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, env...)
 	// A file, not a pipe: os/exec then copies nothing, and Wait does not wait for the
