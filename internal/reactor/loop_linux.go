@@ -15,7 +15,8 @@ import (
 
 // Handler receives a loop's events. Every method runs on the loop goroutine, one at a time.
 type Handler interface {
-	// Accept is called for each connection accepted on ln, with the peer address. It returns
+	// Accept is called for each connection accepted on ln, with the peer address (valid only
+	// during the call: the loop reuses it for the next connection). It returns
 	// the Conn to register (built with NewConn), or nil to refuse it; the loop then closes fd.
 	Accept(ln *Listener, fd int, peer unix.Sockaddr) *Conn
 	// Opened is called once c is registered with the loop.
@@ -119,6 +120,7 @@ type Loop struct {
 	events []unix.EpollEvent
 	buf    []byte
 	iov    []unix.Iovec
+	ab     *acceptBuf       // accept4's scratch space
 	conns  []*Conn          // connections by descriptor (nil: none)
 	others map[int]*fdEntry // every other watched descriptor
 	timers Timers
@@ -157,6 +159,7 @@ func New(h Handler, cfg Config) (*Loop, error) {
 		events: make([]unix.EpollEvent, cfg.MaxEvents),
 		buf:    make([]byte, cfg.ReadBufferSize),
 		iov:    make([]unix.Iovec, 64),
+		ab:     new(acceptBuf),
 		conns:  make([]*Conn, 256),
 		others: make(map[int]*fdEntry),
 		epoch:  time.Now(),
@@ -427,7 +430,7 @@ func (l *Loop) accept(ln *Listener) {
 		}()
 	}
 	for range 64 {
-		nfd, sa, err := unix.Accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, sa, err := l.accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
