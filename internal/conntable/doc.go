@@ -22,6 +22,7 @@
 //	Counters    server-wide statistics (one record)
 //	WorkerSlot  × WorkerSlots()   per-worker status
 //	Slot        × Capacity()      one connection each, indexed by session id & (Capacity-1)
+//	long address × Capacity()     a unix socket path longer than 16 bytes, by slot index
 //
 // [Open] checks the magic number, the version, the record sizes and the
 // region sizes against the file before it hands the table out, so a process
@@ -29,7 +30,10 @@
 //
 // Every field in the mapping is a sync/atomic fixed-size value (or padding);
 // no Go pointer is ever stored there. Record sizes are multiples of 8 (Slot
-// is 256 bytes, WorkerSlot 128), so each 64-bit field is naturally aligned.
+// is 128 bytes, WorkerSlot 128), so each 64-bit field is naturally aligned.
+//
+// The memfd's pages are allocated when first touched, so the mapping costs resident
+// memory only for the slots that have been used: 128 bytes per connection (Slot's doc).
 //
 // # Ownership
 //

@@ -18,6 +18,9 @@ import (
 const (
 	childEnv   = "GOSWOOLE_CONNTABLE_CHILD"
 	childIDEnv = "GOSWOOLE_CONNTABLE_ID"
+	// childPath is the peer path of the parent's second session: longer than a Slot's inline
+	// address, so it lives in the table's address region.
+	childPath = "/run/goswoole/a-unix-peer-path-longer-than-sixteen-bytes.sock"
 )
 
 // runChild is the test binary acting as a child process: it maps the table
@@ -46,8 +49,11 @@ func runChild() int {
 		return fail("fields: fd %d worker %d ip %q port %d uid %d flags %b",
 			s.FD.Load(), s.Worker.Load(), s.RemoteIP(), s.RemotePort.Load(), s.UID.Load(), s.Flags.Load())
 	}
-	if got := tb.List(0, 10, nil); len(got) != 1 || got[0] != id {
+	if got := tb.List(0, 10, nil); len(got) != 2 || got[0] != id {
 		return fail("List = %v", got)
+	}
+	if s2 := tb.Lookup(id + 1); s2 == nil || s2.RemoteIP() != childPath || s2.RemoteFamily() != unix.AF_UNIX {
+		return fail("long unix path not seen")
 	}
 	tb.Counters().RequestCount.Add(7)
 	tb.Worker(1).PID.Store(int32(os.Getpid()))
@@ -71,6 +77,13 @@ func TestMultiProcess(t *testing.T) {
 	s.SetFlag(FlagSSL)
 	tb.Publish(s)
 	tb.Counters().RequestCount.Add(1)
+	id2, s2, ok := tb.Alloc()
+	if !ok || id2 != id+1 {
+		t.Fatalf("Alloc: %d %v", id2, ok)
+	}
+	s2.SetRemoteAddr(unix.AF_UNIX, nil, 0, childPath)
+	tb.Publish(s2)
+	defer tb.Release(s2)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -4,6 +4,7 @@ package conntable
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"sync/atomic"
 
@@ -32,11 +33,23 @@ const (
 // socket path (sun_path is 108 bytes); longer paths are truncated.
 const MaxAddrLen = 108
 
-const addrWords = 14 // ceil(MaxAddrLen / 8)
+const (
+	addrWords   = 14 // ceil(MaxAddrLen / 8): the words of a long address
+	inlineWords = 2  // the words of the address kept in the Slot itself
+	inlineLen   = inlineWords * 8
+)
 
 // Slot is one connection in the shared mapping. Its fields are written only
 // by the owning process (see the package doc); readers treat them as a
 // snapshot. Unless said otherwise a field is 0 when the slot is free.
+//
+// A Slot is 128 bytes, and every connection touches its own: the table's
+// resident memory is 128 bytes per connection (idle connections are a
+// server's main cost in memory). An IP address (16 bytes at most) and a
+// unix socket path of up to 16 bytes are kept in the Slot; a longer path
+// goes to the table's address region (one 112-byte entry per slot, in
+// pages that are touched only by connections with such a path; most unix
+// peers are unnamed).
 type Slot struct {
 	// Session is the session id held by this slot (0 when free).
 	Session atomic.Int64
@@ -73,18 +86,32 @@ type Slot struct {
 	// LastDispatch is the time of the last dispatch to a worker in unix nanoseconds.
 	LastDispatch atomic.Int64
 	// RecvQueued is the number of received bytes not yet handled.
-	RecvQueued atomic.Int64
+	RecvQueued Bytes32
 	// SendQueued is the number of bytes waiting to be sent.
-	SendQueued atomic.Int64
+	SendQueued Bytes32
 
-	addrMeta atomic.Uint64            // family | length<<16
-	addr     [addrWords]atomic.Uint64 // raw address bytes, little endian
-	pins     atomic.Int32             // MarkClosing callers in flight; Release waits for 0
+	addrMeta atomic.Uint32 // family | length<<16
+	pins     atomic.Int32  // MarkClosing callers in flight; Release waits for 0
 	// OwnerPID is the OS pid of the owning process, so that the process that spawned it can
 	// reclaim the slots of one that died without releasing them (ReleaseOwnedBy).
 	OwnerPID atomic.Int32
-	_        [3]uint64
+	_        uint32
+	addr     [inlineWords]atomic.Uint64 // raw address bytes, little endian, when they fit
 }
+
+// longAddr is the entry of a slot in the table's address region: a unix socket path longer
+// than the Slot's inline space.
+type longAddr [addrWords]atomic.Uint64
+
+// Bytes32 is a byte count kept in 32 bits, with the methods of an atomic.Int64: Store
+// saturates at math.MaxUint32 (4 GiB − 1) and stores a negative count as 0.
+type Bytes32 struct{ v atomic.Uint32 }
+
+// Store sets the count to n, saturated to [0, math.MaxUint32].
+func (b *Bytes32) Store(n int64) { b.v.Store(uint32(min(max(n, 0), math.MaxUint32))) }
+
+// Load returns the count.
+func (b *Bytes32) Load() int64 { return int64(b.v.Load()) }
 
 // SetRemoteAddr records the peer address. The owner calls it before
 // Publish. family is unix.AF_INET, unix.AF_INET6 or unix.AF_UNIX. For
@@ -111,11 +138,21 @@ func (s *Slot) SetRemoteAddr(family int, ip []byte, port int, path string) {
 	case unix.AF_UNIX:
 		n = copy(buf[:MaxAddrLen], path)
 		s.RemotePort.Store(0)
+		if n > inlineLen {
+			la := longAddrOf(s)
+			if la == nil { // not a slot of a live table: keep what fits
+				n = inlineLen
+				break
+			}
+			for i := range la {
+				la[i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
+			}
+		}
 	}
 	for i := range s.addr {
 		s.addr[i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
 	}
-	s.addrMeta.Store(uint64(uint16(family)) | uint64(n)<<16)
+	s.addrMeta.Store(uint32(uint16(family)) | uint32(n)<<16)
 }
 
 // RemoteFamily returns the address family given to SetRemoteAddr (0 if none).
@@ -129,8 +166,18 @@ func (s *Slot) RemoteIP() string {
 	meta := s.addrMeta.Load()
 	family, n := int(uint16(meta)), int(uint16(meta>>16))
 	var buf [addrWords * 8]byte
-	for i := range s.addr {
-		binary.LittleEndian.PutUint64(buf[i*8:], s.addr[i].Load())
+	if n > inlineLen {
+		la := longAddrOf(s)
+		if la == nil {
+			return ""
+		}
+		for i := range la {
+			binary.LittleEndian.PutUint64(buf[i*8:], la[i].Load())
+		}
+	} else {
+		for i := range s.addr {
+			binary.LittleEndian.PutUint64(buf[i*8:], s.addr[i].Load())
+		}
 	}
 	switch family {
 	case unix.AF_INET:

@@ -17,7 +17,7 @@ import (
 const Magic uint64 = 0x4c4254435753_4f47
 
 // Version is the layout version; Open refuses a mapping of another version.
-const Version uint32 = 1
+const Version uint32 = 2
 
 const (
 	minCapacity = 1024
@@ -51,7 +51,7 @@ type header struct {
 
 // layout is where each region starts in the mapping.
 type layout struct {
-	counters, workers, slots, total int
+	counters, workers, slots, addrs, total int
 }
 
 func alignUp(n, a int) int { return (n + a - 1) &^ (a - 1) }
@@ -61,7 +61,8 @@ func computeLayout(capacity, workerSlots int) layout {
 	l.counters = alignUp(int(unsafe.Sizeof(header{})), regionAlign)
 	l.workers = alignUp(l.counters+int(unsafe.Sizeof(Counters{})), regionAlign)
 	l.slots = alignUp(l.workers+workerSlots*int(unsafe.Sizeof(WorkerSlot{})), regionAlign)
-	l.total = alignUp(l.slots+capacity*int(unsafe.Sizeof(Slot{})), os.Getpagesize())
+	l.addrs = alignUp(l.slots+capacity*int(unsafe.Sizeof(Slot{})), regionAlign)
+	l.total = alignUp(l.addrs+capacity*int(unsafe.Sizeof(longAddr{})), os.Getpagesize())
 	return l
 }
 
@@ -75,6 +76,7 @@ type Table struct {
 	counters *Counters
 	workers  []WorkerSlot
 	slots    []Slot
+	addrs    []longAddr // long unix paths, by slot index
 	mask     int64
 	maxConn  int64
 	startID  int64
@@ -151,7 +153,53 @@ func attach(f *os.File, mem []byte, l layout, capacity, workerSlots int) *Table 
 		t.workers = unsafe.Slice((*WorkerSlot)(unsafe.Add(base, l.workers)), workerSlots)
 	}
 	t.slots = unsafe.Slice((*Slot)(unsafe.Add(base, l.slots)), capacity)
+	t.addrs = unsafe.Slice((*longAddr)(unsafe.Add(base, l.addrs)), capacity)
+	mapped.add(t)
 	return t
+}
+
+// mapped is every table this process has mapped and not closed, so that a Slot can find
+// its entry in the address region (longAddrOf) without a pointer in the shared mapping.
+var mapped tableSet
+
+type tableSet struct {
+	mu     sync.RWMutex
+	tables []*Table
+}
+
+func (m *tableSet) add(t *Table) {
+	m.mu.Lock()
+	m.tables = append(m.tables, t)
+	m.mu.Unlock()
+}
+
+func (m *tableSet) remove(t *Table) {
+	m.mu.Lock()
+	for i, x := range m.tables {
+		if x == t {
+			m.tables = append(m.tables[:i], m.tables[i+1:]...)
+			break
+		}
+	}
+	m.mu.Unlock()
+}
+
+// longAddrOf returns the address-region entry of s, or nil when s is not a slot of a table
+// this process has mapped. Only long unix paths need it, so the lookup is off the hot path.
+func longAddrOf(s *Slot) *longAddr {
+	p := uintptr(unsafe.Pointer(s))
+	mapped.mu.RLock()
+	defer mapped.mu.RUnlock()
+	for _, t := range mapped.tables {
+		if len(t.slots) == 0 {
+			continue
+		}
+		base := uintptr(unsafe.Pointer(&t.slots[0]))
+		if p >= base && p < base+uintptr(len(t.slots))*unsafe.Sizeof(Slot{}) {
+			return &t.addrs[(p-base)/unsafe.Sizeof(Slot{})]
+		}
+	}
+	return nil
 }
 
 // Open maps a table created by New in another process, given its memfd
@@ -231,11 +279,12 @@ func (t *Table) File() *os.File { return t.f }
 // or a *Slot, *Counters or *WorkerSlot from it, after Close.
 func (t *Table) Close() error {
 	t.closeOnce.Do(func() {
+		mapped.remove(t)
 		err := unix.Munmap(t.mem)
 		if err != nil {
 			err = os.NewSyscallError("munmap", err)
 		}
-		t.mem, t.hdr, t.counters, t.workers, t.slots = nil, nil, nil, nil, nil
+		t.mem, t.hdr, t.counters, t.workers, t.slots, t.addrs = nil, nil, nil, nil, nil, nil
 		t.closeErr = errors.Join(err, t.f.Close())
 	})
 	return t.closeErr

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,7 +60,8 @@ func TestLayout(t *testing.T) {
 		{"header", unsafe.Sizeof(header{}), 128},
 		{"Counters", unsafe.Sizeof(Counters{}), 30 * 8},
 		{"WorkerSlot", unsafe.Sizeof(WorkerSlot{}), 128},
-		{"Slot", unsafe.Sizeof(Slot{}), 256},
+		{"Slot", unsafe.Sizeof(Slot{}), 128},
+		{"longAddr", unsafe.Sizeof(longAddr{}), 112},
 	}
 	for _, tc := range sizes {
 		if tc.got != tc.want || tc.got%8 != 0 {
@@ -77,10 +79,13 @@ func TestLayout(t *testing.T) {
 		{"Worker", unsafe.Offsetof(s.Worker), 16},
 		{"UID", unsafe.Offsetof(s.UID), 52},
 		{"ConnectTime", unsafe.Offsetof(s.ConnectTime), 56},
-		{"SendQueued", unsafe.Offsetof(s.SendQueued), 96},
-		{"addrMeta", unsafe.Offsetof(s.addrMeta), 104},
+		{"LastRecv", unsafe.Offsetof(s.LastRecv), 64},
+		{"RecvQueued", unsafe.Offsetof(s.RecvQueued), 88},
+		{"SendQueued", unsafe.Offsetof(s.SendQueued), 92},
+		{"addrMeta", unsafe.Offsetof(s.addrMeta), 96},
+		{"pins", unsafe.Offsetof(s.pins), 100},
+		{"OwnerPID", unsafe.Offsetof(s.OwnerPID), 104},
 		{"addr", unsafe.Offsetof(s.addr), 112},
-		{"pins", unsafe.Offsetof(s.pins), 224},
 	}
 	for _, tc := range offsets {
 		if tc.got != tc.want {
@@ -103,12 +108,12 @@ func TestLayout(t *testing.T) {
 		t.Errorf("offsetof header.Len = %d", o)
 	}
 	l := computeLayout(1024, 3)
-	for _, off := range []int{l.counters, l.workers, l.slots} {
+	for _, off := range []int{l.counters, l.workers, l.slots, l.addrs} {
 		if off%regionAlign != 0 {
 			t.Errorf("region offset %d not %d-aligned", off, regionAlign)
 		}
 	}
-	if l.total%os.Getpagesize() != 0 || l.total < l.slots+1024*256 {
+	if l.addrs < l.slots+1024*128 || l.total%os.Getpagesize() != 0 || l.total < l.addrs+1024*112 {
 		t.Errorf("total %d", l.total)
 	}
 }
@@ -483,7 +488,7 @@ func TestListHeap(t *testing.T) {
 
 func TestRemoteAddr(t *testing.T) {
 	tb := newTable(t, 4, 0, 0)
-	longPath := string(make([]byte, 200))
+	longPath := strings.Repeat("/abcdefg", 25) // 200 bytes
 	tests := []struct {
 		name     string
 		family   int
@@ -499,6 +504,8 @@ func TestRemoteAddr(t *testing.T) {
 		{"ipv6 full", unix.AF_INET6, netip.MustParseAddr("2001:db8::8a2e:370:7334").AsSlice(), 1, "", "2001:db8::8a2e:370:7334", 1},
 		{"ipv4-mapped as ipv6", unix.AF_INET6, netip.MustParseAddr("::ffff:1.2.3.4").AsSlice(), 2, "", "::ffff:1.2.3.4", 2},
 		{"unix path", unix.AF_UNIX, nil, 0, "/tmp/swoole.sock", "/tmp/swoole.sock", 0},
+		{"unix path 17 bytes", unix.AF_UNIX, nil, 0, "/tmp/swoole1.sock", "/tmp/swoole1.sock", 0},
+		{"unix path 108 bytes", unix.AF_UNIX, nil, 0, longPath[:MaxAddrLen], longPath[:MaxAddrLen], 0},
 		{"unix unnamed", unix.AF_UNIX, nil, 0, "", "", 0},
 		{"unix long", unix.AF_UNIX, nil, 0, longPath, longPath[:MaxAddrLen], 0},
 		{"bad ipv4", unix.AF_INET, []byte{1, 2}, 5, "", "", 5},
@@ -629,7 +636,7 @@ func TestOpenRejects(t *testing.T) {
 		{"zeros", 4096, func([]byte) {}},
 		{"magic", size, image(func(h *header) { h.Magic.Store(1) })},
 		{"version", size, image(func(h *header) { h.Version.Store(99) })},
-		{"slot size", size, image(func(h *header) { h.SlotSize.Store(128) })},
+		{"slot size", size, image(func(h *header) { h.SlotSize.Store(256) })},
 		{"capacity", size, image(func(h *header) { h.Capacity.Store(1000) })},
 		{"maxConn", size, image(func(h *header) { h.MaxConn.Store(1 << 20) })},
 		{"total", size, image(func(h *header) { h.TotalSize.Store(int64(size) * 2) })},
@@ -654,4 +661,16 @@ func TestOpenRejects(t *testing.T) {
 		}
 		tb.Close()
 	})
+}
+
+func TestBytes32(t *testing.T) {
+	var b Bytes32
+	for _, tc := range []struct{ in, want int64 }{
+		{0, 0}, {1, 1}, {1 << 31, 1 << 31}, {1<<32 - 1, 1<<32 - 1}, {1 << 32, 1<<32 - 1}, {1 << 40, 1<<32 - 1}, {-5, 0},
+	} {
+		b.Store(tc.in)
+		if got := b.Load(); got != tc.want {
+			t.Errorf("Store(%d): Load = %d, want %d", tc.in, got, tc.want)
+		}
+	}
 }

@@ -30,7 +30,7 @@ func (l *Loop) AddFD(fd int, h FDHandler, interest uint32) error {
 	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, interest); err != nil {
 		return err
 	}
-	l.setEntry(fd, fdEntry{kind: kindFD, fh: h, fev: interest})
+	l.setOther(fd, &fdEntry{kind: kindFD, fh: h, fev: interest})
 	return nil
 }
 
@@ -39,22 +39,23 @@ func (l *Loop) AddFD(fd int, h FDHandler, interest uint32) error {
 // from elsewhere).
 func (l *Loop) SetFDInterest(fd int, interest uint32) error {
 	interest &= Readable | Writable
-	if fd < 0 || fd >= len(l.fds) || l.fds[fd].kind != kindFD || l.fds[fd].fev == interest {
+	e := l.other(fd, kindFD)
+	if e == nil || e.fev == interest {
 		return nil
 	}
 	if err := l.ctl(unix.EPOLL_CTL_MOD, fd, interest); err != nil {
 		return err
 	}
-	l.fds[fd].fev = interest
+	e.fev = interest
 	return nil
 }
 
 // RemoveFD stops watching a descriptor added with AddFD. It does not close it. Loop
 // goroutine only, or after Run returned.
 func (l *Loop) RemoveFD(fd int) {
-	if fd >= 0 && fd < len(l.fds) && l.fds[fd].kind == kindFD {
+	if l.other(fd, kindFD) != nil {
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-		l.fds[fd] = fdEntry{}
+		delete(l.others, fd)
 	}
 }
 
@@ -65,7 +66,7 @@ func (l *Loop) fdEvent(fd int, h FDHandler, ev uint32) {
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		// The handler may have removed fd while writing.
-		if e := l.fds[fd]; e.kind == kindFD && e.fh == h {
+		if e := l.other(fd, kindFD); e != nil && e.fh == h {
 			h.Readable()
 		}
 	}

@@ -15,7 +15,8 @@ import (
 
 // Handler receives a loop's events. Every method runs on the loop goroutine, one at a time.
 type Handler interface {
-	// Accept is called for each connection accepted on ln, with the peer address. It returns
+	// Accept is called for each connection accepted on ln, with the peer address (valid only
+	// during the call: the loop reuses it for the next connection). It returns
 	// the Conn to register (built with NewConn), or nil to refuse it; the loop then closes fd.
 	Accept(ln *Listener, fd int, peer unix.Sockaddr) *Conn
 	// Opened is called once c is registered with the loop.
@@ -76,14 +77,17 @@ const (
 const (
 	kindNone uint8 = iota
 	kindListener
-	kindConn
 	kindWake
 	kindFD
 )
 
+// fdEntry is a descriptor the loop watches that is not a connection: a listener, the wake
+// eventfd or an FDHandler's descriptor. There are few of them, so they live in a map;
+// connections, one per descriptor and possibly hundreds of thousands, are in Loop.conns, so
+// that each costs the loop one pointer (an entry of this struct per descriptor used to cost
+// 48 bytes per connection, more than a third of an idle connection's Go heap).
 type fdEntry struct {
 	kind uint8
-	conn *Conn
 	ln   *Listener
 	fh   FDHandler // kindFD
 	fev  uint32    // kindFD: the interest registered with epoll
@@ -116,7 +120,9 @@ type Loop struct {
 	events []unix.EpollEvent
 	buf    []byte
 	iov    []unix.Iovec
-	fds    []fdEntry
+	ab     *acceptBuf       // accept4's scratch space
+	conns  []*Conn          // connections by descriptor (nil: none)
+	others map[int]*fdEntry // every other watched descriptor
 	timers Timers
 	epoch  time.Time
 	nconns int
@@ -153,14 +159,16 @@ func New(h Handler, cfg Config) (*Loop, error) {
 		events: make([]unix.EpollEvent, cfg.MaxEvents),
 		buf:    make([]byte, cfg.ReadBufferSize),
 		iov:    make([]unix.Iovec, 64),
-		fds:    make([]fdEntry, 256),
+		ab:     new(acceptBuf),
+		conns:  make([]*Conn, 256),
+		others: make(map[int]*fdEntry),
 		epoch:  time.Now(),
 	}
 	if err := l.ctl(unix.EPOLL_CTL_ADD, wfd, unix.EPOLLIN); err != nil {
 		l.Close()
 		return nil, err
 	}
-	l.setEntry(wfd, fdEntry{kind: kindWake})
+	l.setOther(wfd, &fdEntry{kind: kindWake})
 	return l, nil
 }
 
@@ -186,13 +194,33 @@ func (l *Loop) ctl(op, fd int, events uint32) error {
 	return nil
 }
 
-func (l *Loop) setEntry(fd int, e fdEntry) {
-	for fd >= len(l.fds) {
-		n := make([]fdEntry, 2*len(l.fds))
-		copy(n, l.fds)
-		l.fds = n
+// setConn records c as the connection on descriptor fd (replacing whatever was there).
+func (l *Loop) setConn(fd int, c *Conn) {
+	for fd >= len(l.conns) {
+		n := make([]*Conn, 2*len(l.conns))
+		copy(n, l.conns)
+		l.conns = n
 	}
-	l.fds[fd] = e
+	l.conns[fd] = c
+	if len(l.others) > 1 { // more than the wake eventfd: a stale entry is possible
+		delete(l.others, fd)
+	}
+}
+
+// setOther records e as the entry of descriptor fd (replacing whatever was there).
+func (l *Loop) setOther(fd int, e *fdEntry) {
+	if fd < len(l.conns) {
+		l.conns[fd] = nil
+	}
+	l.others[fd] = e
+}
+
+// other returns the entry of descriptor fd if it is a kind k one, else nil.
+func (l *Loop) other(fd int, k uint8) *fdEntry {
+	if e := l.others[fd]; e != nil && e.kind == k {
+		return e
+	}
+	return nil
 }
 
 // AddListener starts accepting on ln (a listening, non-blocking socket). Call it on the loop
@@ -201,7 +229,7 @@ func (l *Loop) AddListener(ln *Listener) error {
 	if err := l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest()); err != nil {
 		return err
 	}
-	l.setEntry(ln.FD, fdEntry{kind: kindListener, ln: ln})
+	l.setOther(ln.FD, &fdEntry{kind: kindListener, ln: ln})
 	return nil
 }
 
@@ -215,9 +243,9 @@ func (ln *Listener) interest() uint32 {
 
 // RemoveListener stops accepting on ln. It does not close ln.FD.
 func (l *Loop) RemoveListener(ln *Listener) {
-	if ln.FD < len(l.fds) && l.fds[ln.FD].ln == ln {
+	if e := l.other(ln.FD, kindListener); e != nil && e.ln == ln {
 		_ = l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0)
-		l.fds[ln.FD] = fdEntry{}
+		delete(l.others, ln.FD)
 	}
 }
 
@@ -329,12 +357,17 @@ func (l *Loop) Run() error {
 		for i := 0; i < n; i++ {
 			ev := &l.events[i]
 			fd := int(ev.Fd)
-			if fd >= len(l.fds) {
+			if uint(fd) < uint(len(l.conns)) {
+				if c := l.conns[fd]; c != nil {
+					l.connEvent(c, ev.Events)
+					continue
+				}
+			}
+			e := l.others[fd]
+			if e == nil {
 				continue
 			}
-			switch e := l.fds[fd]; e.kind {
-			case kindConn:
-				l.connEvent(e.conn, ev.Events)
+			switch e.kind {
 			case kindListener:
 				if e.ln.Dgram {
 					l.recvPackets(e.ln)
@@ -363,11 +396,10 @@ func (l *Loop) Run() error {
 // CloseAll closes every connection of the loop: Closed for those not yet closed, then the
 // descriptors, dropping whatever output is still queued. Loop goroutine only.
 func (l *Loop) CloseAll(reason CloseReason) {
-	for fd := range l.fds {
-		if e := l.fds[fd]; e.kind == kindConn {
-			c := e.conn
+	for fd := range l.conns {
+		if c := l.conns[fd]; c != nil {
 			l.flush(c)
-			if l.fds[fd].conn == c {
+			if l.conns[fd] == c {
 				l.closeConn(c, reason, 0)
 				l.finalClose(c)
 			}
@@ -398,7 +430,7 @@ func (l *Loop) accept(ln *Listener) {
 		}()
 	}
 	for range 64 {
-		nfd, sa, err := unix.Accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, sa, err := l.accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -437,7 +469,7 @@ func (l *Loop) accept(ln *Listener) {
 			l.h.Closed(c, CloseError, unix.EBADF)
 			continue
 		}
-		l.setEntry(nfd, fdEntry{kind: kindConn, conn: c})
+		l.setConn(nfd, c)
 		l.nconns++
 		accepted++
 		l.h.Opened(c)
@@ -449,7 +481,7 @@ func (l *Loop) accept(ln *Listener) {
 // order, so an idle first worker would take every connection; registering again moves this
 // loop to the back of the queue, and connections go round the idle workers.
 func (l *Loop) requeue(ln *Listener) {
-	if ln.FD >= len(l.fds) || l.fds[ln.FD].ln != ln {
+	if e := l.other(ln.FD, kindListener); e == nil || e.ln != ln {
 		return // removed (or paused) by a callback
 	}
 	if l.ctl(unix.EPOLL_CTL_DEL, ln.FD, 0) == nil {
@@ -484,7 +516,7 @@ func (l *Loop) resumeAccept(timeout int) int {
 	keep := l.paused[:0]
 	for _, ln := range l.paused {
 		if now >= ln.pausedUntil {
-			if l.fds[ln.FD].ln == ln {
+			if e := l.other(ln.FD, kindListener); e != nil && e.ln == ln {
 				_ = l.ctl(unix.EPOLL_CTL_ADD, ln.FD, ln.interest())
 			}
 			continue
@@ -588,8 +620,8 @@ func (l *Loop) finalClose(c *Conn) {
 		_ = unix.SetsockoptLinger(c.FD, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.FD, nil)
-	if c.FD < len(l.fds) && l.fds[c.FD].conn == c {
-		l.fds[c.FD] = fdEntry{}
+	if c.FD < len(l.conns) && l.conns[c.FD] == c {
+		l.conns[c.FD] = nil
 		l.nconns--
 	}
 	unix.Close(c.FD)
