@@ -440,7 +440,9 @@ func TestProcUserProcessCalls(t *testing.T) {
 	}
 	a.do("up cmd getpid 32 0")
 	ms.eventually("the manager's answer", func() bool {
-		return ms.count("up-cmd", func(e mpEv) bool { return strings.Join(e.Fields, " ") == fmt.Sprintf("0 pid=%d data=from-up", ms.Manager) }) == 1
+		return ms.count("up-cmd", func(e mpEv) bool {
+			return strings.Join(e.Fields, " ") == fmt.Sprintf("0 pid=%d data=from-up", ms.Manager)
+		}) == 1
 	})
 	// Close from the user process.
 	a.do(fmt.Sprintf("up close %d", bfd))
@@ -487,7 +489,9 @@ func TestProcSendMessage(t *testing.T) {
 	if up.int(0) != 0 {
 		t.Fatalf("big from the user process: code %d", up.int(0))
 	}
-	ms.waitEvent("bigmessage", func(e mpEv) bool { return e.int(0) == 0 && e.int(1) == 3 && e.int(2) == n && e.Fields[3] == up.Fields[1] })
+	ms.waitEvent("bigmessage", func(e mpEv) bool {
+		return e.int(0) == 0 && e.int(1) == 3 && e.int(2) == n && e.Fields[3] == up.Fields[1]
+	})
 	// Errors (503): to itself, out of range.
 	wantFields(t, conns[0].do("msg 0 self"), "msg", strconv.Itoa(swoole.ErrRefused))
 	wantFields(t, conns[0].do("msg 4 nobody"), "msg", strconv.Itoa(swoole.ErrRefused))
