@@ -109,7 +109,13 @@ func mpUserProcServer() int {
 		return []byte(fmt.Sprintf("bounce(%d)%s", mpCode(err), r))
 	})
 
-	s.OnManagerStart(func(s *swoole.Server) { mpEvent("managerstart", port, s.GetManagerPID()) })
+	s.OnManagerStart(func(s *swoole.Server) {
+		mpEvent("managerstart", port, s.GetManagerPID())
+		// The manager asks a worker, and writes to a user process.
+		r, err := s.Command("getpid", 0, swoole.CommandEventWorker, "from-manager")
+		mpEvent("mgr-cmd", mpCode(err), string(r))
+		mpEvent("mgr-msg", mpCode(s.SendMessage("from-manager", userID(1))))
+	})
 	s.OnWorkerStart(func(s *swoole.Server, id int) { mpEvent("workerstart", id) })
 	s.OnWorkerError(func(s *swoole.Server, id, pid, code, sig int) { mpEvent("workererror", id, pid, code, sig) })
 	if os.Getenv(mpEnvNoPipe) != "1" {
@@ -530,6 +536,14 @@ func TestProcCommand(t *testing.T) {
 	wantFields(t, c.do("cmd workeronly 32 0"), "cmd", strconv.Itoa(swoole.ErrOperationNotSupport))
 	wantFields(t, c.do("cmd getpid 8 2"), "cmd", strconv.Itoa(swoole.ErrInvalidParams))
 	wantFields(t, c.do("cmd getpid 16 0"), "cmd", strconv.Itoa(swoole.ErrOperationNotSupport))
+	// From the manager (OnManagerStart): Command to worker 0, SendMessage to user process 1.
+	if e := ms.waitEvent("mgr-cmd", nil); strings.Join(e.Fields, " ") != "0 pid="+pids[0]+" data=from-manager" {
+		t.Errorf("Command from the manager: %q", e.Fields)
+	}
+	if e := ms.waitEvent("mgr-msg", nil); e.int(0) != 0 {
+		t.Errorf("SendMessage from the manager: code %d", e.int(0))
+	}
+	ms.waitEvent("up-pipemessage", func(e mpEv) bool { return e.int(0) == -1 && e.Fields[1] == "from-manager" })
 }
 
 // TestProcCommandSeedExample is the seed's addCommand example: OnStart (worker 0) asks the
