@@ -603,3 +603,43 @@ func TestProcUserProcessLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestProcAddProcessArguments: AddProcess's errors, its indexes, and ExportSocket before
+// and after it (in this process, which would be the manager).
+func TestProcAddProcessArguments(t *testing.T) {
+	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	if _, err := s.AddProcess(nil); mpCode(err) != swoole.ErrInvalidParams {
+		t.Errorf("AddProcess(nil): %v", err)
+	}
+	if _, err := s.AddProcess(swoole.NewProcess(nil)); mpCode(err) != swoole.ErrInvalidParams {
+		t.Errorf("AddProcess(NewProcess(nil)): %v", err)
+	}
+	p := swoole.NewProcess(func(*swoole.Process) {})
+	if p.ExportSocket() != nil {
+		t.Errorf("ExportSocket before AddProcess is not nil")
+	}
+	for want := range 2 {
+		q := p
+		if want == 1 {
+			q = swoole.NewProcess(func(*swoole.Process) {})
+		}
+		if i, err := s.AddProcess(q); i != want || err != nil {
+			t.Fatalf("AddProcess: %d, %v; want %d", i, err, want)
+		}
+		if q.ExportSocket() == nil {
+			t.Fatalf("ExportSocket after AddProcess is nil")
+		}
+	}
+	if _, err := s.AddProcess(p); mpCode(err) != swoole.ErrRefused {
+		t.Errorf("AddProcess of the same process twice: %v", err)
+	}
+	// The pair: a Write on the workers' end is one datagram (the other end is the user
+	// process's, which only a child gets; nothing reads it here).
+	if n, err := p.ExportSocket().Write([]byte("x")); n != 1 || err != nil {
+		t.Errorf("Write on the workers' end: %d, %v", n, err)
+	}
+}
