@@ -23,6 +23,8 @@ type Process struct {
 // fn runs in a process of its own (this program started again: its main runs up to Start,
 // which then calls fn). When fn returns, the process exits and the manager starts it again,
 // so fn should loop (read ExportSocket, serve a ticker, ...) for as long as the server runs.
+// At shutdown (and Stop) the manager sends the process SIGTERM and it exits at once: keep
+// nothing there that needs a clean stop, or save it as you go.
 func NewProcess(fn func(p *Process)) *Process { return &Process{fn: fn, index: -1} }
 
 // ExportSocket returns this process's end of the user process's unix datagram pair (the
