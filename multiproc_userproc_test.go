@@ -252,6 +252,9 @@ func upRequest(s *swoole.Server, src int, req string) {
 	case "timer":
 		_, err := s.Tick(10, func(int) {})
 		mpEvent("up-timer", mpCode(err))
+	case "stop":
+		id, _ := strconv.Atoi(arg)
+		mpEvent("up-stop", mpCode(s.Stop(id, false)))
 	default:
 		mpEvent("up-pipemessage", src, req)
 	}
@@ -593,6 +596,15 @@ func TestProcUserProcessLifecycle(t *testing.T) {
 	if n := ms.count("uprocstart", nil); n != 3 {
 		t.Errorf("%d user process starts, want 3 (2 + the restart)", n)
 	}
+	// Stop from a user process: the manager replaces worker 0.
+	starts := ms.count("workerstart", func(e mpEv) bool { return e.int(0) == 0 })
+	c2.do("up stop 0")
+	if e := ms.waitEvent("up-stop", nil); e.int(0) != 0 {
+		t.Errorf("Stop(0) in a user process: code %d", e.int(0))
+	}
+	ms.eventually("worker 0 replaced", func() bool {
+		return ms.count("workerstart", func(e mpEv) bool { return e.int(0) == 0 }) > starts
+	})
 	ms.signal(syscall.SIGTERM)
 	if st := ms.wait(mpTimeout); !st.Success() {
 		t.Errorf("the manager exited with %v", st)
