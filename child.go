@@ -47,7 +47,7 @@ func childWorkerID() int {
 }
 
 // adoptPort takes, in a worker process, the socket the manager passed for the port with this
-// index instead of binding one: ok is false outside a worker process. The port number is read
+// index instead of binding one: ok is false outside a child process (worker, user process). The port number is read
 // from the socket, so Port.Port() is the manager's even for port 0.
 func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok bool, err error) {
 	if _, child := supervisor.Current(); !child { // issue 5: user processes adopt the listeners too

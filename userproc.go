@@ -415,4 +415,5 @@ func (s *Server) cleanupProcs() {
 		p.closeEnds()
 		p.mu.Unlock()
 	}
+	// p.conn stays open: code after Start may still hold it; it goes with the process.
 }
