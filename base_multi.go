@@ -106,6 +106,8 @@ type multi struct {
 	master    *masterState  // in the master
 	toReactor []*ipc.Writer // in a worker: the pipes to the master's reactors
 	inClose   int64         // in a worker: the session whose OnClose runs (loop only)
+
+	ext procExt // issue 5: commands between processes, user processes (userproc.go)
 }
 
 // chooseProcessModel decides, while Start prepares, whether this server runs as several
@@ -113,7 +115,7 @@ type multi struct {
 func (s *Server) chooseProcessModel() error {
 	role, isChild := supervisor.Current()
 	if isChild {
-		if role.Kind != supervisor.KindWorker {
+		if role.Kind != supervisor.KindWorker && role.Kind != supervisor.KindUserProcess { // issue 5: user processes
 			return newError(ErrOperationNotSupport, "this process was started as %s, a role this server does not have", role)
 		}
 		mp := &multi{child: true, role: role, src: int16(role.ID), done: make(chan struct{})}
@@ -124,15 +126,15 @@ func (s *Server) chooseProcessModel() error {
 			}
 			mp.inherited = append(mp.inherited, f)
 		}
-		if len(mp.inherited) == 0 || role.ID >= len(mp.inherited) {
-			return newError(ErrOperationNotSupport, "worker process %d inherited %d worker pipes: it was not started by a goswoole manager", role.ID, len(mp.inherited))
+		// issue 5: the manager's layout (worker_num, task_worker_num, user processes) is the
+		// one in force: the pipes were made for it (userproc.go).
+		if err := s.childLayout(mp); err != nil {
+			return err
 		}
-		// The manager's worker_num is the one in force: the pipes were made for it.
-		s.eff.WorkerNum = len(mp.inherited)
 		s.mp = mp
 		return nil
 	}
-	if (s.mode == ModeBase && s.eff.WorkerNum > 1) || s.mode == ModeProcess {
+	if (s.mode == ModeBase && (s.eff.WorkerNum > 1 || len(s.procs) > 0)) || s.mode == ModeProcess { // issue 5: user processes need the manager
 		s.mp = &multi{src: managerSrcID}
 		return nil
 	}
@@ -166,6 +168,7 @@ func (s *Server) runManager() error {
 			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
 		}
 		defer os.Remove(s.eff.PidFile)
+		defer s.serveAdmin()() // issue 5: the admin socket beside the pid file (admin.go)
 	}
 	if mp.master != nil {
 		if err := s.masterListen(); err != nil {
@@ -234,7 +237,8 @@ func (s *Server) runManager() error {
 func (s *Server) buildManager() error {
 	mp := s.mp
 	n := s.eff.WorkerNum
-	t, err := conntable.New(s.eff.MaxConnection, n, s.eff.StartSessionID)
+	total := s.procTotal() // issue 5: a pipe and a table slot per global id (workers, task workers, user processes)
+	t, err := conntable.New(s.eff.MaxConnection, total, s.eff.StartSessionID)
 	if err != nil {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
 	}
@@ -264,7 +268,7 @@ func (s *Server) buildManager() error {
 		mp.lnFiles = append(mp.lnFiles, f)
 	}
 	cfg := s.ipcConfig()
-	for range n {
+	for range total {
 		a, b, err := ipc.NewPair()
 		if err != nil {
 			return wrapErrno("", err, "cannot create the workers' pipes")
@@ -292,24 +296,13 @@ func (s *Server) buildManager() error {
 
 	slots := make([]supervisor.SlotSpec, n)
 	for i := range n {
-		files := supervisor.Files{fileTable: t.File(), fileIn: mp.pairs[i][1], fileMgr: a}
-		for j := range n {
-			files[filePrefixW+strconv.Itoa(j)] = mp.pairs[j][0]
-		}
-		for k, f := range mp.lnFiles {
-			files[filePrefixL+strconv.Itoa(k)] = f
-		}
-		if mp.master != nil {
-			for r, p := range mp.master.pairs {
-				files[filePrefixR+strconv.Itoa(r)] = p[0]
-			}
-		}
 		slots[i] = supervisor.SlotSpec{
 			Role:  supervisor.Role{Kind: supervisor.KindWorker, ID: i},
-			Files: files,
-			Spawn: supervisor.SpawnOptions{User: s.eff.User, Group: s.eff.Group},
+			Files: s.childFiles(i, a), // issue 5: userproc.go (pipes of every global id, user processes' sockets)
+			Spawn: supervisor.SpawnOptions{User: s.eff.User, Group: s.eff.Group, Env: s.layoutEnv()},
 		}
 	}
+	slots = append(slots, s.userProcessSlots(a)...) // issue 5: after the workers (and task workers)
 	mp.mgr = supervisor.NewManager(supervisor.ManagerConfig{
 		Slots:        slots,
 		OnExit:       s.workerExited,
@@ -382,7 +375,7 @@ func (s *Server) waitWorkersReady(timeout time.Duration) {
 			return // shutting down
 		}
 		pids := mgr.PIDs()
-		ready := len(pids) == s.eff.WorkerNum
+		ready := len(pids) == s.procTotal() // issue 5: user processes store their pid too
 		for id, pid := range pids {
 			ws := s.table.Worker(id)
 			st := ws.Status.Load()
@@ -424,6 +417,10 @@ func (s *Server) managerSignals(sigCh <-chan os.Signal, stop <-chan struct{}) {
 func (s *Server) managerReader(stop <-chan struct{}) {
 	r := s.mp.reader
 	handle := func(h ipc.Header, payload []byte) {
+		if h.Type == ipc.TypeCommand || h.Type == ipc.TypeCommandReply { // issue 5: command_multi.go
+			s.commandMessage(h, payload)
+			return
+		}
 		if h.Type != msgStop {
 			s.log.Debug("swoole: manager: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
 			return
@@ -475,6 +472,10 @@ func (s *Server) workerExited(slot, pid, exitCode, sig int, expected bool) {
 	}
 	if s.mp.master != nil {
 		s.releaseClosesOf(slot)
+	}
+	if s.userProcessIndex(slot) >= 0 { // issue 5: no OnWorkerError for user processes
+		s.userProcessExited(slot, pid, exitCode, sig, expected)
+		return
 	}
 	if expected || (exitCode == 0 && sig == 0) {
 		return
@@ -577,4 +578,5 @@ func (s *Server) cleanupMulti() {
 	if mp.master != nil {
 		s.cleanupMaster()
 	}
+	s.cleanupProcs() // issue 5: the user processes' socket pairs
 }

@@ -30,7 +30,7 @@ import (
 // runs, so that a worker signalled while it is still starting stops cleanly instead of dying
 // of the signal's default action.
 var childTerm = func() chan os.Signal {
-	if r, ok := supervisor.Current(); ok && r.Kind == supervisor.KindWorker {
+	if r, ok := supervisor.Current(); ok && (r.Kind == supervisor.KindWorker || r.Kind == supervisor.KindUserProcess) { // issue 5: user processes too
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGTERM)
 		return ch
@@ -47,10 +47,10 @@ func childWorkerID() int {
 }
 
 // adoptPort takes, in a worker process, the socket the manager passed for the port with this
-// index instead of binding one: ok is false outside a worker process. The port number is read
+// index instead of binding one: ok is false outside a child process (worker, user process). The port number is read
 // from the socket, so Port.Port() is the manager's even for port 0.
 func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok bool, err error) {
-	if childWorkerID() < 0 {
+	if _, child := supervisor.Current(); !child { // issue 5: user processes adopt the listeners too
 		return nil, false, nil
 	}
 	f, found := supervisor.Inherited(filePrefixL + strconv.Itoa(index))
@@ -145,6 +145,9 @@ func (s *Server) childFailed(err error) {
 // runChild is Start in a worker process. It never returns.
 func (s *Server) runChild() {
 	mp := s.mp
+	if mp.role.Kind == supervisor.KindUserProcess { // issue 5: userproc.go
+		s.runUserProcess() // never returns
+	}
 	_ = supervisor.WatchLifeline(func() { os.Exit(1) }) // the manager died: Pdeathsig backs this up
 	if err := s.buildChild(); err != nil {
 		s.cleanup()
@@ -324,7 +327,11 @@ type pipeIn struct {
 }
 
 func (p *pipeIn) Readable() {
-	if _, err := p.r.ReadBatch(p.fn); err != nil {
+	ext := &p.w.s.mp.ext // issue 5: a Command wait in a callback of this read must know (command_multi.go)
+	ext.inRead++
+	_, err := p.r.ReadBatch(p.fn)
+	ext.inRead--
+	if err != nil {
 		p.w.s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
 	}
 }
@@ -380,6 +387,9 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 			s.cb.pipeMessage(s, int(h.SrcWorker), payload)
 			w.slot.Status.Store(WorkerIdle)
 		}
+		return
+	case ipc.TypeCommand, ipc.TypeCommandReply: // issue 5: command_multi.go
+		s.commandMessage(h, payload)
 		return
 	}
 	c := s.conns[h.Fd&s.mask].Load()

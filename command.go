@@ -44,6 +44,16 @@ func (s *Server) AddCommand(name string, processTypes int, cb func(s *Server, da
 //
 // In a single-process ModeBase server the process is its own master and worker 0; there is no
 // manager and there are no task workers, so those targets are errors.
+//
+// In a ModeBase server of several processes Command works from every process (workers, user
+// processes, the manager) and reaches the manager, any worker, the master (worker 0: ModeBase
+// has no master, and GetMasterPID names worker 0) and task workers: the request goes over
+// the target's pipe and Command waits up to 10 s for the reply (an error with ETIMEDOUT
+// after that). A worker that calls it from a callback holds its loop while it waits, but
+// applies what arrives on its pipe meanwhile (requests for its connections, pipe messages,
+// commands for it), so two workers that ask each other at once both get their answer (see
+// command_multi.go). Errors: an unknown name 9012 (also when the target does not know it),
+// a process type the command does not accept 507, an id out of range 505.
 func (s *Server) Command(name string, processID int, processType int, data any) ([]byte, error) {
 	if err := s.running("Command"); err != nil {
 		return nil, err

@@ -4,60 +4,53 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 )
 
 // Process is a user process (Swoole's addProcess): a long-lived companion of the server that
-// the manager starts with it, restarts when it exits, and stops at shutdown.
+// the manager starts with it, restarts when it exits, leaves alone at reload, and stops with
+// SIGTERM at shutdown. See userproc.go and docs/process-model.md.
 type Process struct {
 	fn func(p *Process)
 
-	once  sync.Once
-	local net.Conn // the process's end of its unix datagram pair
-	peer  net.Conn // the workers' end
-	err   error
+	mu    sync.Mutex
+	index int      // its AddProcess index, -1 before AddProcess
+	conn  net.Conn // this process's end of the pair (see ExportSocket)
+	ends  [2]*os.File
 }
 
 // NewProcess creates a user process that runs fn. Give it to AddProcess before Start.
-func NewProcess(fn func(p *Process)) *Process { return &Process{fn: fn} }
+//
+// fn runs in a process of its own (this program started again: its main runs up to Start,
+// which then calls fn). When fn returns, the process exits and the manager starts it again,
+// so fn should loop (read ExportSocket, serve a ticker, ...) for as long as the server runs.
+// At shutdown (and Stop) the manager sends the process SIGTERM and it exits at once: keep
+// nothing there that needs a clean stop, or save it as you go.
+func NewProcess(fn func(p *Process)) *Process { return &Process{fn: fn, index: -1} }
 
-func (p *Process) pair() {
-	p.once.Do(func() {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			p.err = os.NewSyscallError("socketpair", err)
-			return
-		}
-		for i, fd := range fds {
-			f := os.NewFile(uintptr(fd), "goswoole-process")
-			c, err := net.FileConn(f)
-			f.Close()
-			if err != nil {
-				p.err = err
-				return
-			}
-			if i == 0 {
-				p.local = c
-			} else {
-				p.peer = c
-			}
-		}
-	})
-}
-
-// ExportSocket returns the process's end of a unix datagram pair (the seed's pipe type 2):
-// each Write on one end arrives as one Read on the other. It is nil if the pair could not be
-// created.
+// ExportSocket returns this process's end of the user process's unix datagram pair (the
+// seed's pipe type 2): in the user process itself, the process's end; in a worker, a task
+// worker, another user process or the manager, the workers' end, which they all share. Each
+// Write on one end arrives as one Read on the other, so a worker's Write reaches the user
+// process as one message, and the user process's Write reaches one of the workers (whichever
+// reads first). The pair is created by AddProcess (before Start, so it outlives restarts); it
+// is nil before AddProcess, or if the pair could not be created or adopted.
+//
+// Do not Close it: it belongs to the server, for the server's life.
 func (p *Process) ExportSocket() net.Conn {
-	p.pair()
-	return p.local
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conn
 }
 
 // AddProcess adds a user process to the server and returns its index among user processes
-// (0, 1, ...). Only before Start.
+// (0, 1, ...), as Swoole does; its worker id (GetWorkerPID, SendMessage's source and target)
+// is worker_num + task_worker_num + index. Only before Start, and in the same order in every
+// process (code before Start runs again in each child).
 //
-// User processes need the manager of the multi-process model, which goswoole does not have
-// yet: AddProcess returns ErrOperationNotSupport (507) until it does (see README, Status).
+// A server with user processes runs as a manager and worker processes even with worker_num
+// 1 (Swoole's BASE mode does the same). The user process runs p's function; there it may
+// call Send, Close, Exist, GetClientInfo, GetClientList, Connections, Stats, SendMessage and
+// Command, but not the calls that need an event loop (timers, Heartbeat, SendWait: 507).
 func (s *Server) AddProcess(p *Process) (int, error) {
 	if p == nil || p.fn == nil {
 		return -1, s.fail(newError(ErrInvalidParams, "AddProcess: the process is nil or has no function: create it with NewProcess(fn)"))
@@ -65,7 +58,23 @@ func (s *Server) AddProcess(p *Process) (int, error) {
 	if s.state.Load() != stateNew {
 		return -1, s.fail(newError(ErrRefused, "AddProcess after Start: add user processes before calling Start"))
 	}
-	return -1, s.fail(newError(ErrOperationNotSupport, "AddProcess: user processes need the manager process, which is not available yet in goswoole"))
+	if s.mode != ModeBase {
+		return -1, s.fail(newError(ErrOperationNotSupport, "AddProcess: user processes are built for ModeBase only so far"))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.index >= 0 {
+		return -1, s.fail(newError(ErrRefused, "AddProcess: this process was added already (index %d): create one Process per user process", p.index))
+	}
+	i := len(s.procs)
+	if err := p.setup(i); err != nil {
+		return -1, s.fail(err)
+	}
+	p.index = i
+	s.procs = append(s.procs, p)
+	return i, nil
 }
 
 // Reload restarts the workers (all of them, or only the task workers) to load new code.
@@ -111,23 +120,27 @@ func (s *Server) Stop(workerID int, waitEvent bool) error {
 	return s.fail(newError(ErrOperationNotSupport, "Stop: this server runs in a single process, with no manager to restart the worker: use Shutdown"))
 }
 
-// SendMessage sends msg to the worker or task worker dstWorkerID, whose OnPipeMessage
-// receives it. Sending to this worker itself, to an id out of range, or with no OnPipeMessage
-// registered is an error (as in Swoole). In a ModeBase server of several processes it works
-// from every worker and from the manager (srcWorkerID -1); it returns once the message is
-// queued for the target.
+// SendMessage sends msg to the worker, task worker or user process dstWorkerID (global ids:
+// workers 0 … worker_num−1, then task workers, then user processes), whose OnPipeMessage
+// receives it with the sender's id (-1 from the manager). Sending to this process itself, to
+// an id out of range, or with no OnPipeMessage registered is an error (503, as in Swoole;
+// Swoole does not let a user process be a target: goswoole does, and runs its OnPipeMessage
+// on a goroutine of the user process, one message at a time). In a ModeBase server of
+// several processes it works from every worker, user process and the manager. A worker's
+// call returns once the message is queued (the loop sends it); the manager and user
+// processes wait until the pipe took it. Messages of any size up to 64 MiB arrive whole.
 func (s *Server) SendMessage(msg any, dstWorkerID int) error {
 	if err := s.running("SendMessage"); err != nil {
 		return err
 	}
-	total := s.eff.WorkerNum + s.eff.TaskWorkerNum
+	total := s.procTotal()
 	switch {
 	case s.cb.pipeMessage == nil:
 		return s.fail(newError(ErrRefused, "SendMessage: no OnPipeMessage handler is registered: register one before Start"))
 	case dstWorkerID < 0 || dstWorkerID >= total:
-		return s.fail(newError(ErrRefused, "SendMessage: no worker %d: ids are 0 to %d", dstWorkerID, total-1))
-	case s.cur != nil && dstWorkerID == s.cur.id:
-		return s.fail(newError(ErrRefused, "SendMessage: worker %d cannot send a message to itself", dstWorkerID))
+		return s.fail(newError(ErrRefused, "SendMessage: no worker %d: ids are 0 to %d (workers, task workers, then user processes)", dstWorkerID, total-1))
+	case dstWorkerID == s.selfProcID():
+		return s.fail(newError(ErrRefused, "SendMessage: process %d cannot send a message to itself", dstWorkerID))
 	}
 	payload, err := encode(msg)
 	if err != nil {

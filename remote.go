@@ -59,7 +59,7 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 	}
 	h.SrcWorker = mp.src
 	var err error
-	if mp.child {
+	if mp.child && s.cur != nil { // issue 5: a user process (s.cur nil) has no loop to flush a queue
 		err = wr.Write(h, payload)
 	} else {
 		err = wr.WriteBlocking(h, payload, time.Now().Add(s.eff.MaxWaitTime))
@@ -153,6 +153,9 @@ func (s *Server) reloadMulti(onlyTaskWorkers bool) error {
 
 // stopMulti is Stop in a multi-process server.
 func (s *Server) stopMulti(workerID int, waitEvent bool) error {
+	if s.inUserProcess() { // issue 5: userproc.go
+		return s.stopFromUserProcess(workerID, waitEvent)
+	}
 	if workerID == -1 {
 		if s.cur == nil {
 			return s.fail(newError(ErrInvalidParams, "Stop(-1): the manager is not a worker: give a worker id"))
@@ -187,29 +190,12 @@ func (s *Server) shutdownMulti() error {
 
 // notInManager is the error of a call that needs a worker's event loop, made in the manager.
 func (s *Server) notInManager(call string) error {
-	return s.fail(newError(ErrOperationNotSupport, "%s: the manager process has no event loop: call it in a worker (OnWorkerStart, a callback)", call))
+	return s.fail(newError(ErrOperationNotSupport, "%s: the manager and user processes have no event loop: call it in a worker (OnWorkerStart, a callback)", call))
 }
 
-// commandMulti is Command in a ModeBase server of several processes: it runs a command meant
-// for this process (the manager, or this worker); one meant for another process is an error
-// for now (it needs a request and a reply over the pipes).
+// commandMulti is Command in a ModeBase server of several processes: a command for this
+// process runs here, one for another process is a request over its pipe and a reply
+// (issue 5: command_multi.go).
 func (s *Server) commandMulti(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
-	switch processType {
-	case CommandEventWorker:
-		if processID < 0 || processID >= s.eff.WorkerNum {
-			return nil, s.fail(newError(ErrInvalidParams, "Command(%q): no worker %d: ids are 0 to %d", name, processID, s.eff.WorkerNum-1))
-		}
-		if s.cur != nil && processID == s.cur.id {
-			return s.commandHere(name, cmd, payload)
-		}
-	case CommandManager:
-		if s.cur == nil {
-			return cmd.fn(s, payload), nil
-		}
-	case CommandMaster:
-		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): a ModeBase server of several processes has no master: use CommandManager or CommandEventWorker", name))
-	case CommandTaskWorker:
-		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): the server has no task worker %d", name, processID))
-	}
-	return nil, s.fail(newError(ErrOperationNotSupport, "Command(%q): the target runs in another process; commands between the processes of a ModeBase server are not available yet: call Command in the target process", name))
+	return s.commandCross(name, cmd, processID, processType, payload)
 }

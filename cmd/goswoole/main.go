@@ -2,7 +2,10 @@
 //
 // Usage:
 //
-//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M]
+//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M] [--pid-file F]
+//	goswoole reload --pid-file F [--only-task]
+//	goswoole stop --pid-file F [--timeout 30s]
+//	goswoole stats --pid-file F [--json]
 //	goswoole help
 //
 // "serve" runs an echo server: every message a client sends comes back as it came. It prints
@@ -13,6 +16,13 @@
 // (this program started again, see the library's Start). Settings the library does not
 // support yet (today: a mode other than base, task workers) are refused with the library's
 // own message and exit code 2, as is a malformed flag.
+//
+// reload, stop and stats act on a running server (any goswoole server started with a
+// pid_file, not only the demo): reload sends SIGUSR1 (SIGUSR2 with --only-task) to the pid in
+// the file, stop sends SIGTERM and waits until that process has exited, stats asks the admin
+// socket the server's manager serves beside the pid file (F + ".sock"; a server of one
+// process has none) and prints the counters and every process. When the server is not
+// running (no pid file, a stale one) they say so and exit 1.
 package main
 
 import (
@@ -42,8 +52,11 @@ func main() {
 }
 
 const usage = `Usage:
-  goswoole serve [flags]   run a demo echo server until SIGINT or SIGTERM
-  goswoole help            show this help
+  goswoole serve [flags]           run a demo echo server until SIGINT or SIGTERM
+  goswoole reload --pid-file F     reload the workers of a running server
+  goswoole stop --pid-file F       stop a running server and wait for it to exit
+  goswoole stats --pid-file F      print a running server's stats and processes
+  goswoole help                    show this help
 
 Run "goswoole serve -h" for the flags of serve.
 `
@@ -57,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "reload", "stop", "stats":
+		return admin(args[0], args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -72,6 +87,7 @@ type serveConfig struct {
 	mode        swoole.Mode
 	workers     int
 	taskWorkers int
+	pidFile     string
 }
 
 // valueError is a flag value parseServe rejects (the flag package reports its own errors).
@@ -92,6 +108,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	mode := fs.String("mode", "base", "server mode: base, process or thread")
 	fs.IntVar(&c.workers, "workers", 1, "event workers (worker_num), at least 1")
 	fs.IntVar(&c.taskWorkers, "task-workers", 0, "task workers (task_worker_num), 0 or more")
+	fs.StringVar(&c.pidFile, "pid-file", "", "write the server's pid here (pid_file), for goswoole reload|stop|stats")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: goswoole serve [flags]\n\nRuns an echo server until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -203,7 +220,7 @@ func newEchoServer(c serveConfig) (*swoole.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers}); err != nil {
+	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers, PidFile: c.pidFile}); err != nil {
 		_ = s.Shutdown() // before Start: releases the port (and says so with an error)
 		return nil, err
 	}
