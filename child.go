@@ -327,10 +327,16 @@ type pipeIn struct {
 }
 
 func (p *pipeIn) Readable() {
-	ext := &p.w.s.mp.ext // issue 5: a Command wait in a callback of this read must know (command_multi.go)
-	ext.inRead++
-	_, err := p.r.ReadBatch(p.fn)
-	ext.inRead--
+	var err error
+	if p.w.ms != nil {
+		// A reactor of a ModeProcess master (several loops): no callback runs in its reads.
+		_, err = p.r.ReadBatch(p.fn)
+	} else {
+		ext := &p.w.s.mp.ext // issue 5: a Command wait in a callback of this read must know (command_multi.go)
+		ext.inRead++
+		_, err = p.r.ReadBatch(p.fn)
+		ext.inRead--
+	}
 	if err != nil {
 		p.w.s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
 	}

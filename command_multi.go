@@ -130,6 +130,9 @@ func (s *Server) commandTarget(name string, processID, processType int) (int, st
 	case CommandManager:
 		return managerSrcID, "the manager", nil
 	case CommandMaster:
+		if s.mode == ModeProcess {
+			return managerSrcID, "the master", nil // the master does the manager's work too
+		}
 		// A ModeBase server has no master: as GetMasterPID says, Swoole's BASE mode counts
 		// worker 0 as the master.
 		return 0, "the master (worker 0 in ModeBase)", nil

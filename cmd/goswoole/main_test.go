@@ -228,7 +228,7 @@ func TestServeRefusesAsProcess(t *testing.T) {
 		{name: "unknown mode", args: []string{"serve", "--mode", "nope"}, stderr: `invalid --mode "nope"`},
 		{name: "zero workers", args: []string{"serve", "--workers", "0"}, stderr: "invalid --workers 0"},
 		{name: "not a number", args: []string{"serve", "--workers", "x"}, stderr: `invalid value "x" for flag -workers`},
-		{name: "library: process mode", args: []string{"serve", "--port", "0", "--mode", "process"}, stderr: "(code 507)"},
+		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, stderr: "(code 507)"},
 		{name: "unknown command", args: []string{"nope"}, stderr: `unknown command "nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,7 +271,7 @@ func TestRun(t *testing.T) {
 		{name: "negative task workers", args: []string{"serve", "--task-workers", "-1"}, code: 2, stderr: "invalid --task-workers -1"},
 		{name: "bad host", args: []string{"serve", "--host", "not an address", "--port", "0"}, code: 2, stderr: "goswoole serve: swoole:"},
 		{name: "library: task workers", args: []string{"serve", "--port", "0", "--task-workers", "2"}, code: 2, stderr: "(code 507)"},
-		{name: "library: process mode", args: []string{"serve", "--port", "0", "--mode", "process"}, code: 2, stderr: "(code 507)"},
+		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, code: 2, stderr: "(code 507)"},
 		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, code: 2, stderr: "(code 507)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -364,9 +364,15 @@ func TestServeStopBeforeStart(t *testing.T) {
 // worker 0's OnStart), connections spread over the workers echo, and SIGTERM to the manager
 // (the process started here) stops the whole tree with exit code 0.
 func TestServeWorkers(t *testing.T) {
-	c := startChild(t, "serve", "--port", "0", "--workers", "2")
+	for _, mode := range []string{"base", "process"} {
+		t.Run(mode, func(t *testing.T) { testServeWorkers(t, mode) })
+	}
+}
+
+func testServeWorkers(t *testing.T, mode string) {
+	c := startChild(t, "serve", "--port", "0", "--workers", "2", "--mode", mode)
 	l := c.line(20 * time.Second)
-	m := regexp.MustCompile(`^goswoole: echo server listening on (127\.0\.0\.1):(\d+) \(mode base, 2 workers\)$`).FindStringSubmatch(l)
+	m := regexp.MustCompile(`^goswoole: echo server listening on (127\.0\.0\.1):(\d+) \(mode ` + mode + `, 2 workers\)$`).FindStringSubmatch(l)
 	if m == nil {
 		t.Fatalf("first line %q is not the listen line of 2 workers", l)
 	}
