@@ -108,7 +108,7 @@ type multi struct {
 func (s *Server) chooseProcessModel() error {
 	role, isChild := supervisor.Current()
 	if isChild {
-		if role.Kind != supervisor.KindWorker {
+		if role.Kind != supervisor.KindWorker && role.Kind != supervisor.KindTaskWorker { // task workers: task_worker.go
 			return newError(ErrOperationNotSupport, "this process was started as %s, a role ModeBase servers do not have", role)
 		}
 		mp := &multi{child: true, role: role, src: int16(role.ID), done: make(chan struct{})}
@@ -122,12 +122,14 @@ func (s *Server) chooseProcessModel() error {
 		if len(mp.inherited) == 0 || role.ID >= len(mp.inherited) {
 			return newError(ErrOperationNotSupport, "worker process %d inherited %d worker pipes: it was not started by a goswoole manager", role.ID, len(mp.inherited))
 		}
-		// The manager's worker_num is the one in force: the pipes were made for it.
-		s.eff.WorkerNum = len(mp.inherited)
+		// The manager's worker_num is the one in force: the pipes were made for it (one per
+		// worker, then one per task worker).
+		s.eff.WorkerNum = len(mp.inherited) - s.eff.TaskWorkerNum
 		s.mp = mp
 		return nil
 	}
-	if s.mode == ModeBase && s.eff.WorkerNum > 1 {
+	// Task workers need the manager, even with worker_num 1 (task.go).
+	if s.mode == ModeBase && (s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0) {
 		s.mp = &multi{src: managerSrcID}
 		return nil
 	}
@@ -213,7 +215,7 @@ func (s *Server) runManager() error {
 // buildManager creates what the workers inherit and the supervisor that spawns them.
 func (s *Server) buildManager() error {
 	mp := s.mp
-	n := s.eff.WorkerNum
+	n := s.procSlots() // workers, then task workers: pipes and table slots by global id (task_manager.go)
 	t, err := conntable.New(s.eff.MaxConnection, n, s.eff.StartSessionID)
 	if err != nil {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
@@ -247,6 +249,9 @@ func (s *Server) buildManager() error {
 		}
 		mp.toWorker = append(mp.toWorker, wr)
 	}
+	if err := s.buildTaskManager(); err != nil { // task_manager.go
+		return err
+	}
 	a, b, err := ipc.NewPair()
 	if err != nil {
 		return wrapErrno("", err, "cannot create the manager's pipe")
@@ -265,8 +270,9 @@ func (s *Server) buildManager() error {
 		for k, f := range mp.lnFiles {
 			files[filePrefixL+strconv.Itoa(k)] = f
 		}
+		s.taskFiles(i, files) // task_manager.go
 		slots[i] = supervisor.SlotSpec{
-			Role:  supervisor.Role{Kind: supervisor.KindWorker, ID: i},
+			Role:  supervisor.Role{Kind: s.slotKind(i), ID: i},
 			Files: files,
 			Spawn: supervisor.SpawnOptions{User: s.eff.User, Group: s.eff.Group},
 		}
@@ -343,7 +349,7 @@ func (s *Server) waitWorkersReady(timeout time.Duration) {
 			return // shutting down
 		}
 		pids := mgr.PIDs()
-		ready := len(pids) == s.eff.WorkerNum
+		ready := len(pids) == s.procSlots() // workers and task workers
 		for id, pid := range pids {
 			ws := s.table.Worker(id)
 			st := ws.Status.Load()
@@ -477,7 +483,8 @@ func (s *Server) shutdownManager() {
 // reload_async, else one at a time; task workers only (SIGUSR2, Reload(true)) is nothing to
 // do without task workers. A reload asked for while one runs is ignored, as in Swoole.
 func (s *Server) reloadManager(onlyTask bool) {
-	if onlyTask {
+	kinds, rolling, ok := s.reloadKinds(onlyTask) // task_manager.go
+	if !ok {
 		s.log.Info("swoole: reload of task workers ignored: the server has none")
 		return
 	}
@@ -486,10 +493,10 @@ func (s *Server) reloadManager(onlyTask bool) {
 	go func() {
 		defer mp.reloadWG.Done()
 		var err error
-		if *s.eff.ReloadAsync {
-			err = mp.mgr.Reload(supervisor.KindWorker)
+		if !rolling {
+			err = mp.mgr.Reload(kinds...)
 		} else {
-			err = mp.mgr.ReloadRolling(supervisor.KindWorker)
+			err = mp.mgr.ReloadRolling(kinds...)
 		}
 		switch {
 		case errors.Is(err, supervisor.ErrReloading):
@@ -522,4 +529,5 @@ func (s *Server) cleanupMulti() {
 	for _, f := range mp.files {
 		f.Close()
 	}
+	s.cleanupTaskManager() // task_manager.go
 }
