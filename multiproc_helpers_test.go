@@ -55,6 +55,8 @@ func runTestServer(name string) int {
 		return mpEchoServer()
 	case "rawecho":
 		return mpRawEchoServer()
+	case "task":
+		return taskTestServer() // task_helpers_test.go
 	}
 	fmt.Fprintf(os.Stderr, "unknown test server %q\n", name)
 	return 2
