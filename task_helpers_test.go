@@ -27,7 +27,7 @@ package swoole_test
 //	flood <n> <sleep ms>                → one "sleep" task, then n-1 one-way echo tasks:
 //	                                       "flood <ok> <code of the first failure> <task_queue_num>"
 //	stats                               → "stats <task_worker_num> <idle> <tasking> <queue> <bytes>"
-//	who                                 → "who <worker id> <pid>"
+//	who                                 → "who <worker id> <pid> <fd>"
 //	echo X                              → "X"
 //	msg <dst> X                         → SendMessage: "msg <code>"
 //	pid <id>                            → "pid <GetWorkerPID(id)> <status> <code>"
@@ -200,7 +200,7 @@ func taskTestServer() int {
 			st := s.Stats()
 			reply("stats %d %d %d %d %d", st.TaskWorkerNum, st.TaskIdleWorkerNum, st.TaskingNum, st.TaskQueueNum, st.TaskQueueBytes)
 		case "who":
-			reply("who %d %d", s.GetWorkerID(), os.Getpid())
+			reply("who %d %d %d", s.GetWorkerID(), os.Getpid(), fd)
 		case "echo":
 			reply("%s", arg)
 		case "msg":

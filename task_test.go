@@ -235,7 +235,7 @@ func TestTaskQueueFull(t *testing.T) {
 func TestTaskMaxRequest(t *testing.T) {
 	ms := taskStart(t, mpEnvWorkers+"=1", taskEnvTasks+"=1", taskEnvMax+"=5")
 	c := ms.dial()
-	wantFields(t, "burst", c.do("burst 12 4 echo"), "burst", "12", "0", "0")
+	wantFields(t, "burst", c.do("burst 20 1 echo"), "burst", "20", "0", "0")
 	ms.eventually("replacements", func() bool { return len(taskWorkerPIDs(ms, 1)) >= 3 })
 	if ms.count("workererror", nil) != 0 {
 		t.Fatalf("a task_max_request restart reported WorkerError")

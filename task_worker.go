@@ -298,6 +298,7 @@ func (tr *taskRunner) run(m taskMsg) {
 	if tr.requests == tr.max {
 		s.mp.termed.Store(true)
 		s.log.Info("swoole: task_max_request reached: the task worker is replaced", "worker", w.id, "tasks", tr.requests)
+		tr.stopReading() // what is queued waits for the replacement
 		w.requestStop(w.id, true)
 	}
 }
@@ -358,9 +359,14 @@ func (tr *taskRunner) send(ctx *taskCtx, data any, flags uint16) error {
 // queued there waits for its replacement), then leaves as a worker does (WorkerExit while
 // timers remain, WorkerStop).
 func (tr *taskRunner) exit() {
-	w := tr.w
+	tr.stopReading()
+	tr.w.exitWorker()
+}
+
+// stopReading stops reading the task worker's pipes.
+func (tr *taskRunner) stopReading() {
+	tr.w.loop.RemoveFD(tr.in.FD())
 	if tr.qin != nil {
-		w.loop.RemoveFD(tr.qin.FD())
+		tr.w.loop.RemoveFD(tr.qin.FD())
 	}
-	w.exitWorker()
 }
