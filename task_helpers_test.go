@@ -38,6 +38,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -212,6 +213,9 @@ func taskTestServer() int {
 			reply("pid %d %d %d", s.GetWorkerPID(id), st, mpCode(err))
 		case "finish":
 			reply("finish %d", mpCode(s.Finish("x")))
+		case "benchtw", "benchtp":
+			f := strings.Fields(arg)
+			taskBench(s, cmd, atoi(f[0]), atoi(f[1]), reply)
 		case "reloadtask":
 			reply("reloadtask %d", mpCode(s.Reload(true)))
 		default:
@@ -259,6 +263,48 @@ func taskBurst(s *swoole.Server, fd int64, n, window int, op string, reply func(
 				continue
 			}
 			want[id] = "r:" + tag
+		}
+	}
+	next()
+}
+
+// taskBench measures, in a worker: "benchtw n size" n sequential TaskWaits of size-byte
+// payloads ("benchtw <p50 ns> <p99 ns> <total ns> <failures>"); "benchtp n size" n tasks with
+// 256 in flight ("benchtp <total ns> <failures>").
+func taskBench(s *swoole.Server, cmd string, n, size int, reply func(string, ...any)) {
+	payload := bytes.Repeat([]byte{0xab}, size)
+	start := time.Now()
+	if cmd == "benchtw" {
+		lat := make([]time.Duration, 0, n)
+		failed := 0
+		for range n {
+			t0 := time.Now()
+			if _, err := s.TaskWait(payload, 10*time.Second, -1); err != nil {
+				failed++
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		total := time.Since(start)
+		slices.Sort(lat)
+		reply("benchtw %d %d %d %d", lat[len(lat)/2], lat[len(lat)*99/100], total, failed)
+		return
+	}
+	sent, got, failed := 0, 0, 0
+	var next func()
+	cb := func(*swoole.Server, int, []byte) {
+		got++
+		if got+failed == n {
+			reply("benchtp %d %d", time.Since(start), failed)
+			return
+		}
+		next()
+	}
+	next = func() {
+		for sent < n && sent-got-failed < 256 {
+			sent++
+			if _, err := s.TaskWithCallback(payload, -1, cb); err != nil {
+				failed++
+			}
 		}
 	}
 	next()

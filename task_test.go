@@ -14,7 +14,7 @@ import (
 // Task worker tests over real processes (the "task" server of task_helpers_test.go). Each
 // waits on replies and events with deadlines; cleanup checks that every process is gone.
 
-func taskStart(t *testing.T, env ...string) *mpServer {
+func taskStart(t testing.TB, env ...string) *mpServer {
 	t.Helper()
 	return mpStartServer(t, "task", "managerstart", env...)
 }
