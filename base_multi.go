@@ -115,7 +115,7 @@ type multi struct {
 func (s *Server) chooseProcessModel() error {
 	role, isChild := supervisor.Current()
 	if isChild {
-		if role.Kind != supervisor.KindWorker && role.Kind != supervisor.KindUserProcess { // issue 5: user processes
+		if role.Kind != supervisor.KindWorker && role.Kind != supervisor.KindUserProcess && role.Kind != supervisor.KindTaskWorker { // user processes (userproc.go), task workers (task_worker.go)
 			return newError(ErrOperationNotSupport, "this process was started as %s, a role this server does not have", role)
 		}
 		mp := &multi{child: true, role: role, src: int16(role.ID), done: make(chan struct{})}
@@ -134,7 +134,9 @@ func (s *Server) chooseProcessModel() error {
 		s.mp = mp
 		return nil
 	}
-	if (s.mode == ModeBase && (s.eff.WorkerNum > 1 || len(s.procs) > 0)) || s.mode == ModeProcess { // issue 5: user processes need the manager
+	// User processes and task workers need the manager, even with worker_num 1; ModeProcess
+	// always has one (the master does its work).
+	if (s.mode == ModeBase && (s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || len(s.procs) > 0)) || s.mode == ModeProcess {
 		s.mp = &multi{src: managerSrcID}
 		return nil
 	}
@@ -236,8 +238,8 @@ func (s *Server) runManager() error {
 // buildManager creates what the workers inherit and the supervisor that spawns them.
 func (s *Server) buildManager() error {
 	mp := s.mp
-	n := s.eff.WorkerNum
-	total := s.procTotal() // issue 5: a pipe and a table slot per global id (workers, task workers, user processes)
+	n := s.procSlots()     // workers, then task workers (task_manager.go)
+	total := s.procTotal() // a pipe and a table slot per global id (workers, task workers, user processes)
 	t, err := conntable.New(s.eff.MaxConnection, total, s.eff.StartSessionID)
 	if err != nil {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
@@ -285,6 +287,9 @@ func (s *Server) buildManager() error {
 		}
 		mp.toWorker = append(mp.toWorker, wr)
 	}
+	if err := s.buildTaskManager(); err != nil { // task_manager.go
+		return err
+	}
 	a, b, err := ipc.NewPair()
 	if err != nil {
 		return wrapErrno("", err, "cannot create the manager's pipe")
@@ -296,9 +301,11 @@ func (s *Server) buildManager() error {
 
 	slots := make([]supervisor.SlotSpec, n)
 	for i := range n {
+		files := s.childFiles(i, a) // userproc.go: pipes of every global id, user processes' sockets
+		s.taskFiles(i, files)       // task_manager.go
 		slots[i] = supervisor.SlotSpec{
-			Role:  supervisor.Role{Kind: supervisor.KindWorker, ID: i},
-			Files: s.childFiles(i, a), // issue 5: userproc.go (pipes of every global id, user processes' sockets)
+			Role:  supervisor.Role{Kind: s.slotKind(i), ID: i},
+			Files: files,
 			Spawn: supervisor.SpawnOptions{User: s.eff.User, Group: s.eff.Group, Env: s.layoutEnv()},
 		}
 	}
@@ -375,7 +382,7 @@ func (s *Server) waitWorkersReady(timeout time.Duration) {
 			return // shutting down
 		}
 		pids := mgr.PIDs()
-		ready := len(pids) == s.procTotal() // issue 5: user processes store their pid too
+		ready := len(pids) == s.procTotal() // workers, task workers and user processes store their pid
 		for id, pid := range pids {
 			ws := s.table.Worker(id)
 			st := ws.Status.Load()
@@ -530,7 +537,8 @@ func (s *Server) shutdownManager() {
 // reload_async, else one at a time; task workers only (SIGUSR2, Reload(true)) is nothing to
 // do without task workers. A reload asked for while one runs is ignored, as in Swoole.
 func (s *Server) reloadManager(onlyTask bool) {
-	if onlyTask {
+	kinds, rolling, ok := s.reloadKinds(onlyTask) // task_manager.go
+	if !ok {
 		s.log.Info("swoole: reload of task workers ignored: the server has none")
 		return
 	}
@@ -539,10 +547,10 @@ func (s *Server) reloadManager(onlyTask bool) {
 	go func() {
 		defer mp.reloadWG.Done()
 		var err error
-		if *s.eff.ReloadAsync {
-			err = mp.mgr.Reload(supervisor.KindWorker)
+		if !rolling {
+			err = mp.mgr.Reload(kinds...)
 		} else {
-			err = mp.mgr.ReloadRolling(supervisor.KindWorker)
+			err = mp.mgr.ReloadRolling(kinds...)
 		}
 		switch {
 		case errors.Is(err, supervisor.ErrReloading):
@@ -578,5 +586,6 @@ func (s *Server) cleanupMulti() {
 	if mp.master != nil {
 		s.cleanupMaster()
 	}
-	s.cleanupProcs() // issue 5: the user processes' socket pairs
+	s.cleanupProcs()       // issue 5: the user processes' socket pairs
+	s.cleanupTaskManager() // task_manager.go
 }

@@ -30,7 +30,7 @@ import (
 // runs, so that a worker signalled while it is still starting stops cleanly instead of dying
 // of the signal's default action.
 var childTerm = func() chan os.Signal {
-	if r, ok := supervisor.Current(); ok && (r.Kind == supervisor.KindWorker || r.Kind == supervisor.KindUserProcess) { // issue 5: user processes too
+	if r, ok := supervisor.Current(); ok && (r.Kind == supervisor.KindWorker || r.Kind == supervisor.KindUserProcess || r.Kind == supervisor.KindTaskWorker) {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGTERM)
 		return ch
@@ -38,9 +38,10 @@ var childTerm = func() chan os.Signal {
 	return nil
 }()
 
-// childWorkerID returns this process's worker id when it is a worker process, else -1.
+// childWorkerID returns this process's worker id when it is a worker or task worker process
+// (task workers adopt the listeners too, without watching them), else -1.
 func childWorkerID() int {
-	if r, ok := supervisor.Current(); ok && r.Kind == supervisor.KindWorker {
+	if r, ok := supervisor.Current(); ok && (r.Kind == supervisor.KindWorker || r.Kind == supervisor.KindTaskWorker) {
 		return r.ID
 	}
 	return -1
@@ -314,9 +315,11 @@ func (s *Server) buildChild() error {
 		return wrapErrno("", err, "worker process %d: cannot adopt the manager's pipe", id)
 	}
 	if s.mode == ModeProcess {
-		return s.adoptReactorPipes(out)
+		if err := s.adoptReactorPipes(out); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
 }
 
 // pipeIn is the worker's own pipe in its loop.

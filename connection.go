@@ -366,6 +366,7 @@ func (s *Server) Stats() Stats {
 			st.IdleWorkerNum++
 		}
 	}
+	s.taskStats(&st) // task.go
 	if w := s.cur; w != nil {
 		st.WorkerRequestCount = w.slot.RequestCount.Load()
 		st.WorkerResponseCount = w.slot.ResponseCount.Load()
@@ -468,4 +469,4 @@ func (s *Server) GetManagerPID() int {
 func (s *Server) ManagerPID() int { return s.GetManagerPID() }
 
 // IsTaskWorker reports whether this process is a task worker.
-func (s *Server) IsTaskWorker() bool { return false }
+func (s *Server) IsTaskWorker() bool { return s.isTaskWorker() }

@@ -69,6 +69,8 @@ func runTestServer(name string) int {
 		return mpEchoServer()
 	case "rawecho":
 		return mpRawEchoServer()
+	case "task":
+		return taskTestServer() // task_helpers_test.go
 	}
 	if f, ok := mpMoreServers[name]; ok { // builders other files add (issue 5: multiproc_userproc_test.go)
 		return f()

@@ -86,8 +86,8 @@ func (s *Server) AddProcess(p *Process) (int, error) {
 // the manager, as SIGUSR1/SIGUSR2 do): every worker is replaced by a new process of the
 // executable now on disk, asynchronously with reload_async (default), one at a time without.
 // A reloaded worker's connections are closed (ModeBase, as in Swoole). A reload asked for
-// while one runs is ignored. With onlyTaskWorkers there is nothing to reload yet (no task
-// workers).
+// while one runs is ignored. With onlyTaskWorkers only the task workers restart, one at a
+// time; the tasks queued for them wait for their replacements (none is lost).
 func (s *Server) Reload(onlyTaskWorkers bool) error {
 	if err := s.running("Reload"); err != nil {
 		return err

@@ -51,8 +51,9 @@ type Server struct {
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
 	mask    int64
 	workers []*worker
-	cur     *worker // the worker of this process (single-process ModeBase: the only one; nil in a manager)
-	mp      *multi  // set at Start when the server runs as several processes (base_multi.go)
+	cur     *worker    // the worker of this process (single-process ModeBase: the only one; nil in a manager)
+	mp      *multi     // set at Start when the server runs as several processes (base_multi.go)
+	task    *taskState // set at Start when task_worker_num > 0 (task.go)
 
 	sigDone  chan struct{}
 	commands map[string]command

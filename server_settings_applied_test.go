@@ -185,7 +185,6 @@ func TestNotYetAvailableSettings(t *testing.T) {
 	}{
 		{"daemonize", map[string]any{"daemonize": true}},
 		{"user", map[string]any{"user": "nobody"}},
-		{"task workers", map[string]any{"task_worker_num": 1}},
 		{"max_request", map[string]any{"max_request": 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

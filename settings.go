@@ -39,15 +39,17 @@ import (
 //     max_connection, start_session_id, send_yield/send_timeout, log, pid_file and
 //     stats_file option;
 //   - refused at Start with 507 until the rest of the process model lands:
-//     task_worker_num > 0, daemonize; and max_request, user, group with worker_num 1
-//     (they need worker processes: set worker_num to 2 or more);
+//     daemonize, task_ipc_mode 2; and max_request, user, group with worker_num 1
+//     (they need worker processes: set worker_num to 2 or more); task_worker_num > 0 runs
+//     a manager and task worker processes (task.go), with any worker_num;
 //   - accepted and without effect in one process, as in Swoole's BASE mode (they describe
 //     how a master dispatches to workers or how workers restart, and there is neither):
 //     reactor_num, dispatch_mode, dispatch_func, discard_timeout_request, enable_unsafe_event,
-//     max_queued_bytes, reload_async, max_wait_time, max_request_grace and the task_* options;
+//     max_queued_bytes, reload_async, max_wait_time, max_request_grace;
 //   - enable_coroutine: callbacks always run one at a time on the worker's event loop; a
 //     callback that blocks (SendWait, a long computation) holds the loop, as Swoole does with
-//     enable_coroutine false. Start goroutines for blocking work.
+//     enable_coroutine false, except TaskWait/TaskWaitMulti/TaskCo, which keep the loop
+//     serving other events while they wait when it is true. Start goroutines for blocking work.
 //
 // A ModeBase server with worker_num > 1 runs as a manager and worker processes (see
 // Server.Start) and also honours max_request and max_request_grace, reload_async and

@@ -16,6 +16,7 @@ import (
 	"github.com/goswoole/swoole/internal/dispatch"
 	"github.com/goswoole/swoole/internal/framing"
 	"github.com/goswoole/swoole/internal/reactor"
+	"github.com/goswoole/swoole/internal/supervisor"
 	"github.com/goswoole/swoole/internal/sys"
 	"github.com/goswoole/swoole/internal/timer"
 )
@@ -84,6 +85,9 @@ func (s *Server) Start() error {
 	}
 	if s.mp != nil {
 		if s.mp.child {
+			if s.mp.role.Kind == supervisor.KindTaskWorker {
+				s.runTaskChild() // task_worker.go; never returns
+			}
 			s.runChild() // never returns
 		}
 		return s.runManager()
@@ -160,8 +164,8 @@ func (s *Server) prepare() error {
 	if err := s.eff.validate(); err != nil {
 		return err
 	}
-	if s.eff.TaskWorkerNum > 0 {
-		return newError(ErrOperationNotSupport, "task_worker_num %d: task workers are not available yet in goswoole: use task_worker_num 0", s.eff.TaskWorkerNum)
+	if err := s.checkTaskSettings(); err != nil { // task.go
+		return err
 	}
 	if err := s.chooseProcessModel(); err != nil {
 		return err

@@ -14,7 +14,7 @@
 //
 // With --workers N above 1 the server runs as a manager (this process) and N worker processes
 // (this program started again, see the library's Start). Settings the library does not
-// support yet (today: a mode other than base, task workers) are refused with the library's
+// support yet (today: a mode other than base) are refused with the library's
 // own message and exit code 2, as is a malformed flag.
 //
 // reload, stop and stats act on a running server (any goswoole server started with a

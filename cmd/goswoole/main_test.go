@@ -270,8 +270,6 @@ func TestRun(t *testing.T) {
 		{name: "zero workers", args: []string{"serve", "--workers", "0"}, code: 2, stderr: "invalid --workers 0"},
 		{name: "negative task workers", args: []string{"serve", "--task-workers", "-1"}, code: 2, stderr: "invalid --task-workers -1"},
 		{name: "bad host", args: []string{"serve", "--host", "not an address", "--port", "0"}, code: 2, stderr: "goswoole serve: swoole:"},
-		{name: "library: task workers", args: []string{"serve", "--port", "0", "--task-workers", "2"}, code: 2, stderr: "(code 507)"},
-		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, code: 2, stderr: "(code 507)"},
 		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, code: 2, stderr: "(code 507)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

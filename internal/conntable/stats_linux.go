@@ -51,8 +51,13 @@ type Counters struct {
 	// ReloadGen is the reload generation a reload in progress brings the workers to (0
 	// when none runs): a worker of an older generation is one the reload replaces.
 	ReloadGen atomic.Int64
+	// TaskQueueNum counts tasks sent to task workers and not yet taken by one (the sender
+	// adds, the task worker that reads a task subtracts).
+	TaskQueueNum atomic.Int64
+	// TaskQueueBytes counts the payload bytes of those tasks.
+	TaskQueueBytes atomic.Int64
 
-	_ [14]uint64 // reserved for later counters
+	_ [12]uint64 // reserved for later counters
 }
 
 // WorkerSlot is the status of one worker id, one record per worker slot in

@@ -46,6 +46,7 @@ type Conn struct {
 	full     bool      // above the high watermark
 	owedFull bool      // BufferFull is owed: set with full, cleared when delivered on the loop
 	corked   bool      // Cork: Send queues without writing until Uncork
+	held     int       // nested runs waiting inside this connection's callback: no read interest
 
 	notified bool // Closed has run (loop goroutine only)
 }
@@ -99,7 +100,7 @@ func (c *Conn) Loop() *Loop { return c.loop }
 
 func (c *Conn) wantEvents() uint32 {
 	var ev uint32
-	if !c.paused && !c.delayed && !c.draining {
+	if !c.paused && !c.delayed && !c.draining && c.held == 0 {
 		ev |= unix.EPOLLIN
 	}
 	if c.queued > 0 && !c.corked {

@@ -135,6 +135,14 @@ type Loop struct {
 	stopped     bool
 	closed      atomic.Bool
 	paused      []*Listener
+
+	// Nested runs (nested_linux.go): the connections whose Data or Opened call is in
+	// progress (held while a nested run waits), the buffers of each nesting depth, and
+	// whether the timers are running (their Run is not re-entrant).
+	active   []*Conn
+	nest     []nestBufs
+	depth    int
+	inTimers bool
 }
 
 // New creates a loop that reports to h.
@@ -284,7 +292,10 @@ func (l *Loop) wake() {
 func (l *Loop) runTasks() {
 	l.mu.Lock()
 	tasks := l.tasks
+	// The spare slice is handed out once: a nested run (RunUntil from inside a task) then
+	// queues into a fresh slice instead of the one this call is iterating.
 	l.tasks = l.spare[:0]
+	l.spare = nil
 	l.mu.Unlock()
 	for i := range tasks {
 		t := &tasks[i]
@@ -305,7 +316,11 @@ func (l *Loop) runTasks() {
 		}
 		tasks[i] = Task{}
 	}
-	l.spare = tasks[:0]
+	l.mu.Lock()
+	if l.spare == nil {
+		l.spare = tasks[:0]
+	}
+	l.mu.Unlock()
 }
 
 // Stop makes Run return after the current batch. Loop goroutine only (post it as a Task from
@@ -354,43 +369,56 @@ func (l *Loop) Run() error {
 		if err != nil && err != unix.EINTR {
 			return os.NewSyscallError("epoll_wait", err)
 		}
-		for i := 0; i < n; i++ {
-			ev := &l.events[i]
-			fd := int(ev.Fd)
-			if uint(fd) < uint(len(l.conns)) {
-				if c := l.conns[fd]; c != nil {
-					l.connEvent(c, ev.Events)
-					continue
-				}
-			}
-			e := l.others[fd]
-			if e == nil {
-				continue
-			}
-			switch e.kind {
-			case kindListener:
-				if e.ln.Dgram {
-					l.recvPackets(e.ln)
-				} else {
-					l.accept(e.ln)
-				}
-			case kindFD:
-				l.fdEvent(fd, e.fh, ev.Events)
-			case kindWake:
-				var b [8]byte
-				_, _ = unix.Read(l.wakefd, b[:])
-				l.wakePending.Store(false)
-			}
-		}
-		if l.timers != nil {
-			l.timers.Run(l.Now())
-		}
+		l.dispatch(l.events[:max(n, 0)])
+		l.runTimers()
 		l.runTasks()
 	}
 	// Tasks posted before the stop still run (closes, callbacks), then everything closes.
 	l.runTasks()
 	l.CloseAll(CloseShutdown)
 	return nil
+}
+
+// dispatch reports a batch of epoll events to their handlers.
+func (l *Loop) dispatch(events []unix.EpollEvent) {
+	for i := range events {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		if uint(fd) < uint(len(l.conns)) {
+			if c := l.conns[fd]; c != nil {
+				l.connEvent(c, ev.Events)
+				continue
+			}
+		}
+		e := l.others[fd]
+		if e == nil {
+			continue
+		}
+		switch e.kind {
+		case kindListener:
+			if e.ln.Dgram {
+				l.recvPackets(e.ln)
+			} else {
+				l.accept(e.ln)
+			}
+		case kindFD:
+			l.fdEvent(fd, e.fh, ev.Events)
+		case kindWake:
+			var b [8]byte
+			_, _ = unix.Read(l.wakefd, b[:])
+			l.wakePending.Store(false)
+		}
+	}
+}
+
+// runTimers runs the timers that are due, unless a nested run was entered from one of them.
+func (l *Loop) runTimers() {
+	if l.timers == nil || l.inTimers {
+		return
+	}
+	l.inTimers = true
+	l.timers.Run(l.Now())
+	l.inTimers = false
 }
 
 // CloseAll closes every connection of the loop: Closed for those not yet closed, then the
@@ -472,7 +500,9 @@ func (l *Loop) accept(ln *Listener) {
 		l.setConn(nfd, c)
 		l.nconns++
 		accepted++
+		l.active = append(l.active, c)
 		l.h.Opened(c)
+		l.active = l.active[:len(l.active)-1]
 	}
 }
 
@@ -561,7 +591,9 @@ func (l *Loop) connEvent(c *Conn, ev uint32) {
 		}
 		switch {
 		case n > 0:
+			l.active = append(l.active, c)
 			l.h.Data(c, l.buf[:n])
+			l.active = l.active[:len(l.active)-1]
 		case n == 0 && err == nil:
 			l.closeConn(c, ClosePeer, 0)
 			l.finalClose(c)

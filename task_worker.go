@@ -1,0 +1,372 @@
+package swoole
+
+import (
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/reactor"
+	"github.com/goswoole/swoole/internal/supervisor"
+)
+
+// A task worker process (role supervisor.KindTaskWorker, global id worker_num + index). The
+// user's main runs again in it; NewServer and AddListener adopt the manager's sockets (never
+// watched here), and Start enters runTaskChild, which never returns. Its loop reads:
+//
+//	ipc.in     its own pipe: tasks sent to it (task_ipc_mode 1, or a dst given), SendMessage
+//	ipc.tq.in  task_ipc_mode 3: the shared queue, one task per datagram, read by whichever
+//	           task worker is free (each reads one datagram at a time)
+//
+// and runs OnTask for each task, one at a time, with its status BUSY meanwhile. Timers work
+// (it is a reactor.Loop). On SIGTERM (reload, shutdown, task_max_request) it stops reading
+// after the task in hand; what is still queued in its pipe waits for its replacement, which
+// inherits the same pipe from the manager.
+
+// taskRunner is a task worker's state.
+type taskRunner struct {
+	ts       *taskState
+	w        *worker
+	in       *ipc.Reader // its own pipe
+	qin      *ipc.Reader // mode 3: the shared queue
+	requests int64
+	max      int64 // task_max_request with its grace; 0 = no limit
+
+	mu  sync.Mutex
+	cur *taskCtx // the task OnTask is running
+}
+
+// taskCtx is the task in hand.
+type taskCtx struct {
+	id       int64
+	src      int
+	flags    uint16
+	finished bool
+}
+
+// taskMsg is one message read from a task worker's pipes.
+type taskMsg struct {
+	h    ipc.Header
+	data []byte
+}
+
+// runTaskChild is Start in a task worker process. It never returns.
+func (s *Server) runTaskChild() {
+	mp := s.mp
+	_ = supervisor.WatchLifeline(func() { os.Exit(1) })
+	if err := s.buildTaskChild(); err != nil {
+		s.cleanup()
+		s.childFailed(err)
+	}
+	w := s.cur
+	tr := s.task.runner
+	s.state.Store(stateRunning)
+	if s.stopRequested.Load() {
+		_ = s.shutdownMulti()
+	}
+	go func() {
+		select {
+		case <-childTerm:
+			mp.termed.Store(true)
+			w.loop.Post(reactor.Task{Fn: tr.exit})
+		case <-mp.done:
+		}
+	}()
+	w.loop.BindGoroutine()
+	w.slot.StartTime.Store(time.Now().Unix())
+	w.slot.RequestCount.Store(0)
+	w.slot.PID.Store(w.pid)
+	w.slot.Status.Store(WorkerBusy)
+	if s.cb.workerStart != nil {
+		s.cb.workerStart(s, w.id)
+	}
+	w.slot.Status.Store(WorkerIdle)
+	err := w.loop.Run()
+	close(mp.done)
+	code := 0
+	if err != nil {
+		s.log.Error("swoole: the task worker's event loop failed", "worker", w.id, "err", err)
+		code = 1
+	}
+	deadline := time.Now().Add(time.Second)
+	for _, wr := range append(append(mp.toWorker, mp.toMgr), s.task.resOut...) {
+		if wr != nil {
+			_ = wr.FlushBlocking(deadline)
+		}
+	}
+	if s.logFile != nil {
+		s.logFile.Sync()
+	}
+	os.Exit(code)
+}
+
+// buildTaskChild maps the table, creates the task worker's loop and adopts its pipes.
+func (s *Server) buildTaskChild() error {
+	mp := s.mp
+	ts := s.task
+	id := mp.role.ID
+	if ts == nil || id < s.eff.WorkerNum || id >= s.eff.WorkerNum+s.eff.TaskWorkerNum {
+		return newError(ErrOperationNotSupport, "task worker process %d: this server has no such task worker (task_worker_num %d): set the same task_worker_num in every process", id, s.eff.TaskWorkerNum)
+	}
+	ts.spillNm = spillPrefix + strconv.Itoa(supervisor.ParentPID()) + "-"
+	f, ok := supervisor.Inherited(fileTable)
+	if !ok {
+		return newError(ErrOperationNotSupport, "task worker process %d: the manager passed no connection table", id)
+	}
+	t, err := conntable.Open(f)
+	if err != nil {
+		return wrapErrno("", err, "task worker process %d: cannot map the connection table", id)
+	}
+	s.table = t
+	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
+	s.conns = make([]atomic.Pointer[conn], t.Capacity())
+	s.mask = int64(t.Capacity() - 1)
+	w := &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
+	if w.slot == nil {
+		return newError(ErrOperationNotSupport, "task worker process %d: the connection table has no slot for it", id)
+	}
+	loop, err := reactor.New(w, reactor.Config{})
+	if err != nil {
+		return wrapErrno("", err, "cannot create the event loop")
+	}
+	w.loop = loop
+	loop.SetTimers(&w.timers)
+	s.workers = []*worker{w}
+	s.cur = w
+	tr := &taskRunner{ts: ts, w: w}
+	if n := s.eff.TaskMaxRequest; n > 0 {
+		if g := s.eff.TaskMaxRequestGrace; g > 0 {
+			n += 1 + rand.IntN(g)
+		}
+		tr.max = int64(n)
+	}
+	ts.runner = tr
+
+	// One datagram per read: a task worker takes one task (or one packed burst sent to it)
+	// at a time, so that in mode 3 the others get the rest.
+	rcfg := s.ipcConfig()
+	rcfg.Batch = 1
+	adoptIn := func(name string) (*ipc.Reader, error) {
+		inF, ok := supervisor.Inherited(name)
+		if !ok {
+			return nil, newError(ErrOperationNotSupport, "task worker process %d: the manager passed no %s", id, name)
+		}
+		in, err := adoptPipe(inF, name)
+		if err != nil {
+			return nil, wrapErrno("", err, "task worker process %d: cannot adopt %s", id, name)
+		}
+		mp.files = append(mp.files, in)
+		r, err := ipc.NewReader(in, rcfg)
+		if err != nil {
+			return nil, wrapErrno("", err, "task worker process %d: cannot read %s", id, name)
+		}
+		if err := loop.AddFD(r.FD(), &taskIn{tr: tr, r: r}, reactor.Readable); err != nil {
+			return nil, wrapErrno("", err, "cannot watch %s", name)
+		}
+		return r, nil
+	}
+	if tr.in, err = adoptIn(fileIn); err != nil {
+		return err
+	}
+	mp.reader = tr.in
+	if ts.mode == 3 {
+		if tr.qin, err = adoptIn(fileTaskQueueIn); err != nil {
+			return err
+		}
+	}
+	cfg := s.ipcConfig()
+	for j, f := range mp.inherited {
+		wr, err := s.adoptWriter(loop, f, filePrefixW+strconv.Itoa(j), cfg)
+		if err != nil {
+			return wrapErrno("", err, "task worker process %d: cannot adopt the pipe of worker %d", id, j)
+		}
+		mp.toWorker = append(mp.toWorker, wr)
+	}
+	mp.inherited = nil
+	for j := range s.eff.WorkerNum {
+		rf, ok := supervisor.Inherited(filePrefixRes + strconv.Itoa(j))
+		if !ok {
+			return newError(ErrOperationNotSupport, "task worker process %d: the manager passed no result pipe for worker %d", id, j)
+		}
+		wr, err := s.adoptWriter(loop, rf, filePrefixRes+strconv.Itoa(j), cfg)
+		if err != nil {
+			return wrapErrno("", err, "task worker process %d: cannot adopt the result pipe of worker %d", id, j)
+		}
+		ts.resOut = append(ts.resOut, wr)
+	}
+	mf, ok := supervisor.Inherited(fileMgr)
+	if !ok {
+		return newError(ErrOperationNotSupport, "task worker process %d: the manager passed no pipe of its own", id)
+	}
+	if mp.toMgr, err = s.adoptWriter(loop, mf, fileMgr, cfg); err != nil {
+		return wrapErrno("", err, "task worker process %d: cannot adopt the manager's pipe", id)
+	}
+	return nil
+}
+
+// taskIn is one of a task worker's pipes in its loop.
+type taskIn struct {
+	tr *taskRunner
+	r  *ipc.Reader
+}
+
+func (p *taskIn) Readable() {
+	tr := p.tr
+	s := tr.ts.s
+	var batch []taskMsg
+	if _, err := p.r.ReadBatch(func(h ipc.Header, payload []byte) {
+		batch = append(batch, taskMsg{h: h, data: append([]byte(nil), payload...)})
+	}); err != nil {
+		s.log.Warn("swoole: reading the task worker's pipe", "worker", tr.w.id, "err", err)
+	}
+	// Every task read leaves the queue now (a task worker killed mid-batch loses them, but
+	// leaves no count behind), then they run one at a time, outside ReadBatch.
+	ctr := s.table.Counters()
+	for _, m := range batch {
+		if m.h.Type == ipc.TypeTask {
+			ctr.TaskQueueNum.Add(-1)
+			ctr.TaskQueueBytes.Add(-tr.ts.taskSize(m))
+		}
+	}
+	for _, m := range batch {
+		switch m.h.Type {
+		case ipc.TypeTask:
+			tr.run(m)
+		case ipc.TypePipeMessage:
+			if s.cb.pipeMessage != nil {
+				tr.w.slot.Status.Store(WorkerBusy)
+				s.cb.pipeMessage(s, int(m.h.SrcWorker), m.data)
+				tr.w.slot.Status.Store(WorkerIdle)
+			}
+		default:
+			s.log.Debug("swoole: task worker: unexpected message dropped", "type", m.h.Type.String(), "from", m.h.SrcWorker)
+		}
+	}
+}
+
+func (p *taskIn) Writable() {}
+
+// taskSize is the size a task counted in task_queue_bytes when it was sent.
+func (ts *taskState) taskSize(m taskMsg) int64 {
+	if m.h.Aux&taskFlagSpill != 0 {
+		if fi, err := os.Stat(string(m.data)); err == nil {
+			return fi.Size()
+		}
+		return 0
+	}
+	return int64(len(m.data))
+}
+
+// run runs OnTask for one task, on the loop.
+func (tr *taskRunner) run(m taskMsg) {
+	s := tr.ts.s
+	data := m.data
+	if m.h.Aux&taskFlagSpill != 0 {
+		var err error
+		if data, err = tr.ts.unspill(data); err != nil {
+			s.log.Warn("swoole: a task was lost: cannot read its file", "task", m.h.Fd, "from", m.h.SrcWorker, "err", err)
+			return
+		}
+	}
+	ctx := &taskCtx{id: m.h.Fd, src: int(m.h.SrcWorker), flags: m.h.Aux &^ taskFlagSpill}
+	tr.mu.Lock()
+	tr.cur = ctx
+	tr.mu.Unlock()
+	w := tr.w
+	w.slot.Status.Store(WorkerBusy)
+	w.slot.RequestCount.Add(1)
+	ret := s.cb.task(s, int(ctx.id), ctx.src, data)
+	tr.mu.Lock()
+	finished := ctx.finished
+	tr.cur = nil
+	tr.mu.Unlock()
+	if ret != nil && !finished {
+		if err := tr.send(ctx, ret, 0); err != nil {
+			s.log.Warn("swoole: cannot send the task's result", "task", ctx.id, "to", ctx.src, "err", err)
+		}
+	} else if !finished && ctx.flags&(taskFlagWait|taskFlagCallback) != 0 {
+		// The sender waits: tell it there is no result rather than let it time out.
+		_ = tr.send(ctx, nil, taskFlagNoResult)
+	}
+	w.slot.Status.Store(WorkerIdle)
+	tr.requests++
+	if tr.requests == tr.max {
+		s.mp.termed.Store(true)
+		s.log.Info("swoole: task_max_request reached: the task worker is replaced", "worker", w.id, "tasks", tr.requests)
+		tr.stopReading() // what is queued waits for the replacement
+		w.requestStop(w.id, true)
+	}
+}
+
+// finish is Finish in a task worker.
+func (tr *taskRunner) finish(data any) error {
+	s := tr.ts.s
+	tr.mu.Lock()
+	ctx := tr.cur
+	if ctx == nil {
+		tr.mu.Unlock()
+		return s.fail(newError(ErrWrongOperation, "Finish outside OnTask: call it while OnTask runs (or return the result from OnTask)"))
+	}
+	if ctx.finished {
+		tr.mu.Unlock()
+		return s.fail(newError(ErrWrongOperation, "Finish: task %d is finished already: a task has one result", ctx.id))
+	}
+	ctx.finished = true
+	tr.mu.Unlock()
+	if err := tr.send(ctx, data, 0); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// send writes a task's result to the result pipe of the worker that sent it.
+func (tr *taskRunner) send(ctx *taskCtx, data any, flags uint16) error {
+	ts := tr.ts
+	if ctx.src < 0 || ctx.src >= len(ts.resOut) {
+		return nil // sent by the manager (or a user process): one-way
+	}
+	var payload []byte
+	if flags&taskFlagNoResult == 0 {
+		var err error
+		if payload, err = encode(data); err != nil {
+			return err
+		}
+	}
+	flags |= ctx.flags & (taskFlagWait | taskFlagCallback)
+	if len(payload) > finishInlineMax {
+		name, err := ts.spill(payload)
+		if err != nil {
+			return &Error{Code: ErrTaskPackageTooBig, Msg: "swoole: Finish: cannot write the result to task_tmpdir " + ts.tmpdir, Err: err}
+		}
+		payload, flags = []byte(name), flags|taskFlagSpill
+	}
+	h := ipc.Header{Type: ipc.TypeFinish, SrcWorker: int16(tr.w.id), Fd: ctx.id, Aux: flags}
+	if err := ts.resOut[ctx.src].Write(h, payload); err != nil {
+		if flags&taskFlagSpill != 0 {
+			os.Remove(string(payload))
+		}
+		return &Error{Code: ErrServerPipeBufferFull, Msg: "swoole: Finish: cannot send the result to worker " + strconv.Itoa(ctx.src), Err: err}
+	}
+	return nil
+}
+
+// exit stops the task worker after the task in hand: it stops reading its pipes (what is
+// queued there waits for its replacement), then leaves as a worker does (WorkerExit while
+// timers remain, WorkerStop).
+func (tr *taskRunner) exit() {
+	tr.stopReading()
+	tr.w.exitWorker()
+}
+
+// stopReading stops reading the task worker's pipes.
+func (tr *taskRunner) stopReading() {
+	tr.w.loop.RemoveFD(tr.in.FD())
+	if tr.qin != nil {
+		tr.w.loop.RemoveFD(tr.qin.FD())
+	}
+}
