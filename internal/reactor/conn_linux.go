@@ -46,7 +46,7 @@ type Conn struct {
 	full     bool      // above the high watermark
 	owedFull bool      // BufferFull is owed: set with full, cleared when delivered on the loop
 	corked   bool      // Cork: Send queues without writing until Uncork
-	held     int       // nested runs waiting inside this connection's callback: no read interest
+	held     uint8     // nested runs waiting inside this connection's callback: no read interest
 
 	notified bool // Closed has run (loop goroutine only)
 }

@@ -168,7 +168,7 @@ func (l *Loop) enterNested() func() {
 // hold changes the number of nested runs waiting inside c's callback.
 func (c *Conn) hold(d int) {
 	c.mu.Lock()
-	c.held += d
+	c.held = uint8(int(c.held) + d)
 	c.updateEventsLocked()
 	c.mu.Unlock()
 }
