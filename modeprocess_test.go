@@ -472,3 +472,44 @@ func TestModeProcessRefusesUnsafeEvents(t *testing.T) {
 		}
 	}
 }
+
+// Task workers, user processes and SendMessage in ModeProcess: the same scenarios as in
+// ModeBase (task_test.go, multiproc_userproc_test.go), with the master holding the
+// connections.
+func TestModeProcessTasks(t *testing.T) {
+	ms := taskStart(t, mpEnvMode+"=process", taskEnvMode+"=1", taskEnvTasks+"=2")
+	var clients []*mpClient
+	for range 4 {
+		clients = append(clients, ms.dial())
+	}
+	for _, c := range clients {
+		c.send("burst 500 50 echo")
+	}
+	for _, c := range clients {
+		taskWantFields(t, "burst", c.read(), "burst", "500", "0", "0")
+	}
+}
+
+func TestModeProcessBroadcastExample(t *testing.T) {
+	ms := upStart(t, mpEnvMode+"=process")
+	ms.upPID(0)
+	clients := make([]*mpClient, 4)
+	for i := range clients {
+		clients[i] = ms.dial()
+	}
+	for round := range 3 {
+		msg := fmt.Sprintf("hello-%d", round)
+		clients[round].send("relay " + msg)
+		for i, c := range clients {
+			if f := c.read(); len(f) != 1 || f[0] != msg {
+				t.Fatalf("client %d got %q, want %q", i, f, msg)
+			}
+		}
+	}
+	wantFields(t, clients[0].do("ask ping"), "answer", "ping")
+	// SendMessage between workers and Command to the master (the master's own pid).
+	c := clients[0]
+	id, _, _ := c.who()
+	wantFields(t, c.do("cmd getpid 2 0 master"), "cmd", "0", "pid="+strconv.Itoa(ms.Manager), "data=master")
+	wantFields(t, c.do(fmt.Sprintf("cmd getpid 8 %d w", 1-id)), "cmd", "0", "pid="+c.do("pids")[3+1-id], "data=w")
+}

@@ -47,7 +47,7 @@ const (
 //	ask <text>                → writes "ask <text>" to the socket, reads the answer: "answer <text>"
 //	cmd <name> <type> <id> [data] → Command: "cmd <error code> <reply>"
 func mpUserProcServer() int {
-	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)
 		return 2

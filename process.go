@@ -58,8 +58,8 @@ func (s *Server) AddProcess(p *Process) (int, error) {
 	if s.state.Load() != stateNew {
 		return -1, s.fail(newError(ErrRefused, "AddProcess after Start: add user processes before calling Start"))
 	}
-	if s.mode != ModeBase {
-		return -1, s.fail(newError(ErrOperationNotSupport, "AddProcess: user processes are built for ModeBase only so far"))
+	if s.mode == ModeThread {
+		return -1, s.fail(newError(ErrOperationNotSupport, "AddProcess: ModeThread is not built: use ModeBase or ModeProcess"))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -107,8 +107,8 @@ func (s *Server) checkTaskSettings() error {
 	if s.eff.TaskWorkerNum <= 0 {
 		return nil
 	}
-	if s.mode != ModeBase {
-		return newError(ErrOperationNotSupport, "task_worker_num %d: task workers are built for ModeBase so far", s.eff.TaskWorkerNum)
+	if s.mode == ModeThread {
+		return newError(ErrOperationNotSupport, "task_worker_num %d: ModeThread is not built: use ModeBase or ModeProcess", s.eff.TaskWorkerNum)
 	}
 	if s.eff.TaskIPCMode == 2 {
 		return newError(ErrOperationNotSupport, "task_ipc_mode 2 (System V message queue) is not available in goswoole: use 1 (a socket pair per task worker, targeted) or 3 (a shared queue idle task workers take from)")

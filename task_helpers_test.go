@@ -54,7 +54,7 @@ const (
 )
 
 func taskTestServer() int {
-	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)
 		return 2
