@@ -51,6 +51,9 @@ func (s *Server) Heartbeat(closeConns bool) ([]int64, error) {
 	if s.cur == nil {
 		return nil, s.notInManager("Heartbeat")
 	}
+	if s.mode == ModeProcess {
+		return s.heartbeatRemote(closeConns), nil
+	}
 	return s.cur.idleConns(closeConns, true), nil
 }
 
@@ -64,8 +67,12 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 	idle := []int64{}
 	page := make([]int64, 0, 100)
 	var after int64
+	owner := int32(w.id)
+	if w.ms != nil {
+		owner = ownerReactor(w.id) // a reactor of a ModeProcess master
+	}
 	for {
-		page = s.table.ListWorker(after, 100, int32(w.id), page[:0])
+		page = s.table.ListWorker(after, 100, owner, page[:0])
 		for _, id := range page {
 			c := s.conns[id&s.mask].Load()
 			if c == nil || c.id != id || c.slot.HasFlag(conntable.FlagProtected) {

@@ -532,3 +532,38 @@ func (s *Server) closingInWorker(call string, fd int64) error {
 	}
 	return s.fail(newError(ErrSessionClosed, "%s: session %d is closed: in ModeProcess the master has closed its socket before OnClose runs", call, fd))
 }
+
+// heartbeatRemote is Heartbeat in a worker of a ModeProcess server: the master holds the
+// connections, so the worker reads the table and asks the reactors to close the idle ones.
+func (s *Server) heartbeatRemote(closeConns bool) []int64 {
+	now := nanotime()
+	idle := []int64{}
+	page := make([]int64, 0, 100)
+	var after int64
+	for {
+		page = s.table.List(after, 100, page[:0])
+		for _, id := range page {
+			sl := s.table.Lookup(id)
+			if sl == nil || sl.HasFlag(conntable.FlagProtected) {
+				continue
+			}
+			pi := int(sl.PortIndex.Load())
+			if pi < 0 || pi >= len(s.ports) {
+				continue
+			}
+			limit := s.ports[pi].eff.HeartbeatIdleTime
+			last := max(sl.LastRecv.Load(), sl.ConnectTime.Load()*int64(time.Second))
+			if limit <= 0 || time.Duration(now-last) < limit {
+				continue
+			}
+			idle = append(idle, id)
+			if closeConns {
+				_ = s.Close(id, false)
+			}
+		}
+		if len(page) < 100 {
+			return idle
+		}
+		after = page[len(page)-1]
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -512,4 +513,52 @@ func TestModeProcessBroadcastExample(t *testing.T) {
 	id, _, _ := c.who()
 	wantFields(t, c.do("cmd getpid 2 0 master"), "cmd", "0", "pid="+strconv.Itoa(ms.Manager), "data=master")
 	wantFields(t, c.do(fmt.Sprintf("cmd getpid 8 %d w", 1-id)), "cmd", "0", "pid="+c.do("pids")[3+1-id], "data=w")
+}
+
+// The heartbeat in ModeProcess: the master's reactors close idle connections (OnClose in a
+// worker with reactor id ≥ 0), and Heartbeat in a worker lists and closes through them.
+func TestModeProcessHeartbeat(t *testing.T) {
+	t.Run("automatic", func(t *testing.T) {
+		ms := mpProcStart(t, mpEnvHeartbeat+"=100,400", mpEnvConnEvents+"=1")
+		idle, busy := ms.dial(), ms.dial()
+		_, _, fd := idle.who()
+		sfd := strconv.FormatInt(fd, 10)
+		deadline := time.Now().Add(mpTimeout)
+		for ms.count("close", func(e mpEv) bool { return e.Fields[1] == sfd }) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the idle connection %d was not closed by the heartbeat", fd)
+			}
+			busy.do("echo alive") // keeps this one active
+			time.Sleep(50 * time.Millisecond)
+		}
+		e := ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == sfd })
+		if e.int(2) < 0 {
+			t.Fatalf("OnClose after the automatic heartbeat: reactor id %d, want ≥ 0", e.int(2))
+		}
+		if f := busy.do("echo still"); len(f) != 1 || f[0] != "still" {
+			t.Fatalf("the active connection: %q", f)
+		}
+	})
+	t.Run("Heartbeat", func(t *testing.T) {
+		ms := mpProcStart(t, mpEnvHeartbeat+"=60000,300", mpEnvConnEvents+"=1")
+		idle, busy := ms.dial(), ms.dial()
+		_, _, fd := idle.who()
+		sfd := strconv.FormatInt(fd, 10)
+		var f []string
+		ms.eventually("the idle connection listed", func() bool {
+			f = busy.do("heartbeat")
+			return slices.Contains(f, sfd)
+		})
+		if f[1] != "0" {
+			t.Fatalf("Heartbeat(false): %q", f)
+		}
+		busy.do("heartbeatclose")
+		e := ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == sfd })
+		if e.Fields[2] != "-1" {
+			t.Fatalf("OnClose after Heartbeat(true): reactor id %s, want -1", e.Fields[2])
+		}
+		if _, err := idle.readLine(); err == nil {
+			t.Fatal("the idle connection is still open")
+		}
+	})
 }

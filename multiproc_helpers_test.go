@@ -47,6 +47,7 @@ const (
 	mpEnvConnEvents = "GOSWOOLE_TEST_CONN_EVENTS" // "1": OnConnect/OnClose log connect/close events
 	mpEnvUnsafe     = "GOSWOOLE_TEST_UNSAFE"      // "1": enable_unsafe_event
 	mpEnvDispFunc   = "GOSWOOLE_TEST_DISPFUNC"    // "1": a dispatch_func (see mpEchoServer)
+	mpEnvHeartbeat  = "GOSWOOLE_TEST_HEARTBEAT"   // "<check interval ms>,<idle ms>"
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -143,6 +144,12 @@ func mpEchoServer() int {
 	}
 	if os.Getenv(mpEnvReusePort) == "1" {
 		set.EnableReusePort = true
+	}
+	if hb := os.Getenv(mpEnvHeartbeat); hb != "" {
+		var iv, idle int
+		fmt.Sscanf(hb, "%d,%d", &iv, &idle)
+		set.HeartbeatCheckInterval = time.Duration(iv) * time.Millisecond
+		set.HeartbeatIdleTime = time.Duration(idle) * time.Millisecond
 	}
 	set.DispatchMode = envInt(mpEnvDispatch, 0)
 	set.ReactorNum = envInt(mpEnvReactors, 0)
@@ -252,6 +259,13 @@ func mpEchoServer() int {
 				}
 			}
 			reply("flooded %d", failed)
+		case "heartbeat", "heartbeatclose":
+			ids, err := s.Heartbeat(cmd == "heartbeatclose")
+			out := fmt.Sprintf("heartbeat %d", mpCode(err))
+			for _, id := range ids {
+				out += " " + strconv.FormatInt(id, 10)
+			}
+			reply("%s", out)
 		case "version":
 			reply("version %s", mpBuildTag)
 		case "to0", "to1":
