@@ -136,14 +136,12 @@ func (s *Server) chooseProcessModel() error {
 	}
 	// User processes and task workers need the manager, even with worker_num 1; ModeProcess
 	// always has one (the master does its work).
-	if (s.mode == ModeBase && (s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || len(s.procs) > 0)) || s.mode == ModeProcess {
+	// max_request and user/group need a manager too (to replace the worker, to start it as
+	// another user), as in Swoole.
+	needManager := s.eff.WorkerNum > 1 || s.eff.TaskWorkerNum > 0 || len(s.procs) > 0 || s.eff.MaxRequest > 0 || s.eff.User != "" || s.eff.Group != ""
+	if (s.mode == ModeBase && needManager) || s.mode == ModeProcess {
 		s.mp = &multi{src: managerSrcID}
 		return nil
-	}
-	if s.eff.MaxRequest > 0 {
-		// Swoole would run a manager and one worker here. goswoole starts the process
-		// model only for worker_num > 1 so far: an unset or 1 worker_num stays one process.
-		return newError(ErrOperationNotSupport, "max_request %d needs a manager to replace the worker, and a server with worker_num 1 runs in one process: set worker_num to 2 or more", s.eff.MaxRequest)
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ const (
 	mpEnvUnsafe     = "GOSWOOLE_TEST_UNSAFE"      // "1": enable_unsafe_event
 	mpEnvDispFunc   = "GOSWOOLE_TEST_DISPFUNC"    // "1": a dispatch_func (see mpEchoServer)
 	mpEnvHeartbeat  = "GOSWOOLE_TEST_HEARTBEAT"   // "<check interval ms>,<idle ms>"
+	mpEnvDaemon     = "GOSWOOLE_TEST_DAEMON"      // "1": daemonize, pid_file and log_file in the test's directory
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -150,6 +151,11 @@ func mpEchoServer() int {
 		fmt.Sscanf(hb, "%d,%d", &iv, &idle)
 		set.HeartbeatCheckInterval = time.Duration(iv) * time.Millisecond
 		set.HeartbeatIdleTime = time.Duration(idle) * time.Millisecond
+	}
+	if os.Getenv(mpEnvDaemon) == "1" {
+		set.Daemonize = true
+		set.PidFile = os.Getenv(mpEnvDir) + "/pid"
+		set.LogFile = os.Getenv(mpEnvDir) + "/log"
 	}
 	set.DispatchMode = envInt(mpEnvDispatch, 0)
 	set.ReactorNum = envInt(mpEnvReactors, 0)

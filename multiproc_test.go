@@ -7,6 +7,11 @@ package swoole_test
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
 	"slices"
 	"strconv"
 	"syscall"
@@ -449,5 +454,79 @@ func TestMultiProcCrossWorkerFlood(t *testing.T) {
 		if len(l) != size-1 || l[0] != byte('a'+i%26) || l[size-2] != l[0] {
 			t.Fatalf("message %d: %d bytes starting %q, want %d of %q", i, len(l), l[:min(len(l), 8)], size-1, string(rune('a'+i%26)))
 		}
+	}
+}
+
+// max_request with worker_num 1: a manager and one worker (as Swoole), replaced after N.
+func TestMultiProcMaxRequestOneWorker(t *testing.T) {
+	ms := mpStart(t, mpEnvWorkers+"=1", mpEnvMaxRequest+"=5")
+	c := ms.dial()
+	_, first, _ := c.who()
+	if first == ms.Manager {
+		t.Fatal("max_request with worker_num 1 must run the worker in a process of its own")
+	}
+	for range 10 {
+		c = ms.dial() // the replaced worker's connections close (ModeBase)
+		c.do("echo x")
+	}
+	_, now, _ := ms.dial().who()
+	if now == first {
+		t.Fatal("the worker was not replaced after max_request")
+	}
+}
+
+// daemonize: the process that called Start exits 0 at once; the daemon (a new session)
+// writes pid_file, serves, logs to log_file, and stops on SIGTERM leaving nothing behind.
+func TestDaemonize(t *testing.T) {
+	for _, mode := range []string{"base", "process"} {
+		t.Run(mode, func(t *testing.T) {
+			mpSubreaper.Do(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), mpEnvServer+"=echo", mpEnvDir+"="+dir, mpEnvDaemon+"=1", mpEnvMode+"="+mode, "GORACE=atexit_sleep_ms=0")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the starting process: %v\n%s", err, out)
+			}
+			ms := &mpServer{t: t, dir: dir, exited: make(chan struct{})}
+			e := ms.waitEvent("managerstart", nil)
+			ms.Port = atoi(e.Fields[0])
+			var pid int
+			ms.eventually("pid_file", func() bool {
+				b, _ := os.ReadFile(dir + "/pid")
+				pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+				return pid > 0
+			})
+			defer func() {
+				_ = unix.Kill(pid, unix.SIGKILL)
+				for _, w := range ms.workerPIDs() {
+					_ = unix.Kill(w, unix.SIGKILL)
+				}
+			}()
+			if pid != e.PID || pid == cmd.Process.Pid {
+				t.Fatalf("pid_file says %d, managerstart came from %d, the starter was %d", pid, e.PID, cmd.Process.Pid)
+			}
+			if sid, _ := unix.Getsid(pid); sid != pid {
+				t.Fatalf("the daemon's session is %d, want its own (%d)", sid, pid)
+			}
+			if f := ms.dial().do("echo daemon"); len(f) != 1 || f[0] != "daemon" {
+				t.Fatalf("echo from the daemon: %q", f)
+			}
+			workers := ms.workerPIDs()
+			if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range append(workers, pid) {
+				if !mpGoneWithin(p, mpTimeout) {
+					t.Fatalf("pid %d still runs after SIGTERM to the daemon", p)
+				}
+			}
+			if _, err := os.Stat(dir + "/pid"); !os.IsNotExist(err) {
+				t.Errorf("pid_file left behind after a clean stop: %v", err)
+			}
+			if _, err := os.Stat(dir + "/log"); err != nil {
+				t.Errorf("log_file: %v", err)
+			}
+		})
 	}
 }

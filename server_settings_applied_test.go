@@ -176,25 +176,6 @@ func TestSocketOptionsApplied(t *testing.T) {
 	}
 }
 
-// TestNotYetAvailableSettings: settings that need what is not built yet make Start fail with
-// 507 and a message saying so, instead of being ignored.
-func TestNotYetAvailableSettings(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts map[string]any
-	}{
-		{"daemonize", map[string]any{"daemonize": true}},
-		{"user", map[string]any{"user": "nobody"}},
-		{"max_request", map[string]any{"max_request": 10}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newEcho(t, tc.opts)
-			err := s.Start()
-			wantCode(t, s, "Start with "+tc.name, err, swoole.ErrOperationNotSupport)
-		})
-	}
-}
-
 // TestShutdownRacingStart: a Shutdown that lands at any point of Start (before, while it
 // prepares, or once it runs) is never lost: Start always returns.
 func TestShutdownRacingStart(t *testing.T) {

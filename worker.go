@@ -170,11 +170,10 @@ func (s *Server) prepare() error {
 	if err := s.chooseProcessModel(); err != nil {
 		return err
 	}
-	switch {
-	case s.eff.Daemonize:
-		return newError(ErrOperationNotSupport, "daemonize is not available yet in goswoole: run the server under a process manager (systemd, supervisord) instead")
-	case (s.eff.User != "" || s.eff.Group != "") && s.mp == nil:
-		return newError(ErrOperationNotSupport, "user/group apply to worker processes, which the single-process server does not have yet: start it as the user it should run as")
+	if s.eff.Daemonize {
+		if err := s.daemonize(); err != nil { // does not return in the process that called Start
+			return err
+		}
 	}
 	if err := s.newLogger(); err != nil {
 		return err
