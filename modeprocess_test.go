@@ -443,12 +443,16 @@ func TestModeProcessMaxRequest(t *testing.T) {
 	ms := mpProcStart(t, mpEnvMaxRequest+"=10", mpEnvDispatch+"=2")
 	c := ms.dial()
 	_, first, _ := c.who()
-	for range 30 {
+	for range 12 {
 		c.do("echo x")
 	}
-	_, now, _ := c.who()
-	if now == first {
-		t.Fatalf("the worker was not replaced after 30 requests with max_request 10")
+	// The replacement starts first, then the old worker stops; the connection stays.
+	ms.waitEvent("workerstart", func(e mpEv) bool { return e.PID != first && e.Fields[0] == "0" || e.PID != first && e.Fields[0] == "1" && ms.count("workerstart", nil) > 2 })
+	if !mpGoneWithin(first, mpTimeout) {
+		t.Fatalf("the worker was not replaced after max_request 10")
+	}
+	if _, now, _ := c.who(); now == first {
+		t.Fatalf("the old worker still serves")
 	}
 	if n := ms.count("workererror", nil); n != 0 {
 		t.Fatalf("%d workererror events: max_request is not an error", n)

@@ -469,9 +469,16 @@ func TestMultiProcMaxRequestOneWorker(t *testing.T) {
 		c = ms.dial() // the replaced worker's connections close (ModeBase)
 		c.do("echo x")
 	}
-	_, now, _ := ms.dial().who()
-	if now == first {
+	// The manager starts the replacement first, then stops the old worker.
+	ms.waitEvent("workerstart", func(e mpEv) bool { return e.PID != first })
+	if !mpGoneWithin(first, mpTimeout) {
 		t.Fatal("the worker was not replaced after max_request")
+	}
+	if _, now, _ := ms.dial().who(); now == first {
+		t.Fatal("the old worker still serves")
+	}
+	if n := ms.count("workererror", nil); n != 0 {
+		t.Fatalf("%d workererror events: a max_request exit is not an error", n)
 	}
 }
 
