@@ -1,7 +1,8 @@
 package swoole_test
 
 // Echo throughput of a ModeBase server in one process beside the same server with two worker
-// processes, in one run of one build:
+// processes and a ModeProcess server with two workers (a master holding the connections), in
+// one run of one build:
 //
 //	go test -run '^$' -bench 'BenchmarkEchoWorkers' -benchtime 400000x .
 //
@@ -21,9 +22,16 @@ import (
 )
 
 func BenchmarkEchoWorkers(b *testing.B) {
-	for _, workers := range []int{1, 2} {
-		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) {
-			ms := mpStartServer(b, "rawecho", "ready", mpEnvWorkers+"="+strconv.Itoa(workers), mpEnvQuiet+"=1")
+	for _, tc := range []struct {
+		name string
+		env  []string
+	}{
+		{"base/workers=1", []string{mpEnvWorkers + "=1"}},
+		{"base/workers=2", []string{mpEnvWorkers + "=2"}},
+		{"process/workers=2", []string{mpEnvWorkers + "=2", mpEnvMode + "=process"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ms := mpStartServer(b, "rawecho", "ready", append(tc.env, mpEnvQuiet+"=1")...)
 			benchEchoAt(b, "127.0.0.1:"+strconv.Itoa(ms.Port))
 		})
 	}
