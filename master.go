@@ -409,7 +409,7 @@ func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
 	if len(addr) > 255 {
 		addr = addr[:255]
 	}
-	buf := make([]byte, 0, 4+len(addr)+len(data))
+	buf := w.pktBuf[:0] // the Writer copies what it does not send at once: reuse it
 	buf = append(buf, byte(fam))
 	buf = binary.LittleEndian.AppendUint16(buf, uint16(port))
 	buf = append(buf, byte(len(addr)))
@@ -417,6 +417,7 @@ func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
 	buf = append(buf, data...)
 	s.table.Counters().TotalRecvBytes.Add(int64(len(data)))
 	w.toWorker(id, ipc.Header{Type: msgPacket, ReactorID: int16(w.id), Aux: uint16(p.index)}, buf)
+	w.pktBuf = buf[:0]
 }
 
 // procEvent runs, in a worker of a ModeProcess server, an event the master passed. It

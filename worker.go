@@ -36,6 +36,7 @@ type worker struct {
 	// A reactor of a ModeProcess master (master.go): ms is nil in every other loop.
 	ms        *masterState
 	masterLns []*reactor.Listener
+	pktBuf    []byte // scratch for a datagram event
 }
 
 // conn is a connection held by this process.
