@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -565,4 +566,63 @@ func TestModeProcessHeartbeat(t *testing.T) {
 			t.Fatal("the idle connection is still open")
 		}
 	})
+}
+
+// mpUDPProcessServer is a ModeProcess UDP server with two workers: each datagram is answered
+// by the worker it was dispatched to, with SendTo on the port's socket: "w<id> <data>".
+func mpUDPProcessServer() int {
+	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeProcess, swoole.SockUDP)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NewServer:", err)
+		return 2
+	}
+	if err := s.Set(swoole.Settings{WorkerNum: 2, LogLevel: swoole.LogLevelWarning, DispatchMode: swoole.DispatchRoundRobin}); err != nil {
+		fmt.Fprintln(os.Stderr, "Set:", err)
+		return 2
+	}
+	port := s.Ports()[0].Port()
+	s.OnStart(func(s *swoole.Server) { mpEvent("ready", port) })
+	s.OnWorkerStart(func(s *swoole.Server, id int) { mpEvent("workerstart", id) })
+	s.OnPacket(func(s *swoole.Server, data []byte, client swoole.ClientAddr) {
+		reply := fmt.Sprintf("w%d %s %s", s.GetWorkerID(), data, client.Address)
+		if err := s.SendTo(client.Address, client.Port, []byte(reply), client.ServerSocket); err != nil {
+			mpEvent("sendto-error", mpCode(err))
+		}
+	})
+	if err := s.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "Start:", err)
+		return 1
+	}
+	return 0
+}
+
+func TestModeProcessUDP(t *testing.T) {
+	ms := mpStartServer(t, "udpproc", "ready")
+	ms.eventually("two workers", func() bool { return ms.count("workerstart", nil) == 2 })
+	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(ms.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seen := map[string]bool{}
+	buf := make([]byte, 256)
+	for i := range 6 {
+		msg := fmt.Sprintf("ping-%d", i)
+		_ = c.SetDeadline(time.Now().Add(mpTimeout))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		f := strings.Fields(string(buf[:n]))
+		if len(f) != 3 || f[1] != msg || f[2] != "127.0.0.1" {
+			t.Fatalf("reply %q", buf[:n])
+		}
+		seen[f[0]] = true
+	}
+	if !seen["w0"] || !seen["w1"] {
+		t.Fatalf("round-robin datagrams reached only %v", seen)
+	}
 }

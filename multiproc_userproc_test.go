@@ -24,6 +24,7 @@ import (
 var mpMoreServers = map[string]func() int{
 	"uproc":   mpUserProcServer,
 	"cmdseed": mpCommandSeedServer,
+	"udpproc": mpUDPProcessServer, // modeprocess_test.go
 }
 
 const (
