@@ -229,6 +229,15 @@ func TestModeProcessWorkerKilled(t *testing.T) {
 	for i, c := range byWorker[0][1:] {
 		c.send(fmt.Sprintf("echo queued-%d", i))
 	}
+	// Load on the other worker's connections all through the kill and the restart.
+	stop := make(chan struct{})
+	loadDone := make(chan error, 1)
+	var progress atomic.Int64
+	go func() {
+		_, err := mpLoad(ms, byWorker[1], 100000, stop, &progress)
+		loadDone <- err
+	}()
+	ms.eventually("load running", func() bool { return progress.Load() >= 100 })
 	if err := syscallKill(victim); err != nil {
 		t.Fatal(err)
 	}
@@ -243,6 +252,12 @@ func TestModeProcessWorkerKilled(t *testing.T) {
 		if f := c.read(); len(f) != 1 || f[0] != want {
 			t.Fatalf("queued request %d: %q, want %q", i, f, want)
 		}
+	}
+	at := progress.Load()
+	ms.eventually("load after the restart", func() bool { return progress.Load() >= at+100 })
+	close(stop)
+	if err := <-loadDone; err != nil {
+		t.Fatalf("load on worker 1 during the kill: %v", err)
 	}
 	// Every connection is still open and served; worker 0 is a new process.
 	for id, cs := range byWorker {
