@@ -179,6 +179,9 @@ func (s *Server) runReactors() {
 			if iv > 0 {
 				w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
 			}
+			if s.eff.MaxQueuedBytes > 0 {
+				w.timers.Add(w.loop.Now(), throttleCheck, throttleCheck, func(int) { w.unthrottle(false) })
+			}
 			if err := w.loop.Run(); err != nil {
 				s.log.Error("swoole: a reactor loop failed", "reactor", w.id, "err", err)
 			}
@@ -275,6 +278,34 @@ func (w *worker) pick(c *conn, ev int, key dispatch.Key, data []byte) int {
 	return id
 }
 
+// throttleCheck is how often a reactor looks whether the connections it stopped reading
+// (max_queued_bytes) may be read again.
+const throttleCheck = 2 * time.Millisecond
+
+// unthrottle reads again the connections whose dispatched bytes fell to max_queued_bytes
+// (all of them with reset: a worker died, and what it held will never be taken off).
+func (w *worker) unthrottle(reset bool) {
+	limit := int64(w.s.eff.MaxQueuedBytes)
+	kept := w.throttled[:0]
+	for _, c := range w.throttled {
+		switch {
+		case c.gone:
+		case reset || c.slot.RecvQueued.Load() <= limit:
+			if reset {
+				c.slot.RecvQueued.Store(0)
+			}
+			c.throttled = false
+			if !c.slot.HasFlag(conntable.FlagPaused) {
+				c.rc.Resume()
+			}
+		default:
+			kept = append(kept, c)
+		}
+	}
+	clear(w.throttled[len(kept):])
+	w.throttled = kept
+}
+
 // dispatchFuncMax is how much of the data a dispatch_func sees (Swoole's 8180 bytes).
 const dispatchFuncMax = 8180
 
@@ -324,7 +355,16 @@ func (w *worker) masterDeliver(c *conn, data []byte, now int64) {
 	id := w.pick(c, dispatch.EventData, c.key(), data)
 	switch {
 	case id >= 0:
-		w.toWorker(id, ipc.Header{Type: ipc.TypeData, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, data)
+		// recv_queued_bytes: dispatched, not yet handled. Counted before the write: the
+		// worker takes them off once handled, which may be before Write returns.
+		q := c.slot.RecvQueued.Add(int64(len(data)))
+		if !w.toWorker(id, ipc.Header{Type: ipc.TypeData, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, data) {
+			c.slot.RecvQueued.Add(-int64(len(data)))
+		} else if limit := w.s.eff.MaxQueuedBytes; limit > 0 && q > int64(limit) && !c.throttled {
+			c.throttled = true // max_queued_bytes: stop reading until the workers catch up
+			c.rc.Pause()
+			w.throttled = append(w.throttled, c)
+		}
 	case id == -2:
 		w.closeByDispatch(c)
 	}
@@ -376,6 +416,7 @@ func (w *worker) closeAcked(fd int64) {
 func (s *Server) releaseClosesOf(id int) {
 	for _, w := range s.mp.master.reactors {
 		w.loop.Post(reactor.Task{Fn: func() {
+			w.unthrottle(true)
 			for i := range s.conns {
 				c := s.conns[i].Load()
 				if c != nil && c.w == w && c.closePending && int(c.closeTo) == id {
@@ -439,6 +480,9 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 	switch h.Type {
 	case ipc.TypeData:
 		if s.eff.DiscardTimeoutRequest && !dispatch.KeepsOrder(s.eff.DispatchMode) && s.table.Lookup(h.Fd) == nil {
+			if sl := s.table.Get(h.Fd); sl != nil {
+				sl.RecvQueued.Add(-int64(len(payload)))
+			}
 			s.log.Debug("swoole: data for a closed connection dropped", "fd", h.Fd, "code", ErrSessionDiscardData)
 			return true
 		}
@@ -447,6 +491,9 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 		w.slot.Status.Store(WorkerBusy)
 		p.ecb.receive(s, h.Fd, rid, payload)
 		w.slot.Status.Store(WorkerIdle)
+		if sl := s.table.Get(h.Fd); sl != nil {
+			sl.RecvQueued.Add(-int64(len(payload))) // handled (see masterDeliver)
+		}
 		if w.maxRequests > 0 {
 			w.countRequest()
 		}

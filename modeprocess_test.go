@@ -641,3 +641,58 @@ func TestModeProcessUDP(t *testing.T) {
 		t.Fatalf("round-robin datagrams reached only %v", seen)
 	}
 }
+
+// max_queued_bytes: while a worker is busy, the master stops reading a connection once more
+// than that many of its bytes wait in the worker's pipe (recv_queued_bytes shows them), and
+// reads on when the worker catches up: nothing is lost, order is kept.
+func TestModeProcessMaxQueuedBytes(t *testing.T) {
+	ms := mpProcStart(t, mpEnvMaxQueued+"=2000", mpEnvDispatch+"=2")
+	byWorker := map[int][]*mpClient{}
+	for i := 0; i < 40 && (len(byWorker[0]) == 0 || len(byWorker[1]) == 0); i++ {
+		c := ms.dial()
+		id, _, _ := c.who()
+		byWorker[id] = append(byWorker[id], c)
+	}
+	slow, watcher := byWorker[0][0], byWorker[1][0]
+	_, pid0, fd := slow.who()
+	slow.send("sleep 800")
+	ms.waitEvent("sleeping", func(e mpEv) bool { return e.PID == pid0 })
+	// 3000 lines of 100 bytes: 300 KB, far more than the limit and than one read (64 KiB).
+	const lines = 3000
+	line := strings.Repeat("x", 92)
+	var batch bytes.Buffer
+	for i := range lines {
+		fmt.Fprintf(&batch, "echo %04d%s\n", i, line[:92-6])
+	}
+	wrote := make(chan error, 1)
+	go func() { // blocks once the kernel's buffers are full, until the master reads again
+		_ = slow.c.SetWriteDeadline(time.Now().Add(mpTimeout))
+		_, err := slow.c.Write(batch.Bytes())
+		wrote <- err
+	}()
+	var q int
+	ms.eventually("bytes queued for the busy worker", func() bool {
+		f := watcher.do("queued " + strconv.FormatInt(fd, 10))
+		q = atoi(f[1])
+		return q > 0
+	})
+	// Reading stopped near the limit: a read of up to 64 KiB could have gone past it once.
+	time.Sleep(100 * time.Millisecond) // let the master read whatever it would read
+	q = atoi(watcher.do("queued " + strconv.FormatInt(fd, 10))[1])
+	if q > 2000+64<<10+100 {
+		t.Fatalf("recv_queued_bytes %d with max_queued_bytes 2000 and %d bytes sent: the master kept reading", q, batch.Len())
+	}
+	if f := slow.read(); len(f) != 1 || f[0] != "slept" {
+		t.Fatalf("sleep: %q", f)
+	}
+	for i := range lines {
+		want := fmt.Sprintf("%04d%s", i, line[:92-6])
+		if f := slow.read(); len(f) != 1 || f[0] != want {
+			t.Fatalf("line %d: %q", i, f)
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("writing the lines: %v", err)
+	}
+	ms.eventually("queue empty", func() bool { return watcher.do("queued " + strconv.FormatInt(fd, 10))[1] == "0" })
+}

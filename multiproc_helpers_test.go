@@ -49,6 +49,7 @@ const (
 	mpEnvDispFunc   = "GOSWOOLE_TEST_DISPFUNC"    // "1": a dispatch_func (see mpEchoServer)
 	mpEnvHeartbeat  = "GOSWOOLE_TEST_HEARTBEAT"   // "<check interval ms>,<idle ms>"
 	mpEnvDaemon     = "GOSWOOLE_TEST_DAEMON"      // "1": daemonize, pid_file and log_file in the test's directory
+	mpEnvMaxQueued  = "GOSWOOLE_TEST_MAX_QUEUED"  // max_queued_bytes
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -157,6 +158,7 @@ func mpEchoServer() int {
 		set.PidFile = os.Getenv(mpEnvDir) + "/pid"
 		set.LogFile = os.Getenv(mpEnvDir) + "/log"
 	}
+	set.MaxQueuedBytes = envInt(mpEnvMaxQueued, 0)
 	set.DispatchMode = envInt(mpEnvDispatch, 0)
 	set.ReactorNum = envInt(mpEnvReactors, 0)
 	set.EnableUnsafeEvent = os.Getenv(mpEnvUnsafe) == "1"
@@ -272,6 +274,14 @@ func mpEchoServer() int {
 				out += " " + strconv.FormatInt(id, 10)
 			}
 			reply("%s", out)
+		case "queued":
+			id, _ := strconv.ParseInt(arg, 10, 64)
+			ci, err := s.GetClientInfo(id, -1, false)
+			if err != nil {
+				reply("queued -1 %d", mpCode(err))
+				return
+			}
+			reply("queued %d", ci.RecvQueuedBytes)
 		case "version":
 			reply("version %s", mpBuildTag)
 		case "to0", "to1":

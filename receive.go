@@ -80,7 +80,9 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 		w.protocolError(c, newError(ErrPackageLengthTooLarge, "session %d holds %d bytes of an incomplete frame, more than buffer_input_size (%d)", c.id, len(c.in), c.port.eff.BufferInputSize))
 		return
 	}
-	c.slot.RecvQueued.Store(int64(len(c.in)))
+	if w.ms == nil { // in a ModeProcess master it counts what the workers have not handled
+		c.slot.RecvQueued.Store(int64(len(c.in)))
+	}
 }
 
 // frames delivers every complete frame at the start of buf and returns what is left. ok is

@@ -34,27 +34,25 @@ import (
 // Fields marked [port] may also be given to Port.Set; the others belong to the server and
 // Port.Set refuses them.
 //
-// What a single-process ModeBase server (the mode built today) does with each group:
-//   - honoured: every socket, framing, buffer, watermark, heartbeat, max_idle_time,
-//     max_connection, start_session_id, send_yield/send_timeout, log, pid_file and
-//     stats_file option;
-//   - refused at Start with 507 until the rest of the process model lands:
-//     daemonize, task_ipc_mode 2; and max_request, user, group with worker_num 1
-//     (they need worker processes: set worker_num to 2 or more); task_worker_num > 0 runs
-//     a manager and task worker processes (task.go), with any worker_num;
-//   - accepted and without effect in one process, as in Swoole's BASE mode (they describe
-//     how a master dispatches to workers or how workers restart, and there is neither):
-//     reactor_num, dispatch_mode, dispatch_func, discard_timeout_request, enable_unsafe_event,
-//     max_queued_bytes, reload_async, max_wait_time, max_request_grace;
+// What each mode does with each group:
+//   - honoured everywhere: every socket, framing, buffer, watermark, heartbeat, max_idle_time,
+//     max_connection, start_session_id, send_yield/send_timeout, log, pid_file, stats_file
+//     and daemonize option;
+//   - max_request (and max_request_grace), user, group, task_worker_num and AddProcess need
+//     a manager to replace or start processes: with them a ModeBase server runs as a manager
+//     and worker processes even with worker_num 1, as Swoole does; reload_async and
+//     max_wait_time then apply; enable_reuse_port gives each ModeBase worker its own
+//     listening socket;
+//   - ModeProcess only (a single-process or ModeBase server accepts them without effect, as
+//     Swoole's BASE mode does: there is no master dispatching): reactor_num, dispatch_mode,
+//     dispatch_func, discard_timeout_request, enable_unsafe_event, max_queued_bytes;
+//   - refused at Start with 507: task_ipc_mode 2;
 //   - enable_coroutine: callbacks always run one at a time on the worker's event loop; a
 //     callback that blocks (SendWait, a long computation) holds the loop, as Swoole does with
 //     enable_coroutine false, except TaskWait/TaskWaitMulti/TaskCo, which keep the loop
 //     serving other events while they wait when it is true. Start goroutines for blocking work.
 //
-// A ModeBase server with worker_num > 1 runs as a manager and worker processes (see
-// Server.Start) and also honours max_request and max_request_grace, reload_async and
-// max_wait_time, enable_reuse_port (a listening socket per worker), user and group (the
-// workers' credentials). An unset worker_num is 1 (one process), not the CPU count.
+// An unset worker_num is 1 in ModeBase (one process), the CPU count in ModeProcess.
 type Settings struct {
 	// ---- processes, mode and limits (server) ----
 
@@ -140,7 +138,9 @@ type Settings struct {
 	// Default 0: no limit.
 	SendTimeout time.Duration
 	// MaxQueuedBytes is max_queued_bytes: ModeProcess stops reading from a connection while
-	// more than this many of its bytes wait in workers. Default 0: no limit.
+	// more than this many of its bytes wait in workers (dispatched, not yet handled: the
+	// connection's recv_queued_bytes), and reads on once they fall back to it. Default 0: no
+	// limit.
 	MaxQueuedBytes int
 	// BufferOutputSize is buffer_output_size (alias output_buffer_size): the largest single
 	// Send; above it Send fails with 1202. Default 4294967295 (math.MaxUint32).

@@ -24,7 +24,7 @@ type ClientInfo struct {
 	LastSendTime     float64 `json:"last_send_time"`     // Unix seconds, with fraction, of the last Send; 0 before any
 	LastDispatchTime float64 `json:"last_dispatch_time"` // Unix seconds, with fraction, of the last delivery to a callback
 	CloseErrno       int     `json:"close_errno"`        // the errno that closed it (0 while open or for a clean close)
-	RecvQueuedBytes  int     `json:"recv_queued_bytes"`  // bytes received but not yet delivered (an incomplete frame)
+	RecvQueuedBytes  int     `json:"recv_queued_bytes"`  // bytes received but not yet delivered (an incomplete frame; ModeProcess: dispatched to a worker and not yet handled)
 	SendQueuedBytes  int     `json:"send_queued_bytes"`  // bytes waiting to be written to the peer
 	WebSocketStatus  int     `json:"websocket_status"`   // always 0: goswoole has no WebSocket server
 	UID              uint32  `json:"uid,omitempty"`      // the uid given to Bind (0 when not bound)

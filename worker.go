@@ -36,7 +36,8 @@ type worker struct {
 	// A reactor of a ModeProcess master (master.go): ms is nil in every other loop.
 	ms        *masterState
 	masterLns []*reactor.Listener
-	pktBuf    []byte // scratch for a datagram event
+	pktBuf    []byte  // scratch for a datagram event
+	throttled []*conn // connections not read because of max_queued_bytes
 }
 
 // conn is a connection held by this process.
@@ -57,6 +58,7 @@ type conn struct {
 	closeTo      int16  // the worker OnClose was passed to
 	closePending bool   // the session waits for that worker's acknowledgement
 	gone         bool   // the socket is closed: requests from workers are dropped
+	throttled    bool   // not read: more than max_queued_bytes dispatched and not handled
 }
 
 // Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,

@@ -113,6 +113,18 @@ func (b *Bytes32) Store(n int64) { b.v.Store(uint32(min(max(n, 0), math.MaxUint3
 // Load returns the count.
 func (b *Bytes32) Load() int64 { return int64(b.v.Load()) }
 
+// Add adds d (which may be negative) to the count, saturated to [0, math.MaxUint32], and
+// returns the new count.
+func (b *Bytes32) Add(d int64) int64 {
+	for {
+		old := b.v.Load()
+		n := uint32(min(max(int64(old)+d, 0), math.MaxUint32))
+		if b.v.CompareAndSwap(old, n) {
+			return int64(n)
+		}
+	}
+}
+
 // SetRemoteAddr records the peer address. The owner calls it before
 // Publish. family is unix.AF_INET, unix.AF_INET6 or unix.AF_UNIX. For
 // AF_INET, ip may be 4 bytes or 16 (IPv4-mapped); for AF_INET6 it is 16

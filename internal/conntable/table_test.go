@@ -674,3 +674,26 @@ func TestBytes32(t *testing.T) {
 		}
 	}
 }
+
+func TestBytes32Add(t *testing.T) {
+	var b Bytes32
+	if b.Add(10) != 10 || b.Add(-3) != 7 || b.Add(-100) != 0 || b.Add(1<<40) != 1<<32-1 {
+		t.Fatalf("Add does not saturate: %d", b.Load())
+	}
+	b.Store(0)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				b.Add(2)
+				b.Add(-1)
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Load() != 4000 {
+		t.Fatalf("concurrent Add: %d, want 4000", b.Load())
+	}
+}
