@@ -670,21 +670,31 @@ func TestModeProcessMaxQueuedBytes(t *testing.T) {
 		_, err := slow.c.Write(batch.Bytes())
 		wrote <- err
 	}()
-	var q int
-	ms.eventually("bytes queued for the busy worker", func() bool {
-		f := watcher.do("queued " + strconv.FormatInt(fd, 10))
-		q = atoi(f[1])
-		return q > 0
-	})
-	// Reading stopped near the limit: a read of up to 64 KiB could have gone past it once.
-	time.Sleep(100 * time.Millisecond) // let the master read whatever it would read
-	q = atoi(watcher.do("queued " + strconv.FormatInt(fd, 10))[1])
-	if q > 2000+64<<10+100 {
-		t.Fatalf("recv_queued_bytes %d with max_queued_bytes 2000 and %d bytes sent: the master kept reading", q, batch.Len())
+	// While the worker sleeps, watch recv_queued_bytes from the other worker: it must climb
+	// past the limit (the bytes wait for the busy worker) and stop near it (the master
+	// stopped reading; one read of up to 64 KiB may go past it once).
+	slept := make(chan []string, 1)
+	go func() { slept <- slow.read() }()
+	maxQ := 0
+	deadline := time.Now().Add(mpTimeout)
+	var f []string
+	for f == nil {
+		select {
+		case f = <-slept:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("the sleeping worker never answered")
+			}
+			maxQ = max(maxQ, atoi(watcher.do("queued " + strconv.FormatInt(fd, 10))[1]))
+		}
 	}
-	if f := slow.read(); len(f) != 1 || f[0] != "slept" {
+	if len(f) != 1 || f[0] != "slept" {
 		t.Fatalf("sleep: %q", f)
 	}
+	if maxQ <= 2000 || maxQ > 2000+64<<10+100 {
+		t.Fatalf("recv_queued_bytes peaked at %d with max_queued_bytes 2000 and %d bytes sent: want above the limit and at most one read past it", maxQ, batch.Len())
+	}
+	t.Logf("recv_queued_bytes peaked at %d (max_queued_bytes 2000, %d bytes sent)", maxQ, batch.Len())
 	for i := range lines {
 		want := fmt.Sprintf("%04d%s", i, line[:92-6])
 		if f := slow.read(); len(f) != 1 || f[0] != want {
