@@ -706,3 +706,29 @@ func TestModeProcessMaxQueuedBytes(t *testing.T) {
 	}
 	ms.eventually("queue empty", func() bool { return watcher.do("queued " + strconv.FormatInt(fd, 10))[1] == "0" })
 }
+
+// Large data both ways through the master: a 1 MiB frame to a worker (chunked over the
+// pipe) and 4 × 1 MiB sent back by the worker, byte for byte.
+func TestModeProcessLargeMessages(t *testing.T) {
+	ms := mpProcStart(t)
+	c := ms.dial()
+	_, _, fd := c.who()
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	_ = c.c.SetDeadline(time.Now().Add(mpTimeout))
+	go func() { _, _ = c.c.Write([]byte("echo " + big + "\n")) }()
+	l, err := c.readLine()
+	if err != nil || l != big {
+		t.Fatalf("1 MiB echo: %d bytes back, %v", len(l), err)
+	}
+	c.send(fmt.Sprintf("flood %d 4 %d", fd, 1<<20))
+	for i := range 4 {
+		l, err := c.readLine()
+		want := strings.Repeat(string(rune('a'+i)), 1<<20-1)
+		if err != nil || l != want {
+			t.Fatalf("flood message %d: %d bytes, %v", i, len(l), err)
+		}
+	}
+	if f := c.read(); len(f) != 2 || f[0] != "flooded" || f[1] != "0" {
+		t.Fatalf("flood: %q", f)
+	}
+}
