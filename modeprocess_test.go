@@ -51,6 +51,10 @@ func TestModeProcessEcho(t *testing.T) {
 			t.Fatalf("worker %d runs in the master (pid %d)", id, pid)
 		}
 	}
+	// A timer made in the master (OnStart) fires there.
+	if e := ms.waitEvent("master-after", nil); e.PID != ms.Manager {
+		t.Fatalf("the master's timer fired in pid %d, want %d", e.PID, ms.Manager)
+	}
 	f := cs[0].do("pids")
 	if len(f) != 5 || atoi(f[1]) != ms.Manager || atoi(f[2]) != ms.Manager {
 		t.Fatalf("pids %q: want master = manager = %d", f, ms.Manager)

@@ -207,7 +207,14 @@ func mpEchoServer() int {
 	})
 	s.OnManagerStop(func(s *swoole.Server) { mpEvent("managerstop") })
 	s.OnShutdown(func(s *swoole.Server) { mpEvent("shutdown") })
-	s.OnStart(func(s *swoole.Server) { mpEvent("start", s.GetWorkerID()) })
+	s.OnStart(func(s *swoole.Server) {
+		mpEvent("start", s.GetWorkerID())
+		if mpMode() == swoole.ModeProcess {
+			// The master's timers run on its reactor 0.
+			_, err := s.After(20, func() { mpEvent("master-after", os.Getpid()) })
+			mpEvent("master-timer", mpCode(err))
+		}
+	})
 	s.OnBeforeShutdown(func(s *swoole.Server) { mpEvent("beforeshutdown", s.GetWorkerID()) })
 	// A tick per worker keeps a stopping worker in WorkerExit until WorkerExit clears it.
 	tick := -1

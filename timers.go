@@ -31,6 +31,11 @@ func (s *Server) timerWorker(call string) (*worker, error) {
 		return nil, err
 	}
 	if s.cur == nil {
+		if s.mp != nil && s.mp.master != nil {
+			// A ModeProcess master: its timers run on reactor 0, between network events
+			// (Swoole's master runs timers on its main reactor too). Keep them short.
+			return s.mp.master.reactors[0], nil
+		}
 		return nil, s.notInManager(call)
 	}
 	return s.cur, nil
