@@ -48,6 +48,7 @@ var options = []option{
 	{key: "task_worker_num", field: "TaskWorkerNum", kind: kindInt},
 	{key: "task_ipc_mode", field: "TaskIPCMode", kind: kindInt},
 	{key: "task_max_request", field: "TaskMaxRequest", kind: kindInt},
+	{key: "task_enable_coroutine", field: "TaskEnableCoroutine", kind: kindBool},
 	{key: "task_max_request_grace", field: "TaskMaxRequestGrace", kind: kindInt},
 	{key: "task_tmpdir", field: "TaskTmpdir", kind: kindString},
 	{key: "dispatch_mode", field: "DispatchMode", kind: kindInt},
@@ -122,7 +123,6 @@ var options = []option{
 //	enable_preemptive_scheduler            PHP coroutine scheduler; the Go runtime preempts goroutines
 //	c_stack_size, stack_size               PHP coroutine C stacks; goroutine stacks grow by themselves
 //	max_coroutine, max_coro_num            PHP coroutine limit; callbacks run on goroutines
-//	task_enable_coroutine                  PHP coroutine onTask signature; OnTask may block its goroutine
 //	task_use_object, task_object           PHP object-style onTask; OnTask has one typed signature
 //	event_object                           PHP object-style callbacks; callbacks are typed Go funcs
 //	open_http_protocol, open_websocket_protocol, open_http2_protocol,
@@ -141,7 +141,6 @@ var unsupportedOptions = map[string]string{
 	"stack_size":                  "it sizes PHP coroutines' C stacks; goroutine stacks grow by themselves",
 	"max_coroutine":               "it limits PHP coroutines; goswoole callbacks run on goroutines",
 	"max_coro_num":                "it limits PHP coroutines; goswoole callbacks run on goroutines",
-	"task_enable_coroutine":       "it switches PHP's onTask to the coroutine signature; Go's OnTask may block its own goroutine and has one signature",
 	"task_use_object":             "it switches PHP's onTask to object style; Go's OnTask has one typed signature",
 	"task_object":                 "it switches PHP's onTask to object style; Go's OnTask has one typed signature",
 	"event_object":                "it switches PHP callbacks to object style; Go callbacks are typed funcs",

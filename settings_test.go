@@ -270,7 +270,7 @@ func TestApplyOptionsErrors(t *testing.T) {
 
 func TestApplyOptionsUnsupported(t *testing.T) {
 	php := []string{"hook_flags", "display_errors", "enable_preemptive_scheduler", "c_stack_size",
-		"max_coroutine", "task_enable_coroutine", "task_use_object", "task_object", "event_object",
+		"max_coroutine", "task_use_object", "task_object", "event_object",
 		"open_http_protocol", "open_websocket_protocol", "open_http2_protocol", "open_mqtt_protocol",
 		"open_redis_protocol", "admin_server", "bootstrap", "init_arguments", "single_thread",
 		"message_queue_key"}
