@@ -128,6 +128,9 @@ func taskTestServer() int {
 		return fmt.Sprintf("len %d sum %d", len(data), sum)
 	})
 	s.OnFinish(func(s *swoole.Server, taskID int, data []byte) { mpEvent("finish", taskID, string(data)) })
+	_ = s.AddCommand("whoami", swoole.CommandTaskWorker|swoole.CommandEventWorker, func(s *swoole.Server, data []byte) []byte {
+		return fmt.Appendf(nil, "%d %v %d %s", s.GetWorkerID(), s.IsTaskWorker(), os.Getpid(), data)
+	})
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		cmd, arg, _ := strings.Cut(strings.TrimSuffix(string(data), "\n"), " ")
 		reply := func(format string, args ...any) { _ = s.Send(fd, []byte(fmt.Sprintf(format, args...)+"\n")) }
@@ -216,6 +219,9 @@ func taskTestServer() int {
 		case "benchtw", "benchtp":
 			f := strings.Fields(arg)
 			taskBench(s, cmd, atoi(f[0]), atoi(f[1]), reply)
+		case "cmdtask": // Command("whoami") to task worker <index>
+			res, err := s.Command("whoami", atoi(arg), swoole.CommandTaskWorker, "hi")
+			reply("cmdtask %d %s", mpCode(err), res)
 		case "reloadtask":
 			reply("reloadtask %d", mpCode(s.Reload(true)))
 		default:

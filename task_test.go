@@ -255,3 +255,19 @@ func TestTaskStartErrors(t *testing.T) {
 }
 
 var _ = time.Second
+
+// TestTaskCommand: Command to a task worker, by its index (Swoole's processId for
+// CommandTaskWorker), runs there and answers; an index out of range is 505.
+func TestTaskCommand(t *testing.T) {
+	ms := taskStart(t)
+	c := ms.dial()
+	for idx := range 2 {
+		f := c.do("cmdtask " + strconv.Itoa(idx))
+		if len(f) != 6 || f[1] != "0" || f[2] != strconv.Itoa(2+idx) || f[3] != "true" || f[5] != "hi" {
+			t.Fatalf("Command to task worker %d: %q, want worker id %d, a task worker, data hi", idx, f, 2+idx)
+		}
+	}
+	if f := c.do("cmdtask 2"); len(f) < 2 || f[1] != strconv.Itoa(swoole.ErrInvalidParams) {
+		t.Fatalf("Command to task worker 2 of 2: %q, want 505", f)
+	}
+}

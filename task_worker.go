@@ -243,6 +243,8 @@ func (p *taskIn) Readable() {
 				s.cb.pipeMessage(s, int(m.h.SrcWorker), m.data)
 				tr.w.slot.Status.Store(WorkerIdle)
 			}
+		case ipc.TypeCommand, ipc.TypeCommandReply:
+			s.commandMessage(m.h, m.data) // Command to (or answered to) this task worker
 		default:
 			s.log.Debug("swoole: task worker: unexpected message dropped", "type", m.h.Type.String(), "from", m.h.SrcWorker)
 		}
