@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs issue 7's benchmark matrix and writes BENCHMARKS.md at the repository root.
 #
-# Builds the servers (goswoole, gnet, netstd), the load generator (cmd/load) and the driver
+# Builds the servers (goswoole, in one process, with 2 ModeBase workers and in ModeProcess with 2
+# workers; gnet; netstd), the load generator (cmd/load) and the driver
 # (cmd/matrix) into bench/bin, then runs every cell -r times for every server, each run on a
 # fresh server process pinned to CPU 0 (taskset -c 0) with the generator on CPU 1:
 #   echo    C = 1, 50, 1000 × S = 64, 4096 at P = 1, and C = 50, S = 64, P = 16
@@ -15,7 +16,7 @@
 #   -r  repetitions of every cell                  -o  output (default: BENCHMARKS.md at the root)
 #   after --: any cmd/matrix flag, e.g. -only 'echo C=50 ' or -servers goswoole,gnet or -idle 10000
 # A smoke run: bench/matrix.sh -d 1s -w 200ms -r 1 -o /tmp/BENCHMARKS.md
-# The full run (about 20 minutes): bench/matrix.sh -d 3s -r 3
+# The full run (about 25 minutes): bench/matrix.sh -d 5s -r 3
 set -euo pipefail
 
 duration=3s warmup=500ms reps=3 out=

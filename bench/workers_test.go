@@ -16,9 +16,23 @@ import (
 )
 
 // TestSwooleWorkersCommand builds cmd/swooleecho and runs it as the matrix's goswoole-2w row
-// does (-workers 2: a manager and two worker processes): it echoes correctly, the process tree
-// that the probes sum has the three processes, and SIGTERM stops them all.
+// does (-workers 2: a manager and two worker processes) and as its goswoole-proc row does
+// (-mode process -workers 2: a master holding the connections and two worker processes): it
+// echoes correctly, prints its line from each of the three processes, the process tree that
+// the probes sum has the three processes, and SIGTERM stops them all.
 func TestSwooleWorkersCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"base", []string{"-workers", "2"}},
+		{"process", []string{"-mode", "process", "-workers", "2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSwooleWorkersCommand(t, tc.args) })
+	}
+}
+
+func testSwooleWorkersCommand(t *testing.T, args []string) {
 	if testing.Short() {
 		t.Skip("builds a command")
 	}
@@ -29,7 +43,7 @@ func TestSwooleWorkersCommand(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/swooleecho").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-workers", "2", "-maxconn", "1000", "-nofile")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-maxconn", "1000", "-nofile"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -63,14 +77,17 @@ func TestSwooleWorkersCommand(t *testing.T) {
 	// Every worker prints its line once its loop runs; wait for the two.
 	for range 2 {
 		select {
-		case <-addrc:
+		case a := <-addrc:
+			if a != addr {
+				t.Errorf("a process printed %s, another %s", a, addr)
+			}
 		case <-time.After(20 * time.Second):
 			t.Fatal("the workers did not all start within 20s")
 		}
 	}
 	tree, err := load.Tree(pid)
 	if err != nil || len(tree) != 3 {
-		t.Errorf("process tree %v, %v: want the manager and 2 workers", tree, err)
+		t.Errorf("process tree %v, %v: want the manager (or master) and 2 workers", tree, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -24,6 +24,9 @@ import (
 //	-maxconn N        goswoole: max_connection (default: the library's, min(soft limit, 100000))
 //	-workers N        goswoole: worker_num; above 1, a manager and N worker processes (this
 //	                  command started again with the same arguments; each prints its line)
+//	-mode base|process goswoole: ModeBase (default) or ModeProcess (a master holding the
+//	                  connections in its reactor loops, -workers worker processes running the
+//	                  callbacks; the master and every worker print the line)
 //	-cpuprofile FILE  write a CPU profile of the whole run to FILE
 //	-memprofile FILE  write a heap profile to FILE on SIGUSR1 and at exit
 func Main(name string) {
@@ -32,6 +35,7 @@ func Main(name string) {
 	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
 	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; ignored by the others)")
+	mode := flag.String("mode", "base", "goswoole: base (ModeBase) or process (ModeProcess: a master and -workers worker processes; ignored by the others)")
 	nofile := flag.Bool("nofile", false, "raise the RLIMIT_NOFILE soft limit to the hard limit")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 and at exit")
@@ -39,6 +43,14 @@ func Main(name string) {
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "%s: no arguments follow the flags\n", name)
 		flag.Usage()
+		os.Exit(2)
+	}
+	switch *mode {
+	case "base":
+	case "process":
+		o.Process = true
+	default:
+		fmt.Fprintf(os.Stderr, "%s: -mode %q: use base or process\n", name, *mode)
 		os.Exit(2)
 	}
 	if *nofile {
@@ -57,6 +69,9 @@ func Main(name string) {
 	}
 	if o.Workers > 1 && name != "goswoole" {
 		fmt.Fprintf(os.Stderr, "%s: -workers applies to goswoole only; ignored\n", name)
+	}
+	if o.Process && name != "goswoole" {
+		fmt.Fprintf(os.Stderr, "%s: -mode applies to goswoole only; ignored\n", name)
 	}
 	// In a goswoole worker process (the command started again), the profiles get the role as
 	// a suffix, so that the processes do not write the same file.

@@ -38,6 +38,9 @@ type Options struct {
 	// Workers is goswoole's worker_num: above 1, ModeBase with a manager and that many worker
 	// processes (the program started again: only from a command, see cmd/swooleecho).
 	Workers int
+	// Process runs goswoole in ModeProcess: a master process whose reactor loops hold the
+	// connections and Workers worker processes running the callbacks (only from a command).
+	Process bool
 }
 
 // Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port) with
@@ -50,7 +53,11 @@ func StartWith(name, addr string, o Options) (Server, error) {
 	case "netstd":
 		return StartNetStd(addr)
 	case "goswoole":
-		return StartSwooleWith(addr, o.MaxConn, o.Workers)
+		mode := swoole.ModeBase
+		if o.Process {
+			mode = swoole.ModeProcess
+		}
+		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
 		return StartGnetWith(addr, o.Multicore)
 	}
@@ -132,7 +139,7 @@ func (s *netStd) Close() error {
 	return err
 }
 
-// ---- goswoole: ModeBase, worker_num 1 (or N worker processes) ----
+// ---- goswoole: ModeBase, worker_num 1 (or N worker processes), or ModeProcess ----
 
 type swooleServer struct {
 	s    *swoole.Server
@@ -142,19 +149,22 @@ type swooleServer struct {
 
 // StartSwoole starts goswoole's echo server: ModeBase, one worker, open_tcp_nodelay on,
 // OnReceive sends the data back. It returns once the server accepts connections.
-func StartSwoole(addr string) (Server, error) { return StartSwooleWith(addr, 0, 1) }
+func StartSwoole(addr string) (Server, error) { return StartSwooleWith(addr, 0, 1, swoole.ModeBase) }
 
-// StartSwooleWith is StartSwoole with max_connection set to maxConn (0: the default) and
-// worker_num to workers. With workers > 1 the calling process becomes the manager and the
+// StartSwooleWith is StartSwoole with max_connection set to maxConn (0: the default),
+// worker_num to workers and the given mode (ModeBase or ModeProcess). With worker processes
+// (ModeBase with workers > 1, or ModeProcess) the calling process becomes the manager (in
+// ModeProcess, the master, which also holds every connection in its reactor loops) and the
 // workers are this program started again with the same arguments (docs/process-model.md):
-// StartSwooleWith returns in the manager once every worker runs (OnManagerStart), and in a
+// StartSwooleWith returns in the manager or master once every worker runs (OnManagerStart;
+// in ModeProcess OnStart runs in the master too, but before the workers are up), and in a
 // worker once its loop runs (OnWorkerStart); a worker exits when it is stopped.
-func StartSwooleWith(addr string, maxConn, workers int) (Server, error) {
+func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Server, error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
 	}
-	s, err := swoole.NewServer(host, port, swoole.ModeBase, swoole.SockTCP)
+	s, err := swoole.NewServer(host, port, mode, swoole.SockTCP)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +180,7 @@ func StartSwooleWith(addr string, maxConn, workers int) (Server, error) {
 	started := make(chan struct{})
 	var once sync.Once
 	up := func() { once.Do(func() { close(started) }) }
-	if workers > 1 {
+	if workers > 1 || mode == swoole.ModeProcess {
 		s.OnManagerStart(func(*swoole.Server) { up() })
 		s.OnWorkerStart(func(*swoole.Server, int) { up() })
 	} else {

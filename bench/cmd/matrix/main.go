@@ -109,8 +109,10 @@ var servers = map[string]struct {
 }{
 	"goswoole":    {bin: "swooleecho"},
 	"goswoole-2w": {bin: "swooleecho", extra: []string{"-workers", "2"}, lines: 3},
-	"gnet":        {bin: "gnetecho"},
-	"netstd":      {bin: "netecho"},
+	// ModeProcess: the master (reactor loops holding the connections) and 2 workers.
+	"goswoole-proc": {bin: "swooleecho", extra: []string{"-mode", "process", "-workers", "2"}, lines: 3},
+	"gnet":          {bin: "gnetecho"},
+	"netstd":        {bin: "netecho"},
 }
 
 func main() {
@@ -119,7 +121,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "d", 3*time.Second, "measured time per echo and connect run")
 	flag.DurationVar(&cfg.warmup, "w", 500*time.Millisecond, "unmeasured warmup before each echo and connect run")
 	flag.IntVar(&cfg.reps, "r", 3, "repetitions of every cell (the tables show medians and min–max)")
-	srvList := flag.String("servers", "goswoole,goswoole-2w,gnet,netstd", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes)")
+	srvList := flag.String("servers", "goswoole,goswoole-2w,goswoole-proc,gnet,netstd", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes; goswoole-proc: ModeProcess, a master and 2 worker processes)")
 	idle := flag.String("idle", "10000,max", "idle N values, comma-separated; max: the RLIMIT_NOFILE hard limit less -fd-margin")
 	margin := flag.Int("fd-margin", 1000, "descriptors left for other uses under the hard limit, for idle N=max")
 	only := flag.String("only", "", "run only the cells whose name matches this regexp (e.g. 'echo C=50 ')")
@@ -150,7 +152,7 @@ func main() {
 	cfg.servers = strings.Split(*srvList, ",")
 	for _, s := range cfg.servers {
 		if _, ok := servers[s]; !ok {
-			fatalf("unknown server %q: use goswoole, goswoole-2w, gnet, netstd", s)
+			fatalf("unknown server %q: use goswoole, goswoole-2w, goswoole-proc, gnet, netstd", s)
 		}
 	}
 	if *only != "" {
@@ -265,7 +267,7 @@ func summary(r result) string {
 }
 
 // serverArgs is srv's command line (after the binary): the same flags for every server, then
-// those of its row (goswoole-2w: -workers 2).
+// those of its row (goswoole-2w: -workers 2; goswoole-proc: -mode process -workers 2).
 func serverArgs(cfg config, srv string) []string {
 	a := []string{"-addr", "127.0.0.1:0", "-nofile", "-maxconn", strconv.Itoa(cfg.maxConn), "-multicore"}
 	return append(a, servers[srv].extra...)

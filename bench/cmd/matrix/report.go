@@ -221,7 +221,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	p("- **goswoole-2w**: the same with `-workers 2`: ModeBase with worker_num 2, a manager and two worker processes (the command started again), all pinned to the one server core (affinity is inherited); CPU and memory are summed over the three processes. Its VmRSS sum counts the shared connection table once per process that touched a page; its PSS column splits those pages.\n")
 	p("- **gnet**: `bench/cmd/gnetecho`, gnet %s with `WithMulticore(true)` as the issue asks; gnet then runs `runtime.NumCPU()` event loops, and NumCPU follows the affinity mask, so pinned to one core it runs **one** loop (GOMAXPROCS 1, as for every server here).\n", m.gnet)
 	p("- **netstd**: `bench/cmd/netecho`, Go's net package, a goroutine per connection with a 64 KiB buffer.\n")
-	p("- ModeProcess with 2 workers: not in this table yet (the library refuses ModeProcess until it is built; issue 7 adds the row then).\n\n")
+	p("- **goswoole-proc**: the same with `-mode process -workers 2`: ModeProcess, Swoole's default mode: a master process whose reactor loop(s) accept, read and write every connection (reactor_num defaults to the usable CPUs, here 1 under taskset) and two worker processes that run OnReceive; each message crosses a unix socketpair to a worker and its reply crosses back to the master, which writes it to the socket. All three processes are pinned to the one server core; CPU and memory are summed over them as for goswoole-2w (VmRSS again counts the shared connection table once per process that touched a page; PSS splits it).\n\n")
 	pinNote := "nothing pinned (-pin=false)"
 	if cfg.pin {
 		pinNote = fmt.Sprintf("servers pinned with `taskset -c %s`, the load generator with `taskset -c %s`", cfg.serverCPU, cfg.loadCPU)
@@ -242,7 +242,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	if cfg.pin {
 		ldPrefix = "taskset -c " + cfg.loadCPU + " "
 	}
-	p("%s &   # or gnetecho, netecho: the same flags (each ignores those not its own); goswoole-2w adds -workers 2\n", srvCmd)
+	p("%s &   # or gnetecho, netecho: the same flags (each ignores those not its own); goswoole-2w adds -workers 2, goswoole-proc -mode process -workers 2\n", srvCmd)
 	seen := map[string]bool{}
 	for _, c := range t.cells {
 		if seen[c.Kind] {
@@ -424,7 +424,7 @@ func writeBar(w io.Writer, t *table) {
 		return fmt.Sprintf("goswoole %s vs gnet %s", t.stat(c, "goswoole", m), t.stat(c, "gnet", m))
 	}
 	p("## Issue 7's bar (goswoole vs gnet, medians of this run)\n\n")
-	p("Judged on the single-process goswoole row, the one the bar was set for; the goswoole-2w row's ratios are in the table above.\n\n")
+	p("Judged on the single-process goswoole row, the one the bar was set for; the goswoole-2w and goswoole-proc rows' ratios are in the table above.\n\n")
 	p("Each line: the verdict from the medians, and whether every run agrees with it (goswoole's whole min–max range on the right side of gnet's, scaled by the bar's factor) or the ranges overlap (the verdict is within this machine's noise).\n\n")
 	if c, ok := find("echo", 1000, 64, 1); ok {
 		okc, howc := t.judge(c, cpuPer, 0.8, false)

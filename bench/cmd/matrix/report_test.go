@@ -47,7 +47,7 @@ func TestCells(t *testing.T) {
 
 // TestReportBar checks the report's tables and the bar's verdicts from made-up results.
 func TestReportBar(t *testing.T) {
-	cfg := config{duration: time.Second, warmup: time.Second, reps: 3, servers: []string{"goswoole", "goswoole-2w", "gnet", "netstd"},
+	cfg := config{duration: time.Second, warmup: time.Second, reps: 3, servers: []string{"goswoole", "goswoole-2w", "goswoole-proc", "gnet", "netstd"},
 		idleN: []int{10000}, serverCPU: "0", loadCPU: "1", pin: true, settle: time.Second, maxConn: 20000, cmdline: "bench/matrix.sh"}
 	var rs []result
 	add := func(c cell, srv string, r load.Report) {
@@ -85,6 +85,8 @@ func TestReportBar(t *testing.T) {
 		"| idle N=10000 | goswoole | gnet | – | – | – | 1.20 |",
 		"CPU ratio 0.79",
 		"| idle N=10000 | goswoole-2w | netstd | – | – | – | 1.00 |",
+		"| echo C=50 S=64 P=16 | goswoole-proc | gnet | 1.00 | 1.00 | 1.00 | – |",
+		"**goswoole-proc**: the same with `-mode process -workers 2`",
 		"): **met**.\n- Pipelined",
 		"| echo C=1 S=64 P=1 | goswoole | 1 | 1 | 990 msgs/s",
 		"ratio 1.05 (goswoole 1,050 (1,040–1,060) vs gnet 1,000 (990–1,010); every run agrees): **not met**",
