@@ -333,11 +333,18 @@ func (p *pipeIn) Readable() {
 	var err error
 	if p.w.ms != nil {
 		// A reactor of a ModeProcess master (several loops): no callback runs in its reads.
+		// The replies of one batch to one connection leave in one write (corked).
+		p.w.corkSends = true
 		_, err = p.r.ReadBatch(p.fn)
+		p.w.corkSends = false
+		p.w.uncorkBatch()
 	} else {
-		ext := &p.w.s.mp.ext // issue 5: a Command wait in a callback of this read must know (command_multi.go)
+		s := p.w.s
+		ext := &s.mp.ext // issue 5: a Command wait in a callback of this read must know (command_multi.go)
 		ext.inRead++
+		s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
 		_, err = p.r.ReadBatch(p.fn)
+		s.endReplyBatch()
 		ext.inRead--
 	}
 	if err != nil {
@@ -408,6 +415,11 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	}
 	switch h.Type {
 	case ipc.TypeSend:
+		if w.corkSends && !c.batchCorked {
+			c.batchCorked = true
+			c.rc.Cork()
+			w.corked = append(w.corked, c)
+		}
 		var err error
 		if c.inClose.Load() {
 			err = c.rc.SendClosing(payload)
@@ -422,6 +434,10 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		}
 		s.countSend(c, int64(len(payload)))
 	case ipc.TypeCloseReq:
+		if c.batchCorked { // what this batch sent goes out before the close
+			c.batchCorked = false
+			c.rc.Uncork()
+		}
 		if !c.inClose.Load() && s.table.MarkClosing(c.slot, c.id) {
 			c.appClose.Store(true)
 			c.rc.Close(h.Aux == 1)

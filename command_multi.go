@@ -223,6 +223,7 @@ func (s *Server) waitOnLoop(ch chan cmdReply, deadline time.Time) (cmdReply, boo
 	w := s.cur
 	ext.waiting++
 	defer func() { ext.waiting-- }()
+	s.flushReplies() // replies made before this wait do not wait with it
 	r := mp.reader
 	if ext.inRead > 0 {
 		r = s.nestedReader(ext.inRead)

@@ -98,7 +98,7 @@ func (s *Server) buildMasterLoops() error {
 	pid := int32(os.Getpid())
 	cfg := s.ipcConfig()
 	for r := range s.eff.ReactorNum {
-		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms}
+		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms, heldMark: make([]bool, len(s.mp.toWorker)+s.procTotal())}
 		loop, err := reactor.New(w, reactor.Config{})
 		if err != nil {
 			return wrapErrno("", err, "cannot create reactor %d", r)
@@ -323,6 +323,11 @@ func (c *conn) key() dispatch.Key {
 func (w *worker) toWorker(id int, h ipc.Header, payload []byte) bool {
 	s := w.s
 	h.SrcWorker = managerSrcID
+	if w.bursting && !w.heldMark[id] {
+		w.heldMark[id] = true
+		w.held = append(w.held, id)
+		s.mp.toWorker[id].Hold()
+	}
 	if err := s.mp.toWorker[id].Write(h, payload); err != nil {
 		s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", err, "code", ErrServerPipeBufferFull)
 		return false
@@ -333,6 +338,102 @@ func (w *worker) toWorker(id int, h ipc.Header, payload []byte) bool {
 		ws.DispatchCount.Add(1)
 	}
 	return true
+}
+
+// endBurst sends the events held during a burst (several frames of one read).
+func (w *worker) endBurst() {
+	w.bursting = false
+	for _, id := range w.held {
+		w.heldMark[id] = false
+		if err := w.s.mp.toWorker[id].Release(); err != nil {
+			w.s.log.Warn("swoole: events could not be passed to a worker", "worker", id, "err", err, "code", ErrServerPipeBufferFull)
+		}
+	}
+	w.held = w.held[:0]
+}
+
+// uncorkBatch writes what a batch of the reactor's pipe sent to each connection.
+func (w *worker) uncorkBatch() {
+	for _, c := range w.corked {
+		if c.batchCorked {
+			c.batchCorked = false
+			if !c.gone {
+				c.rc.Uncork()
+			}
+		}
+	}
+	clear(w.corked)
+	w.corked = w.corked[:0]
+}
+
+// Replies in batches (a worker of a ModeProcess server). When one read of the worker's pipe
+// brings several events, the Sends their callbacks make go to the master's reactors held
+// (ipc.Writer.Hold: packed into shared datagrams, one sendmmsg at the end of the batch)
+// instead of one sendmsg each. The first event of a batch is not held, so a lone request's
+// reply leaves at once; and while a batch lasts, a timer sends what is held every
+// replyFlushEvery, so a slow callback does not delay the replies made before it.
+
+// replyFlushEvery bounds how long a reply waits in a held batch.
+const replyFlushEvery = time.Millisecond
+
+// beginReplyBatch starts a batch (before a read of the worker's pipe).
+func (s *Server) beginReplyBatch() {
+	if len(s.mp.toReactor) > 0 {
+		s.mp.batchEvents = 0
+	}
+}
+
+// replyEvent counts an event of the batch; from the second on, replies are held.
+func (s *Server) replyEvent() {
+	mp := s.mp
+	if len(mp.toReactor) == 0 {
+		return
+	}
+	mp.batchEvents++
+	if mp.batchEvents != 2 || mp.replyHolds > 0 {
+		return
+	}
+	mp.replyHolds++
+	for _, wr := range mp.toReactor {
+		wr.Hold()
+	}
+	gen := mp.batchGen.Load()
+	var tick func()
+	tick = func() {
+		if mp.batchGen.Load() != gen {
+			return
+		}
+		for _, wr := range mp.toReactor {
+			_, _ = wr.Flush()
+		}
+		time.AfterFunc(replyFlushEvery, tick)
+	}
+	time.AfterFunc(replyFlushEvery, tick)
+}
+
+// endReplyBatch ends a batch: what was held is sent.
+func (s *Server) endReplyBatch() {
+	mp := s.mp
+	if mp.replyHolds == 0 {
+		return
+	}
+	mp.replyHolds = 0
+	mp.batchGen.Add(1)
+	for _, wr := range mp.toReactor {
+		_ = wr.Release()
+	}
+}
+
+// flushReplies sends what a batch held so far, before a callback waits (TaskWait,
+// Command): replies already made must not wait with it.
+func (s *Server) flushReplies() {
+	mp := s.mp
+	if mp == nil || mp.replyHolds == 0 {
+		return
+	}
+	for _, wr := range mp.toReactor {
+		_, _ = wr.Flush()
+	}
 }
 
 // masterOpened passes OnConnect to a worker (when the dispatch mode delivers it).
@@ -477,6 +578,7 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 	p := s.ports[h.Aux]
 	ctr := s.table.Counters()
 	rid := int(h.ReactorID)
+	s.replyEvent()
 	switch h.Type {
 	case ipc.TypeData:
 		if s.eff.DiscardTimeoutRequest && !dispatch.KeepsOrder(s.eff.DispatchMode) && s.table.Lookup(h.Fd) == nil {

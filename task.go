@@ -413,6 +413,9 @@ func (ts *taskState) wait(ws []*taskWaiter, ids []int64, timeout time.Duration) 
 	}
 	w := s.cur
 	var ok bool
+	if w.loop.OnLoop() {
+		s.flushReplies() // replies made before this wait do not wait with it
+	}
 	switch {
 	case w.loop.OnLoop() && *s.eff.EnableCoroutine:
 		status := w.slot.Status.Load()

@@ -38,6 +38,11 @@ type worker struct {
 	masterLns []*reactor.Listener
 	pktBuf    []byte  // scratch for a datagram event
 	throttled []*conn // connections not read because of max_queued_bytes
+	corkSends bool    // reading the reactor's pipe: Sends to a connection are corked
+	corked    []*conn // connections corked during this pipe batch
+	bursting  bool    // delivering several frames of one read: events to workers are held
+	held      []int   // workers whose pipe is held during this burst
+	heldMark  []bool  // by worker id: in held
 }
 
 // conn is a connection held by this process.
@@ -59,6 +64,7 @@ type conn struct {
 	closePending bool   // the session waits for that worker's acknowledgement
 	gone         bool   // the socket is closed: requests from workers are dropped
 	throttled    bool   // not read: more than max_queued_bytes dispatched and not handled
+	batchCorked  bool   // corked until the end of the reactor's pipe batch
 }
 
 // Start runs the server: it listens, starts the workers and serves until Shutdown or SIGTERM,

@@ -445,3 +445,54 @@ func TestReaderRestart(t *testing.T) {
 		t.Fatalf("drops %v", drops)
 	}
 }
+
+// TestHoldRelease: while held, small messages queue (packed) and OnQueue stays quiet; the
+// last Release sends them in one syscall; a large message still goes at once when nothing
+// is queued, and after something is queued it waits its turn (order is kept).
+func TestHoldRelease(t *testing.T) {
+	a, b := newPair(t)
+	queued := 0
+	w := newWriter(t, a, Config{OnQueue: func() { queued++ }})
+	r := newReader(t, b, Config{})
+	w.Hold()
+	w.Hold() // nested
+	for i := range 10 {
+		if err := w.Write(Header{Type: TypePipeMessage, Fd: int64(i)}, pattern(i, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Write(Header{Type: TypePipeMessage, Fd: 10}, pattern(10, HoldMax+1)); err != nil {
+		t.Fatal(err) // large, but behind queued messages: queued too
+	}
+	if w.Counters().Load().SendSyscalls != 0 || queued != 0 {
+		t.Fatalf("held Writer sent %d syscalls, OnQueue %d times", w.Counters().Load().SendSyscalls, queued)
+	}
+	if err := w.Release(); err != nil || w.Buffered() == 0 {
+		t.Fatalf("inner Release: %v, buffered %d (must still hold)", err, w.Buffered())
+	}
+	if err := w.Release(); err != nil || w.Buffered() != 0 {
+		t.Fatalf("last Release: %v, buffered %d", err, w.Buffered())
+	}
+	if n := w.Counters().Load().SendSyscalls; n != 1 {
+		t.Fatalf("Release sent in %d syscalls, want 1", n)
+	}
+	// Held with nothing queued, a large message goes at once.
+	w.Hold()
+	if err := w.Write(Header{Type: TypePipeMessage, Fd: 11}, pattern(11, HoldMax+1)); err != nil || w.Buffered() != 0 {
+		t.Fatalf("large message while held and empty: %v, buffered %d", err, w.Buffered())
+	}
+	_ = w.Release()
+	next, want := 0, 12
+	if err := readN(r, &want, time.Now().Add(5*time.Second), func(h Header, p []byte) {
+		size := 64
+		if h.Fd >= 10 {
+			size = HoldMax + 1
+		}
+		if h.Fd != int64(next) || checkPattern(p, next, size) != nil {
+			t.Fatalf("message %d arrived as %d (%d bytes)", next, h.Fd, len(p))
+		}
+		next++
+	}); err != nil || next != 12 {
+		t.Fatalf("read %d of 12: %v", next, err)
+	}
+}

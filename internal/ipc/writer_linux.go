@@ -50,6 +50,41 @@ type Writer struct {
 	tail     int // bytes used in the last slab
 	slabSize int
 	buffered int // bytes of queued datagrams
+	holds    int // Hold calls not yet Released: small messages queue (see Hold)
+}
+
+// HoldMax is the largest message Write queues while the Writer is held; a larger one is sent
+// at once when nothing is queued (copying it would cost more than its syscall).
+const HoldMax = 16 << 10
+
+// Hold makes Write queue small messages (at most HoldMax bytes; they are packed into shared
+// datagrams) instead of sending each at once, until the matching Release, which sends what
+// is queued with as few sendmmsg calls as it can. Use it around a burst — the events of one
+// read, the replies of one batch — to turn one syscall per message into one per burst.
+// Holds nest and may come from several goroutines; OnQueue is not called while the Writer
+// is held (Release calls it when something is left that the socket did not take).
+func (w *Writer) Hold() {
+	w.mu.Lock()
+	w.holds++
+	w.mu.Unlock()
+}
+
+// Release ends a Hold. The last Release flushes the queue like Flush; what the socket does
+// not take stays queued and OnQueue is called, so the owner's loop flushes it later.
+func (w *Writer) Release() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.holds > 0 {
+		w.holds--
+	}
+	if w.holds > 0 || w.qhead == len(w.q) {
+		return nil
+	}
+	done, err := w.flushLocked()
+	if !done && w.cfg.OnQueue != nil {
+		w.cfg.OnQueue()
+	}
+	return err
 }
 
 // qrec is one queued datagram.
@@ -111,7 +146,7 @@ func (w *Writer) Write(h Header, payload []byte) error {
 	defer w.mu.Unlock()
 	h.MsgID = w.nextID
 	w.nextID++
-	if w.qhead < len(w.q) {
+	if w.qhead < len(w.q) || (w.holds > 0 && len(payload) <= HoldMax) {
 		return w.queueMsg(h, payload)
 	}
 	return w.sendDirect(h, payload)
@@ -178,7 +213,7 @@ func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
 		w.tail += d
 		w.buffered += d
 	}
-	if wasEmpty && w.cfg.OnQueue != nil {
+	if wasEmpty && w.cfg.OnQueue != nil && w.holds == 0 {
 		w.cfg.OnQueue()
 	}
 }
@@ -257,6 +292,11 @@ func sendCallName(m int) string {
 func (w *Writer) Flush() (done bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.flushLocked()
+}
+
+// flushLocked is Flush with w.mu held.
+func (w *Writer) flushLocked() (done bool, err error) {
 	for w.qhead < len(w.q) {
 		m := min(w.cfg.Batch, len(w.q)-w.qhead)
 		for j := range m {
