@@ -736,3 +736,60 @@ func TestModeProcessLargeMessages(t *testing.T) {
 		t.Fatalf("flood: %q", f)
 	}
 }
+
+// Pause/Resume, SendFile and Protect from a worker reach the master's reactor; with
+// enable_delay_receive the connection is read only after the worker's Confirm.
+func TestModeProcessConnectionControl(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDelayRecv+"=1", mpEnvHeartbeat+"=100,300")
+	a, b := ms.dial(), ms.dial()
+	// Both were confirmed in OnConnect (in a worker), else nothing would be read.
+	_, _, fdb := b.who()
+	sfd := strconv.FormatInt(fdb, 10)
+	if e := ms.waitEvent("confirm", func(e mpEv) bool { return e.Fields[0] == sfd }); e.Fields[1] != "0" {
+		t.Fatalf("Confirm in OnConnect: %q", e.Fields)
+	}
+	// Pause b: what it sends waits in the kernel until Resume.
+	wantFields(t, a.do("pause "+sfd), "pause", "0")
+	b.send("echo after-resume")
+	_ = b.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if l, err := b.r.ReadString('\n'); err == nil {
+		t.Fatalf("a paused connection was read: %q", l)
+	}
+	wantFields(t, a.do("resume "+sfd), "resume", "0")
+	if f := b.read(); len(f) != 1 || f[0] != "after-resume" {
+		t.Fatalf("after Resume: %q", f)
+	}
+	// SendFile from a worker: the reactor sends the file.
+	path := filepath.Join(t.TempDir(), "f")
+	body := strings.Repeat("sendfile-line\n", 1000)
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.send("sendfile " + sfd + " " + path)
+	for i := range 1000 {
+		if l, err := b.readLine(); err != nil || l != "sendfile-line" {
+			t.Fatalf("file line %d: %q, %v", i, l, err)
+		}
+	}
+	if f := b.read(); len(f) != 2 || f[1] != "0" {
+		t.Fatalf("sendfile: %q", f)
+	}
+	// Protect: the heartbeat (idle 300 ms) spares b, and closes an unprotected idle c.
+	c := ms.dial()
+	_, _, fdc := c.who()
+	wantFields(t, a.do("protect "+sfd), "protect", "0")
+	deadline := time.Now().Add(mpTimeout)
+	for {
+		_ = c.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.r.ReadString('\n'); err != nil && !os.IsTimeout(err) {
+			break // closed by the heartbeat
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle, unprotected session %d was never closed", fdc)
+		}
+		a.do("echo keep-a-alive")
+	}
+	if f := b.do("echo protected"); len(f) != 1 || f[0] != "protected" {
+		t.Fatalf("the protected idle connection: %q", f)
+	}
+}

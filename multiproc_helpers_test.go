@@ -50,6 +50,7 @@ const (
 	mpEnvHeartbeat  = "GOSWOOLE_TEST_HEARTBEAT"   // "<check interval ms>,<idle ms>"
 	mpEnvDaemon     = "GOSWOOLE_TEST_DAEMON"      // "1": daemonize, pid_file and log_file in the test's directory
 	mpEnvMaxQueued  = "GOSWOOLE_TEST_MAX_QUEUED"  // max_queued_bytes
+	mpEnvDelayRecv  = "GOSWOOLE_TEST_DELAY_RECV"  // "1": enable_delay_receive; OnConnect confirms
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -159,6 +160,12 @@ func mpEchoServer() int {
 		set.LogFile = os.Getenv(mpEnvDir) + "/log"
 	}
 	set.MaxQueuedBytes = envInt(mpEnvMaxQueued, 0)
+	if os.Getenv(mpEnvDelayRecv) == "1" {
+		set.EnableDelayReceive = true
+		s.OnConnect(func(s *swoole.Server, fd int64, _ int) {
+			mpEvent("confirm", fd, mpCode(s.Confirm(fd)))
+		})
+	}
 	set.DispatchMode = envInt(mpEnvDispatch, 0)
 	set.ReactorNum = envInt(mpEnvReactors, 0)
 	set.EnableUnsafeEvent = os.Getenv(mpEnvUnsafe) == "1"
@@ -293,6 +300,22 @@ func mpEchoServer() int {
 			reply("version %s", mpBuildTag)
 		case "to0", "to1":
 			reply("to %d", s.GetWorkerID())
+		case "pause", "resume", "protect":
+			id, _ := strconv.ParseInt(arg, 10, 64)
+			var err error
+			switch cmd {
+			case "pause":
+				err = s.Pause(id)
+			case "resume":
+				err = s.Resume(id)
+			default:
+				err = s.Protect(id, true)
+			}
+			reply("%s %d", cmd, mpCode(err))
+		case "sendfile": // sendfile <fd> <path>
+			to, path, _ := strings.Cut(arg, " ")
+			id, _ := strconv.ParseInt(to, 10, 64)
+			reply("sendfile %d", mpCode(s.SendFile(id, path, 0, 0)))
 		case "bind":
 			uid, _ := strconv.ParseUint(arg, 10, 32)
 			reply("bind %d", mpCode(s.Bind(fd, uint32(uid))))
