@@ -90,6 +90,8 @@ type multi struct {
 	exiting    bool        // loop goroutine only
 	termed     atomic.Bool // the worker got SIGTERM: the manager stops it
 	hbTimer    int         // the idle-check timer's id, 0 if none
+	pin        *pipeIn     // the worker's own pipe, watched once taken (takePipe)
+	pipeTimer  int         // the timer that waits to take the pipe, 0 if none
 	statsTimer int         // the stats_file timer's id (worker 0), 0 if none
 	done       chan struct{}
 

@@ -169,6 +169,7 @@ func (s *Server) runChild() {
 	}()
 
 	w.loop.BindGoroutine()
+	w.takePipe()
 	if iv := s.idleCheckInterval(); iv > 0 {
 		mp.hbTimer = w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
 	}
@@ -276,11 +277,8 @@ func (s *Server) buildChild() error {
 	if mp.reader, err = ipc.NewReader(in, cfg); err != nil {
 		return wrapErrno("", err, "worker process %d: cannot read its pipe", id)
 	}
-	pin := &pipeIn{w: w, r: mp.reader}
-	pin.fn = w.pipeMessage
-	if err := loop.AddFD(mp.reader.FD(), pin, reactor.Readable); err != nil {
-		return wrapErrno("", err, "cannot watch the worker's pipe")
-	}
+	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
+	mp.pin.fn = w.pipeMessage
 	out := func(f *os.File, name string) (*ipc.Writer, error) {
 		nf, err := adoptPipe(f, name)
 		if err != nil {
@@ -320,6 +318,42 @@ func (s *Server) buildChild() error {
 		}
 	}
 	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
+}
+
+// takePipe starts reading the worker's pipe once no other process reads it: during a
+// reload the old process of this worker id reads it until it stops (it then clears
+// ReaderPID), so that the events of one connection are never handled by two processes at
+// once and a chunked message is never split between them. A reader that died (killed) lets
+// go by dying. Until then the loop looks again every millisecond.
+func (w *worker) takePipe() {
+	mp := w.s.mp
+	if w.tryTakePipe() {
+		return
+	}
+	mp.pipeTimer = w.timers.Add(w.loop.Now(), time.Millisecond, time.Millisecond, func(int) {
+		if w.tryTakePipe() {
+			w.timers.Cancel(mp.pipeTimer)
+			mp.pipeTimer = 0
+		}
+	})
+}
+
+func (w *worker) tryTakePipe() bool {
+	mp := w.s.mp
+	ws := w.slot
+	for {
+		cur := ws.ReaderPID.Load()
+		if cur != 0 && cur != w.pid && unix.Kill(int(cur), 0) != unix.ESRCH {
+			return false // the previous process still reads it
+		}
+		if ws.ReaderPID.CompareAndSwap(cur, w.pid) {
+			break
+		}
+	}
+	if err := w.loop.AddFD(mp.reader.FD(), mp.pin, reactor.Readable); err != nil {
+		w.s.log.Error("swoole: cannot watch the worker's pipe", "worker", w.id, "err", err)
+	}
+	return true
 }
 
 // pipeIn is the worker's own pipe in its loop.
@@ -518,6 +552,11 @@ func (w *worker) exitWorker() {
 		}
 	}
 	w.loop.RemoveFD(mp.reader.FD()) // what is queued there is for the replacement
+	if mp.pipeTimer != 0 {
+		w.timers.Cancel(mp.pipeTimer)
+		mp.pipeTimer = 0
+	}
+	w.slot.ReaderPID.CompareAndSwap(w.pid, 0) // the replacement may read it now
 	for _, p := range s.ports {
 		if p.ln != nil {
 			w.loop.RemoveListener(p.ln)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -278,8 +279,13 @@ func TestModeProcessWorkerKilled(t *testing.T) {
 }
 
 // mpLoad runs n clients that each send echo requests until stop closes (at most max each),
-// checking every reply; it returns the number answered and the first failure.
-func mpLoad(ms *mpServer, cs []*mpClient, max int, stop <-chan struct{}, progress *atomic.Int64) (answered int, err error) {
+// depth at a time (pipelined: the replies must come back in order), checking every reply; it
+// returns the number answered and the first failure.
+func mpLoad(ms *mpServer, cs []*mpClient, max int, stop <-chan struct{}, progress *atomic.Int64, depth ...int) (answered int, err error) {
+	d := 1
+	if len(depth) > 0 {
+		d = depth[0]
+	}
 	type res struct {
 		n   int
 		err error
@@ -288,26 +294,32 @@ func mpLoad(ms *mpServer, cs []*mpClient, max int, stop <-chan struct{}, progres
 	for ci, c := range cs {
 		go func() {
 			n := 0
-			for i := range max {
+			for i := 0; i < max; i += d {
 				select {
 				case <-stop:
 					out <- res{n, nil}
 					return
 				default:
 				}
-				want := fmt.Sprintf("c%d-r%d", ci, i)
 				_ = c.c.SetDeadline(time.Now().Add(mpTimeout))
-				if _, err := c.c.Write([]byte("echo " + want + "\n")); err != nil {
+				var req []byte
+				for j := range d {
+					req = fmt.Appendf(req, "echo c%d-r%d\n", ci, i+j)
+				}
+				if _, err := c.c.Write(req); err != nil {
 					out <- res{n, fmt.Errorf("client %d request %d: write: %v", ci, i, err)}
 					return
 				}
-				l, err := c.readLine()
-				if err != nil || l != want {
-					out <- res{n, fmt.Errorf("client %d request %d: got %q, %v; want %q", ci, i, l, err, want)}
-					return
+				for j := range d {
+					want := fmt.Sprintf("c%d-r%d", ci, i+j)
+					l, err := c.readLine()
+					if err != nil || l != want {
+						out <- res{n, fmt.Errorf("client %d request %d: got %q, %v; want %q", ci, i+j, l, err, want)}
+						return
+					}
+					n++
+					progress.Add(1)
 				}
-				n++
-				progress.Add(1)
 			}
 			out <- res{n, nil}
 		}()
@@ -340,7 +352,16 @@ func TestModeProcessReloadUnderLoad(t *testing.T) {
 	var loadErr error
 	var progress atomic.Int64
 	go func() {
-		answered, loadErr = mpLoad(ms, cs, 100000, stop, &progress)
+		// Half the clients pipeline 8 requests: their replies must stay in order while two
+		// processes of one worker id exist (the new one reads the pipe once the old let go).
+		var a1, a2 int
+		var e1, e2 error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); a1, e1 = mpLoad(ms, cs[:10], 100000, stop, &progress) }()
+		go func() { defer wg.Done(); a2, e2 = mpLoad(ms, cs[10:], 100000, stop, &progress, 8) }()
+		wg.Wait()
+		answered, loadErr = a1+a2, errors.Join(e1, e2)
 		close(done)
 	}()
 	ms.eventually("load running", func() bool { return progress.Load() >= 200 })
@@ -791,5 +812,28 @@ func TestModeProcessConnectionControl(t *testing.T) {
 	}
 	if f := b.do("echo protected"); len(f) != 1 || f[0] != "protected" {
 		t.Fatalf("the protected idle connection: %q", f)
+	}
+}
+
+// During a reload the replacement of a worker reads the pipe only once the old process has
+// let go: a connection's requests are answered in order even while the old process is still
+// busy with one of them.
+func TestModeProcessReloadKeepsOrder(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	c := ms.dial()
+	id, old, _ := c.who()
+	c.send("sleep 700")
+	ms.waitEvent("sleeping", func(e mpEv) bool { return e.PID == old })
+	ms.signal(syscall.SIGUSR1)
+	ms.waitEvent("workerstart", func(e mpEv) bool { return e.int(0) == id && e.PID != old })
+	c.send("echo after")
+	if f := c.read(); len(f) != 1 || f[0] != "slept" {
+		t.Fatalf("first reply %q, want slept: a later request was answered first", f)
+	}
+	if f := c.read(); len(f) != 1 || f[0] != "after" {
+		t.Fatalf("second reply %q, want after", f)
+	}
+	if _, pid, _ := c.who(); pid == old {
+		t.Fatalf("the old worker %d still serves after the reload", old)
 	}
 }

@@ -79,6 +79,11 @@ type WorkerSlot struct {
 	CoroutinePeak atomic.Int64
 	// StartTime is the worker start time in unix seconds.
 	StartTime atomic.Int64
+	// ReaderPID is the pid of the process that reads this worker slot's pipe now (0: none).
+	// During a reload the replacement waits until the old process has let go, so that the
+	// events of one connection are never handled by two processes at once.
+	ReaderPID atomic.Int32
+	_         int32
 
-	_ [9]uint64 // reserved
+	_ [8]uint64 // reserved
 }
