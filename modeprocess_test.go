@@ -837,3 +837,23 @@ func TestModeProcessReloadKeepsOrder(t *testing.T) {
 		t.Fatalf("the old worker %d still serves after the reload", old)
 	}
 }
+
+// A callback that panics kills its worker process (as an uncaught panic does in Go): the
+// master reports it (OnWorkerError, exit code 2), starts another, and keeps the connection.
+func TestModeProcessWorkerPanics(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	ms.allowPanic = true
+	c := ms.dial()
+	id, pid, _ := c.who()
+	c.send("panic test")
+	e := ms.waitEvent("workererror", func(e mpEv) bool { return e.int(1) == pid })
+	if e.int(0) != id || e.int(2) != 2 || e.int(3) != 0 {
+		t.Fatalf("workererror %q: want worker %d, exit code 2, no signal", e.Fields, id)
+	}
+	if f := c.do("echo still-connected"); len(f) != 1 || f[0] != "still-connected" {
+		t.Fatalf("after the panic: %q", f)
+	}
+	if _, now, _ := c.who(); now == pid {
+		t.Fatal("the panicked worker still answers")
+	}
+}
