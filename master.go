@@ -99,7 +99,7 @@ func (s *Server) buildMasterLoops() error {
 	cfg := s.ipcConfig()
 	for r := range s.eff.ReactorNum {
 		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms, heldMark: make([]bool, len(s.mp.toWorker)+s.procTotal())}
-		loop, err := reactor.New(w, reactor.Config{})
+		loop, err := reactor.New(w, reactor.Config{Rounds: masterRounds{w}})
 		if err != nil {
 			return wrapErrno("", err, "cannot create reactor %d", r)
 		}
@@ -339,6 +339,14 @@ func (w *worker) toWorker(id int, h ipc.Header, payload []byte) bool {
 	}
 	return true
 }
+
+// masterRounds makes a round of a reactor (the events of one epoll_wait) a burst: the
+// events it dispatches to a worker, for however many connections, leave in one sendmmsg
+// (small ones packed into one datagram) when the round ends.
+type masterRounds struct{ w *worker }
+
+func (m masterRounds) RoundStart() { m.w.bursting = true }
+func (m masterRounds) RoundEnd()   { m.w.endBurst() }
 
 // endBurst sends the events held during a burst (several frames of one read).
 func (w *worker) endBurst() {

@@ -92,9 +92,6 @@ func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
 	defer func() {
 		if corked {
 			c.rc.Uncork()
-			if w.bursting {
-				w.endBurst()
-			}
 		}
 	}()
 	for len(buf) > 0 {
@@ -112,10 +109,9 @@ func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
 		}
 		if !corked && n < len(buf) {
 			// More frames may follow in this read: gather their replies into one write
-			// (in a ModeProcess master: their events to the workers into one send).
+			// (a ModeProcess master gathers its events to the workers per round).
 			corked = true
 			c.rc.Cork()
-			w.bursting = w.ms != nil
 		}
 		w.deliver(c, buf[:n], now)
 		buf = buf[n:]

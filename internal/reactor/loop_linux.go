@@ -39,6 +39,16 @@ type Handler interface {
 	PacketTooLarge(ln *Listener, size, limit int)
 }
 
+// RoundHandler is implemented by a Handler that wants to know when the loop starts and ends
+// handling the events of one epoll_wait (a round): to send what the events of a round
+// produced together, e.g. one sendmmsg per round instead of one sendmsg per event. Both are
+// called on the loop goroutine, only for rounds with events, and not for the events a
+// nested run (RunUntil) handles.
+type RoundHandler interface {
+	RoundStart()
+	RoundEnd()
+}
+
 // Timers is the loop's view of a timer heap: how long epoll may sleep and a call to run what
 // is due. Times are monotonic nanoseconds.
 type Timers interface {
@@ -107,14 +117,16 @@ type Listener struct {
 
 // Config sets a loop's buffers.
 type Config struct {
-	ReadBufferSize int // bytes read per readiness report; default 64 KiB
-	MaxEvents      int // epoll events per wait; default 1024
+	ReadBufferSize int          // bytes read per readiness report; default 64 KiB
+	MaxEvents      int          // epoll events per wait; default 1024
+	Rounds         RoundHandler // told when each round of events starts and ends; optional
 }
 
 // Loop is one event loop. Create it with New, add listeners, then call Run on the goroutine
 // that is to run every Handler call.
 type Loop struct {
 	h      Handler
+	rounds RoundHandler // Config.Rounds, or nil
 	epfd   int
 	wakefd int
 	events []unix.EpollEvent
@@ -163,7 +175,7 @@ func New(h Handler, cfg Config) (*Loop, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	l := &Loop{
-		h: h, epfd: epfd, wakefd: wfd,
+		h: h, rounds: cfg.Rounds, epfd: epfd, wakefd: wfd,
 		events: make([]unix.EpollEvent, cfg.MaxEvents),
 		buf:    make([]byte, cfg.ReadBufferSize),
 		iov:    make([]unix.Iovec, 64),
@@ -369,7 +381,13 @@ func (l *Loop) Run() error {
 		if err != nil && err != unix.EINTR {
 			return os.NewSyscallError("epoll_wait", err)
 		}
-		l.dispatch(l.events[:max(n, 0)])
+		if l.rounds != nil && n > 0 {
+			l.rounds.RoundStart()
+			l.dispatch(l.events[:n])
+			l.rounds.RoundEnd()
+		} else {
+			l.dispatch(l.events[:max(n, 0)])
+		}
 		l.runTimers()
 		l.runTasks()
 	}
