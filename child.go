@@ -443,14 +443,14 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		return
 	}
 	c := s.conns[h.Fd&s.mask].Load()
-	if c == nil || c.id != h.Fd || c.gone {
+	if c == nil || c.id != h.Fd || (c.mc != nil && c.mc.gone) {
 		s.log.Debug("swoole: a request for a connection that is gone was dropped", "fd", h.Fd, "type", h.Type.String(), "from", h.SrcWorker, "code", ErrSessionDiscardData)
 		return
 	}
 	switch h.Type {
 	case ipc.TypeSend:
-		if w.corkSends && !c.batchCorked {
-			c.batchCorked = true
+		if w.corkSends && !c.mc.batchCorked { // a master's reactor: c.mc is set
+			c.mc.batchCorked = true
 			c.rc.Cork()
 			w.corked = append(w.corked, c)
 		}
@@ -468,8 +468,8 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		}
 		s.countSend(c, int64(len(payload)))
 	case ipc.TypeCloseReq:
-		if c.batchCorked { // what this batch sent goes out before the close
-			c.batchCorked = false
+		if c.mc != nil && c.mc.batchCorked { // what this batch sent goes out before the close
+			c.mc.batchCorked = false
 			c.rc.Uncork()
 		}
 		if !c.inClose.Load() && s.table.MarkClosing(c.slot, c.id) {

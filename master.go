@@ -98,7 +98,7 @@ func (s *Server) buildMasterLoops() error {
 	pid := int32(os.Getpid())
 	cfg := s.ipcConfig()
 	for r := range s.eff.ReactorNum {
-		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms, heldMark: make([]bool, len(s.mp.toWorker)+s.procTotal())}
+		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms, heldMark: make([]bool, s.procTotal())}
 		loop, err := reactor.New(w, reactor.Config{Rounds: masterRounds{w}})
 		if err != nil {
 			return wrapErrno("", err, "cannot create reactor %d", r)
@@ -289,12 +289,12 @@ func (w *worker) unthrottle(reset bool) {
 	kept := w.throttled[:0]
 	for _, c := range w.throttled {
 		switch {
-		case c.gone:
+		case c.mc.gone:
 		case reset || c.slot.RecvQueued.Load() <= limit:
 			if reset {
 				c.slot.RecvQueued.Store(0)
 			}
-			c.throttled = false
+			c.mc.throttled = false
 			if !c.slot.HasFlag(conntable.FlagPaused) {
 				c.rc.Resume()
 			}
@@ -315,7 +315,7 @@ func (w *worker) idleWorker(i int) bool {
 }
 
 func (c *conn) key() dispatch.Key {
-	return dispatch.Key{FD: c.rc.FD, IP: c.ipKey, UID: c.slot.UID.Load()}
+	return dispatch.Key{FD: c.rc.FD, IP: c.mc.ipKey, UID: c.slot.UID.Load()}
 }
 
 // toWorker writes an event to worker id's pipe. The loop never blocks on it: what the pipe
@@ -363,9 +363,9 @@ func (w *worker) endBurst() {
 // uncorkBatch writes what a batch of the reactor's pipe sent to each connection.
 func (w *worker) uncorkBatch() {
 	for _, c := range w.corked {
-		if c.batchCorked {
-			c.batchCorked = false
-			if !c.gone {
+		if c.mc.batchCorked {
+			c.mc.batchCorked = false
+			if !c.mc.gone {
 				c.rc.Uncork()
 			}
 		}
@@ -469,8 +469,8 @@ func (w *worker) masterDeliver(c *conn, data []byte, now int64) {
 		q := c.slot.RecvQueued.Add(int64(len(data)))
 		if !w.toWorker(id, ipc.Header{Type: ipc.TypeData, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, data) {
 			c.slot.RecvQueued.Add(-int64(len(data)))
-		} else if limit := w.s.eff.MaxQueuedBytes; limit > 0 && q > int64(limit) && !c.throttled {
-			c.throttled = true // max_queued_bytes: stop reading until the workers catch up
+		} else if limit := w.s.eff.MaxQueuedBytes; limit > 0 && q > int64(limit) && !c.mc.throttled {
+			c.mc.throttled = true // max_queued_bytes: stop reading until the workers catch up
 			c.rc.Pause()
 			w.throttled = append(w.throttled, c)
 		}
@@ -488,7 +488,7 @@ func (w *worker) closeByDispatch(c *conn) {
 // masterClosed passes OnClose to a worker. It reports whether the session must stay
 // reserved until the worker acknowledges (GetClientInfo works inside OnClose).
 func (w *worker) masterClosed(c *conn) bool {
-	c.gone = true
+	c.mc.gone = true
 	if c.port.ecb.close == nil || !w.ms.events {
 		return false
 	}
@@ -503,8 +503,8 @@ func (w *worker) masterClosed(c *conn) bool {
 	if !w.toWorker(id, h, nil) {
 		return false
 	}
-	c.closeTo = int16(id)
-	c.closePending = true
+	c.mc.closeTo = int16(id)
+	c.mc.closePending = true
 	return true
 }
 
@@ -512,10 +512,10 @@ func (w *worker) masterClosed(c *conn) bool {
 func (w *worker) closeAcked(fd int64) {
 	s := w.s
 	c := s.conns[fd&s.mask].Load()
-	if c == nil || c.id != fd || !c.closePending {
+	if c == nil || c.id != fd || !c.mc.closePending {
 		return
 	}
-	c.closePending = false
+	c.mc.closePending = false
 	s.conns[fd&s.mask].CompareAndSwap(c, nil)
 	s.table.Release(c.slot)
 }
@@ -528,8 +528,8 @@ func (s *Server) releaseClosesOf(id int) {
 			w.unthrottle(true)
 			for i := range s.conns {
 				c := s.conns[i].Load()
-				if c != nil && c.w == w && c.closePending && int(c.closeTo) == id {
-					c.closePending = false
+				if c != nil && c.w == w && c.mc.closePending && int(c.mc.closeTo) == id {
+					c.mc.closePending = false
 					s.conns[i].CompareAndSwap(c, nil)
 					s.table.Release(c.slot)
 				}

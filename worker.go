@@ -58,7 +58,12 @@ type conn struct {
 	appClose atomic.Bool     // closed by Close (OnClose gets reactorID -1)
 	inClose  atomic.Bool     // OnClose is running
 
-	// ModeProcess master only (loop goroutine): see master.go.
+	mc *masterConn // a ModeProcess master's state of the connection (master.go), else nil
+}
+
+// masterConn is what a ModeProcess master keeps per connection beyond conn (loop goroutine
+// only). It is apart so that the other modes' connections stay in a smaller size class.
+type masterConn struct {
 	ipKey        uint32 // dispatch.IPKey of the peer
 	closeTo      int16  // the worker OnClose was passed to
 	closePending bool   // the session waits for that worker's acknowledgement
@@ -418,8 +423,9 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 	}
 	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
 	if w.ms != nil {
+		c.mc = &masterConn{}
 		if a, ok := netip.AddrFromSlice(ip); ok {
-			c.ipKey = dispatch.IPKey(a)
+			c.mc.ipKey = dispatch.IPKey(a)
 		}
 	}
 	c.dec = framing.NewDecoder(p.frame)
