@@ -573,8 +573,7 @@ func TestModeProcessHeartbeat(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the idle connection %d was not closed by the heartbeat", fd)
 			}
-			busy.do("echo alive") // keeps this one active
-			time.Sleep(50 * time.Millisecond)
+			busy.do("echo alive") // keeps this one active (one round trip per look)
 		}
 		e := ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == sfd })
 		if e.int(2) < 0 {

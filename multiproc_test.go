@@ -437,8 +437,9 @@ func TestMultiProcCrossWorkerFlood(t *testing.T) {
 	_, _, fdB := b.who()
 	const n, size = 4096, 8192
 	// Worker 1 is busy while worker 0 floods it, so the pipe fills and worker 0 queues.
+	_, pidB, _ := b.who()
 	b.send("sleep 300")
-	time.Sleep(50 * time.Millisecond)
+	ms.waitEvent("sleeping", func(e mpEv) bool { return e.PID == pidB })
 	a.send(fmt.Sprintf("flood %d %d %d", fdB, n, size))
 	if f := a.read(); !slices.Equal(f, []string{"flooded", "0"}) {
 		t.Fatalf("flood reply %q", f)
