@@ -2,6 +2,7 @@ package swoole
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -208,22 +209,32 @@ func (s *Server) runChild() {
 	os.Exit(code)
 }
 
-// buildChild maps the table, creates the worker's loop and connects its listeners and pipes.
-func (s *Server) buildChild() error {
-	mp := s.mp
-	id := mp.role.ID
+// adoptTable maps, in a child process (what names it in errors), the connection table the
+// manager passed.
+func (s *Server) adoptTable(what string) (*conntable.Table, error) {
 	f, ok := supervisor.Inherited(fileTable)
 	if !ok {
-		return newError(ErrOperationNotSupport, "worker process %d: the manager passed no connection table", id)
+		return nil, newError(ErrOperationNotSupport, "%s: the manager passed no connection table", what)
 	}
 	t, err := conntable.Open(f)
 	if err != nil {
-		return wrapErrno("", err, "worker process %d: cannot map the connection table", id)
+		return nil, wrapErrno("", err, "%s: cannot map the connection table", what)
 	}
 	s.table = t
 	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
+	return t, nil
+}
+
+// buildChild maps the table, creates the worker's loop and connects its listeners and pipes.
+func (s *Server) buildChild() error {
+	mp := s.mp
+	id := mp.role.ID
+	t, err := s.adoptTable(fmt.Sprintf("worker process %d", id))
+	if err != nil {
+		return err
+	}
 
 	w := &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
 	if w.slot == nil {

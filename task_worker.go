@@ -1,15 +1,13 @@
 package swoole
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/ipc"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/supervisor"
@@ -114,18 +112,10 @@ func (s *Server) buildTaskChild() error {
 		return newError(ErrOperationNotSupport, "task worker process %d: this server has no such task worker (task_worker_num %d): set the same task_worker_num in every process", id, s.eff.TaskWorkerNum)
 	}
 	ts.spillNm = spillPrefix + strconv.Itoa(supervisor.ParentPID()) + "-"
-	f, ok := supervisor.Inherited(fileTable)
-	if !ok {
-		return newError(ErrOperationNotSupport, "task worker process %d: the manager passed no connection table", id)
-	}
-	t, err := conntable.Open(f)
+	t, err := s.adoptTable(fmt.Sprintf("task worker process %d", id))
 	if err != nil {
-		return wrapErrno("", err, "task worker process %d: cannot map the connection table", id)
+		return err
 	}
-	s.table = t
-	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
-	s.conns = make([]atomic.Pointer[conn], t.Capacity())
-	s.mask = int64(t.Capacity() - 1)
 	w := &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
 	if w.slot == nil {
 		return newError(ErrOperationNotSupport, "task worker process %d: the connection table has no slot for it", id)

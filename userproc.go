@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/ipc"
 	"github.com/goswoole/swoole/internal/supervisor"
 )
@@ -308,18 +305,9 @@ func (s *Server) buildUserProcess() error {
 	idx := mp.role.ID
 	mp.ext.proc = s.procs[idx] // childLayout checked the index
 	mp.ext.msgs = make(chan pipeMsg, 256)
-	f, ok := supervisor.Inherited(fileTable)
-	if !ok {
-		return newError(ErrOperationNotSupport, "user process %d: the manager passed no connection table", idx)
+	if _, err := s.adoptTable(fmt.Sprintf("user process %d", idx)); err != nil {
+		return err
 	}
-	t, err := conntable.Open(f)
-	if err != nil {
-		return wrapErrno("", err, "user process %d: cannot map the connection table", idx)
-	}
-	s.table = t
-	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
-	s.conns = make([]atomic.Pointer[conn], t.Capacity())
-	s.mask = int64(t.Capacity() - 1)
 
 	cfg := s.ipcConfig()
 	inF, ok := supervisor.Inherited(fileIn)
