@@ -374,12 +374,13 @@ func (w *worker) uncorkBatch() {
 	w.corked = w.corked[:0]
 }
 
-// Replies in batches (a worker of a ModeProcess server). When one read of the worker's pipe
-// brings several events, the Sends their callbacks make go to the master's reactors held
-// (ipc.Writer.Hold: packed into shared datagrams, one sendmmsg at the end of the batch)
-// instead of one sendmsg each. The first event of a batch is not held, so a lone request's
-// reply leaves at once; and while a batch lasts, a timer sends what is held every
-// replyFlushEvery, so a slow callback does not delay the replies made before it.
+// Replies in batches (a worker of a ModeProcess server). The Sends the callbacks of one read
+// of the worker's pipe make go to the master's reactors held (ipc.Writer.Hold: packed into
+// shared datagrams, one sendmmsg when the batch ends) instead of one sendmsg each. The batch
+// ends right after the last callback has returned and the worker has marked itself idle, so
+// a client that answers a reply at once finds the worker idle (dispatch_mode 3). While a
+// batch lasts, a timer sends what is held every replyFlushEvery, so a slow callback does not
+// hold back the replies made before it (or by it).
 
 // replyFlushEvery bounds how long a reply waits in a held batch.
 const replyFlushEvery = time.Millisecond
@@ -398,7 +399,7 @@ func (s *Server) replyEvent() {
 		return
 	}
 	mp.batchEvents++
-	if mp.batchEvents != 2 || mp.replyHolds > 0 {
+	if mp.replyHolds > 0 {
 		return
 	}
 	mp.replyHolds++
@@ -414,9 +415,9 @@ func (s *Server) replyEvent() {
 		for _, wr := range mp.toReactor {
 			_, _ = wr.Flush()
 		}
-		time.AfterFunc(replyFlushEvery, tick)
+		mp.flushTimer.Store(time.AfterFunc(replyFlushEvery, tick))
 	}
-	time.AfterFunc(replyFlushEvery, tick)
+	mp.flushTimer.Store(time.AfterFunc(replyFlushEvery, tick))
 }
 
 // endReplyBatch ends a batch: what was held is sent.
@@ -427,6 +428,9 @@ func (s *Server) endReplyBatch() {
 	}
 	mp.replyHolds = 0
 	mp.batchGen.Add(1)
+	if t := mp.flushTimer.Load(); t != nil {
+		t.Stop() // usually before it fires: no wake-up per batch
+	}
 	for _, wr := range mp.toReactor {
 		_ = wr.Release()
 	}
