@@ -80,12 +80,12 @@ type Settings struct {
 	TaskIPCMode int
 	// TaskMaxRequest is task_max_request: MaxRequest for task workers. Default 0: never.
 	TaskMaxRequest int
-	// TaskEnableCoroutine is task_enable_coroutine. In Swoole it runs onTask in a coroutine
-	// (and switches PHP's onTask to a Task-object signature). goswoole accepts it for
-	// compatibility and it changes nothing: OnTask is an ordinary Go function with one
-	// signature that may block (its task worker then waits, as with it off); to work on
-	// several tasks at once, run more task workers (task_worker_num). Start logs this once
-	// when it is set. Default false.
+	// TaskEnableCoroutine is task_enable_coroutine: each OnTask runs on a goroutine of its
+	// own, so one task worker works on several tasks at once (Swoole runs onTask in a
+	// coroutine); a task finishes when its OnTask returns a value or calls Finish (from that
+	// goroutine). The task worker counts as busy while any task runs, and a stopping task
+	// worker lets the tasks in hand finish (up to max_wait_time). Off (default): a task
+	// worker runs one OnTask at a time on its loop.
 	TaskEnableCoroutine bool
 	// TaskMaxRequestGrace is task_max_request_grace: MaxRequestGrace for task workers.
 	// Default (0): TaskMaxRequest/2 when TaskMaxRequest > 10, else none; -1 means no grace.

@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/goswoole/swoole"
@@ -51,7 +52,11 @@ const (
 	taskEnvMode      = "GOSWOOLE_TEST_TASK_MODE" // task_ipc_mode (default 1)
 	taskEnvCoroutine = "GOSWOOLE_TEST_COROUTINE" // "0": enable_coroutine false
 	taskEnvMax       = "GOSWOOLE_TEST_TASK_MAX"  // task_max_request
+	taskEnvCo        = "GOSWOOLE_TEST_TASK_CO"   // "1": task_enable_coroutine
 )
+
+// taskBarrier counts, in a task worker, the "barrier" tasks that have started.
+var taskBarrier atomic.Int64
 
 func taskTestServer() int {
 	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
@@ -74,6 +79,7 @@ func taskTestServer() int {
 	if os.Getenv(taskEnvCoroutine) == "0" {
 		set.EnableCoroutine = swoole.Bool(false)
 	}
+	set.TaskEnableCoroutine = os.Getenv(taskEnvCo) == "1"
 	if err := s.Set(set); err != nil {
 		fmt.Fprintln(os.Stderr, "Set:", err)
 		return 2
@@ -100,6 +106,23 @@ func taskTestServer() int {
 			return "r:" + rest
 		case "who":
 			return fmt.Sprintf("%d %v %d", s.GetWorkerID(), s.IsTaskWorker(), os.Getpid())
+		case "barrier": // barrier <n> <tag>: waits until n barrier tasks have started here
+			n, tag, _ := strings.Cut(arg, " ")
+			taskBarrier.Add(1)
+			deadline := time.Now().Add(2 * time.Second)
+			for taskBarrier.Load() < int64(atoi(n)) {
+				if time.Now().After(deadline) {
+					return "alone:" + tag
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if tag == "f" { // Finish from this task's own goroutine
+				if err := s.Finish("finished:" + tag); err != nil {
+					return "finish failed"
+				}
+				return nil
+			}
+			return "met:" + tag
 		case "nil":
 			return nil
 		case "finish":

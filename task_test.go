@@ -271,3 +271,19 @@ func TestTaskCommand(t *testing.T) {
 		t.Fatalf("Command to task worker 2 of 2: %q, want 505", f)
 	}
 }
+
+// TestTaskEnableCoroutine: with task_enable_coroutine one task worker runs several OnTask at
+// once: three tasks that each wait for the other two all complete (run one at a time, the
+// first would give up alone), and Finish from a task's goroutine finishes that task.
+func TestTaskEnableCoroutine(t *testing.T) {
+	ms := taskStart(t, mpEnvWorkers+"=1", taskEnvTasks+"=1", taskEnvCo+"=1")
+	c := ms.dial()
+	taskWantFields(t, "co barrier", c.do("multi 8000 barrier 3 a|barrier 3 b|barrier 3 f"), "multi", "0", "met:a|met:b|finished:f")
+	// Without it, the same tasks run one at a time: each waits alone.
+	ms2 := taskStart(t, mpEnvWorkers+"=1", taskEnvTasks+"=1")
+	c2 := ms2.dial()
+	f := c2.do("multi 20000 barrier 2 a|barrier 2 b")
+	if len(f) != 3 || !strings.HasPrefix(f[2], "alone:a|") {
+		t.Fatalf("without task_enable_coroutine: %q, want the first task alone", f)
+	}
+}

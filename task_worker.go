@@ -36,7 +36,10 @@ type taskRunner struct {
 	max      int64 // task_max_request with its grace; 0 = no limit
 
 	mu  sync.Mutex
-	cur *taskCtx // the task OnTask is running
+	cur *taskCtx           // the task OnTask is running on the loop
+	byG map[int64]*taskCtx // task_enable_coroutine: the task each OnTask goroutine runs
+
+	running int // task_enable_coroutine: OnTask goroutines not yet done (loop only)
 }
 
 // taskCtx is the task in hand.
@@ -266,6 +269,10 @@ func (tr *taskRunner) run(m taskMsg) {
 		}
 	}
 	ctx := &taskCtx{id: m.h.Fd, src: int(m.h.SrcWorker), flags: m.h.Aux &^ taskFlagSpill}
+	if s.eff.TaskEnableCoroutine {
+		tr.runConcurrent(ctx, data)
+		return
+	}
 	tr.mu.Lock()
 	tr.cur = ctx
 	tr.mu.Unlock()
@@ -295,11 +302,59 @@ func (tr *taskRunner) run(m taskMsg) {
 	}
 }
 
+// runConcurrent runs OnTask for one task on a goroutine of its own (task_enable_coroutine):
+// the task worker goes on reading tasks while it runs, so it works on several at once. The
+// worker is busy while any runs; each task's result leaves when its OnTask returns.
+func (tr *taskRunner) runConcurrent(ctx *taskCtx, data []byte) {
+	s := tr.ts.s
+	w := tr.w
+	tr.running++
+	w.slot.Status.Store(WorkerBusy)
+	w.slot.RequestCount.Add(1)
+	go func() {
+		g := reactor.GoroutineID()
+		tr.mu.Lock()
+		if tr.byG == nil {
+			tr.byG = map[int64]*taskCtx{}
+		}
+		tr.byG[g] = ctx
+		tr.mu.Unlock()
+		ret := s.cb.task(s, int(ctx.id), ctx.src, data)
+		tr.mu.Lock()
+		delete(tr.byG, g)
+		finished := ctx.finished
+		tr.mu.Unlock()
+		if ret != nil && !finished {
+			if err := tr.send(ctx, ret, 0); err != nil {
+				s.log.Warn("swoole: cannot send the task's result", "task", ctx.id, "to", ctx.src, "err", err)
+			}
+		} else if !finished && ctx.flags&(taskFlagWait|taskFlagCallback) != 0 {
+			_ = tr.send(ctx, nil, taskFlagNoResult)
+		}
+		w.loop.Post(reactor.Task{Fn: func() {
+			tr.running--
+			if tr.running == 0 {
+				w.slot.Status.Store(WorkerIdle)
+			}
+			tr.requests++
+			if tr.requests == tr.max {
+				s.mp.termed.Store(true)
+				s.log.Info("swoole: task_max_request reached: the task worker is replaced", "worker", w.id, "tasks", tr.requests)
+				tr.stopReading()
+				w.requestStop(w.id, true)
+			}
+		}})
+	}()
+}
+
 // finish is Finish in a task worker.
 func (tr *taskRunner) finish(data any) error {
 	s := tr.ts.s
 	tr.mu.Lock()
 	ctx := tr.cur
+	if ctx == nil && tr.byG != nil {
+		ctx = tr.byG[reactor.GoroutineID()] // task_enable_coroutine: this goroutine's task
+	}
 	if ctx == nil {
 		tr.mu.Unlock()
 		return s.fail(newError(ErrWrongOperation, "Finish outside OnTask: call it while OnTask runs (or return the result from OnTask)"))
@@ -352,7 +407,20 @@ func (tr *taskRunner) send(ctx *taskCtx, data any, flags uint16) error {
 // timers remain, WorkerStop).
 func (tr *taskRunner) exit() {
 	tr.stopReading()
-	tr.w.exitWorker()
+	if tr.running == 0 {
+		tr.w.exitWorker()
+		return
+	}
+	// task_enable_coroutine: the tasks in hand finish first (up to max_wait_time).
+	w := tr.w
+	deadline := w.loop.Now() + int64(tr.ts.s.eff.MaxWaitTime)
+	var id int
+	id = w.timers.Add(w.loop.Now(), 5*time.Millisecond, 5*time.Millisecond, func(int) {
+		if tr.running == 0 || w.loop.Now() >= deadline {
+			w.timers.Cancel(id)
+			w.exitWorker()
+		}
+	})
 }
 
 // stopReading stops reading the task worker's pipes.

@@ -192,9 +192,6 @@ func (s *Server) prepare() error {
 	if err := s.newLogger(); err != nil {
 		return err
 	}
-	if s.eff.TaskEnableCoroutine {
-		s.log.Info("swoole: task_enable_coroutine has no effect: OnTask is a plain Go function that may block; run more task workers to work on several tasks at once")
-	}
 	for _, p := range s.ports {
 		p.resolve(s.eff, s.cb.port)
 		if p.sock.isStream() {
