@@ -71,7 +71,6 @@ type masterState struct {
 	events   bool // OnConnect/OnClose are delivered (hash mode, dispatch_func or enable_unsafe_event)
 	pairs    [][2]*os.File
 	readers  []*ipc.Reader
-	outs     []*pipeOut // flushers of the writers to the workers, on reactor 0
 	running  sync.WaitGroup
 	noIdle   atomic.Int64 // the last time (unix ns) the 9007 warning was logged
 }
@@ -142,7 +141,6 @@ func (s *Server) masterWriter(a *os.File) (*ipc.Writer, error) {
 	if err := loop.AddFD(po.fd, po, 0); err != nil {
 		return nil, err
 	}
-	ms.outs = append(ms.outs, po)
 	return wr, nil
 }
 
@@ -683,7 +681,7 @@ func (s *Server) adoptReactorPipes(out func(*os.File, string) (*ipc.Writer, erro
 	}
 }
 
-// errProcessModeClosing is Send/Close inside OnClose in a ModeProcess worker: the master has
+// closingInWorker is Send/Close inside OnClose in a ModeProcess worker: the master has
 // closed the socket already (Swoole: 1004 for Send, 1003 for Close).
 func (s *Server) closingInWorker(call string, fd int64) error {
 	if s.mp == nil || !s.mp.child || s.mode != ModeProcess || s.mp.inClose != fd || fd == 0 {
