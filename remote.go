@@ -60,7 +60,18 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 	h.SrcWorker = mp.src
 	var err error
 	if mp.child && s.cur != nil { // issue 5: a user process (s.cur nil) has no loop to flush a queue
+		// A control request (Close, Pause, Resume, Confirm, SendFile) to a ModeProcess
+		// reactor leaves now, after what the batch sent before it, and not with the batch's
+		// replies: a reply sent after Pause returned must not reach the client before the
+		// pause reaches the reactor.
+		urgent := h.Type != ipc.TypeSend && reactorOf(owner) >= 0 && mp.replyHolds > 0 && s.cur.loop.OnLoop()
+		if urgent {
+			s.flushReplies()
+		}
 		err = wr.Write(h, payload)
+		if urgent && err == nil {
+			_, _ = wr.Flush()
+		}
 	} else {
 		err = wr.WriteBlocking(h, payload, time.Now().Add(s.eff.MaxWaitTime))
 	}

@@ -399,14 +399,17 @@ func (l *Loop) Run() error {
 
 // dispatch reports a batch of epoll events to their handlers.
 func (l *Loop) dispatch(events []unix.EpollEvent) {
+	// Two passes: first every descriptor that is not a connection (pipes from other
+	// processes, listeners, the wake-up), then the connections. So within one round a
+	// request another process sent before a client's next bytes arrived (Pause, Close) is
+	// applied before those bytes are read, whatever order epoll reports them in.
+	conns := 0
 	for i := range events {
 		ev := &events[i]
 		fd := int(ev.Fd)
-		if uint(fd) < uint(len(l.conns)) {
-			if c := l.conns[fd]; c != nil {
-				l.connEvent(c, ev.Events)
-				continue
-			}
+		if uint(fd) < uint(len(l.conns)) && l.conns[fd] != nil {
+			conns++
+			continue
 		}
 		e := l.others[fd]
 		if e == nil {
@@ -425,6 +428,18 @@ func (l *Loop) dispatch(events []unix.EpollEvent) {
 			var b [8]byte
 			_, _ = unix.Read(l.wakefd, b[:])
 			l.wakePending.Store(false)
+		}
+	}
+	if conns == 0 {
+		return
+	}
+	for i := range events {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		if uint(fd) < uint(len(l.conns)) {
+			if c := l.conns[fd]; c != nil && c.FD == fd {
+				l.connEvent(c, ev.Events)
+			}
 		}
 	}
 }
@@ -596,10 +611,19 @@ func (l *Loop) connEvent(c *Conn, ev uint32) {
 		}
 		return
 	}
-	if ev&unix.EPOLLIN == 0 && c.events&unix.EPOLLIN == 0 {
+	c.mu.Lock()
+	reading := c.wantEvents()&unix.EPOLLIN != 0
+	c.mu.Unlock()
+	if ev&unix.EPOLLIN == 0 && !reading {
 		// Paused or waiting for Confirm: an error or hang-up still ends the connection.
 		l.closeConn(c, CloseError, sockErrno(c.FD))
 		l.finalClose(c)
+		return
+	}
+	if !reading && ev&(unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+		// Paused (or held, or waiting for Confirm) after the wait reported the data, by an
+		// earlier event of the same round (a Pause from another process): it stays in the
+		// kernel until Resume.
 		return
 	}
 	for {
