@@ -197,11 +197,22 @@ func (s *Server) runChild() {
 		s.log.Error("swoole: the worker's event loop failed", "worker", w.id, "err", err)
 		code = 1
 	}
-	// What the loop could not send yet (replies to other workers' connections, a stop
-	// request) goes out before the process ends.
+	s.exitChild(code)
+}
+
+// exitChild ends a child process: what its pipes could not send yet (replies, a stop
+// request, task results) goes out first, up to a second, then the log is synced.
+func (s *Server) exitChild(code int) {
+	mp := s.mp
 	deadline := time.Now().Add(time.Second)
-	for _, wr := range append(append(mp.toWorker, mp.toMgr), mp.toReactor...) {
-		_ = wr.FlushBlocking(deadline)
+	pipes := append(append(mp.toWorker, mp.toMgr), mp.toReactor...)
+	if s.task != nil {
+		pipes = append(pipes, s.task.resOut...)
+	}
+	for _, wr := range pipes {
+		if wr != nil {
+			_ = wr.FlushBlocking(deadline)
+		}
 	}
 	if s.logFile != nil {
 		s.logFile.Sync()

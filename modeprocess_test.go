@@ -466,18 +466,7 @@ func TestModeProcessSIGTERM(t *testing.T) {
 }
 
 func TestModeProcessMasterKilled(t *testing.T) {
-	ms := mpProcStart(t)
-	pids := ms.workerPIDs()
-	if len(pids) != 2 {
-		t.Fatalf("worker pids %v", pids)
-	}
-	ms.signal(syscall.SIGKILL)
-	ms.wait(mpTimeout)
-	for _, pid := range pids {
-		if !mpGoneWithin(pid, 5*time.Second) {
-			t.Fatalf("worker %d outlived its master killed with SIGKILL by 5 s", pid)
-		}
-	}
+	mpKillTopAndCheck(t, mpProcStart(t), "master")
 }
 
 func TestModeProcessMaxRequest(t *testing.T) {

@@ -355,7 +355,13 @@ func TestMultiProcShutdownFromWorker(t *testing.T) {
 }
 
 func TestMultiProcManagerKilled(t *testing.T) {
-	ms := mpStart(t)
+	mpKillTopAndCheck(t, mpStart(t), "manager")
+}
+
+// mpKillTopAndCheck kills the tree's top process (what: its name) with SIGKILL and checks
+// that both workers die with it within 5 s.
+func mpKillTopAndCheck(t *testing.T, ms *mpServer, what string) {
+	t.Helper()
 	pids := ms.workerPIDs()
 	if len(pids) != 2 {
 		t.Fatalf("worker pids %v", pids)
@@ -364,7 +370,7 @@ func TestMultiProcManagerKilled(t *testing.T) {
 	ms.wait(mpTimeout)
 	for _, pid := range pids {
 		if !mpGoneWithin(pid, 5*time.Second) {
-			t.Fatalf("worker %d outlived its manager killed with SIGKILL by 5 s", pid)
+			t.Fatalf("worker %d outlived its %s killed with SIGKILL by 5 s", pid, what)
 		}
 	}
 }

@@ -94,16 +94,7 @@ func (s *Server) runTaskChild() {
 		s.log.Error("swoole: the task worker's event loop failed", "worker", w.id, "err", err)
 		code = 1
 	}
-	deadline := time.Now().Add(time.Second)
-	for _, wr := range append(append(mp.toWorker, mp.toMgr), s.task.resOut...) {
-		if wr != nil {
-			_ = wr.FlushBlocking(deadline)
-		}
-	}
-	if s.logFile != nil {
-		s.logFile.Sync()
-	}
-	os.Exit(code)
+	s.exitChild(code)
 }
 
 // buildTaskChild maps the table, creates the task worker's loop and adopts its pipes.

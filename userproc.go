@@ -284,19 +284,10 @@ func (s *Server) runUserProcess() {
 // userProcessExit flushes what this user process still has to send and exits.
 func (s *Server) userProcessExit(code int) {
 	mp := s.mp
-	deadline := time.Now().Add(time.Second)
-	for _, wr := range append(append(mp.toWorker, mp.toMgr), mp.toReactor...) {
-		if wr != nil {
-			_ = wr.FlushBlocking(deadline)
-		}
-	}
 	if ws := s.table.Worker(int(mp.src)); ws != nil && ws.PID.Load() == int32(os.Getpid()) {
 		ws.Status.Store(WorkerExit)
 	}
-	if s.logFile != nil {
-		s.logFile.Sync()
-	}
-	os.Exit(code)
+	s.exitChild(code)
 }
 
 // buildUserProcess maps the table and adopts the pipes of a user process.
