@@ -29,7 +29,7 @@ type Server interface {
 }
 
 // Names lists the servers Start knows, in the order reports show them.
-var Names = []string{"netstd", "goswoole", "gnet"}
+var Names = []string{"netstd", "goswoole", "gnet", "floor", "uring"}
 
 // Options are the settings a server may take; each server uses those that apply to it.
 type Options struct {
@@ -60,8 +60,12 @@ func StartWith(name, addr string, o Options) (Server, error) {
 		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
 		return StartGnetWith(addr, o.Multicore)
+	case "floor":
+		return StartFloor(addr)
+	case "uring":
+		return StartUring(addr)
 	}
-	return nil, fmt.Errorf("unknown server %q: use netstd, goswoole or gnet", name)
+	return nil, fmt.Errorf("unknown server %q: use netstd, goswoole, gnet, floor or uring", name)
 }
 
 // ---- netstd: Go's net package, a goroutine per connection ----

@@ -113,6 +113,10 @@ var servers = map[string]struct {
 	"goswoole-proc": {bin: "swooleecho", extra: []string{"-mode", "process", "-workers", "2"}, lines: 3},
 	"gnet":          {bin: "gnetecho"},
 	"netstd":        {bin: "netecho"},
+	// Not a peer: the least an epoll server can do per message (bench/servers/floor_linux.go).
+	"floor": {bin: "floorecho"},
+	// Not a peer either: the least an io_uring server can do (bench/servers/uring_linux.go).
+	"uring": {bin: "uringecho"},
 }
 
 func main() {

@@ -172,6 +172,31 @@ func (t *table) ratioOf(c cell, srv, peer string, m func(load.Report) float64) f
 	return a.med / b.med
 }
 
+// wins pairs srv's runs of a cell with the peer's, repetition by repetition (the servers
+// took turns within each repetition, so a pair saw about the same machine), and counts the
+// pairs in which srv did better on m: a lower figure when lowerBetter, else a higher one.
+func (t *table) wins(c cell, srv, peer string, m func(load.Report) float64, lowerBetter bool) (won, pairs int) {
+	a, b := t.runs[c.String()][srv], t.runs[c.String()][peer]
+	for i := range min(len(a), len(b)) {
+		if a[i].Err != "" || b[i].Err != "" {
+			continue
+		}
+		pairs++
+		x, y := m(a[i].Report), m(b[i].Report)
+		if (lowerBetter && x < y) || (!lowerBetter && x > y) {
+			won++
+		}
+	}
+	return won, pairs
+}
+
+func fmtWins(won, pairs int) string {
+	if pairs == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d/%d", won, pairs)
+}
+
 func fmtRatio(v float64) string {
 	if math.IsNaN(v) {
 		return "–"
@@ -221,7 +246,14 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	p("- **goswoole-2w**: the same with `-workers 2`: ModeBase with worker_num 2, a manager and two worker processes (the command started again), all pinned to the one server core (affinity is inherited); CPU and memory are summed over the three processes. Its VmRSS sum counts the shared connection table once per process that touched a page; its PSS column splits those pages.\n")
 	p("- **gnet**: `bench/cmd/gnetecho`, gnet %s with `WithMulticore(true)` as the issue asks; gnet then runs `runtime.NumCPU()` event loops, and NumCPU follows the affinity mask, so pinned to one core it runs **one** loop (GOMAXPROCS 1, as for every server here).\n", m.gnet)
 	p("- **netstd**: `bench/cmd/netecho`, Go's net package, a goroutine per connection with a 64 KiB buffer.\n")
-	p("- **goswoole-proc**: the same with `-mode process -workers 2`: ModeProcess, Swoole's default mode: a master process whose reactor loop(s) accept, read and write every connection (reactor_num defaults to the usable CPUs, here 1 under taskset) and two worker processes that run OnReceive; each message crosses a unix socketpair to a worker and its reply crosses back to the master, which writes it to the socket. All three processes are pinned to the one server core; CPU and memory are summed over them as for goswoole-2w (VmRSS again counts the shared connection table once per process that touched a page; PSS splits it).\n\n")
+	p("- **goswoole-proc**: the same with `-mode process -workers 2`: ModeProcess, Swoole's default mode: a master process whose reactor loop(s) accept, read and write every connection (reactor_num defaults to the usable CPUs, here 1 under taskset) and two worker processes that run OnReceive; each message crosses a unix socketpair to a worker and its reply crosses back to the master, which writes it to the socket. All three processes are pinned to the one server core; CPU and memory are summed over them as for goswoole-2w (VmRSS again counts the shared connection table once per process that touched a page; PSS splits it).\n")
+	if slices.Contains(t.servers, "floor") {
+		p("- **floor** (not a peer): `bench/cmd/floorecho`, the least an epoll server can do per message: one locked loop, level-triggered epoll, and for each readable connection one read and one write, with no callbacks, table, counters or queue. It polls as gnet and goswoole do (timeout 0, Gosched, then block). What a server spends above it is its own overhead.\n")
+	}
+	if slices.Contains(t.servers, "uring") {
+		p("- **uring** (not a peer): `bench/cmd/uringecho`, the least an io_uring server can do (SINGLE_ISSUER, DEFER_TASKRUN): one receive or send in flight per connection, and a whole batch of completions' next submissions entered with the next wait, in one io_uring_enter.\n")
+	}
+	p("\n")
 	pinNote := "nothing pinned (-pin=false)"
 	if cfg.pin {
 		pinNote = fmt.Sprintf("servers pinned with `taskset -c %s`, the load generator with `taskset -c %s`", cfg.serverCPU, cfg.loadCPU)
@@ -306,17 +338,19 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	}
 	if len(ours) > 0 && len(peers) > 0 {
 		p("## goswoole's ratios to each peer\n\n")
-		p("goswoole's median divided by the peer's (each goswoole row: %s). Throughput (msgs/s, conns/s): above 1 is better; server CPU per message or connection, p99 and RSS per connection: below 1 is better.\n\n", strings.Join(ours, ", "))
-		p("| cell | goswoole row | vs | msgs/s or conns/s | server CPU per msg/conn | p99 | RSS/conn |\n|---|---|---|---:|---:|---:|---:|\n")
+		p("goswoole's median divided by the peer's (each goswoole row: %s). Throughput (msgs/s, conns/s): above 1 is better; server CPU per message or connection, p99 and RSS per connection: below 1 is better. ", strings.Join(ours, ", "))
+		p("\"Better in\" pairs the runs repetition by repetition (within a repetition the servers ran one after the other) and counts the pairs in which the goswoole row did better: a ratio of medians near 1 with a split count is noise, not a difference.\n\n")
+		p("| cell | goswoole row | vs | msgs/s or conns/s | better in | server CPU per msg/conn | better in | p99 | better in | RSS/conn |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, c := range t.cells {
 			for _, srv := range ours {
 				for _, peer := range peers {
 					r := func(m func(load.Report) float64) string { return fmtRatio(t.ratioOf(c, srv, peer, m)) }
 					switch c.Kind {
 					case "idle":
-						p("| %s | %s | %s | – | – | – | %s |\n", c, srv, peer, r(rssConn))
+						p("| %s | %s | %s | – | – | – | – | – | – | %s |\n", c, srv, peer, r(rssConn))
 					default:
-						p("| %s | %s | %s | %s | %s | %s | – |\n", c, srv, peer, r(perSec), r(cpuPer), r(p99))
+						w := func(m func(load.Report) float64, lower bool) string { return fmtWins(t.wins(c, srv, peer, m, lower)) }
+						p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | – |\n", c, srv, peer, r(perSec), w(perSec, false), r(cpuPer), w(cpuPer, true), r(p99), w(p99, true))
 					}
 				}
 			}

@@ -81,11 +81,11 @@ func TestReportBar(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"| echo C=1000 S=64 P=1 | goswoole | 1,000 (990–1,010) |",
-		"| echo C=1000 S=64 P=1 | goswoole | gnet | 1.00 | 0.79 | 1.00 | – |",
-		"| idle N=10000 | goswoole | gnet | – | – | – | 1.20 |",
+		"| echo C=1000 S=64 P=1 | goswoole | gnet | 1.00 | 0/3 | 0.79 | 3/3 | 1.00 | 0/3 | – |",
+		"| idle N=10000 | goswoole | gnet | – | – | – | – | – | – | 1.20 |",
 		"CPU ratio 0.79",
-		"| idle N=10000 | goswoole-2w | netstd | – | – | – | 1.00 |",
-		"| echo C=50 S=64 P=16 | goswoole-proc | gnet | 1.00 | 1.00 | 1.00 | – |",
+		"| idle N=10000 | goswoole-2w | netstd | – | – | – | – | – | – | 1.00 |",
+		"| echo C=50 S=64 P=16 | goswoole-proc | gnet | 1.00 | 0/3 | 1.00 | 0/3 | 1.00 | 0/3 | – |",
 		"**goswoole-proc**: the same with `-mode process -workers 2`",
 		"): **met**.\n- Pipelined",
 		"| echo C=1 S=64 P=1 | goswoole | 1 | 1 | 990 msgs/s",

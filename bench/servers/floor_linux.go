@@ -1,0 +1,171 @@
+//go:build linux
+
+package servers
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// ---- floor: the least an epoll server can do per message ----
+
+// floorServer is not a server anyone should run: it is the measuring stick for "an event loop
+// that makes one read and one write per ready connection". One goroutine locked to its
+// thread, one level-triggered epoll, accept4, and for every readable connection one read
+// into one shared buffer and one write of what was read. No callbacks, no connection table,
+// no counters, no output queue (a write the socket does not take whole is finished by
+// spinning on it), no timers. It polls the way gnet's loop and goswoole's do: epoll_wait
+// with timeout 0 first, runtime.Gosched, then a blocking epoll_wait.
+//
+// Whatever a real server (goswoole, gnet) spends per message above this one's figure is its
+// own overhead; what this one spends is the kernel's TCP work, the system calls and the Go
+// runtime's scheduling, which no server built the same way can avoid.
+type floorServer struct {
+	lfd, epfd, wakefd int
+	addr              string
+	mu                sync.Mutex
+	stopped           bool
+	done              chan struct{}
+}
+
+// StartFloor starts the floor echo server on addr (host:port; port 0 picks one).
+func StartFloor(addr string) (Server, error) {
+	host, port, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		return nil, errors.New("floor: IPv4 addresses only")
+	}
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	s := &floorServer{lfd: lfd, epfd: -1, wakefd: -1, done: make(chan struct{})}
+	fail := func(op string, err error) (Server, error) {
+		s.closeFDs()
+		return nil, os.NewSyscallError(op, err)
+	}
+	_ = unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	sa := &unix.SockaddrInet4{Port: port}
+	copy(sa.Addr[:], ip)
+	if err := unix.Bind(lfd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(lfd, 4096); err != nil {
+		return fail("listen", err)
+	}
+	got, err := unix.Getsockname(lfd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	s.addr = net.JoinHostPort(host, strconv.Itoa(got.(*unix.SockaddrInet4).Port))
+	if s.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fail("epoll_create1", err)
+	}
+	if s.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return fail("eventfd", err)
+	}
+	for _, fd := range []int{lfd, s.wakefd} {
+		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+			return fail("epoll_ctl", err)
+		}
+	}
+	go s.run()
+	return s, nil
+}
+
+func (s *floorServer) Addr() string { return s.addr }
+
+func (s *floorServer) run() {
+	runtime.LockOSThread()
+	defer close(s.done)
+	events := make([]unix.EpollEvent, 256)
+	buf := make([]byte, 64<<10)
+	open := map[int]struct{}{}
+	defer func() {
+		for fd := range open {
+			unix.Close(fd)
+		}
+	}()
+	for {
+		n, err := unix.EpollWait(s.epfd, events, 0)
+		if n == 0 && err == nil {
+			runtime.Gosched()
+			n, err = unix.EpollWait(s.epfd, events, -1)
+		}
+		if err != nil && err != unix.EINTR {
+			return
+		}
+		for i := range max(n, 0) {
+			fd := int(events[i].Fd)
+			switch fd {
+			case s.wakefd:
+				return
+			case s.lfd:
+				for {
+					nfd, _, err := unix.Accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+					if err != nil {
+						break
+					}
+					_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+					if unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, nfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(nfd)}) != nil {
+						unix.Close(nfd)
+						continue
+					}
+					open[nfd] = struct{}{}
+				}
+			default:
+				r, err := unix.Read(fd, buf)
+				if r <= 0 {
+					if err == unix.EAGAIN || err == unix.EINTR {
+						continue
+					}
+					unix.Close(fd) // EOF or error; closing removes it from the epoll set
+					delete(open, fd)
+					continue
+				}
+				for w := 0; w < r; {
+					k, err := unix.Write(fd, buf[w:r])
+					if k > 0 {
+						w += k
+					}
+					if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+func (s *floorServer) closeFDs() {
+	for _, fd := range []int{s.lfd, s.epfd, s.wakefd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// Close stops the loop, closes every connection and the listener, and waits.
+func (s *floorServer) Close() error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	var one = [8]byte{1}
+	_, _ = unix.Write(s.wakefd, one[:])
+	<-s.done
+	s.closeFDs()
+	return nil
+}
