@@ -16,8 +16,8 @@ import (
 // ---- floor: the least an epoll server can do per message ----
 
 // floorServer is not a server anyone should run: it is the measuring stick for "an event loop
-// that makes one read and one write per ready connection". One goroutine locked to its
-// thread, one level-triggered epoll, accept4, and for every readable connection one read
+// that makes one read and one write per ready connection". One goroutine (not locked to its
+// thread, as gnet's loops by default), one level-triggered epoll, accept4, and for every readable connection one read
 // into one shared buffer and one write of what was read. No callbacks, no connection table,
 // no counters, no output queue (a write the socket does not take whole is finished by
 // spinning on it), no timers. It polls the way gnet's loop and goswoole's do: epoll_wait
@@ -85,7 +85,6 @@ func StartFloor(addr string) (Server, error) {
 func (s *floorServer) Addr() string { return s.addr }
 
 func (s *floorServer) run() {
-	runtime.LockOSThread()
 	defer close(s.done)
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 64<<10)

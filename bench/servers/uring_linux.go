@@ -27,6 +27,10 @@ import (
 // The submissions of a whole batch of completions go into the kernel with the next wait, in
 // one io_uring_enter: many connections' receives and sends per system call, where an epoll
 // loop makes a read and a write per connection and an epoll_wait per batch.
+//
+// An experiment's knob: URING_MIN_WAIT_US=N in its environment makes a wait that would block
+// wait up to N µs for URING_BATCH (default 64) completions before it takes fewer
+// (IORING_ENTER_EXT_ARG's min_wait_usec, Linux 6.12+): batching bought with latency.
 type uringServer struct {
 	lfd, wakefd int
 	addr        string
