@@ -18,6 +18,10 @@ import (
 
 // ---- uring: the least an io_uring server can do per message ----
 
+// ErrUnsupported is wrapped in the error of a server this kernel cannot run (uring without
+// io_uring, or with an io_uring too old for its setup flags).
+var ErrUnsupported = errors.New("not supported by this kernel")
+
 // uringServer is, like floorServer, a measuring stick and not a server to run: what a loop
 // built on io_uring (Linux 6.1+) instead of epoll spends per message, to tell how far a
 // reactor could go below "one read and one write per ready connection". One ring, created
@@ -258,7 +262,10 @@ func (s *uringServer) run() {
 	defer close(s.done)
 	r, err := newRing(uringEntries)
 	if err != nil {
-		s.started <- fmt.Errorf("uring: %w (io_uring needs Linux 6.1 or later, not disabled by kernel.io_uring_disabled)", err)
+		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) {
+			err = fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		s.started <- fmt.Errorf("uring: %w (io_uring with SINGLE_ISSUER and DEFER_TASKRUN needs Linux 6.1 or later, not disabled by kernel.io_uring_disabled)", err)
 		return
 	}
 	defer r.close()
