@@ -105,13 +105,14 @@ type multi struct {
 	reloads  int // reloads accepted (the supervisor's BeforeReload calls are serialised)
 
 	// ModeProcess (master.go)
-	master      *masterState               // in the master
-	toReactor   []*ipc.Writer              // in a worker: the pipes to the master's reactors
-	inClose     int64                      // in a worker: the session whose OnClose runs (loop only)
-	replyHolds  int                        // in a worker: 1 while a batch holds its replies (loop only)
-	batchEvents int                        // in a worker: events of the current pipe batch (loop only)
-	batchGen    atomic.Uint64              // in a worker: batches ended (the flush timer's stop signal)
-	flushTimer  atomic.Pointer[time.Timer] // in a worker: the current batch's flush timer
+	master      *masterState  // in the master
+	toReactor   []*ipc.Writer // in a worker: the pipes to the master's reactors
+	inClose     int64         // in a worker: the session whose OnClose runs (loop only)
+	replyHolds  int           // in a worker: 1 while a batch holds its replies (loop only)
+	batchEvents int           // in a worker: events of the current pipe batch (loop only)
+	batchGen    atomic.Uint64 // in a worker: batches ended (the flush timer's stop signal)
+	tickGen     atomic.Uint64 // in a worker: the batch the flush timer was armed for
+	flushTimer  *time.Timer   // in a worker: flushes a held batch (loop sets it once)
 
 	ext procExt // issue 5: commands between processes, user processes (userproc.go)
 }

@@ -845,3 +845,28 @@ func TestModeProcessWorkerPanics(t *testing.T) {
 		t.Fatal("the panicked worker still answers")
 	}
 }
+
+// TestModeProcessHeldReplyFlushed: a worker holds the replies of one batch of events until the
+// batch ends, but a slow callback must not hold back a reply made before it: the batch's
+// flush timer sends it within about a millisecond.
+func TestModeProcessHeldReplyFlushed(t *testing.T) {
+	ms := mpProcStart(t, mpEnvWorkers+"=1", mpEnvReactors+"=1")
+	c := ms.dial()
+	c.who() // the connection is up and served
+	for round := range 2 { // twice: the second batch re-arms the same timer
+		// Two requests in one write: one read of the master, one batch of the worker.
+		c.send("echo first\nsleep 3000")
+		ms.eventually("the worker is in its slow callback", func() bool { return ms.count("sleeping", nil) == round+1 })
+		_ = c.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("round %d: the reply made before a 3 s callback did not arrive within 2 s of that callback's start (%v): held replies are not flushed while a batch runs", round, err)
+		}
+		if l != "first\n" {
+			t.Fatalf("round %d: first reply %q, want \"first\"", round, l)
+		}
+		if f := c.read(); len(f) != 1 || f[0] != "slept" {
+			t.Fatalf("round %d: second reply %q, want \"slept\"", round, f)
+		}
+	}
+}
