@@ -852,7 +852,7 @@ func TestModeProcessWorkerPanics(t *testing.T) {
 func TestModeProcessHeldReplyFlushed(t *testing.T) {
 	ms := mpProcStart(t, mpEnvWorkers+"=1", mpEnvReactors+"=1")
 	c := ms.dial()
-	c.who() // the connection is up and served
+	c.who()                // the connection is up and served
 	for round := range 2 { // twice: the second batch re-arms the same timer
 		// Two requests in one write: one read of the master, one batch of the worker.
 		c.send("echo first\nsleep 3000")
