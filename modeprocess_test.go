@@ -855,12 +855,12 @@ func TestModeProcessHeldReplyFlushed(t *testing.T) {
 	c.who()                // the connection is up and served
 	for round := range 2 { // twice: the second batch re-arms the same timer
 		// Two requests in one write: one read of the master, one batch of the worker.
-		c.send("echo first\nsleep 3000")
+		c.send("echo first\nsleep 1500")
 		ms.eventually("the worker is in its slow callback", func() bool { return ms.count("sleeping", nil) == round+1 })
-		_ = c.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.c.SetReadDeadline(time.Now().Add(time.Second))
 		l, err := c.r.ReadString('\n')
 		if err != nil {
-			t.Fatalf("round %d: the reply made before a 3 s callback did not arrive within 2 s of that callback's start (%v): held replies are not flushed while a batch runs", round, err)
+			t.Fatalf("round %d: the reply made before a 1.5 s callback did not arrive within 1 s of that callback's start (%v): held replies are not flushed while a batch runs", round, err)
 		}
 		if l != "first\n" {
 			t.Fatalf("round %d: first reply %q, want \"first\"", round, l)
