@@ -3,12 +3,9 @@
 package servers
 
 import (
-	"errors"
-	"net"
+	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,62 +24,32 @@ import (
 // own overhead; what this one spends is the kernel's TCP work, the system calls and the Go
 // runtime's scheduling, which no server built the same way can avoid.
 type floorServer struct {
-	lfd, epfd, wakefd int
-	addr              string
-	mu                sync.Mutex
-	stopped           bool
-	done              chan struct{}
+	rawLoop
+	epfd int
 }
 
 // StartFloor starts the floor echo server on addr (host:port; port 0 picks one).
 func StartFloor(addr string) (Server, error) {
-	host, port, err := splitAddr(addr)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(host).To4()
-	if ip == nil {
-		return nil, errors.New("floor: IPv4 addresses only")
-	}
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	s := &floorServer{lfd: lfd, epfd: -1, wakefd: -1, done: make(chan struct{})}
-	fail := func(op string, err error) (Server, error) {
+	s := &floorServer{epfd: -1}
+	if err := s.listen4(addr, unix.SOCK_NONBLOCK, unix.EFD_NONBLOCK); err != nil {
 		s.closeFDs()
-		return nil, os.NewSyscallError(op, err)
+		return nil, fmt.Errorf("floor: %w", err)
 	}
-	_ = unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	sa := &unix.SockaddrInet4{Port: port}
-	copy(sa.Addr[:], ip)
-	if err := unix.Bind(lfd, sa); err != nil {
-		return fail("bind", err)
-	}
-	if err := unix.Listen(lfd, 4096); err != nil {
-		return fail("listen", err)
-	}
-	got, err := unix.Getsockname(lfd)
-	if err != nil {
-		return fail("getsockname", err)
-	}
-	s.addr = net.JoinHostPort(host, strconv.Itoa(got.(*unix.SockaddrInet4).Port))
+	var err error
 	if s.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return fail("epoll_create1", err)
+		s.closeFDs()
+		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	if s.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		return fail("eventfd", err)
-	}
-	for _, fd := range []int{lfd, s.wakefd} {
+	for _, fd := range []int{s.lfd, s.wakefd} {
 		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
-			return fail("epoll_ctl", err)
+			s.closeFDs()
+			unix.Close(s.epfd)
+			return nil, os.NewSyscallError("epoll_ctl", err)
 		}
 	}
 	go s.run()
 	return s, nil
 }
-
-func (s *floorServer) Addr() string { return s.addr }
 
 func (s *floorServer) run() {
 	defer close(s.done)
@@ -145,26 +112,9 @@ func (s *floorServer) run() {
 	}
 }
 
-func (s *floorServer) closeFDs() {
-	for _, fd := range []int{s.lfd, s.epfd, s.wakefd} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-	}
-}
-
 // Close stops the loop, closes every connection and the listener, and waits.
 func (s *floorServer) Close() error {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return nil
-	}
-	s.stopped = true
-	s.mu.Unlock()
-	var one = [8]byte{1}
-	_, _ = unix.Write(s.wakefd, one[:])
-	<-s.done
-	s.closeFDs()
+	s.stop()
+	unix.Close(s.epfd)
 	return nil
 }

@@ -5,11 +5,9 @@ package servers
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -36,12 +34,8 @@ var ErrUnsupported = errors.New("not supported by this kernel")
 // wait up to N µs for URING_BATCH (default 64) completions before it takes fewer
 // (IORING_ENTER_EXT_ARG's min_wait_usec, Linux 6.12+): batching bought with latency.
 type uringServer struct {
-	lfd, wakefd int
-	addr        string
-	mu          sync.Mutex
-	stopped     bool
-	started     chan error
-	done        chan struct{}
+	rawLoop
+	started chan error
 }
 
 const (
@@ -204,39 +198,10 @@ func (r *ring) enter(wait uint32) error {
 
 // StartUring starts the io_uring echo server on addr (host:port; port 0 picks one).
 func StartUring(addr string) (Server, error) {
-	host, port, err := splitAddr(addr)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(host).To4()
-	if ip == nil {
-		return nil, errors.New("uring: IPv4 addresses only")
-	}
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	s := &uringServer{lfd: lfd, wakefd: -1, started: make(chan error, 1), done: make(chan struct{})}
-	fail := func(op string, err error) (Server, error) {
+	s := &uringServer{started: make(chan error, 1)}
+	if err := s.listen4(addr, 0, 0); err != nil {
 		s.closeFDs()
-		return nil, os.NewSyscallError(op, err)
-	}
-	_ = unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	sa := &unix.SockaddrInet4{Port: port}
-	copy(sa.Addr[:], ip)
-	if err := unix.Bind(lfd, sa); err != nil {
-		return fail("bind", err)
-	}
-	if err := unix.Listen(lfd, 4096); err != nil {
-		return fail("listen", err)
-	}
-	got, err := unix.Getsockname(lfd)
-	if err != nil {
-		return fail("getsockname", err)
-	}
-	s.addr = net.JoinHostPort(host, strconv.Itoa(got.(*unix.SockaddrInet4).Port))
-	if s.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
-		return fail("eventfd", err)
+		return nil, fmt.Errorf("uring: %w", err)
 	}
 	go s.run()
 	if err := <-s.started; err != nil {
@@ -246,8 +211,6 @@ func StartUring(addr string) (Server, error) {
 	}
 	return s, nil
 }
-
-func (s *uringServer) Addr() string { return s.addr }
 
 // What a completion is for: the low 32 bits of user_data are the descriptor.
 const (
@@ -381,26 +344,8 @@ func (s *uringServer) run() {
 	}
 }
 
-func (s *uringServer) closeFDs() {
-	for _, fd := range []int{s.lfd, s.wakefd} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-	}
-}
-
 // Close stops the loop, closes every connection and the listener, and waits.
 func (s *uringServer) Close() error {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return nil
-	}
-	s.stopped = true
-	s.mu.Unlock()
-	var one = [8]byte{1}
-	_, _ = unix.Write(s.wakefd, one[:])
-	<-s.done
-	s.closeFDs()
+	s.stop()
 	return nil
 }
