@@ -1,0 +1,5 @@
+//go:build race
+
+package swoole
+
+const raceEnabled = true
