@@ -114,7 +114,7 @@ type multi struct {
 	tickGen     atomic.Uint64 // in a worker: the batch the flush timer was armed for
 	flushTimer  *time.Timer   // in a worker: flushes a held batch (loop sets it once)
 
-	ext procExt // issue 5: commands between processes, user processes (userproc.go)
+	ext procExt // commands between processes, user processes (userproc.go)
 }
 
 // chooseProcessModel decides, while Start prepares, whether this server runs as several
@@ -133,7 +133,7 @@ func (s *Server) chooseProcessModel() error {
 			}
 			mp.inherited = append(mp.inherited, f)
 		}
-		// issue 5: the manager's layout (worker_num, task_worker_num, user processes) is the
+		// the manager's layout (worker_num, task_worker_num, user processes) is the
 		// one in force: the pipes were made for it (userproc.go).
 		if err := s.childLayout(mp); err != nil {
 			return err
@@ -175,7 +175,7 @@ func (s *Server) runManager() error {
 			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
 		}
 		defer os.Remove(s.eff.PidFile)
-		defer s.serveAdmin()() // issue 5: the admin socket beside the pid file (admin.go)
+		defer s.serveAdmin()() // the admin socket beside the pid file (admin.go)
 	}
 	if mp.master != nil {
 		if err := s.masterListen(); err != nil {
@@ -314,7 +314,7 @@ func (s *Server) buildManager() error {
 			Spawn: supervisor.SpawnOptions{User: s.eff.User, Group: s.eff.Group, Env: s.layoutEnv()},
 		}
 	}
-	slots = append(slots, s.userProcessSlots(a)...) // issue 5: after the workers (and task workers)
+	slots = append(slots, s.userProcessSlots(a)...) // after the workers (and task workers)
 	mp.mgr = supervisor.NewManager(supervisor.ManagerConfig{
 		Slots:        slots,
 		OnExit:       s.workerExited,
@@ -429,7 +429,7 @@ func (s *Server) managerSignals(sigCh <-chan os.Signal, stop <-chan struct{}) {
 func (s *Server) managerReader(stop <-chan struct{}) {
 	r := s.mp.reader
 	handle := func(h ipc.Header, payload []byte) {
-		if h.Type == ipc.TypeCommand || h.Type == ipc.TypeCommandReply { // issue 5: command_multi.go
+		if h.Type == ipc.TypeCommand || h.Type == ipc.TypeCommandReply { // command_multi.go
 			s.commandMessage(h, payload)
 			return
 		}
@@ -485,7 +485,7 @@ func (s *Server) workerExited(slot, pid, exitCode, sig int, expected bool) {
 	if s.mp.master != nil {
 		s.releaseClosesOf(slot)
 	}
-	if s.userProcessIndex(slot) >= 0 { // issue 5: no OnWorkerError for user processes
+	if s.userProcessIndex(slot) >= 0 { // no OnWorkerError for user processes
 		s.userProcessExited(slot, pid, exitCode, sig, expected)
 		return
 	}
@@ -591,6 +591,6 @@ func (s *Server) cleanupMulti() {
 	if mp.master != nil {
 		s.cleanupMaster()
 	}
-	s.cleanupProcs()       // issue 5: the user processes' socket pairs
+	s.cleanupProcs()       // the user processes' socket pairs
 	s.cleanupTaskManager() // task_manager.go
 }

@@ -46,9 +46,9 @@ func benchEcho(b *testing.B, framed bool, pipeline int) {
 	if framed {
 		set.OpenLengthCheck, set.PackageLengthType, set.PackageBodyOffset, set.PackageMaxLength = true, "N", 4, 1<<16
 	}
-	s := i3New(b, "127.0.0.1", swoole.SockTCP, set)
+	s := ftNew(b, "127.0.0.1", swoole.SockTCP, set)
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) { _ = s.Send(fd, data) })
-	i3Start(b, s)
+	ftStart(b, s)
 
 	msg := make([]byte, benchMsgSize)
 	binary.BigEndian.PutUint32(msg, benchMsgSize-4) // a valid frame; raw echo ignores it
@@ -57,7 +57,7 @@ func benchEcho(b *testing.B, framed bool, pipeline int) {
 	}
 	conns := make([]net.Conn, benchConns)
 	for i := range conns {
-		conns[i] = i3Dial(b, s.Ports()[0])
+		conns[i] = ftDial(b, s.Ports()[0])
 	}
 	window := make([]byte, 0, pipeline*benchMsgSize)
 	for range pipeline {

@@ -52,7 +52,7 @@ func childWorkerID() int {
 // index instead of binding one: ok is false outside a child process (worker, user process). The port number is read
 // from the socket, so Port.Port() is the manager's even for port 0.
 func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok bool, err error) {
-	if _, child := supervisor.Current(); !child { // issue 5: user processes adopt the listeners too
+	if _, child := supervisor.Current(); !child { // user processes adopt the listeners too
 		return nil, false, nil
 	}
 	f, found := supervisor.Inherited(filePrefixL + strconv.Itoa(index))
@@ -147,7 +147,7 @@ func (s *Server) childFailed(err error) {
 // runChild is Start in a worker process. It never returns.
 func (s *Server) runChild() {
 	mp := s.mp
-	if mp.role.Kind == supervisor.KindUserProcess { // issue 5: userproc.go
+	if mp.role.Kind == supervisor.KindUserProcess { // userproc.go
 		s.runUserProcess() // never returns
 	}
 	_ = supervisor.WatchLifeline(func() { os.Exit(1) }) // the manager died: Pdeathsig backs this up
@@ -396,7 +396,7 @@ func (p *pipeIn) Readable() {
 		p.w.uncorkBatch()
 	} else {
 		s := p.w.s
-		ext := &s.mp.ext // issue 5: a Command wait in a callback of this read must know (command_multi.go)
+		ext := &s.mp.ext // a Command wait in a callback of this read must know (command_multi.go)
 		ext.inRead++
 		s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
 		_, err = p.r.ReadBatch(p.fn)
@@ -460,7 +460,7 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 			w.slot.Status.Store(WorkerIdle)
 		}
 		return
-	case ipc.TypeCommand, ipc.TypeCommandReply: // issue 5: command_multi.go
+	case ipc.TypeCommand, ipc.TypeCommandReply: // command_multi.go
 		s.commandMessage(h, payload)
 		return
 	}

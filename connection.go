@@ -405,7 +405,7 @@ func (s *Server) GetWorkerPID(workerID int) int {
 	if !s.tableLive() {
 		return -1
 	}
-	if ws := s.table.Worker(workerID); ws != nil && workerID < s.procTotal() { // issue 5: user processes too
+	if ws := s.table.Worker(workerID); ws != nil && workerID < s.procTotal() { // user processes too
 		if pid := ws.PID.Load(); pid > 0 {
 			return int(pid)
 		}
@@ -423,12 +423,12 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 		return 0, err
 	}
 	if workerID == -1 {
-		if s.selfProcID() < 0 { // issue 5: a user process asks about itself
+		if s.selfProcID() < 0 { // a user process asks about itself
 			return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus(-1): the manager is not a worker: give a worker id"))
 		}
 		workerID = s.selfProcID()
 	}
-	if workerID < 0 || workerID >= s.procTotal() { // issue 5: user processes too
+	if workerID < 0 || workerID >= s.procTotal() { // user processes too
 		return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus: no worker %d: ids are 0 to %d", workerID, s.procTotal()-1))
 	}
 	return int(s.table.Worker(workerID).Status.Load()), nil

@@ -5,7 +5,7 @@ package swoole_test
 // A multi-process server cannot run inside the test process: its workers are this
 // executable started again, and they must become workers, not run the tests. So a test
 // starts the test binary itself as the server's manager, with mpEnvServer naming a server
-// builder and -test.run=^$; TestMain (issue3_main_test.go) sees the variable and runs the
+// builder and -test.run=^$; TestMain (testutil_test.go) sees the variable and runs the
 // builder instead of the tests, in the manager and in every worker (they inherit the
 // environment and the arguments). The builder's callbacks append lines to an events file in
 // a directory the test names (mpEnvDir), which is how the test learns the port, the pids and
@@ -76,7 +76,7 @@ func runTestServer(name string) int {
 	case "task":
 		return taskTestServer() // task_helpers_test.go
 	}
-	if f, ok := mpMoreServers[name]; ok { // builders other files add (issue 5: multiproc_userproc_test.go)
+	if f, ok := mpMoreServers[name]; ok { // builders other files add (multiproc_userproc_test.go)
 		return f()
 	}
 	fmt.Fprintf(os.Stderr, "unknown test server %q\n", name)

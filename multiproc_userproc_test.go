@@ -1,6 +1,6 @@
 package swoole_test
 
-// Issue 5 over real processes: user processes (AddProcess, ExportSocket, the seed's broadcast
+// Over real processes: user processes (AddProcess, ExportSocket, the seed's broadcast
 // example), SendMessage between every kind of process, Command between processes (and the
 // seed's addCommand example), the worker API (GetWorkerPID, GetWorkerStatus, ...). The
 // servers are test builders run by TestMain (multiproc_helpers_test.go).

@@ -59,7 +59,7 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 	}
 	h.SrcWorker = mp.src
 	var err error
-	if mp.child && s.cur != nil { // issue 5: a user process (s.cur nil) has no loop to flush a queue
+	if mp.child && s.cur != nil { // a user process (s.cur nil) has no loop to flush a queue
 		// A control request (Close, Pause, Resume, Confirm, SendFile) to a ModeProcess
 		// reactor leaves now, after what the batch sent before it, and not with the batch's
 		// replies: a reply sent after Pause returned must not reach the client before the
@@ -164,7 +164,7 @@ func (s *Server) reloadMulti(onlyTaskWorkers bool) error {
 
 // stopMulti is Stop in a multi-process server.
 func (s *Server) stopMulti(workerID int, waitEvent bool) error {
-	if s.inUserProcess() { // issue 5: userproc.go
+	if s.inUserProcess() { // userproc.go
 		return s.stopFromUserProcess(workerID, waitEvent)
 	}
 	if workerID == -1 {
@@ -206,7 +206,7 @@ func (s *Server) notInManager(call string) error {
 
 // commandMulti is Command in a ModeBase server of several processes: a command for this
 // process runs here, one for another process is a request over its pipe and a reply
-// (issue 5: command_multi.go).
+// (command_multi.go).
 func (s *Server) commandMulti(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
 	return s.commandCross(name, cmd, processID, processType, payload)
 }

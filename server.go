@@ -57,7 +57,7 @@ type Server struct {
 
 	sigDone  chan struct{}
 	commands map[string]command
-	procs    []*Process // user processes, by AddProcess index (issue 5: userproc.go)
+	procs    []*Process // user processes, by AddProcess index (userproc.go)
 }
 
 // NewServer creates a server and binds its first port at once, as Swoole's constructor does:

@@ -227,7 +227,7 @@ func (s *Server) childLayout(mp *multi) error {
 	return nil
 }
 
-// procExt is the state issue 5 adds to a multi-process server's multi (commands between
+// procExt is the state of a multi-process server's multi (commands between
 // processes, user processes).
 type procExt struct {
 	cmds cmdWaits

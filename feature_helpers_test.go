@@ -1,7 +1,7 @@
 package swoole_test
 
-// Helpers of the issue-3 tests (framing, datagrams, timers, heartbeat, sendfile, delayed
-// receive). Every name starts with i3 so that they never clash with the helpers of other
+// Helpers of the feature tests (framing, datagrams, timers, heartbeat, sendfile, delayed
+// receive). Every name starts with ft so that they never clash with the helpers of other
 // test files of the package.
 
 import (
@@ -22,23 +22,23 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// i3Timeout bounds every wait of these tests. It is generous: the suite runs under -race on
+// ftTimeout bounds every wait of these tests. It is generous: the suite runs under -race on
 // a 2-core machine.
-const i3Timeout = 10 * time.Second
+const ftTimeout = 10 * time.Second
 
-// i3Quiet are the settings every test server starts from: nothing logged, and a small
+// ftQuiet are the settings every test server starts from: nothing logged, and a small
 // connection table.
-var i3Quiet = swoole.Settings{LogLevel: swoole.LogLevelNone, MaxConnection: 1024}
+var ftQuiet = swoole.Settings{LogLevel: swoole.LogLevelNone, MaxConnection: 1024}
 
-// i3New creates a ModeBase server of the socket type on host, port 0, with i3Quiet and then
+// ftNew creates a ModeBase server of the socket type on host, port 0, with ftQuiet and then
 // set applied. It is not started.
-func i3New(t testing.TB, host string, sock swoole.SockType, set swoole.Settings) *swoole.Server {
+func ftNew(t testing.TB, host string, sock swoole.SockType, set swoole.Settings) *swoole.Server {
 	t.Helper()
 	s, err := swoole.NewServer(host, 0, swoole.ModeBase, sock)
 	if err != nil {
 		t.Fatalf("NewServer(%q, 0, ModeBase, %v): %v", host, sock, err)
 	}
-	if err := s.Set(i3Quiet); err != nil {
+	if err := s.Set(ftQuiet); err != nil {
 		t.Fatalf("Set(quiet): %v", err)
 	}
 	if err := s.Set(set); err != nil {
@@ -47,13 +47,13 @@ func i3New(t testing.TB, host string, sock swoole.SockType, set swoole.Settings)
 	return s
 }
 
-// i3Start runs s.Start in a goroutine and returns once the server serves. At cleanup it
+// ftStart runs s.Start in a goroutine and returns once the server serves. At cleanup it
 // shuts the server down and waits for Start to return nil.
-func i3Start(t testing.TB, s *swoole.Server) {
+func ftStart(t testing.TB, s *swoole.Server) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- s.Start() }()
-	deadline := time.Now().Add(i3Timeout)
+	deadline := time.Now().Add(ftTimeout)
 	for {
 		if _, err := s.GetWorkerStatus(0); err == nil {
 			break
@@ -64,7 +64,7 @@ func i3Start(t testing.TB, s *swoole.Server) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not start within %v", i3Timeout)
+			t.Fatalf("the server did not start within %v", ftTimeout)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -77,19 +77,19 @@ func i3Start(t testing.TB, s *swoole.Server) {
 			if err != nil {
 				t.Errorf("Start returned %v after Shutdown, want nil", err)
 			}
-		case <-time.After(i3Timeout):
-			t.Errorf("Start did not return within %v of Shutdown", i3Timeout)
+		case <-time.After(ftTimeout):
+			t.Errorf("Start did not return within %v of Shutdown", ftTimeout)
 		}
 	})
 }
 
-// i3StartWait is i3Start with the channel Start's result arrives on, for tests that shut the
+// ftStartWait is ftStart with the channel Start's result arrives on, for tests that shut the
 // server down themselves; nothing is done at cleanup beyond a last Shutdown.
-func i3StartWait(t testing.TB, s *swoole.Server) <-chan error {
+func ftStartWait(t testing.TB, s *swoole.Server) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- s.Start() }()
-	i3Eventually(t, "the server serves", func() bool {
+	ftEventually(t, "the server serves", func() bool {
 		_, err := s.GetWorkerStatus(0)
 		return err == nil
 	})
@@ -97,22 +97,22 @@ func i3StartWait(t testing.TB, s *swoole.Server) <-chan error {
 	return done
 }
 
-// i3Eventually polls cond until it holds, failing the test after i3Timeout.
-func i3Eventually(t testing.TB, what string, cond func() bool) {
+// ftEventually polls cond until it holds, failing the test after ftTimeout.
+func ftEventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(i3Timeout)
+	deadline := time.Now().Add(ftTimeout)
 	pause := 50 * time.Microsecond
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", i3Timeout, what)
+			t.Fatalf("timed out after %v waiting for %s", ftTimeout, what)
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 5*time.Millisecond)
 	}
 }
 
-// i3Addr returns the network and address a client dials to reach p.
-func i3Addr(p *swoole.Port) (network, addr string) {
+// ftAddr returns the network and address a client dials to reach p.
+func ftAddr(p *swoole.Port) (network, addr string) {
 	switch p.Type() {
 	case swoole.SockTCP, swoole.SockTCP6:
 		return "tcp", net.JoinHostPort(p.Host(), strconv.Itoa(p.Port()))
@@ -126,12 +126,12 @@ func i3Addr(p *swoole.Port) (network, addr string) {
 	panic("unknown socket type " + p.Type().String())
 }
 
-// i3Dial connects to p (TCP connections get TCP_NODELAY, Go's default) and closes the
+// ftDial connects to p (TCP connections get TCP_NODELAY, Go's default) and closes the
 // connection at cleanup.
-func i3Dial(t testing.TB, p *swoole.Port) net.Conn {
+func ftDial(t testing.TB, p *swoole.Port) net.Conn {
 	t.Helper()
-	network, addr := i3Addr(p)
-	c, err := net.DialTimeout(network, addr, i3Timeout)
+	network, addr := ftAddr(p)
+	c, err := net.DialTimeout(network, addr, ftTimeout)
 	if err != nil {
 		t.Fatalf("dial %s %s: %v", network, addr, err)
 	}
@@ -144,10 +144,10 @@ func i3Dial(t testing.TB, p *swoole.Port) net.Conn {
 	return c
 }
 
-// i3Write writes p whole, failing the test on an error.
-func i3Write(t testing.TB, c net.Conn, p []byte) {
+// ftWrite writes p whole, failing the test on an error.
+func ftWrite(t testing.TB, c net.Conn, p []byte) {
 	t.Helper()
-	if err := c.SetWriteDeadline(time.Now().Add(i3Timeout)); err != nil {
+	if err := c.SetWriteDeadline(time.Now().Add(ftTimeout)); err != nil {
 		t.Fatalf("SetWriteDeadline: %v", err)
 	}
 	if _, err := c.Write(p); err != nil {
@@ -155,19 +155,19 @@ func i3Write(t testing.TB, c net.Conn, p []byte) {
 	}
 }
 
-// i3WriteBytewise writes p one byte per write call (with TCP_NODELAY each goes out as its
+// ftWriteBytewise writes p one byte per write call (with TCP_NODELAY each goes out as its
 // own segment).
-func i3WriteBytewise(t testing.TB, c net.Conn, p []byte) {
+func ftWriteBytewise(t testing.TB, c net.Conn, p []byte) {
 	t.Helper()
 	for i := range p {
-		i3Write(t, c, p[i:i+1])
+		ftWrite(t, c, p[i:i+1])
 	}
 }
 
-// i3ReadFull reads exactly n bytes within i3Timeout.
-func i3ReadFull(t testing.TB, c net.Conn, n int) []byte {
+// ftReadFull reads exactly n bytes within ftTimeout.
+func ftReadFull(t testing.TB, c net.Conn, n int) []byte {
 	t.Helper()
-	if err := c.SetReadDeadline(time.Now().Add(i3Timeout)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(ftTimeout)); err != nil {
 		t.Fatalf("SetReadDeadline: %v", err)
 	}
 	b := make([]byte, n)
@@ -177,11 +177,11 @@ func i3ReadFull(t testing.TB, c net.Conn, n int) []byte {
 	return b
 }
 
-// i3WantClosed reads from c until the server's close shows (EOF or a reset) and fails the
-// test if the connection stays open for i3Timeout or delivers data.
-func i3WantClosed(t testing.TB, c net.Conn) {
+// ftWantClosed reads from c until the server's close shows (EOF or a reset) and fails the
+// test if the connection stays open for ftTimeout or delivers data.
+func ftWantClosed(t testing.TB, c net.Conn) {
 	t.Helper()
-	if err := c.SetReadDeadline(time.Now().Add(i3Timeout)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(ftTimeout)); err != nil {
 		t.Fatalf("SetReadDeadline: %v", err)
 	}
 	var got bytes.Buffer
@@ -194,7 +194,7 @@ func i3WantClosed(t testing.TB, c net.Conn) {
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			if got.Len() > 0 {
-				t.Errorf("the connection delivered %d unexpected bytes before closing: %q", got.Len(), i3Trunc(got.Bytes()))
+				t.Errorf("the connection delivered %d unexpected bytes before closing: %q", got.Len(), ftTrunc(got.Bytes()))
 			}
 			return
 		}
@@ -202,15 +202,15 @@ func i3WantClosed(t testing.TB, c net.Conn) {
 	}
 }
 
-func i3Trunc(b []byte) []byte {
+func ftTrunc(b []byte) []byte {
 	if len(b) > 64 {
 		return b[:64]
 	}
 	return b
 }
 
-// i3Code returns the Swoole code of err (0 when err is not a *swoole.Error).
-func i3Code(err error) int {
+// ftCode returns the Swoole code of err (0 when err is not a *swoole.Error).
+func ftCode(err error) int {
 	var e *swoole.Error
 	if errors.As(err, &e) {
 		return e.Code
@@ -218,15 +218,15 @@ func i3Code(err error) int {
 	return 0
 }
 
-// i3WantCode fails unless err is a *swoole.Error with the code, that also became the
+// ftWantCode fails unless err is a *swoole.Error with the code, that also became the
 // server's last error.
-func i3WantCode(t testing.TB, s *swoole.Server, what string, err error, code int) {
+func ftWantCode(t testing.TB, s *swoole.Server, what string, err error, code int) {
 	t.Helper()
 	if err == nil {
 		t.Errorf("%s: got nil error, want code %d", what, code)
 		return
 	}
-	if got := i3Code(err); got != code {
+	if got := ftCode(err); got != code {
 		t.Errorf("%s: got %v (code %d), want code %d", what, err, got, code)
 		return
 	}
@@ -238,12 +238,12 @@ func i3WantCode(t testing.TB, s *swoole.Server, what string, err error, code int
 	}
 }
 
-// i3FDOf returns the session id of the client connection c (matched on its local port).
-func i3FDOf(t testing.TB, s *swoole.Server, c net.Conn) int64 {
+// ftFDOf returns the session id of the client connection c (matched on its local port).
+func ftFDOf(t testing.TB, s *swoole.Server, c net.Conn) int64 {
 	t.Helper()
 	local := c.LocalAddr().(*net.TCPAddr).Port
 	var fd int64
-	i3Eventually(t, fmt.Sprintf("a session for the client port %d", local), func() bool {
+	ftEventually(t, fmt.Sprintf("a session for the client port %d", local), func() bool {
 		for id := range s.Connections() {
 			if info, err := s.GetClientInfo(id, -1, true); err == nil && info.RemotePort == local {
 				fd = id
@@ -252,11 +252,11 @@ func i3FDOf(t testing.TB, s *swoole.Server, c net.Conn) int64 {
 		}
 		return false
 	})
-	i3Barrier(t, s)
+	ftBarrier(t, s)
 	return fd
 }
 
-// i3Barrier waits for a function run on the server's loop. Everything the loop did before
+// ftBarrier waits for a function run on the server's loop. Everything the loop did before
 // (accepting the connection just found in the table, say) then happens-before the caller's
 // next step, also for the race detector.
 //
@@ -264,8 +264,8 @@ func i3FDOf(t testing.TB, s *swoole.Server, c net.Conn) int64 {
 // see the atomics that publish a new connection; and internal/reactor's Loop.accept sets the
 // connection's loop and epoll interest (Conn.loop, Conn.events) without holding Conn.mu,
 // after the session is findable. A goroutine that finds a session in the table and Sends to
-// it while output is queued is then reported as a race (see the report of issue 3's tests).
-func i3Barrier(t testing.TB, s *swoole.Server) {
+// it while output is queued is then reported as a race (the race detector reported it in these tests).
+func ftBarrier(t testing.TB, s *swoole.Server) {
 	t.Helper()
 	ch := make(chan struct{})
 	if err := s.Defer(func() { close(ch) }); err != nil {
@@ -273,70 +273,70 @@ func i3Barrier(t testing.TB, s *swoole.Server) {
 	}
 	select {
 	case <-ch:
-	case <-time.After(i3Timeout):
-		t.Fatalf("the loop did not run a deferred function within %v", i3Timeout)
+	case <-time.After(ftTimeout):
+		t.Fatalf("the loop did not run a deferred function within %v", ftTimeout)
 	}
 }
 
-// i3Rec records what a server's callbacks saw. Safe for concurrent use.
-type i3Rec struct {
+// ftRec records what a server's callbacks saw. Safe for concurrent use.
+type ftRec struct {
 	mu     sync.Mutex
 	frames map[int64][][]byte // OnReceive data, copied, by session
 	closed map[int64][]int    // OnClose reactorIDs by session
 }
 
-func newI3Rec() *i3Rec {
-	return &i3Rec{frames: map[int64][][]byte{}, closed: map[int64][]int{}}
+func newI3Rec() *ftRec {
+	return &ftRec{frames: map[int64][][]byte{}, closed: map[int64][]int{}}
 }
 
-func (r *i3Rec) receive(fd int64, data []byte) {
+func (r *ftRec) receive(fd int64, data []byte) {
 	r.mu.Lock()
 	r.frames[fd] = append(r.frames[fd], bytes.Clone(data))
 	r.mu.Unlock()
 }
 
-func (r *i3Rec) close(fd int64, reactorID int) {
+func (r *ftRec) close(fd int64, reactorID int) {
 	r.mu.Lock()
 	r.closed[fd] = append(r.closed[fd], reactorID)
 	r.mu.Unlock()
 }
 
 // got returns a copy of the frames of fd.
-func (r *i3Rec) got(fd int64) [][]byte {
+func (r *ftRec) got(fd int64) [][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([][]byte(nil), r.frames[fd]...)
 }
 
-func (r *i3Rec) count(fd int64) int {
+func (r *ftRec) count(fd int64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.frames[fd])
 }
 
-func (r *i3Rec) closes(fd int64) []int {
+func (r *ftRec) closes(fd int64) []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]int(nil), r.closed[fd]...)
 }
 
 // waitFrames waits until fd has delivered n frames and returns them.
-func (r *i3Rec) waitFrames(t testing.TB, fd int64, n int) [][]byte {
+func (r *ftRec) waitFrames(t testing.TB, fd int64, n int) [][]byte {
 	t.Helper()
-	i3Eventually(t, fmt.Sprintf("%d frames from session %d", n, fd), func() bool { return r.count(fd) >= n })
+	ftEventually(t, fmt.Sprintf("%d frames from session %d", n, fd), func() bool { return r.count(fd) >= n })
 	return r.got(fd)
 }
 
 // waitClosed waits for OnClose of fd and returns its reactorID.
-func (r *i3Rec) waitClosed(t testing.TB, fd int64) int {
+func (r *ftRec) waitClosed(t testing.TB, fd int64) int {
 	t.Helper()
-	i3Eventually(t, fmt.Sprintf("OnClose of session %d", fd), func() bool { return len(r.closes(fd)) > 0 })
+	ftEventually(t, fmt.Sprintf("OnClose of session %d", fd), func() bool { return len(r.closes(fd)) > 0 })
 	return r.closes(fd)[0]
 }
 
-// i3EchoServer registers handlers on s that record every OnReceive and OnClose in the
+// ftEchoServer registers handlers on s that record every OnReceive and OnClose in the
 // returned recorder and send every received frame back as it came.
-func i3EchoServer(s *swoole.Server) *i3Rec {
+func ftEchoServer(s *swoole.Server) *ftRec {
 	r := newI3Rec()
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		r.receive(fd, data)
@@ -346,63 +346,63 @@ func i3EchoServer(s *swoole.Server) *i3Rec {
 	return r
 }
 
-// i3WantFrames compares frames with want, frame by frame.
-func i3WantFrames(t testing.TB, got, want [][]byte) {
+// ftWantFrames compares frames with want, frame by frame.
+func ftWantFrames(t testing.TB, got, want [][]byte) {
 	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("got %d frames, want %d:\n got %q\nwant %q", len(got), len(want), i3Short(got), i3Short(want))
+		t.Fatalf("got %d frames, want %d:\n got %q\nwant %q", len(got), len(want), ftShort(got), ftShort(want))
 	}
 	for i := range want {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("frame %d: got %q, want %q", i, i3Trunc(got[i]), i3Trunc(want[i]))
+			t.Fatalf("frame %d: got %q, want %q", i, ftTrunc(got[i]), ftTrunc(want[i]))
 		}
 	}
 }
 
-func i3Short(fs [][]byte) [][]byte {
+func ftShort(fs [][]byte) [][]byte {
 	out := make([][]byte, 0, min(len(fs), 8))
 	for i, f := range fs {
 		if i == 8 {
 			out = append(out, []byte("..."))
 			break
 		}
-		out = append(out, i3Trunc(f))
+		out = append(out, ftTrunc(f))
 	}
 	return out
 }
 
-// i3Healthy is a second connection that must go on echoing while another connection of the
+// ftHealthy is a second connection that must go on echoing while another connection of the
 // same server misbehaves.
-type i3Healthy struct {
+type ftHealthy struct {
 	c      net.Conn
 	encode func([]byte) []byte
 	n      int
 }
 
-func newI3Healthy(t testing.TB, p *swoole.Port, encode func([]byte) []byte) *i3Healthy {
+func newI3Healthy(t testing.TB, p *swoole.Port, encode func([]byte) []byte) *ftHealthy {
 	t.Helper()
-	h := &i3Healthy{c: i3Dial(t, p), encode: encode}
+	h := &ftHealthy{c: ftDial(t, p), encode: encode}
 	h.check(t)
 	return h
 }
 
 // check sends one frame and wants it echoed byte for byte.
-func (h *i3Healthy) check(t testing.TB) {
+func (h *ftHealthy) check(t testing.TB) {
 	t.Helper()
 	h.n++
 	f := h.encode([]byte("healthy " + strconv.Itoa(h.n)))
-	i3Write(t, h.c, f)
-	if got := i3ReadFull(t, h.c, len(f)); !bytes.Equal(got, f) {
+	ftWrite(t, h.c, f)
+	if got := ftReadFull(t, h.c, len(f)); !bytes.Equal(got, f) {
 		t.Fatalf("the healthy connection got %q, want %q", got, f)
 	}
 }
 
-// i3EchoLoop keeps a connection of its own echoing frames in the background until the
+// ftEchoLoop keeps a connection of its own echoing frames in the background until the
 // returned stop is called; stop fails the test if an echo went wrong and returns how many
 // round trips were made. mark returns the count so far.
-func i3EchoLoop(t testing.TB, p *swoole.Port, encode func([]byte) []byte) (mark func() int64, stop func() int64) {
+func ftEchoLoop(t testing.TB, p *swoole.Port, encode func([]byte) []byte) (mark func() int64, stop func() int64) {
 	t.Helper()
-	c := i3Dial(t, p)
+	c := ftDial(t, p)
 	var n atomic.Int64
 	quit := make(chan struct{})
 	done := make(chan error, 1)
@@ -416,7 +416,7 @@ func i3EchoLoop(t testing.TB, p *swoole.Port, encode func([]byte) []byte) (mark 
 			default:
 			}
 			f := encode([]byte("loop " + strconv.Itoa(i)))
-			_ = c.SetDeadline(time.Now().Add(i3Timeout))
+			_ = c.SetDeadline(time.Now().Add(ftTimeout))
 			if _, err := c.Write(f); err != nil {
 				done <- fmt.Errorf("echo loop write %d: %w", i, err)
 				return
@@ -448,9 +448,9 @@ func i3EchoLoop(t testing.TB, p *swoole.Port, encode func([]byte) []byte) (mark 
 	return n.Load, stop
 }
 
-// i3PutLen writes v as a length field of the pack() type typ (c C s S n N l L q Q J P v V)
+// ftPutLen writes v as a length field of the pack() type typ (c C s S n N l L q Q J P v V)
 // into b, which must be long enough.
-func i3PutLen(b []byte, typ byte, v int64) {
+func ftPutLen(b []byte, typ byte, v int64) {
 	switch typ {
 	case 'c', 'C':
 		b[0] = byte(v)
@@ -477,8 +477,8 @@ func i3PutLen(b []byte, typ byte, v int64) {
 	}
 }
 
-// i3LenSize is the size of a pack() length type.
-func i3LenSize(typ byte) int {
+// ftLenSize is the size of a pack() length type.
+func ftLenSize(typ byte) int {
 	switch typ {
 	case 'c', 'C':
 		return 1
@@ -490,25 +490,25 @@ func i3LenSize(typ byte) int {
 	return 8
 }
 
-// i3FrameN encodes body with a 4-byte big-endian length of the body in front ('N',
+// ftFrameN encodes body with a 4-byte big-endian length of the body in front ('N',
 // package_body_offset 4).
-func i3FrameN(body []byte) []byte {
+func ftFrameN(body []byte) []byte {
 	f := make([]byte, 4+len(body))
 	binary.BigEndian.PutUint32(f, uint32(len(body)))
 	copy(f[4:], body)
 	return f
 }
 
-// i3SettingsN is the length-prefixed protocol of i3FrameN.
-func i3SettingsN(max int) swoole.Settings {
+// ftSettingsN is the length-prefixed protocol of ftFrameN.
+func ftSettingsN(max int) swoole.Settings {
 	return swoole.Settings{OpenLengthCheck: true, PackageLengthType: "N", PackageBodyOffset: 4, PackageMaxLength: max}
 }
 
-// i3Join concatenates frames.
-func i3Join(frames [][]byte) []byte { return bytes.Join(frames, nil) }
+// ftJoin concatenates frames.
+func ftJoin(frames [][]byte) []byte { return bytes.Join(frames, nil) }
 
-// i3TempFile writes data to a new file in the test's temp dir and returns its path.
-func i3TempFile(t testing.TB, data []byte) string {
+// ftTempFile writes data to a new file in the test's temp dir and returns its path.
+func ftTempFile(t testing.TB, data []byte) string {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "i3")
 	if err != nil {

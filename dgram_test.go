@@ -1,6 +1,6 @@
 package swoole_test
 
-// Datagram ports (issue 3): OnPacket with the client's address on SockUDP, SockUDP6 and
+// Datagram ports: OnPacket with the client's address on SockUDP, SockUDP6 and
 // SockUnixDgram; replies with SendTo and SendToSocket; SendTo's checks (711, 723, ...);
 // GetSocket and Port.GetSocket used with setsockopt to join a multicast group.
 
@@ -20,20 +20,20 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// i3Packet is one OnPacket call.
-type i3Packet struct {
+// ftPacket is one OnPacket call.
+type ftPacket struct {
 	data   string
 	client swoole.ClientAddr
 }
 
-// i3PacketEcho registers an OnPacket on s (or on p when not nil) that reports each datagram
+// ftPacketEcho registers an OnPacket on s (or on p when not nil) that reports each datagram
 // on the returned channel and answers it to its sender: SendTo for IP ports, SendToSocket
 // for unix ones, from the port that received it. Reply errors go to the second channel.
-func i3PacketEcho(s *swoole.Server, p *swoole.Port) (<-chan i3Packet, <-chan error) {
-	got := make(chan i3Packet, 16)
+func ftPacketEcho(s *swoole.Server, p *swoole.Port) (<-chan ftPacket, <-chan error) {
+	got := make(chan ftPacket, 16)
 	errs := make(chan error, 16)
 	cb := func(s *swoole.Server, data []byte, client swoole.ClientAddr) {
-		got <- i3Packet{string(data), client}
+		got <- ftPacket{string(data), client}
 		var err error
 		if client.Port == 0 {
 			err = s.SendToSocket(client.Address, append([]byte("re:"), data...), client.ServerSocket)
@@ -52,21 +52,21 @@ func i3PacketEcho(s *swoole.Server, p *swoole.Port) (<-chan i3Packet, <-chan err
 	return got, errs
 }
 
-func i3RecvPacket(t testing.TB, ch <-chan i3Packet) i3Packet {
+func ftRecvPacket(t testing.TB, ch <-chan ftPacket) ftPacket {
 	t.Helper()
 	select {
 	case p := <-ch:
 		return p
-	case <-time.After(i3Timeout):
-		t.Fatalf("no OnPacket within %v", i3Timeout)
+	case <-time.After(ftTimeout):
+		t.Fatalf("no OnPacket within %v", ftTimeout)
 	}
-	return i3Packet{}
+	return ftPacket{}
 }
 
-// i3ReadDgram reads one datagram within i3Timeout.
-func i3ReadDgram(t testing.TB, c net.PacketConn) (string, net.Addr) {
+// ftReadDgram reads one datagram within ftTimeout.
+func ftReadDgram(t testing.TB, c net.PacketConn) (string, net.Addr) {
 	t.Helper()
-	if err := c.SetReadDeadline(time.Now().Add(i3Timeout)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(ftTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 65536)
@@ -77,10 +77,10 @@ func i3ReadDgram(t testing.TB, c net.PacketConn) (string, net.Addr) {
 	return string(b[:n]), from
 }
 
-// TestIssue3PacketEcho: a datagram reaches OnPacket whole, with the client's address and port
+// TestPacketEcho: a datagram reaches OnPacket whole, with the client's address and port
 // and the receiving socket and port; the reply goes back to that client, on UDP, UDP6 and
 // unix datagram sockets.
-func TestIssue3PacketEcho(t *testing.T) {
+func TestPacketEcho(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -93,9 +93,9 @@ func TestIssue3PacketEcho(t *testing.T) {
 		{"unixgram", filepath.Join(dir, "server.sock"), swoole.SockUnixDgram},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := i3New(t, tc.host, tc.sock, swoole.Settings{})
-			got, errs := i3PacketEcho(s, nil)
-			i3Start(t, s)
+			s := ftNew(t, tc.host, tc.sock, swoole.Settings{})
+			got, errs := ftPacketEcho(s, nil)
+			ftStart(t, s)
 			p := s.Ports()[0]
 			var c net.PacketConn
 			var to net.Addr
@@ -125,7 +125,7 @@ func TestIssue3PacketEcho(t *testing.T) {
 				if _, err := c.WriteTo([]byte(msg), to); err != nil {
 					t.Fatal(err)
 				}
-				pk := i3RecvPacket(t, got)
+				pk := ftRecvPacket(t, got)
 				if pk.data != msg {
 					t.Fatalf("datagram %d: OnPacket got %d bytes, want %d", i, len(pk.data), len(msg))
 				}
@@ -139,7 +139,7 @@ func TestIssue3PacketEcho(t *testing.T) {
 				if pk.client != want || pk.client.ServerSocket <= 0 {
 					t.Errorf("datagram %d: ClientAddr %+v, want %+v with a ServerSocket > 0", i, pk.client, want)
 				}
-				reply, from := i3ReadDgram(t, c)
+				reply, from := ftReadDgram(t, c)
 				if reply != "re:"+msg {
 					t.Fatalf("datagram %d: reply of %d bytes, want %d", i, len(reply), 3+len(msg))
 				}
@@ -159,13 +159,13 @@ func TestIssue3PacketEcho(t *testing.T) {
 	}
 }
 
-// TestIssue3UnnamedUnixPeer: a unix datagram client without a name of its own cannot be
+// TestUnnamedUnixPeer: a unix datagram client without a name of its own cannot be
 // answered: OnPacket sees an empty Address and SendToSocket("") is a clear error.
-func TestIssue3UnnamedUnixPeer(t *testing.T) {
+func TestUnnamedUnixPeer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.sock")
-	s := i3New(t, path, swoole.SockUnixDgram, swoole.Settings{})
-	got, errs := i3PacketEcho(s, nil)
-	i3Start(t, s)
+	s := ftNew(t, path, swoole.SockUnixDgram, swoole.Settings{})
+	got, errs := ftPacketEcho(s, nil)
+	ftStart(t, s)
 	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -174,31 +174,31 @@ func TestIssue3UnnamedUnixPeer(t *testing.T) {
 	if _, err := c.Write([]byte("anon")); err != nil {
 		t.Fatal(err)
 	}
-	if pk := i3RecvPacket(t, got); pk.data != "anon" || pk.client.Address != "" {
+	if pk := ftRecvPacket(t, got); pk.data != "anon" || pk.client.Address != "" {
 		t.Fatalf("got %+v", pk)
 	}
 	select {
 	case err := <-errs:
-		i3WantCode(t, nil, "SendToSocket to an unnamed peer", err, swoole.ErrInvalidParams)
-	case <-time.After(i3Timeout):
+		ftWantCode(t, nil, "SendToSocket to an unnamed peer", err, swoole.ErrInvalidParams)
+	case <-time.After(ftTimeout):
 		t.Fatal("SendToSocket to an unnamed peer did not fail")
 	}
 }
 
-// TestIssue3SendToChecks: SendTo resolves names as Swoole does ("localhost" works) and
+// TestSendToChecks: SendTo resolves names as Swoole does ("localhost" works) and
 // checks its arguments: 711 for a name that does not resolve, 723 for a port outside
 // 1–65535, 550 for no data, 503 without a listener of the address's family or before Start
 // and after shutdown, 505 for a server socket that is not a datagram port.
-func TestIssue3SendToChecks(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockUDP, swoole.Settings{})
-	i3PacketEcho(s, nil)
+func TestSendToChecks(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockUDP, swoole.Settings{})
+	ftPacketEcho(s, nil)
 	tcp, err := s.AddListener("127.0.0.1", 0, swoole.SockTCP)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tcp.OnReceive(func(*swoole.Server, int64, int, []byte) {})
-	i3WantCode(t, s, "SendTo before Start", s.SendTo("127.0.0.1", 9, []byte("x"), -1), swoole.ErrRefused)
-	done := i3StartWait(t, s)
+	ftWantCode(t, s, "SendTo before Start", s.SendTo("127.0.0.1", 9, []byte("x"), -1), swoole.ErrRefused)
+	done := ftStartWait(t, s)
 
 	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -209,30 +209,30 @@ func TestIssue3SendToChecks(t *testing.T) {
 	if err := s.SendTo("localhost", port, []byte("via localhost"), -1); err != nil {
 		t.Fatalf("SendTo(localhost): %v", err)
 	}
-	if got, from := i3ReadDgram(t, peer); got != "via localhost" || from.(*net.UDPAddr).Port != s.Ports()[0].Port() {
+	if got, from := ftReadDgram(t, peer); got != "via localhost" || from.(*net.UDPAddr).Port != s.Ports()[0].Port() {
 		t.Fatalf("got %q from %v", got, from)
 	}
 	if err := s.SendTo("127.0.0.1", port, []byte("by address"), -1); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := i3ReadDgram(t, peer); got != "by address" {
+	if got, _ := ftReadDgram(t, peer); got != "by address" {
 		t.Fatalf("got %q", got)
 	}
 
-	i3WantCode(t, s, "SendTo(unresolvable)", s.SendTo("no.such.host.invalid", port, []byte("x"), -1), swoole.ErrDNSLookup)
+	ftWantCode(t, s, "SendTo(unresolvable)", s.SendTo("no.such.host.invalid", port, []byte("x"), -1), swoole.ErrDNSLookup)
 	for _, bad := range []int{0, -1, 65536, 70000} {
-		i3WantCode(t, s, fmt.Sprintf("SendTo(port %d)", bad), s.SendTo("127.0.0.1", bad, []byte("x"), -1), swoole.ErrBadPort)
+		ftWantCode(t, s, fmt.Sprintf("SendTo(port %d)", bad), s.SendTo("127.0.0.1", bad, []byte("x"), -1), swoole.ErrBadPort)
 	}
-	i3WantCode(t, s, "SendTo(no data)", s.SendTo("127.0.0.1", port, nil, -1), swoole.ErrNoPayload)
-	i3WantCode(t, s, "SendTo(::1) without a UDP6 port", s.SendTo("::1", port, []byte("x"), -1), swoole.ErrRefused)
-	i3WantCode(t, s, "SendTo(unknown server socket)", s.SendTo("127.0.0.1", port, []byte("x"), 1<<20), swoole.ErrInvalidParams)
-	c := i3Dial(t, tcp)
-	info, err := s.GetClientInfo(i3FDOf(t, s, c), -1, false)
+	ftWantCode(t, s, "SendTo(no data)", s.SendTo("127.0.0.1", port, nil, -1), swoole.ErrNoPayload)
+	ftWantCode(t, s, "SendTo(::1) without a UDP6 port", s.SendTo("::1", port, []byte("x"), -1), swoole.ErrRefused)
+	ftWantCode(t, s, "SendTo(unknown server socket)", s.SendTo("127.0.0.1", port, []byte("x"), 1<<20), swoole.ErrInvalidParams)
+	c := ftDial(t, tcp)
+	info, err := s.GetClientInfo(ftFDOf(t, s, c), -1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i3WantCode(t, s, "SendTo(from a TCP listener)", s.SendTo("127.0.0.1", port, []byte("x"), info.ServerFD), swoole.ErrInvalidParams)
-	i3WantCode(t, s, "SendToSocket without a unix dgram port", s.SendToSocket("/tmp/x.sock", []byte("x"), -1), swoole.ErrRefused)
+	ftWantCode(t, s, "SendTo(from a TCP listener)", s.SendTo("127.0.0.1", port, []byte("x"), info.ServerFD), swoole.ErrInvalidParams)
+	ftWantCode(t, s, "SendToSocket without a unix dgram port", s.SendToSocket("/tmp/x.sock", []byte("x"), -1), swoole.ErrRefused)
 
 	if err := s.Shutdown(); err != nil {
 		t.Fatal(err)
@@ -240,13 +240,13 @@ func TestIssue3SendToChecks(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	i3WantCode(t, s, "SendTo after shutdown", s.SendTo("127.0.0.1", port, []byte("x"), -1), swoole.ErrRefused)
+	ftWantCode(t, s, "SendTo after shutdown", s.SendTo("127.0.0.1", port, []byte("x"), -1), swoole.ErrRefused)
 }
 
-// i3JoinGroup joins group on the loopback interface through f (a GetSocket file). The loopback
+// ftJoinGroup joins group on the loopback interface through f (a GetSocket file). The loopback
 // interface may lack the MULTICAST flag (it does on the machine these tests were written on):
 // joining by interface index works there all the same.
-func i3JoinGroup(t testing.TB, sc syscall.RawConn, group [4]byte) {
+func ftJoinGroup(t testing.TB, sc syscall.RawConn, group [4]byte) {
 	t.Helper()
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
@@ -266,8 +266,8 @@ func i3JoinGroup(t testing.TB, sc syscall.RawConn, group [4]byte) {
 	}
 }
 
-// i3SendMulticast sends data to group:port out of the loopback interface, looped back.
-func i3SendMulticast(t testing.TB, group [4]byte, port int, data string) {
+// ftSendMulticast sends data to group:port out of the loopback interface, looped back.
+func ftSendMulticast(t testing.TB, group [4]byte, port int, data string) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -285,19 +285,19 @@ func i3SendMulticast(t testing.TB, group [4]byte, port int, data string) {
 	}
 }
 
-// TestIssue3MulticastGetSocket: GetSocket (the primary port) and Port.GetSocket (an added
+// TestMulticastGetSocket: GetSocket (the primary port) and Port.GetSocket (an added
 // port) return files usable with setsockopt: each UDP port joins its own multicast group on
 // the loopback interface and receives a datagram sent to that group, in its OnPacket.
-func TestIssue3MulticastGetSocket(t *testing.T) {
-	s := i3New(t, "0.0.0.0", swoole.SockUDP, swoole.Settings{})
-	got, _ := i3PacketEcho(s, nil)
+func TestMulticastGetSocket(t *testing.T) {
+	s := ftNew(t, "0.0.0.0", swoole.SockUDP, swoole.Settings{})
+	got, _ := ftPacketEcho(s, nil)
 	p2, err := s.AddListener("0.0.0.0", 0, swoole.SockUDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got2 := make(chan i3Packet, 4)
-	p2.OnPacket(func(s *swoole.Server, data []byte, client swoole.ClientAddr) { got2 <- i3Packet{string(data), client} })
-	i3Start(t, s)
+	got2 := make(chan ftPacket, 4)
+	p2.OnPacket(func(s *swoole.Server, data []byte, client swoole.ClientAddr) { got2 <- ftPacket{string(data), client} })
+	ftStart(t, s)
 
 	g1 := [4]byte{239, 255, byte(rand.IntN(256)), byte(1 + rand.IntN(254))}
 	g2 := g1
@@ -313,7 +313,7 @@ func TestIssue3MulticastGetSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i3JoinGroup(t, sc1, g1)
+	ftJoinGroup(t, sc1, g1)
 	f2, err := p2.GetSocket()
 	if err != nil {
 		t.Fatalf("Port.GetSocket: %v", err)
@@ -322,15 +322,15 @@ func TestIssue3MulticastGetSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i3JoinGroup(t, sc2, g2)
+	ftJoinGroup(t, sc2, g2)
 
-	i3SendMulticast(t, g1, s.Ports()[0].Port(), "to group 1")
-	pk := i3RecvPacket(t, got)
+	ftSendMulticast(t, g1, s.Ports()[0].Port(), "to group 1")
+	pk := ftRecvPacket(t, got)
 	if pk.data != "to group 1" || pk.client.Address != "127.0.0.1" || pk.client.ServerPort != s.Ports()[0].Port() {
 		t.Errorf("primary port got %+v", pk)
 	}
-	i3SendMulticast(t, g2, p2.Port(), "to group 2")
-	pk = i3RecvPacket(t, got2)
+	ftSendMulticast(t, g2, p2.Port(), "to group 2")
+	pk = ftRecvPacket(t, got2)
 	if pk.data != "to group 2" || pk.client.ServerPort != p2.Port() {
 		t.Errorf("added port got %+v", pk)
 	}
@@ -342,12 +342,12 @@ func TestIssue3MulticastGetSocket(t *testing.T) {
 	}
 }
 
-// TestIssue3GetSocketStream: GetSocket works on a TCP listener too (SO_TYPE is SOCK_STREAM,
+// TestGetSocketStream: GetSocket works on a TCP listener too (SO_TYPE is SOCK_STREAM,
 // SO_ACCEPTCONN once started).
-func TestIssue3GetSocketStream(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
-	i3Start(t, s)
+func TestGetSocketStream(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
+	ftStart(t, s)
 	f, err := s.GetSocket()
 	if err != nil {
 		t.Fatal(err)
@@ -369,28 +369,28 @@ func TestIssue3GetSocketStream(t *testing.T) {
 	}
 }
 
-// TestIssue3DgramPortNeedsOnPacket: a datagram port without an OnPacket handler (its own or the
+// TestDgramPortNeedsOnPacket: a datagram port without an OnPacket handler (its own or the
 // server's) cannot start: Start fails with 9015 and names the port.
-func TestIssue3DgramPortNeedsOnPacket(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
+func TestDgramPortNeedsOnPacket(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
 	if _, err := s.AddListener("127.0.0.1", 0, swoole.SockUDP); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Start()
-	i3WantCode(t, s, "Start with a UDP port and no OnPacket", err, swoole.ErrServerInvalidCallback)
+	ftWantCode(t, s, "Start with a UDP port and no OnPacket", err, swoole.ErrServerInvalidCallback)
 	if err != nil && !strings.Contains(err.Error(), "Packet") {
 		t.Errorf("%v does not say which handler is missing", err)
 	}
 }
 
-// TestIssue3LongUnixDatagram: a unix datagram longer than the loop's 64 KiB read buffer is
+// TestLongUnixDatagram: a unix datagram longer than the loop's 64 KiB read buffer is
 // dropped (and logged), never delivered cut short; the next datagram arrives as usual.
-func TestIssue3LongUnixDatagram(t *testing.T) {
+func TestLongUnixDatagram(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.sock")
-	s := i3New(t, path, swoole.SockUnixDgram, swoole.Settings{})
-	got, _ := i3PacketEcho(s, nil)
-	i3Start(t, s)
+	s := ftNew(t, path, swoole.SockUnixDgram, swoole.Settings{})
+	got, _ := ftPacketEcho(s, nil)
+	ftStart(t, s)
 	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +402,7 @@ func TestIssue3LongUnixDatagram(t *testing.T) {
 	if _, err := c.Write([]byte("small")); err != nil {
 		t.Fatal(err)
 	}
-	if pk := i3RecvPacket(t, got); string(pk.data) != "small" {
+	if pk := ftRecvPacket(t, got); string(pk.data) != "small" {
 		t.Errorf("OnPacket got %d bytes first; want the 100000-byte datagram dropped and then \"small\"", len(pk.data))
 	}
 }

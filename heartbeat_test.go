@@ -1,6 +1,6 @@
 package swoole_test
 
-// Heartbeat (issue 3): heartbeat_check_interval, heartbeat_idle_time (default 2 × interval,
+// Heartbeat: heartbeat_check_interval, heartbeat_idle_time (default 2 × interval,
 // per port), Heartbeat(closeConns), Protect, and OnClose's reactorID for each kind of close.
 
 import (
@@ -12,33 +12,33 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// TestIssue3HeartbeatAuto: with only heartbeat_check_interval, the idle time is 2 × the
+// TestHeartbeatAuto: with only heartbeat_check_interval, the idle time is 2 × the
 // interval; the automatic scan closes a connection that received nothing for that long
 // (never sooner; OnClose reactorID >= 0), also one the server keeps sending to (sending is
 // not activity), but spares a connection that keeps sending and one that is protected, until
 // Protect is lifted.
-func TestIssue3HeartbeatAuto(t *testing.T) {
+func TestHeartbeatAuto(t *testing.T) {
 	const interval = 100 * time.Millisecond
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{HeartbeatCheckInterval: interval, OpenEOFSplit: true, PackageEOF: "\n"})
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{HeartbeatCheckInterval: interval, OpenEOFSplit: true, PackageEOF: "\n"})
 	if got := s.Setting().HeartbeatIdleTime; got != 2*interval {
 		t.Errorf("Setting().HeartbeatIdleTime = %v, want 2 × %v", got, interval)
 	}
-	rec := i3EchoServer(s)
-	i3Start(t, s)
+	rec := ftEchoServer(s)
+	ftStart(t, s)
 	p := s.Ports()[0]
 
 	dialed := time.Now()
-	idle := i3Dial(t, p)
-	idleFD := i3FDOf(t, s, idle)
-	sendOnly := i3Dial(t, p)
-	sendOnlyFD := i3FDOf(t, s, sendOnly)
-	protected := i3Dial(t, p)
-	protectedFD := i3FDOf(t, s, protected)
+	idle := ftDial(t, p)
+	idleFD := ftFDOf(t, s, idle)
+	sendOnly := ftDial(t, p)
+	sendOnlyFD := ftFDOf(t, s, sendOnly)
+	protected := ftDial(t, p)
+	protectedFD := ftFDOf(t, s, protected)
 	if err := s.Protect(protectedFD, true); err != nil {
 		t.Fatalf("Protect: %v", err)
 	}
-	active := i3Dial(t, p)
-	activeFD := i3FDOf(t, s, active)
+	active := ftDial(t, p)
+	activeFD := ftFDOf(t, s, active)
 
 	// The active client sends every 40 ms; the server sends to sendOnly as often.
 	stop := make(chan struct{})
@@ -55,7 +55,7 @@ func TestIssue3HeartbeatAuto(t *testing.T) {
 			case <-tick.C:
 			}
 			_ = s.Send(sendOnlyFD, []byte("s"))
-			_ = active.SetDeadline(time.Now().Add(i3Timeout))
+			_ = active.SetDeadline(time.Now().Add(ftTimeout))
 			if _, err := active.Write([]byte("k\n")); err != nil {
 				failed <- err
 				return
@@ -67,7 +67,7 @@ func TestIssue3HeartbeatAuto(t *testing.T) {
 		}
 	}()
 
-	i3WantClosed(t, idle)
+	ftWantClosed(t, idle)
 	closedAt := time.Now()
 	if d := closedAt.Sub(dialed); d < 2*interval {
 		t.Errorf("the idle connection closed %v after connecting, before heartbeat_idle_time %v", d, 2*interval)
@@ -79,7 +79,7 @@ func TestIssue3HeartbeatAuto(t *testing.T) {
 		t.Errorf("OnClose reactorID = %d for the send-only connection, want >= 0", id)
 	}
 	// The active and protected connections outlive several more scans.
-	i3Eventually(t, "three more idle periods", func() bool { return time.Since(closedAt) > 3*2*interval })
+	ftEventually(t, "three more idle periods", func() bool { return time.Since(closedAt) > 3*2*interval })
 	close(stop)
 	if err := <-failed; err != nil {
 		t.Fatalf("the active connection failed: %v", err)
@@ -92,31 +92,31 @@ func TestIssue3HeartbeatAuto(t *testing.T) {
 	if err := s.Protect(protectedFD, false); err != nil {
 		t.Fatal(err)
 	}
-	i3WantClosed(t, protected)
+	ftWantClosed(t, protected)
 	if id := rec.waitClosed(t, protectedFD); id < 0 {
 		t.Errorf("OnClose reactorID = %d, want >= 0", id)
 	}
 }
 
-// TestIssue3HeartbeatManual: Heartbeat(false) lists the idle connections and leaves them
+// TestHeartbeatManual: Heartbeat(false) lists the idle connections and leaves them
 // open; Heartbeat(true) closes them (OnClose reactorID -1) and a second call no longer lists
 // them; protected and recently active connections are never listed.
-func TestIssue3HeartbeatManual(t *testing.T) {
+func TestHeartbeatManual(t *testing.T) {
 	const idleTime = 300 * time.Millisecond
 	// An interval far above the test's length: only the manual calls close anything.
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{HeartbeatCheckInterval: time.Hour, HeartbeatIdleTime: idleTime})
-	rec := i3EchoServer(s)
-	i3Start(t, s)
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{HeartbeatCheckInterval: time.Hour, HeartbeatIdleTime: idleTime})
+	rec := ftEchoServer(s)
+	ftStart(t, s)
 	p := s.Ports()[0]
-	a := i3Dial(t, p)
-	aFD := i3FDOf(t, s, a)
-	b := i3Dial(t, p)
-	bFD := i3FDOf(t, s, b)
+	a := ftDial(t, p)
+	aFD := ftFDOf(t, s, a)
+	b := ftDial(t, p)
+	bFD := ftFDOf(t, s, b)
 	if err := s.Protect(bFD, true); err != nil {
 		t.Fatal(err)
 	}
-	c := i3Dial(t, p)
-	cFD := i3FDOf(t, s, c)
+	c := ftDial(t, p)
+	cFD := ftFDOf(t, s, c)
 
 	heartbeat := func(closeConns bool) []int64 {
 		t.Helper()
@@ -126,11 +126,11 @@ func TestIssue3HeartbeatManual(t *testing.T) {
 		}
 		return ids
 	}
-	i3Eventually(t, "Heartbeat(false) to list the idle connection", func() bool {
+	ftEventually(t, "Heartbeat(false) to list the idle connection", func() bool {
 		return slices.Contains(heartbeat(false), aFD)
 	})
-	i3Write(t, c, []byte("fresh"))
-	i3ReadFull(t, c, 5)
+	ftWrite(t, c, []byte("fresh"))
+	ftReadFull(t, c, 5)
 	ids := heartbeat(false)
 	if !slices.Contains(ids, aFD) || slices.Contains(ids, bFD) || slices.Contains(ids, cFD) {
 		t.Errorf("Heartbeat(false) = %v: want %d (idle), not %d (protected) nor %d (just received)", ids, aFD, bFD, cFD)
@@ -142,7 +142,7 @@ func TestIssue3HeartbeatManual(t *testing.T) {
 	if !slices.Contains(ids, aFD) || slices.Contains(ids, bFD) {
 		t.Errorf("Heartbeat(true) = %v", ids)
 	}
-	i3WantClosed(t, a)
+	ftWantClosed(t, a)
 	if id := rec.waitClosed(t, aFD); id != -1 {
 		t.Errorf("OnClose reactorID = %d after Heartbeat(true), want -1", id)
 	}
@@ -152,34 +152,34 @@ func TestIssue3HeartbeatManual(t *testing.T) {
 	if err := s.Protect(bFD, false); err != nil {
 		t.Fatal(err)
 	}
-	i3Eventually(t, "the unprotected connection to be listed", func() bool {
+	ftEventually(t, "the unprotected connection to be listed", func() bool {
 		return slices.Contains(heartbeat(false), bFD)
 	})
 }
 
-// TestIssue3HeartbeatErrors: Heartbeat without any heartbeat option is an error, as before
+// TestHeartbeatErrors: Heartbeat without any heartbeat option is an error, as before
 // Start; Protect of an unknown session is 1005.
-func TestIssue3HeartbeatErrors(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
+func TestHeartbeatErrors(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
 	_, err := s.Heartbeat(false)
-	i3WantCode(t, s, "Heartbeat before Start", err, swoole.ErrRefused)
-	i3WantCode(t, s, "Protect before Start", s.Protect(1, true), swoole.ErrRefused)
-	i3Start(t, s)
+	ftWantCode(t, s, "Heartbeat before Start", err, swoole.ErrRefused)
+	ftWantCode(t, s, "Protect before Start", s.Protect(1, true), swoole.ErrRefused)
+	ftStart(t, s)
 	ids, err := s.Heartbeat(true)
-	i3WantCode(t, s, "Heartbeat without heartbeat options", err, swoole.ErrRefused)
+	ftWantCode(t, s, "Heartbeat without heartbeat options", err, swoole.ErrRefused)
 	if ids != nil {
 		t.Errorf("Heartbeat returned %v with its error", ids)
 	}
-	i3WantCode(t, s, "Protect(unknown)", s.Protect(999, true), swoole.ErrSessionNotExist)
+	ftWantCode(t, s, "Protect(unknown)", s.Protect(999, true), swoole.ErrSessionNotExist)
 }
 
-// TestIssue3HeartbeatPerPort: heartbeat_idle_time set on one port only starts the scan (every
+// TestHeartbeatPerPort: heartbeat_idle_time set on one port only starts the scan (every
 // max(idle/2, 1 s)); it closes that port's idle connections and leaves the other port's,
 // which have no idle limit.
-func TestIssue3HeartbeatPerPort(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	rec := i3EchoServer(s)
+func TestHeartbeatPerPort(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	rec := ftEchoServer(s)
 	p2, err := s.AddListener("127.0.0.1", 0, swoole.SockTCP)
 	if err != nil {
 		t.Fatal(err)
@@ -187,13 +187,13 @@ func TestIssue3HeartbeatPerPort(t *testing.T) {
 	if err := p2.SetOptions(map[string]any{"heartbeat_idle_time": 0.2}); err != nil {
 		t.Fatal(err)
 	}
-	i3Start(t, s)
-	keep := i3Dial(t, s.Ports()[0])
-	keepFD := i3FDOf(t, s, keep)
-	var idle net.Conn = i3Dial(t, p2)
-	idleFD := i3FDOf(t, s, idle)
+	ftStart(t, s)
+	keep := ftDial(t, s.Ports()[0])
+	keepFD := ftFDOf(t, s, keep)
+	var idle net.Conn = ftDial(t, p2)
+	idleFD := ftFDOf(t, s, idle)
 	start := time.Now()
-	i3WantClosed(t, idle)
+	ftWantClosed(t, idle)
 	if d := time.Since(start); d < 200*time.Millisecond {
 		t.Errorf("closed after %v, before the port's idle time", d)
 	}

@@ -1,6 +1,6 @@
 package swoole_test
 
-// Timers (issue 3): Tick, After, Defer and ClearTimer run on the worker's event loop like
+// Timers: Tick, After, Defer and ClearTimer run on the worker's event loop like
 // every other event — never at the same time as OnReceive — are refused before Start and
 // after shutdown, and all vanish when the worker stops.
 
@@ -15,50 +15,50 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// TestIssue3TimersBeforeStart: every timer call before Start is refused (503).
-func TestIssue3TimersBeforeStart(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
+// TestTimersBeforeStart: every timer call before Start is refused (503).
+func TestTimersBeforeStart(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
 	_, err := s.Tick(10, func(int) {})
-	i3WantCode(t, s, "Tick before Start", err, swoole.ErrRefused)
+	ftWantCode(t, s, "Tick before Start", err, swoole.ErrRefused)
 	_, err = s.After(10, func() {})
-	i3WantCode(t, s, "After before Start", err, swoole.ErrRefused)
-	i3WantCode(t, s, "Defer before Start", s.Defer(func() {}), swoole.ErrRefused)
+	ftWantCode(t, s, "After before Start", err, swoole.ErrRefused)
+	ftWantCode(t, s, "Defer before Start", s.Defer(func() {}), swoole.ErrRefused)
 	if s.ClearTimer(1) {
 		t.Error("ClearTimer before Start returned true")
 	}
-	i3Start(t, s) // releases the port
+	ftStart(t, s) // releases the port
 }
 
-// TestIssue3TimerArguments: intervals under 1 ms and nil callbacks are refused (505); clearing
+// TestTimerArguments: intervals under 1 ms and nil callbacks are refused (505); clearing
 // an unknown timer is false.
-func TestIssue3TimerArguments(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
-	i3Start(t, s)
+func TestTimerArguments(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
+	ftStart(t, s)
 	_, err := s.Tick(0, func(int) {})
-	i3WantCode(t, s, "Tick(0)", err, swoole.ErrInvalidParams)
+	ftWantCode(t, s, "Tick(0)", err, swoole.ErrInvalidParams)
 	_, err = s.Tick(-1, func(int) {})
-	i3WantCode(t, s, "Tick(-1)", err, swoole.ErrInvalidParams)
+	ftWantCode(t, s, "Tick(-1)", err, swoole.ErrInvalidParams)
 	_, err = s.After(0, func() {})
-	i3WantCode(t, s, "After(0)", err, swoole.ErrInvalidParams)
+	ftWantCode(t, s, "After(0)", err, swoole.ErrInvalidParams)
 	_, err = s.Tick(5, nil)
-	i3WantCode(t, s, "Tick(nil)", err, swoole.ErrInvalidParams)
+	ftWantCode(t, s, "Tick(nil)", err, swoole.ErrInvalidParams)
 	_, err = s.After(5, nil)
-	i3WantCode(t, s, "After(nil)", err, swoole.ErrInvalidParams)
-	i3WantCode(t, s, "Defer(nil)", s.Defer(nil), swoole.ErrInvalidParams)
+	ftWantCode(t, s, "After(nil)", err, swoole.ErrInvalidParams)
+	ftWantCode(t, s, "Defer(nil)", s.Defer(nil), swoole.ErrInvalidParams)
 	if s.ClearTimer(12345) {
 		t.Error("ClearTimer(unknown) returned true")
 	}
 }
 
-// TestIssue3Tick: a tick made from a goroutine outside the loop runs every interval, never
+// TestTick: a tick made from a goroutine outside the loop runs every interval, never
 // early, gets its own id, and stops when its callback clears it; a later timer proves no
 // further tick ran.
-func TestIssue3Tick(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
-	i3Start(t, s)
+func TestTick(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
+	ftStart(t, s)
 	const every = 5 * time.Millisecond
 	type call struct {
 		id      int
@@ -83,7 +83,7 @@ func TestIssue3Tick(t *testing.T) {
 		var c call
 		select {
 		case c = <-calls:
-		case <-time.After(i3Timeout):
+		case <-time.After(ftTimeout):
 			t.Fatalf("tick %d did not run", k)
 		}
 		if c.id != id {
@@ -112,12 +112,12 @@ func TestIssue3Tick(t *testing.T) {
 	}
 }
 
-// TestIssue3After: After runs once, not before its time; ClearTimer cancels a pending one
+// TestAfter: After runs once, not before its time; ClearTimer cancels a pending one
 // (true, and it never runs) and is false for one that already ran.
-func TestIssue3After(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
-	i3Start(t, s)
+func TestAfter(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
+	ftStart(t, s)
 	var fired, cancelledFired atomic.Int32
 	start := time.Now()
 	ran := make(chan time.Time, 2)
@@ -155,10 +155,10 @@ func TestIssue3After(t *testing.T) {
 	}
 }
 
-// TestIssue3Defer: Defer runs its function on the loop after the current callback returns,
+// TestDefer: Defer runs its function on the loop after the current callback returns,
 // in the order the calls were made; from outside the loop it runs soon.
-func TestIssue3Defer(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{OpenEOFSplit: true, PackageEOF: "\n"})
+func TestDefer(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{OpenEOFSplit: true, PackageEOF: "\n"})
 	var order []string // loop only
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		order = append(order, "receive start")
@@ -174,11 +174,11 @@ func TestIssue3Defer(t *testing.T) {
 		}
 		order = append(order, "receive end")
 	})
-	i3Start(t, s)
-	c := i3Dial(t, s.Ports()[0])
-	i3Write(t, c, []byte("go\n"))
+	ftStart(t, s)
+	c := ftDial(t, s.Ports()[0])
+	ftWrite(t, c, []byte("go\n"))
 	want := "[receive start receive end defer 0 defer 1 defer 2]\n"
-	if got := i3ReadFull(t, c, len(want)); string(got) != want {
+	if got := ftReadFull(t, c, len(want)); string(got) != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	ran := make(chan struct{})
@@ -187,17 +187,17 @@ func TestIssue3Defer(t *testing.T) {
 	}
 	select {
 	case <-ran:
-	case <-time.After(i3Timeout):
+	case <-time.After(ftTimeout):
 		t.Fatal("Defer from outside the loop never ran")
 	}
 }
 
-// TestIssue3TimersSerialWithReceive: ticks, one-shot timers and deferred functions share
+// TestTimersSerialWithReceive: ticks, one-shot timers and deferred functions share
 // plain (non-atomic) state with OnReceive while a client sends steadily; under -race any
 // concurrent run is reported, and a flag catches overlapping callbacks. Timer callbacks see
 // their worker busy.
-func TestIssue3TimersSerialWithReceive(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{OpenEOFSplit: true, PackageEOF: "\n", OpenTCPNoDelay: true})
+func TestTimersSerialWithReceive(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{OpenEOFSplit: true, PackageEOF: "\n", OpenTCPNoDelay: true})
 	var (
 		counter, ticks, afters, defers, receives int
 		inside, overlap                          bool
@@ -240,18 +240,18 @@ func TestIssue3TimersSerialWithReceive(t *testing.T) {
 		}
 		leave()
 	})
-	i3Start(t, s)
-	c := i3Dial(t, s.Ports()[0])
+	ftStart(t, s)
+	c := ftDial(t, s.Ports()[0])
 	const msgs = 300
 	for i := range msgs {
-		i3Write(t, c, []byte("m"+strconv.Itoa(i)+"\n"))
+		ftWrite(t, c, []byte("m"+strconv.Itoa(i)+"\n"))
 	}
 	// All After(1) timers are due within a few ms of the last message: poll the report.
 	var counterV, ticksV, aftersV, defersV, receivesV, notBusyV int
 	var overlapV bool
-	i3Eventually(t, "every After and Defer to have run", func() bool {
-		i3Write(t, c, []byte("report\n"))
-		line := i3ReadLine(t, c)
+	ftEventually(t, "every After and Defer to have run", func() bool {
+		ftWrite(t, c, []byte("report\n"))
+		line := ftReadLine(t, c)
 		if _, err := fmt.Sscanf(line, "%d %d %d %d %d %t %d", &counterV, &ticksV, &aftersV, &defersV, &receivesV, &overlapV, &notBusyV); err != nil {
 			t.Fatalf("report %q: %v", line, err)
 		}
@@ -271,7 +271,7 @@ func TestIssue3TimersSerialWithReceive(t *testing.T) {
 	}
 }
 
-func i3ReadLine(t testing.TB, c interface{ Read([]byte) (int, error) }) string {
+func ftReadLine(t testing.TB, c interface{ Read([]byte) (int, error) }) string {
 	t.Helper()
 	var b []byte
 	one := make([]byte, 1)
@@ -286,13 +286,13 @@ func i3ReadLine(t testing.TB, c interface{ Read([]byte) (int, error) }) string {
 	}
 }
 
-// TestIssue3TimersGoneAfterShutdown: pending ticks and one-shot timers die with the worker:
+// TestTimersGoneAfterShutdown: pending ticks and one-shot timers die with the worker:
 // once Start has returned none of them runs again, even past their deadlines, and timer
 // calls are refused.
-func TestIssue3TimersGoneAfterShutdown(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
-	done := i3StartWait(t, s)
+func TestTimersGoneAfterShutdown(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
+	done := ftStartWait(t, s)
 	var ticks, afters atomic.Int32
 	tid, err := s.Tick(1, func(int) { ticks.Add(1) })
 	if err != nil {
@@ -303,7 +303,7 @@ func TestIssue3TimersGoneAfterShutdown(t *testing.T) {
 	if _, err := s.After(afterMS, func() { afters.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
-	i3Eventually(t, "the tick to run", func() bool { return ticks.Load() > 0 })
+	ftEventually(t, "the tick to run", func() bool { return ticks.Load() > 0 })
 	if err := s.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -327,21 +327,21 @@ func TestIssue3TimersGoneAfterShutdown(t *testing.T) {
 		t.Errorf("the After pending at shutdown ran")
 	}
 	_, err = s.Tick(1, func(int) {})
-	i3WantCode(t, s, "Tick after shutdown", err, swoole.ErrRefused)
+	ftWantCode(t, s, "Tick after shutdown", err, swoole.ErrRefused)
 	_, err = s.After(1, func() {})
-	i3WantCode(t, s, "After after shutdown", err, swoole.ErrRefused)
-	i3WantCode(t, s, "Defer after shutdown", s.Defer(func() {}), swoole.ErrRefused)
+	ftWantCode(t, s, "After after shutdown", err, swoole.ErrRefused)
+	ftWantCode(t, s, "Defer after shutdown", s.Defer(func() {}), swoole.ErrRefused)
 	if s.ClearTimer(tid) {
 		t.Error("ClearTimer after shutdown returned true")
 	}
 }
 
-// TestIssue3ClearTimerSparesHeartbeat: the automatic heartbeat scan is the server's, not a
+// TestClearTimerSparesHeartbeat: the automatic heartbeat scan is the server's, not a
 // user timer: ClearTimer of ids the application never got leaves it running.
-func TestIssue3ClearTimerSparesHeartbeat(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{HeartbeatCheckInterval: 50 * time.Millisecond})
-	rec := i3EchoServer(s)
-	i3Start(t, s)
+func TestClearTimerSparesHeartbeat(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{HeartbeatCheckInterval: 50 * time.Millisecond})
+	rec := ftEchoServer(s)
+	ftStart(t, s)
 	id, err := s.After(1000, func() {})
 	if err != nil {
 		t.Fatal(err)
@@ -351,17 +351,17 @@ func TestIssue3ClearTimerSparesHeartbeat(t *testing.T) {
 			t.Errorf("ClearTimer(%d) returned true for a timer the application never made", other)
 		}
 	}
-	c := i3Dial(t, s.Ports()[0])
-	fd := i3FDOf(t, s, c)
-	i3WantClosed(t, c)
+	c := ftDial(t, s.Ports()[0])
+	fd := ftFDOf(t, s, c)
+	ftWantClosed(t, c)
 	rec.waitClosed(t, fd)
 }
 
-// TestIssue3ShutdownFromTimer: a timer callback may shut the server down; Start returns and
+// TestShutdownFromTimer: a timer callback may shut the server down; Start returns and
 // the tick that kept running stops with it.
-func TestIssue3ShutdownFromTimer(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
-	i3EchoServer(s)
+func TestShutdownFromTimer(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{})
+	ftEchoServer(s)
 	var ticks atomic.Int32
 	s.OnWorkerStart(func(s *swoole.Server, _ int) {
 		if _, err := s.Tick(1, func(int) { ticks.Add(1) }); err != nil {
@@ -382,7 +382,7 @@ func TestIssue3ShutdownFromTimer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Start: %v", err)
 		}
-	case <-time.After(i3Timeout):
+	case <-time.After(ftTimeout):
 		_ = s.Shutdown()
 		t.Fatal("Shutdown from a timer callback did not stop the server")
 	}

@@ -1,6 +1,6 @@
 package swoole_test
 
-// SendFile and SendWait (issue 3): sendfile(2) output interleaved in order with queued Send
+// SendFile and SendWait: sendfile(2) output interleaved in order with queued Send
 // data, byte-exact at a slow-then-fast reader; clear errors for a missing file, a bad offset
 // or length; SendWait blocking until the data is written or the peer is gone.
 
@@ -17,9 +17,9 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// i3Pattern returns n bytes that differ from any shifted copy of themselves, so that a
+// ftPattern returns n bytes that differ from any shifted copy of themselves, so that a
 // misplaced or repeated piece shows.
-func i3Pattern(seed uint32, n int) []byte {
+func ftPattern(seed uint32, n int) []byte {
 	b := make([]byte, n+4)
 	x := seed*2654435761 + 1
 	for i := 0; i < n; i += 4 {
@@ -31,11 +31,11 @@ func i3Pattern(seed uint32, n int) []byte {
 	return b[:n]
 }
 
-// i3SlowThenFast reads n bytes from c: first 256 reads of at most 1 KiB, then the rest in
+// ftSlowThenFast reads n bytes from c: first 256 reads of at most 1 KiB, then the rest in
 // large reads.
-func i3SlowThenFast(t testing.TB, c net.Conn, n int) []byte {
+func ftSlowThenFast(t testing.TB, c net.Conn, n int) []byte {
 	t.Helper()
-	if err := c.SetReadDeadline(time.Now().Add(3 * i3Timeout)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(3 * ftTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	out := make([]byte, 0, n)
@@ -54,8 +54,8 @@ func i3SlowThenFast(t testing.TB, c net.Conn, n int) []byte {
 	return append(out, rest...)
 }
 
-// i3FirstDiff returns the offset of the first difference of a and b, or -1.
-func i3FirstDiff(a, b []byte) int {
+// ftFirstDiff returns the offset of the first difference of a and b, or -1.
+func ftFirstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
@@ -67,14 +67,14 @@ func i3FirstDiff(a, b []byte) int {
 	return -1
 }
 
-// TestIssue3SendFileInterleaved: with megabytes of Send data queued for a peer that does not
+// TestSendFileInterleaved: with megabytes of Send data queued for a peer that does not
 // read yet, SendFile segments (a whole file, a middle part, the last bytes) and more Sends
 // are queued behind them; the peer, reading slowly and then fast, gets everything in call
 // order, byte-exact. Then the same sequence with nothing queued, and from inside OnReceive.
-func TestIssue3SendFileInterleaved(t *testing.T) {
-	file := i3Pattern(7, 3<<20+123)
-	path := i3TempFile(t, file)
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 256 << 20})
+func TestSendFileInterleaved(t *testing.T) {
+	file := ftPattern(7, 3<<20+123)
+	path := ftTempFile(t, file)
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 256 << 20})
 	var expectInCallback []byte
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		// From the loop: Send, SendFile, Send.
@@ -85,11 +85,11 @@ func TestIssue3SendFileInterleaved(t *testing.T) {
 		_ = s.Send(fd, []byte("cb-tail"))
 	})
 	expectInCallback = append(append([]byte("cb-head"), file[17:17+100000]...), "cb-tail"...)
-	i3Start(t, s)
+	ftStart(t, s)
 
 	t.Run("behind queued output", func(t *testing.T) {
-		c := i3Dial(t, s.Ports()[0])
-		fd := i3FDOf(t, s, c)
+		c := ftDial(t, s.Ports()[0])
+		fd := ftFDOf(t, s, c)
 		var want bytes.Buffer
 		send := func(p []byte) {
 			t.Helper()
@@ -118,7 +118,7 @@ func TestIssue3SendFileInterleaved(t *testing.T) {
 			return info.SendQueuedBytes
 		}
 		for queued() < 4<<20 {
-			send(i3Pattern(uint32(1000+chunk), 64<<10))
+			send(ftPattern(uint32(1000+chunk), 64<<10))
 			chunk++
 			if chunk > 4096 {
 				t.Fatal("256 MiB sent and nothing queued: the peer cannot be this fast")
@@ -133,16 +133,16 @@ func TestIssue3SendFileInterleaved(t *testing.T) {
 		if q := queued(); q < 4<<20 {
 			t.Fatalf("only %d bytes queued", q)
 		}
-		got := i3SlowThenFast(t, c, want.Len())
-		if i := i3FirstDiff(got, want.Bytes()); i >= 0 {
+		got := ftSlowThenFast(t, c, want.Len())
+		if i := ftFirstDiff(got, want.Bytes()); i >= 0 {
 			t.Fatalf("the peer's bytes differ from the call order at offset %d of %d", i, want.Len())
 		}
-		i3Eventually(t, "the queue to drain", func() bool { return queued() == 0 })
+		ftEventually(t, "the queue to drain", func() bool { return queued() == 0 })
 	})
 
 	t.Run("nothing queued", func(t *testing.T) {
-		c := i3Dial(t, s.Ports()[0])
-		fd := i3FDOf(t, s, c)
+		c := ftDial(t, s.Ports()[0])
+		fd := ftFDOf(t, s, c)
 		if err := s.SendFile(fd, path, 5, 64); err != nil {
 			t.Fatal(err)
 		}
@@ -150,38 +150,38 @@ func TestIssue3SendFileInterleaved(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := append(bytes.Clone(file[5:69]), "after"...)
-		if got := i3ReadFull(t, c, len(want)); !bytes.Equal(got, want) {
+		if got := ftReadFull(t, c, len(want)); !bytes.Equal(got, want) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
 
 	t.Run("from OnReceive", func(t *testing.T) {
-		c := i3Dial(t, s.Ports()[0])
-		i3Write(t, c, []byte("go"))
-		got := i3SlowThenFast(t, c, len(expectInCallback))
-		if i := i3FirstDiff(got, expectInCallback); i >= 0 {
+		c := ftDial(t, s.Ports()[0])
+		ftWrite(t, c, []byte("go"))
+		got := ftSlowThenFast(t, c, len(expectInCallback))
+		if i := ftFirstDiff(got, expectInCallback); i >= 0 {
 			t.Fatalf("differs at offset %d: %q", i, got[max(0, i-8):min(len(got), i+32)])
 		}
 	})
 }
 
-// TestIssue3SendFileErrors: bad calls fail with a clear error and Swoole's code, and the
+// TestSendFileErrors: bad calls fail with a clear error and Swoole's code, and the
 // connection stays usable: a missing file and an offset or length past the end are 502 (the
 // errno stays reachable with errors.Is), negative numbers 505, a directory 9013, an unknown
 // or closed session 1005, a queue past socket_buffer_size 1008, before Start 503.
-func TestIssue3SendFileErrors(t *testing.T) {
+func TestSendFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	file := i3Pattern(3, 4096)
-	path := i3TempFile(t, file)
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 64 << 10})
-	rec := i3EchoServer(s)
-	i3WantCode(t, s, "SendFile before Start", s.SendFile(1, path, 0, 0), swoole.ErrRefused)
-	i3Start(t, s)
-	c := i3Dial(t, s.Ports()[0])
-	fd := i3FDOf(t, s, c)
+	file := ftPattern(3, 4096)
+	path := ftTempFile(t, file)
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 64 << 10})
+	rec := ftEchoServer(s)
+	ftWantCode(t, s, "SendFile before Start", s.SendFile(1, path, 0, 0), swoole.ErrRefused)
+	ftStart(t, s)
+	c := ftDial(t, s.Ports()[0])
+	fd := ftFDOf(t, s, c)
 
 	err := s.SendFile(fd, dir+"/missing", 0, 0)
-	i3WantCode(t, s, "SendFile(missing file)", err, swoole.ErrSystemCallFail)
+	ftWantCode(t, s, "SendFile(missing file)", err, swoole.ErrSystemCallFail)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("SendFile(missing file) = %v: errors.Is(err, fs.ErrNotExist) is false", err)
 	}
@@ -198,51 +198,51 @@ func TestIssue3SendFileErrors(t *testing.T) {
 		{"negative length", path, 0, -10, swoole.ErrInvalidParams},
 		{"a directory", dir, 0, 0, swoole.ErrServerNotRegularFile},
 	} {
-		i3WantCode(t, s, "SendFile("+tc.name+")", s.SendFile(fd, tc.path, tc.off, tc.length), tc.code)
+		ftWantCode(t, s, "SendFile("+tc.name+")", s.SendFile(fd, tc.path, tc.off, tc.length), tc.code)
 	}
-	i3WantCode(t, s, "SendFile(unknown session)", s.SendFile(fd+1000, path, 0, 0), swoole.ErrSessionNotExist)
-	i3WantCode(t, s, "SendFile(session 0)", s.SendFile(0, path, 0, 0), swoole.ErrRefused)
+	ftWantCode(t, s, "SendFile(unknown session)", s.SendFile(fd+1000, path, 0, 0), swoole.ErrSessionNotExist)
+	ftWantCode(t, s, "SendFile(session 0)", s.SendFile(0, path, 0, 0), swoole.ErrRefused)
 
 	// Nothing of the failed calls reached the peer; the connection still works.
-	i3Write(t, c, []byte("ping"))
-	if got := i3ReadFull(t, c, 4); string(got) != "ping" {
+	ftWrite(t, c, []byte("ping"))
+	if got := ftReadFull(t, c, 4); string(got) != "ping" {
 		t.Fatalf("after the failed calls the peer got %q", got)
 	}
 	if err := s.SendFile(fd, path, 4090, 6); err != nil {
 		t.Fatal(err)
 	}
-	if got := i3ReadFull(t, c, 6); !bytes.Equal(got, file[4090:]) {
+	if got := ftReadFull(t, c, 6); !bytes.Equal(got, file[4090:]) {
 		t.Fatalf("got %q", got)
 	}
 
 	// A peer that does not read: once output is queued, a file that would take the queue past
 	// socket_buffer_size is refused like a Send.
-	big := i3TempFile(t, i3Pattern(4, 1<<20))
+	big := ftTempFile(t, ftPattern(4, 1<<20))
 	for i := 0; ; i++ {
-		if err := s.Send(fd, i3Pattern(uint32(i), 16<<10)); err != nil {
-			i3WantCode(t, s, "Send to a full queue", err, swoole.ErrOutputBufferOverflow)
+		if err := s.Send(fd, ftPattern(uint32(i), 16<<10)); err != nil {
+			ftWantCode(t, s, "Send to a full queue", err, swoole.ErrOutputBufferOverflow)
 			break
 		}
 		if i > 10000 {
 			t.Fatal("the queue never filled")
 		}
 	}
-	i3WantCode(t, s, "SendFile past socket_buffer_size", s.SendFile(fd, big, 0, 0), swoole.ErrOutputBufferOverflow)
+	ftWantCode(t, s, "SendFile past socket_buffer_size", s.SendFile(fd, big, 0, 0), swoole.ErrOutputBufferOverflow)
 
 	if err := s.Close(fd, true); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitClosed(t, fd)
-	i3WantCode(t, s, "SendFile(closed session)", s.SendFile(fd, path, 0, 0), swoole.ErrSessionNotExist)
+	ftWantCode(t, s, "SendFile(closed session)", s.SendFile(fd, path, 0, 0), swoole.ErrSessionNotExist)
 }
 
-// TestIssue3SendWait: SendWait blocks until its data is written to the socket: with a peer
+// TestSendWait: SendWait blocks until its data is written to the socket: with a peer
 // that does not read it is still waiting while the data sits queued, and returns nil once
 // the peer has read enough (nothing queued then). A peer that goes away ends it with an
 // error. Called inside OnReceive it works too (the loop waits with it).
-func TestIssue3SendWait(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 256 << 20, OpenEOFSplit: true, PackageEOF: "\n"})
-	inCallback := i3Pattern(11, 3<<20)
+func TestSendWait(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 256 << 20, OpenEOFSplit: true, PackageEOF: "\n"})
+	inCallback := ftPattern(11, 3<<20)
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		if err := s.SendWait(fd, inCallback); err != nil {
 			_ = s.Send(fd, []byte(err.Error()))
@@ -252,10 +252,10 @@ func TestIssue3SendWait(t *testing.T) {
 	})
 	closed := make(chan int64, 4)
 	s.OnClose(func(s *swoole.Server, fd int64, _ int) { closed <- fd })
-	i3WantCode(t, s, "SendWait before Start", s.SendWait(1, []byte("x")), swoole.ErrRefused)
-	i3Start(t, s)
+	ftWantCode(t, s, "SendWait before Start", s.SendWait(1, []byte("x")), swoole.ErrRefused)
+	ftStart(t, s)
 	const big = 32 << 20 // far above loopback socket buffers
-	data := i3Pattern(5, big)
+	data := ftPattern(5, big)
 
 	queued := func(fd int64) int {
 		info, err := s.GetClientInfo(fd, -1, true)
@@ -266,11 +266,11 @@ func TestIssue3SendWait(t *testing.T) {
 	}
 
 	t.Run("written", func(t *testing.T) {
-		c := i3Dial(t, s.Ports()[0])
-		fd := i3FDOf(t, s, c)
+		c := ftDial(t, s.Ports()[0])
+		fd := ftFDOf(t, s, c)
 		done := make(chan error, 1)
 		go func() { done <- s.SendWait(fd, data) }()
-		i3Eventually(t, "SendWait's data to wait in the queue", func() bool {
+		ftEventually(t, "SendWait's data to wait in the queue", func() bool {
 			select {
 			case err := <-done:
 				t.Fatalf("SendWait returned %v while the peer had read nothing", err)
@@ -278,79 +278,79 @@ func TestIssue3SendWait(t *testing.T) {
 			}
 			return queued(fd) > 0
 		})
-		got := i3SlowThenFast(t, c, big)
+		got := ftSlowThenFast(t, c, big)
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Fatalf("SendWait: %v", err)
 			}
-		case <-time.After(i3Timeout):
+		case <-time.After(ftTimeout):
 			t.Fatal("SendWait did not return after the peer read everything")
 		}
 		if q := queued(fd); q != 0 {
 			t.Errorf("%d bytes still queued after SendWait returned", q)
 		}
 		if !bytes.Equal(got, data) {
-			t.Fatalf("differs at %d", i3FirstDiff(got, data))
+			t.Fatalf("differs at %d", ftFirstDiff(got, data))
 		}
 	})
 
 	t.Run("peer gone", func(t *testing.T) {
-		c := i3Dial(t, s.Ports()[0])
-		fd := i3FDOf(t, s, c)
+		c := ftDial(t, s.Ports()[0])
+		fd := ftFDOf(t, s, c)
 		done := make(chan error, 1)
 		go func() { done <- s.SendWait(fd, data) }()
-		i3Eventually(t, "SendWait's data to wait in the queue", func() bool { return queued(fd) > 0 })
+		ftEventually(t, "SendWait's data to wait in the queue", func() bool { return queued(fd) > 0 })
 		c.Close() // unread data: the peer resets the connection
 		select {
 		case err := <-done:
-			i3WantCode(t, nil, "SendWait to a peer that left", err, swoole.ErrSessionClosedByClient)
-		case <-time.After(i3Timeout):
+			ftWantCode(t, nil, "SendWait to a peer that left", err, swoole.ErrSessionClosedByClient)
+		case <-time.After(ftTimeout):
 			t.Fatal("SendWait did not return after the peer left")
 		}
 		for got := int64(0); got != fd; {
 			select {
 			case got = <-closed: // earlier subtests' connections close too
-			case <-time.After(i3Timeout):
+			case <-time.After(ftTimeout):
 				t.Fatal("no OnClose for the peer that left")
 			}
 		}
 	})
 
 	t.Run("in OnReceive", func(t *testing.T) {
-		c := i3Dial(t, s.Ports()[0])
-		i3Write(t, c, []byte("go\n"))
-		got := i3SlowThenFast(t, c, len(inCallback)+5)
+		c := ftDial(t, s.Ports()[0])
+		ftWrite(t, c, []byte("go\n"))
+		got := ftSlowThenFast(t, c, len(inCallback)+5)
 		if !bytes.Equal(got[:len(inCallback)], inCallback) || string(got[len(inCallback):]) != "after" {
-			t.Fatalf("got %d bytes, differing at %d", len(got), i3FirstDiff(got, append(bytes.Clone(inCallback), "after"...)))
+			t.Fatalf("got %d bytes, differing at %d", len(got), ftFirstDiff(got, append(bytes.Clone(inCallback), "after"...)))
 		}
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		i3WantCode(t, s, "SendWait(unknown)", s.SendWait(987654, []byte("x")), swoole.ErrSessionNotExist)
-		c := i3Dial(t, s.Ports()[0])
-		fd := i3FDOf(t, s, c)
-		i3WantCode(t, s, "SendWait(no data)", s.SendWait(fd, nil), swoole.ErrNoPayload)
+		ftWantCode(t, s, "SendWait(unknown)", s.SendWait(987654, []byte("x")), swoole.ErrSessionNotExist)
+		c := ftDial(t, s.Ports()[0])
+		fd := ftFDOf(t, s, c)
+		ftWantCode(t, s, "SendWait(no data)", s.SendWait(fd, nil), swoole.ErrNoPayload)
 		if err := s.SendWait(fd, []byte("small")); err != nil {
 			t.Fatal(err)
 		}
-		if got := i3ReadFull(t, c, 5); string(got) != "small" {
+		if got := ftReadFull(t, c, 5); string(got) != "small" {
 			t.Fatalf("got %q", got)
 		}
 	})
 }
 
-// TestIssue3SendOffLoopRace: a goroutine that finds a new session in the connection table and
+// TestSendOffLoopRace: a goroutine that finds a new session in the connection table and
 // Sends to it while output is queued must not race with the loop registering the connection
 // (the race detector cannot see the shared table's atomics, so the reactor sets what Send
 // reads under the connection's mutex).
-func TestIssue3SendOffLoopRace(t *testing.T) {
-	s := i3New(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 64 << 20})
-	i3EchoServer(s)
-	i3Start(t, s)
-	c := i3Dial(t, s.Ports()[0])
+func TestSendOffLoopRace(t *testing.T) {
+	s := ftNew(t, "127.0.0.1", swoole.SockTCP, swoole.Settings{SocketBufferSize: 64 << 20})
+	ftEchoServer(s)
+	ftStart(t, s)
+	c := ftDial(t, s.Ports()[0])
 	var fd int64
-	i3Eventually(t, "the session", func() bool {
+	ftEventually(t, "the session", func() bool {
 		for id := range s.Connections() {
 			fd = id
 		}
