@@ -185,6 +185,11 @@ func (s *Server) runManager() error {
 			return s.fail(err)
 		}
 		s.runReactors()
+	} else if err := s.startTimerLoop(managerSrcID); err != nil {
+		s.cleanupMulti()
+		s.cleanup()
+		s.state.Store(stateStopped)
+		return s.fail(err)
 	}
 	s.state.Store(stateRunning)
 	if mp.master != nil && s.cb.start != nil {
@@ -228,6 +233,7 @@ func (s *Server) runManager() error {
 	if s.cb.managerStop != nil {
 		s.cb.managerStop(s)
 	}
+	s.stopTimerLoop()
 	if s.cb.shutdown != nil {
 		s.cb.shutdown(s)
 	}

@@ -251,7 +251,10 @@ func upRequest(s *swoole.Server, src int, req string) {
 		st, err := s.GetWorkerStatus(-1)
 		mpEvent("up-pids", s.GetWorkerID(), s.GetWorkerPID(-1) == os.Getpid(), s.WorkerPID() == os.Getpid(), s.GetManagerPID(), s.GetMasterPID(), s.IsTaskWorker(), st, mpCode(err))
 	case "timer":
-		_, err := s.Tick(10, func(int) {})
+		// A user process's timers run on a timer loop of its own (Swoole's do too).
+		_, err := s.Tick(10, func(id int) {
+			mpEvent("up-tick", s.ClearTimer(id))
+		})
 		mpEvent("up-timer", mpCode(err))
 	case "stop":
 		id, _ := strconv.Atoi(arg)
@@ -377,10 +380,13 @@ func TestProcUserProcessesWithOneWorker(t *testing.T) {
 	if got := strings.Join(e.Fields, " "); got != want {
 		t.Errorf("user process properties: %q, want %q (GetWorkerID, GetWorkerPID(-1), WorkerPID, GetManagerPID, GetMasterPID, IsTaskWorker, GetWorkerStatus(-1))", got, want)
 	}
-	// Calls that need an event loop: 507.
+	// Timers run in a user process, on a loop of its own.
 	c.do("up timer")
-	if e := ms.waitEvent("up-timer", nil); e.int(0) != swoole.ErrOperationNotSupport {
-		t.Errorf("Tick in a user process: code %d, want 507", e.int(0))
+	if e := ms.waitEvent("up-timer", nil); e.int(0) != 0 {
+		t.Errorf("Tick in a user process: code %d, want 0", e.int(0))
+	}
+	if e := ms.waitEvent("up-tick", nil); e.Fields[0] != "true" {
+		t.Errorf("ClearTimer in the user process's own tick: %v, want true", e.Fields[0])
 	}
 }
 

@@ -55,6 +55,9 @@ type Server struct {
 	mp      *multi     // set at Start when the server runs as several processes (base_multi.go)
 	task    *taskState // set at Start when task_worker_num > 0 (task.go)
 
+	timerLoop *worker       // the timers of a ModeBase manager or a user process (timers.go)
+	timerDone chan struct{} // closed when timerLoop's Run returned
+
 	sigDone  chan struct{}
 	commands map[string]command
 	procs    []*Process // user processes, by AddProcess index (userproc.go)

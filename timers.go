@@ -1,8 +1,10 @@
 package swoole
 
 import (
+	"os"
 	"time"
 
+	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/reactor"
 )
 
@@ -26,6 +28,9 @@ func (w *worker) onLoop(fn func()) bool {
 	return true
 }
 
+// timerWorker returns the event loop that runs this process's timers: the worker's loop, a
+// ModeProcess master's reactor 0, or the timer loop of a process that serves no connection
+// (a ModeBase manager, a user process).
 func (s *Server) timerWorker(call string) (*worker, error) {
 	if err := s.running(call); err != nil {
 		return nil, err
@@ -36,9 +41,47 @@ func (s *Server) timerWorker(call string) (*worker, error) {
 			// (Swoole's master runs timers on its main reactor too). Keep them short.
 			return s.mp.master.reactors[0], nil
 		}
+		if w := s.timerLoop; w != nil {
+			return w, nil
+		}
 		return nil, s.notInManager(call)
 	}
 	return s.cur, nil
+}
+
+// startTimerLoop starts the event loop of a process that serves no connection (a ModeBase
+// manager, a user process): it runs the timers and Defer callbacks made in that process, one
+// at a time, on a goroutine of its own (Swoole's manager and user processes run timers too).
+// It runs until stopTimerLoop or the process's end. Call it before the server is running.
+func (s *Server) startTimerLoop(id int) error {
+	// The status a timer callback marks busy is the loop's own: a user process's slot in the
+	// table says busy for as long as its function runs, and the manager has none.
+	w := &worker{s: s, id: id, slot: &conntable.WorkerSlot{}, pid: int32(os.Getpid())}
+	loop, err := reactor.New(w, reactor.Config{})
+	if err != nil {
+		return wrapErrno("", err, "cannot create the timer loop")
+	}
+	w.loop = loop
+	loop.SetTimers(&w.timers)
+	s.timerLoop = w
+	s.timerDone = make(chan struct{})
+	go func() {
+		defer close(s.timerDone)
+		_ = loop.Run()
+	}()
+	return nil
+}
+
+// stopTimerLoop stops the timer loop (pending timers are dropped) and waits for it.
+func (s *Server) stopTimerLoop() {
+	w := s.timerLoop
+	if w == nil {
+		return
+	}
+	if w.loop.Post(reactor.Task{Fn: func() { w.timers.Clear(); w.loop.Stop() }}) {
+		<-s.timerDone
+	}
+	w.loop.Close()
 }
 
 // Tick runs fn every ms milliseconds on this process's event loop, like any other event,

@@ -35,7 +35,8 @@ import (
 // In the user process Start runs the Process's function on the calling goroutine; a reader
 // goroutine serves its pipe (OnPipeMessage, one at a time on a goroutine of its own; replies
 // to its Command calls). It has no event loop: its writes to other processes wait for room
-// (WriteBlocking), and calls that need a loop (timers, Heartbeat, SendWait) return 507.
+// (WriteBlocking). Its timers (Tick, After, Defer) run on a timer loop of its own, one at a
+// time, beside the function (timers.go); Heartbeat and SendWait return 507.
 //
 // The manager passes the layout (W, T, P) in envLayout, so that a child knows which of the
 // inherited pipes are workers', task workers' and user processes'.
@@ -258,6 +259,10 @@ func (s *Server) runUserProcess() {
 	}
 	id := int(mp.src)
 	slot := s.table.Worker(id)
+	if err := s.startTimerLoop(id); err != nil {
+		s.cleanup()
+		s.childFailed(err)
+	}
 	s.state.Store(stateRunning)
 	go s.userProcessReader()
 	go func() {
