@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,11 +46,15 @@ var matrixModes = []matrixMode{
 const matrixEnvExtras = "GOSWOOLE_TEST_MATRIX_EXTRAS"
 
 // matrixSteps are the calls of a probe, in order.
-var matrixSteps = []string{"exist", "info", "send", "pause", "resume", "protect", "sendfile", "timer", "msgall", "stats", "workerpid", "close"}
+var matrixSteps = []string{"exist", "info", "list", "send", "pause", "resume", "protect", "sendfile", "timer", "msgall", "stats", "workerpid", "command", "task", "close"}
 
 // matrixExpect is the Swoole code each (mode, caller, step) must give where it is not 0.
 // The keys are "mode/caller/step"; "*" matches any mode.
-var matrixExpect = map[string]int{}
+var matrixExpect = map[string]int{
+	// A task worker cannot hand out tasks (Swoole: "Server->task() cannot use in the
+	// task-worker").
+	"*/task/task": swoole.ErrOperationNotSupport,
+}
 
 func matrixWant(mode, caller, step string) int {
 	if c, ok := matrixExpect[mode+"/"+caller+"/"+step]; ok {
@@ -110,6 +115,9 @@ func matrixServer() int {
 		return []byte("ok")
 	}
 	_ = s.AddCommand("probe", swoole.CommandMaster|swoole.CommandManager, probe)
+	_ = s.AddCommand("ping", swoole.CommandEventWorker, func(_ *swoole.Server, data []byte) []byte {
+		return append([]byte("pong "), data...)
+	})
 	s.OnManagerStart(func(s *swoole.Server) { mpEvent("managerstart", port) })
 	s.OnStart(func(s *swoole.Server) {
 		if !extras && workers == 1 {
@@ -125,7 +133,9 @@ func matrixServer() int {
 	})
 	if extras {
 		s.OnTask(func(s *swoole.Server, _ int, _ int, data []byte) any {
-			matrixRun(s, "task", string(data))
+			if string(data) != "none" {
+				matrixRun(s, "task", string(data))
+			}
 			return nil
 		})
 		s.OnFinish(func(*swoole.Server, int, []byte) {})
@@ -184,6 +194,12 @@ func matrixRun(s *swoole.Server, caller, req string) {
 	}
 	_, err := s.GetClientInfo(a, -1, false)
 	add("info", mpCode(err))
+	ids, err := s.GetClientList(0, 100)
+	if err == nil && !slices.Contains(ids, a) {
+		add("list", -1)
+	} else {
+		add("list", mpCode(err))
+	}
 	add("send", mpCode(s.Send(a, []byte("from "+caller+"\n"))))
 	add("pause", mpCode(s.Pause(a)))
 	add("resume", mpCode(s.Resume(a)))
@@ -213,6 +229,20 @@ func matrixRun(s *swoole.Server, caller, req string) {
 		add("workerpid", 0)
 	} else {
 		add("workerpid", -1)
+	}
+	if r, err := s.Command("ping", 0, swoole.CommandEventWorker, caller); err != nil || string(r) != "pong "+caller {
+		add("command", -1)
+		if err != nil {
+			add("command", mpCode(err))
+		}
+	} else {
+		add("command", 0)
+	}
+	if st.TaskWorkerNum > 0 {
+		_, err = s.Task("none", -1)
+		add("task", mpCode(err))
+	} else {
+		add("task", 0)
 	}
 	add("close", mpCode(s.Close(b, false)))
 	mpEvent("probe", caller, strings.Join(codes, " "), "msgto="+strings.Join(sentTo, ","))
