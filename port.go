@@ -208,7 +208,11 @@ func (p *Port) OnPacket(cb func(s *Server, data []byte, client ClientAddr)) { p.
 func (p *Port) resolve(server Settings, cb portCallbacks) {
 	p.eff = server
 	if p.hasSet {
-		p.eff = server.merge(p.given).withDefaults()
+		// As Swoole's: a port that never called set takes the server's settings whole; one
+		// that did has only its own port settings (the protocol among them: a length-framed
+		// server with a port set to open_eof_split frames that port by EOF alone), with the
+		// defaults for the rest.
+		p.eff = withoutPortSettings(server).merge(p.given).withDefaults()
 	}
 	p.ecb = p.cb.inherit(cb)
 }

@@ -612,6 +612,19 @@ func portSettingsOnly(s Settings) error {
 	return nil
 }
 
+// withoutPortSettings returns s with every port setting at its zero value: the server-only
+// part of s, which a port that has settings of its own shares with the server.
+func withoutPortSettings(s Settings) Settings {
+	rv := reflect.ValueOf(&s).Elem()
+	for i := range options {
+		if o := &options[i]; o.port {
+			f := rv.FieldByIndex(o.index)
+			f.Set(reflect.Zero(f.Type()))
+		}
+	}
+	return s
+}
+
 // serverOnlyError is the error for a server setting given to a Port.
 func serverOnlyError(o *option) *Error {
 	return newError(ErrInvalidParams, "%s (Settings.%s) is a server setting; set it on the Server, not on a Port", o.key, o.field)
