@@ -64,7 +64,7 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 		// reactor leaves now, after what the batch sent before it, and not with the batch's
 		// replies: a reply sent after Pause returned must not reach the client before the
 		// pause reaches the reactor.
-		urgent := h.Type != ipc.TypeSend && reactorOf(owner) >= 0 && mp.replyHolds > 0 && s.cur.loop.OnLoop()
+		urgent := h.Type != ipc.TypeSend && reactorOf(owner) >= 0 && s.cur.loop.OnLoop() && mp.replyHolds > 0 // replyHolds: loop goroutine only
 		if urgent {
 			s.flushReplies()
 		}
