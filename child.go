@@ -158,7 +158,7 @@ func (s *Server) runChild() {
 	w := s.cur
 	s.state.Store(stateRunning)
 	if s.stopRequested.Load() {
-		_ = s.shutdownMulti() // asked while Start was preparing
+		_ = s.run.shutdown() // asked while Start was preparing
 	}
 	go func() {
 		select {

@@ -104,7 +104,7 @@ func (s *Server) commandCross(name string, cmd command, processID, processType i
 	if err != nil {
 		return nil, err
 	}
-	if target == s.selfProcID() && !s.inUserProcess() {
+	if target == s.run.selfID() && !s.inUserProcess() {
 		if s.cur != nil {
 			return s.commandHere(name, cmd, payload)
 		}

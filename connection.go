@@ -378,10 +378,10 @@ func (s *Server) Stats() Stats {
 // GetWorkerID returns this worker's id (0 … worker_num−1), or -1 outside a worker (before
 // Start and after shutdown).
 func (s *Server) GetWorkerID() int {
-	if !s.tableLive() || s.cur == nil { // s.cur is nil in a manager process
+	if !s.tableLive() {
 		return -1
 	}
-	return s.cur.id
+	return s.run.workerID()
 }
 
 // tableLive reports whether the connection table and the worker built by Start may be read:
@@ -423,10 +423,9 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 		return 0, err
 	}
 	if workerID == -1 {
-		if s.selfProcID() < 0 { // a user process asks about itself
-			return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus(-1): the manager is not a worker: give a worker id"))
+		if workerID = s.run.selfID(); workerID < 0 {
+			return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus(-1): the %s is not a worker: give a worker id", s.run.role()))
 		}
-		workerID = s.selfProcID()
 	}
 	if workerID < 0 || workerID >= s.procTotal() { // user processes too
 		return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus: no worker %d: ids are 0 to %d", workerID, s.procTotal()-1))
@@ -440,16 +439,10 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 // In a ModeBase server of several processes there is no master: as in Swoole, it is worker
 // 0's pid (0 while worker 0 is being replaced).
 func (s *Server) GetMasterPID() int {
-	if s.state.Load() == stateNew {
+	if s.rt() == nil {
 		return 0
 	}
-	if s.mode == ModeProcess && s.multi() != nil {
-		return s.managerPID() // the master also does the manager's work
-	}
-	if s.multi() != nil && s.table != nil {
-		return int(s.table.Worker(0).PID.Load())
-	}
-	return os.Getpid()
+	return s.run.masterPID()
 }
 
 // MasterPID is GetMasterPID (Swoole's master_pid property).
@@ -459,10 +452,10 @@ func (s *Server) MasterPID() int { return s.GetMasterPID() }
 // single-process ModeBase server, or before Start). In a ModeBase server of several
 // processes the manager is the process that called Start.
 func (s *Server) GetManagerPID() int {
-	if s.multi() == nil {
+	if s.rt() == nil {
 		return 0
 	}
-	return s.managerPID()
+	return s.run.managerPID()
 }
 
 // ManagerPID is GetManagerPID (Swoole's manager_pid property).

@@ -48,13 +48,7 @@ func (s *Server) Heartbeat(closeConns bool) ([]int64, error) {
 	if s.heartbeatInterval() == 0 {
 		return nil, s.fail(newError(ErrRefused, "Heartbeat: no heartbeat is configured: set heartbeat_check_interval or heartbeat_idle_time"))
 	}
-	if s.cur == nil {
-		return nil, s.notInManager("Heartbeat")
-	}
-	if s.mode == ModeProcess {
-		return s.heartbeatRemote(closeConns), nil
-	}
-	return s.cur.idleConns(closeConns, true), nil
+	return s.run.heartbeat(closeConns)
 }
 
 // idleConns scans this worker's connections for idle ones — nothing received for the port's

@@ -92,10 +92,7 @@ func (s *Server) Reload(onlyTaskWorkers bool) error {
 	if err := s.running("Reload"); err != nil {
 		return err
 	}
-	if s.mp != nil {
-		return s.reloadMulti(onlyTaskWorkers)
-	}
-	return s.fail(newError(ErrOperationNotSupport, "Reload: this server runs in a single process, with no manager to restart workers: reload needs worker_num > 1 or task workers (multi-process model)"))
+	return s.run.reload(onlyTaskWorkers)
 }
 
 // Stop stops the worker workerID (-1 = this worker); waitEvent lets it finish its events
@@ -114,10 +111,7 @@ func (s *Server) Stop(workerID int, waitEvent bool) error {
 	if workerID != -1 && (workerID < 0 || workerID >= s.eff.WorkerNum) {
 		return s.fail(newError(ErrInvalidParams, "Stop: no worker %d: ids are 0 to %d, or -1 for this worker", workerID, s.eff.WorkerNum-1))
 	}
-	if s.mp != nil {
-		return s.stopMulti(workerID, waitEvent)
-	}
-	return s.fail(newError(ErrOperationNotSupport, "Stop: this server runs in a single process, with no manager to restart the worker: use Shutdown"))
+	return s.run.stop(workerID, waitEvent)
 }
 
 // SendMessage sends msg to the worker, task worker or user process dstWorkerID (global ids:
@@ -139,15 +133,12 @@ func (s *Server) SendMessage(msg any, dstWorkerID int) error {
 		return s.fail(newError(ErrRefused, "SendMessage: no OnPipeMessage handler is registered: register one before Start"))
 	case dstWorkerID < 0 || dstWorkerID >= total:
 		return s.fail(newError(ErrRefused, "SendMessage: no worker %d: ids are 0 to %d (workers, task workers, then user processes)", dstWorkerID, total-1))
-	case dstWorkerID == s.selfProcID():
+	case dstWorkerID == s.run.selfID():
 		return s.fail(newError(ErrRefused, "SendMessage: process %d cannot send a message to itself", dstWorkerID))
 	}
 	payload, err := encode(msg)
 	if err != nil {
 		return s.fail(err)
 	}
-	if s.mp != nil {
-		return s.sendMessageMulti(payload, dstWorkerID)
-	}
-	return s.fail(newError(ErrOperationNotSupport, "SendMessage: worker %d is in another process, which the single-process server does not have", dstWorkerID))
+	return s.run.sendMessage(payload, dstWorkerID)
 }

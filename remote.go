@@ -3,7 +3,6 @@ package swoole
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"syscall"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/ipc"
-	"github.com/goswoole/swoole/internal/supervisor"
 )
 
 // Calls that reach another process of a multi-process ModeBase server: a connection owned by
@@ -133,69 +131,12 @@ func (s *Server) sendMessageMulti(payload []byte, dst int) error {
 	return s.forward("SendMessage", dst, ipc.Header{Type: ipc.TypePipeMessage}, payload)
 }
 
-// managerPID is the manager's pid, seen from any process of a multi-process server.
-func (s *Server) managerPID() int {
-	if s.mp.child {
-		return supervisor.ParentPID()
-	}
-	return os.Getpid()
-}
-
 // signalManager sends sig to the manager (Reload, Shutdown from a worker).
 func (s *Server) signalManager(call string, sig syscall.Signal) error {
-	if err := syscall.Kill(s.managerPID(), sig); err != nil {
-		return s.fail(wrapErrno("kill", err, "%s: cannot signal the manager (pid %d)", call, s.managerPID()))
+	pid := s.run.managerPID()
+	if err := syscall.Kill(pid, sig); err != nil {
+		return s.fail(wrapErrno("kill", err, "%s: cannot signal the manager (pid %d)", call, pid))
 	}
-	return nil
-}
-
-// reloadMulti is Reload in a multi-process server.
-func (s *Server) reloadMulti(onlyTaskWorkers bool) error {
-	if s.mp.child {
-		sig := syscall.SIGUSR1
-		if onlyTaskWorkers {
-			sig = syscall.SIGUSR2
-		}
-		return s.signalManager("Reload", sig)
-	}
-	s.reloadManager(onlyTaskWorkers)
-	return nil
-}
-
-// stopMulti is Stop in a multi-process server.
-func (s *Server) stopMulti(workerID int, waitEvent bool) error {
-	if s.inUserProcess() { // userproc.go
-		return s.stopFromUserProcess(workerID, waitEvent)
-	}
-	if workerID == -1 {
-		if s.cur == nil {
-			return s.fail(newError(ErrInvalidParams, "Stop(-1): the manager is not a worker: give a worker id"))
-		}
-		workerID = s.cur.id
-	}
-	if s.mp.child {
-		if err := s.cur.requestStop(workerID, waitEvent); err != nil {
-			return s.fail(wrapErrno("", err, "Stop: cannot reach the manager"))
-		}
-		return nil
-	}
-	if err := s.mp.mgr.StopSlot(workerID, waitEvent); err != nil {
-		return s.fail(newError(ErrRefused, "Stop: worker %d: %v", workerID, err))
-	}
-	return nil
-}
-
-// shutdownMulti is Shutdown in a multi-process server: the manager stops the whole tree; a
-// worker asks the manager to (SIGTERM), and stops when the manager tells it to. In a worker
-// the manager is already stopping, Shutdown does nothing (see workerStopping).
-func (s *Server) shutdownMulti() error {
-	if s.mp.child {
-		if s.workerStopping() {
-			return nil // see workerStopping
-		}
-		return s.signalManager("Shutdown", syscall.SIGTERM)
-	}
-	s.shutdownManager()
 	return nil
 }
 

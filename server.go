@@ -51,9 +51,10 @@ type Server struct {
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
 	mask    int64
 	workers []*worker
-	cur     *worker    // the worker of this process (single-process ModeBase: the only one; nil in a manager)
-	mp      *multi     // set at Start when the server runs as several processes (base_multi.go)
-	task    *taskState // set at Start when task_worker_num > 0 (task.go)
+	cur     *worker     // the worker of this process (single-process ModeBase: the only one; nil in a manager)
+	mp      *multi      // set at Start when the server runs as several processes (base_multi.go)
+	run     roleRuntime // this process's role, chosen once at Start (role.go); read it through rt() or after running()
+	task    *taskState  // set at Start when task_worker_num > 0 (task.go)
 
 	timerLoop *worker       // the timers of a ModeBase manager or a user process (timers.go)
 	timerDone chan struct{} // closed when timerLoop's Run returned

@@ -68,7 +68,7 @@ func (s *Server) runTaskChild() {
 	tr := s.task.runner
 	s.state.Store(stateRunning)
 	if s.stopRequested.Load() {
-		_ = s.shutdownMulti()
+		_ = s.run.shutdown()
 	}
 	go func() {
 		select {

@@ -35,18 +35,9 @@ func (s *Server) timerWorker(call string) (*worker, error) {
 	if err := s.running(call); err != nil {
 		return nil, err
 	}
-	if s.cur == nil {
-		if s.mp != nil && s.mp.master != nil {
-			// A ModeProcess master: its timers run on reactor 0, between network events
-			// (Swoole's master runs timers on its main reactor too). Keep them short.
-			return s.mp.master.reactors[0], nil
-		}
-		if w := s.timerLoop; w != nil {
-			return w, nil
-		}
-		return nil, s.notInManager(call)
-	}
-	return s.cur, nil
+	// A ModeProcess master's timers run on its reactor 0, between network events (Swoole's
+	// master runs timers on its main reactor too): keep them short.
+	return s.run.loop(call)
 }
 
 // startTimerLoop starts the event loop of a process that serves no connection (a ModeBase

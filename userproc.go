@@ -71,18 +71,6 @@ func (s *Server) inUserProcess() bool {
 	return s.mp != nil && s.mp.child && s.mp.role.Kind == supervisor.KindUserProcess
 }
 
-// selfProcID is this process's global id: a worker's id, a user process's id, -1 in the
-// manager (and before Start).
-func (s *Server) selfProcID() int {
-	if s.cur != nil {
-		return s.cur.id
-	}
-	if s.inUserProcess() {
-		return int(s.mp.src)
-	}
-	return -1
-}
-
 // setup creates (in the process that will be the manager) or adopts (in a child) the unix
 // datagram pair of the user process with index i. p.mu is held.
 func (p *Process) setup(i int) error {

@@ -184,6 +184,7 @@ func (s *Server) prepare() error {
 	if err := s.chooseProcessModel(); err != nil {
 		return err
 	}
+	s.chooseRuntime() // role.go: the role is decided here, once
 	if s.eff.Daemonize {
 		if err := s.daemonize(); err != nil { // does not return in the process that called Start
 			return err
@@ -320,11 +321,8 @@ func (s *Server) cleanup() {
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
 	for {
-		if s.state.Load() == stateRunning && s.mp != nil {
-			return s.shutdownMulti()
-		}
-		if s.state.CompareAndSwap(stateRunning, stateStopping) {
-			break
+		if s.state.Load() == stateRunning {
+			return s.run.shutdown()
 		}
 		if s.state.CompareAndSwap(stateNew, stateStopped) {
 			s.mu.Lock()
@@ -345,8 +343,14 @@ func (s *Server) Shutdown() error {
 			return s.running("Shutdown")
 		}
 	}
-	w := s.cur
-	w.loop.Post(reactor.Task{Fn: w.shutdown})
+}
+
+// shutdownSingle is Shutdown in a single-process server: the loop runs the shutdown.
+func (s *Server) shutdownSingle() error {
+	if s.state.CompareAndSwap(stateRunning, stateStopping) {
+		w := s.cur
+		w.loop.Post(reactor.Task{Fn: w.shutdown})
+	}
 	return nil
 }
 
