@@ -17,6 +17,7 @@ import (
 
 	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/pidfile"
 	"github.com/goswoole/swoole/internal/supervisor"
 	"github.com/goswoole/swoole/internal/sys"
 )
@@ -168,13 +169,14 @@ func (s *Server) runManager() error {
 	}
 	if s.eff.PidFile != "" {
 		// The manager is the process to signal (SIGTERM, SIGUSR1), as Swoole's pid_file says.
-		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		pf, err := pidfile.Write(s.eff.PidFile)
+		if err != nil {
 			s.cleanupMulti()
 			s.cleanup()
 			s.state.Store(stateStopped)
 			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
 		}
-		defer os.Remove(s.eff.PidFile)
+		defer pf.Remove()
 		defer s.serveAdmin()() // the admin socket beside the pid file (admin.go)
 	}
 	if mp.master != nil {

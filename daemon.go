@@ -33,7 +33,12 @@ func (s *Server) daemonize() error {
 	if s.eff.LogFile != "" {
 		out = s.eff.LogFile
 	}
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	var f *os.File
+	if out == os.DevNull {
+		f, err = os.OpenFile(out, os.O_WRONLY, 0)
+	} else {
+		f, err = openLogFile(out)
+	}
 	if err != nil {
 		return wrapErrno("open", err, "daemonize: cannot open %q for the daemon's output: check log_file", out)
 	}

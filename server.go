@@ -322,23 +322,18 @@ func (s *Server) writeStatsFile() {
 			out = fmt.Appendf(out, "%s: %v\n", strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0], v.Field(i).Interface())
 		}
 	}
-	tmp := s.eff.StatsFile + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err == nil {
-		err = os.Rename(tmp, s.eff.StatsFile)
-		if err == nil {
-			return
-		}
+	if _, err := replaceFile(s.eff.StatsFile, out, 0o644, false); err != nil {
+		s.log.Warn("swoole: cannot write stats_file", "path", s.eff.StatsFile, "err", err)
 	}
-	s.log.Warn("swoole: cannot write stats_file", "path", s.eff.StatsFile)
 }
 
 // newLogger builds the server's logger from log_file and log_level.
 func (s *Server) newLogger() error {
 	var w io.Writer = os.Stderr
 	if s.eff.LogFile != "" {
-		f, err := os.OpenFile(s.eff.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		f, err := s.logFileOpen()
 		if err != nil {
-			return wrapErrno("open", err, "cannot open log_file %q: check the path and its permissions", s.eff.LogFile)
+			return wrapErrno("open", err, "cannot open log_file %q: check the path and its permissions (a symbolic link or a file that is not a regular file is refused)", s.eff.LogFile)
 		}
 		s.logFile = f
 		w = f

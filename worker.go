@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/dispatch"
 	"github.com/goswoole/swoole/internal/framing"
+	"github.com/goswoole/swoole/internal/pidfile"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/supervisor"
 	"github.com/goswoole/swoole/internal/sys"
@@ -108,12 +108,13 @@ func (s *Server) Start() error {
 	}
 	w := s.cur
 	if s.eff.PidFile != "" {
-		if err := os.WriteFile(s.eff.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		pf, err := pidfile.Write(s.eff.PidFile)
+		if err != nil {
 			s.cleanup()
 			s.state.Store(stateStopped)
 			return s.fail(wrapErrno("", err, "cannot write pid_file %q: check the directory and its permissions", s.eff.PidFile))
 		}
-		defer os.Remove(s.eff.PidFile)
+		defer pf.Remove()
 	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
 	if s.stopRequested.Load() {

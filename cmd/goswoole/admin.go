@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/goswoole/swoole"
+	"github.com/goswoole/swoole/internal/pidfile"
 )
 
 // adminError is a failure of an admin command, already worded for the operator.
@@ -83,16 +84,16 @@ var adminHelp = map[string]string{
 
 // serverPID reads the pid file and checks that the process runs.
 func serverPID(pidFile string) (int, error) {
-	b, err := os.ReadFile(pidFile)
+	pid, err := pidfile.Owner(pidFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, adminError(fmt.Sprintf("the server is not running: there is no pid file %s (is it the pid_file the server was started with? goswoole serve --pid-file F)", pidFile))
 	}
-	if err != nil {
-		return 0, adminError(fmt.Sprintf("cannot read the pid file: %v", err))
+	if errors.Is(err, pidfile.ErrStale) {
+		// No server holds the file: its pid may belong to another process by now.
+		return 0, adminError(fmt.Sprintf("the server is not running: no server holds %s any more; the pid file is stale", pidFile))
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, adminError(fmt.Sprintf("the pid file %s holds %q, not a pid", pidFile, bytes.TrimSpace(b)))
+	if err != nil {
+		return 0, adminError(fmt.Sprintf("cannot read the pid file %s: %v", pidFile, err))
 	}
 	if !alive(pid) {
 		return 0, adminError(fmt.Sprintf("the server is not running: pid %d (from %s) is gone; the pid file is stale", pid, pidFile))
