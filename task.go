@@ -270,6 +270,10 @@ func (s *Server) taskMulti(call string, tasks []any, timeout time.Duration) ([][
 // Finish sends the result of the task OnTask is running back to the worker that sent it
 // (OnFinish, its callback, or its TaskWait). Only in a task worker, during OnTask (from its
 // goroutine or another), once per task; OnTask's non-nil return value does the same.
+// Errors: ErrRefused (503) outside a task worker; ErrWrongOperation (509) outside OnTask
+// (a timer, OnPipeMessage), for a second Finish of one task, and for a task sent by the
+// manager, the master or a user process, which receive no results (Swoole refuses Finish
+// there too); the result is then dropped.
 func (s *Server) Finish(data any) error {
 	if err := s.running("Finish"); err != nil {
 		return err
