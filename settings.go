@@ -129,7 +129,8 @@ type Settings struct {
 	// (up to MaxWaitTime) before it exits. Default (nil): true.
 	ReloadAsync *bool
 	// MaxWaitTime is max_wait_time: how long a stopping or reloading worker may take before
-	// it is killed (error 9101). Default 3s.
+	// it is killed (error 9101); also how long Task waits for room in a full task queue
+	// before it fails with 9007. Default 3s.
 	MaxWaitTime time.Duration
 	// EnableCoroutine is enable_coroutine. Default (nil): true, callbacks may block their
 	// own goroutine as Swoole's callbacks may block their coroutine. False: the server may

@@ -156,11 +156,16 @@ func (s *Server) noTaskWorkers(call string) error {
 // through the server's codec (decode it with Decode).
 //
 // Task ids are counted per sending process, from 0. Task may be called from any goroutine
-// of a worker, or from the manager (one-way: the result is dropped). It never blocks: when
-// the task queue is full (task_worker_num × 1024 tasks, or × 64 MiB, sent and not yet taken
-// by a task worker) it fails at once with ErrServerNoIdleWorker (9007) and sends nothing.
+// of a worker, or from the manager, the master or a user process (one-way: the result is
+// dropped, and Finish there is an error). The task queue holds task_worker_num × 1024 tasks
+// and task_worker_num × 64 MiB sent and not yet taken by a task worker; while it is full,
+// Task waits for room, up to max_wait_time (Settings.MaxWaitTime, default 3 s), blocking the
+// caller (on the worker's loop, the worker: as Swoole's task() blocks on a full pipe), so a
+// burst larger than the queue from one callback is sent whole and in order once the task
+// workers take tasks. If the queue stays full that long, Task fails with
+// ErrServerNoIdleWorker (9007) and sends nothing.
 // Errors: 503 for a dstWorkerID out of range, 507 in a task worker or without task workers,
-// 505 for a payload the codec cannot encode.
+// 505 for a payload the codec cannot encode, 9007 as above.
 func (s *Server) Task(data any, dstWorkerID int) (int, error) {
 	ts, err := s.taskSender("Task")
 	if err != nil {
@@ -270,6 +275,10 @@ func (s *Server) taskMulti(call string, tasks []any, timeout time.Duration) ([][
 // Finish sends the result of the task OnTask is running back to the worker that sent it
 // (OnFinish, its callback, or its TaskWait). Only in a task worker, during OnTask (from its
 // goroutine or another), once per task; OnTask's non-nil return value does the same.
+// Errors: ErrRefused (503) outside a task worker; ErrWrongOperation (509) outside OnTask
+// (a timer, OnPipeMessage), for a second Finish of one task, and for a task sent by the
+// manager, the master or a user process, which receive no results (Swoole refuses Finish
+// there too); the result is then dropped.
 func (s *Server) Finish(data any) error {
 	if err := s.running("Finish"); err != nil {
 		return err
@@ -302,8 +311,8 @@ func (ts *taskState) send(call string, data any, dst int, flags uint16, wt *task
 	}
 	size := int64(len(payload))
 	ctr := s.table.Counters()
-	if n, b := ctr.TaskQueueNum.Load(), ctr.TaskQueueBytes.Load(); n >= int64(ts.t*taskQueueMaxPerWorker) || b+size > int64(ts.t)*taskQueueMaxBytes {
-		return -1, s.fail(newError(ErrServerNoIdleWorker, "%s: the task queue is full (%d tasks, %d bytes waiting for a task worker; at most %d tasks and %d bytes): the task workers do not keep up; try again later or add task workers", call, n, b, ts.t*taskQueueMaxPerWorker, int64(ts.t)*taskQueueMaxBytes))
+	if err := ts.room(call, size); err != nil {
+		return -1, err
 	}
 	id := ts.nextID.Add(1) - 1
 	var spilled string
@@ -322,9 +331,10 @@ func (ts *taskState) send(call string, data any, dst int, flags uint16, wt *task
 	ctr.TaskQueueBytes.Add(size)
 	h := ipc.Header{Type: ipc.TypeTask, SrcWorker: s.mp.src, Fd: id, Aux: flags}
 	wr := ts.target(dst)
-	if s.mp.child {
-		err = wr.Write(h, payload)
+	if s.mp.child && s.cur != nil {
+		err = wr.Write(h, payload) // queued if the pipe is full: the loop flushes it
 	} else {
+		// The manager, the master and user processes have no loop to flush a queue.
 		err = wr.WriteBlocking(h, payload, time.Now().Add(s.eff.MaxWaitTime))
 	}
 	if err != nil {
@@ -344,6 +354,57 @@ func (ts *taskState) send(call string, data any, dst int, flags uint16, wt *task
 		return -1, s.fail(&Error{Code: ErrTaskDispatchFail, Msg: "swoole: " + call + ": cannot send the task", Err: err})
 	}
 	return int(id), nil
+}
+
+// room waits until the task queue has room for one more task of size bytes (see Task): it
+// returns at once while the queue holds fewer than task_worker_num × taskQueueMaxPerWorker
+// tasks and task_worker_num × taskQueueMaxBytes bytes, else it polls the shared counters,
+// sending meanwhile what this process queued for the task workers, for up to max_wait_time,
+// and then fails with 9007. It blocks the calling goroutine (the worker's loop too, as
+// Swoole's task() blocks the worker on a full pipe): no other callback runs in between, so
+// tasks sent from one callback keep their order.
+func (ts *taskState) room(call string, size int64) error {
+	s := ts.s
+	ctr := s.table.Counters()
+	maxN, maxB := int64(ts.t*taskQueueMaxPerWorker), int64(ts.t)*taskQueueMaxBytes
+	full := func() (bool, int64, int64) {
+		n, b := ctr.TaskQueueNum.Load(), ctr.TaskQueueBytes.Load()
+		return n >= maxN || b+size > maxB, n, b
+	}
+	isFull, n, b := full()
+	if !isFull {
+		return nil
+	}
+	if size > maxB {
+		return s.fail(newError(ErrServerNoIdleWorker, "%s: a %d-byte task is larger than the task queue (%d bytes): split the data", call, size, maxB))
+	}
+	if w := s.cur; w != nil && w.loop.OnLoop() {
+		s.flushReplies() // replies made before this wait do not wait with it
+	}
+	deadline := time.Now().Add(s.eff.MaxWaitTime)
+	pause := 50 * time.Microsecond
+	for {
+		ts.flushTasks()
+		if isFull, n, b = full(); !isFull {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return s.fail(newError(ErrServerNoIdleWorker, "%s: the task queue stayed full for max_wait_time (%v; %d tasks, %d bytes waiting for a task worker; at most %d tasks and %d bytes): the task workers do not keep up; try again later or add task workers", call, s.eff.MaxWaitTime, n, b, maxN, maxB))
+		}
+		time.Sleep(min(pause, time.Until(deadline)))
+		pause = min(2*pause, 2*time.Millisecond)
+	}
+}
+
+// flushTasks sends what this process queued on the task workers' pipes (while it waits for
+// room, its loop does not).
+func (ts *taskState) flushTasks() {
+	mp := ts.s.mp
+	for _, wr := range append(mp.toWorker[ts.w:ts.w+ts.t:ts.w+ts.t], ts.queue) {
+		if wr != nil && wr.Buffered() > 0 {
+			_, _ = wr.Flush()
+		}
+	}
 }
 
 // target picks the pipe for a task to dst (-1: any).

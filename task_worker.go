@@ -190,6 +190,13 @@ func (s *Server) buildTaskChild() error {
 	if mp.toMgr, err = s.adoptWriter(loop, mf, fileMgr, cfg); err != nil {
 		return wrapErrno("", err, "task worker process %d: cannot adopt the manager's pipe", id)
 	}
+	if s.mode == ModeProcess {
+		// Send, Close, Pause, ... on a client connection go to the master's reactor that
+		// holds it, as a worker's do (flushed by this loop).
+		return s.adoptReactorPipes(func(f *os.File, name string) (*ipc.Writer, error) {
+			return s.adoptWriter(loop, f, name, cfg)
+		})
+	}
 	return nil
 }
 
@@ -354,6 +361,10 @@ func (tr *taskRunner) finish(data any) error {
 		tr.mu.Unlock()
 		return s.fail(newError(ErrWrongOperation, "Finish: task %d is finished already: a task has one result", ctx.id))
 	}
+	if !tr.ts.fromWorker(ctx) {
+		tr.mu.Unlock()
+		return s.fail(newError(ErrWrongOperation, "Finish: task %d was sent by %s, which receives no results (a one-way task): return nil from OnTask, or send the task from an event worker to get its result", ctx.id, tr.ts.senderName(ctx.src)))
+	}
 	ctx.finished = true
 	tr.mu.Unlock()
 	if err := tr.send(ctx, data, 0); err != nil {
@@ -362,10 +373,29 @@ func (tr *taskRunner) finish(data any) error {
 	return nil
 }
 
+// fromWorker reports whether the task was sent by an event worker, the only kind of process
+// that receives results (the manager, the master and user processes send one-way tasks).
+func (ts *taskState) fromWorker(ctx *taskCtx) bool {
+	return ctx.src >= 0 && ctx.src < len(ts.resOut)
+}
+
+// senderName names the process with global id src that sent a one-way task, for errors.
+func (ts *taskState) senderName(src int) string {
+	switch {
+	case src < 0 && ts.s.mode == ModeProcess:
+		return "the master"
+	case src < 0:
+		return "the manager"
+	case src >= ts.w+ts.t:
+		return "user process " + strconv.Itoa(src-ts.w-ts.t)
+	}
+	return "process " + strconv.Itoa(src)
+}
+
 // send writes a task's result to the result pipe of the worker that sent it.
 func (tr *taskRunner) send(ctx *taskCtx, data any, flags uint16) error {
 	ts := tr.ts
-	if ctx.src < 0 || ctx.src >= len(ts.resOut) {
+	if !ts.fromWorker(ctx) {
 		return nil // sent by the manager (or a user process): one-way
 	}
 	var payload []byte
