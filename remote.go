@@ -186,11 +186,18 @@ func (s *Server) stopMulti(workerID int, waitEvent bool) error {
 }
 
 // shutdownMulti is Shutdown in a multi-process server: the manager stops the whole tree; a
-// worker asks the manager to (SIGTERM), and stops when the manager tells it to. In a worker
-// the manager is already stopping, Shutdown does nothing (see workerStopping).
+// child process asks the manager to (SIGTERM), and stops when the manager tells it to. Once
+// the server shuts down, Shutdown in a child does nothing. In a worker that the manager is
+// stopping (Stop, max_request, a reload), a call from the worker's own loop (a callback,
+// such as OnWorkerStop) is honoured, as in Swoole, while a call from another goroutine is
+// not: that is a program answering SIGTERM with Shutdown, which caught the signal that stops
+// this worker only (see workerStopping).
 func (s *Server) shutdownMulti() error {
 	if s.mp.child {
-		if s.workerStopping() {
+		if s.table.Counters().ServerFlags.Load()&flagShutdown != 0 {
+			return nil // the manager is shutting the server down already
+		}
+		if s.workerStopping() && (s.cur == nil || s.cur.loop == nil || !s.cur.loop.OnLoop()) {
 			return nil // see workerStopping
 		}
 		return s.signalManager("Shutdown", syscall.SIGTERM)

@@ -320,7 +320,9 @@ func (s *Server) cleanup() {
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
 	for {
-		if s.state.Load() == stateRunning && s.mp != nil {
+		if st := s.state.Load(); s.mp != nil && (st == stateRunning || (st == stateStopping && s.mp.child)) {
+			// A child process that is stopping (Stop, max_request, a reload) may still
+			// ask for the whole server's shutdown, e.g. in OnWorkerStop (shutdownMulti).
 			return s.shutdownMulti()
 		}
 		if s.state.CompareAndSwap(stateRunning, stateStopping) {
