@@ -85,6 +85,9 @@ func lcServer() int {
 		if caller == "" && os.Getenv(lcEnvBroken) != "1" { // worker 1 is there to answer
 			r, err := s.Command("getpid", 1, swoole.CommandEventWorker, "")
 			code, reply = mpCode(err), string(r)
+			if reply == "" {
+				reply = "-"
+			}
 		}
 		mpEvent("start", pid1, code, reply, pid2, pid3)
 		if caller == "start" {
