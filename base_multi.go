@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,7 @@ const (
 const (
 	flagStartRan uint64 = 1 << 0 // OnStart has run (once per server life, in worker 0)
 	flagShutdown uint64 = 1 << 1 // the whole server is shutting down (not a reload)
+	flagReady    uint64 = 1 << 2 // every child has started (or the manager gave up waiting): OnStart may run
 	managerSrcID        = -1     // SrcWorker of the manager's messages (OnPipeMessage's srcWorkerID)
 	readyTimeout        = 30 * time.Second
 	stopReadPoll        = 100 * time.Millisecond
@@ -194,9 +196,6 @@ func (s *Server) runManager() error {
 		return s.fail(err)
 	}
 	s.state.Store(stateRunning)
-	if mp.master != nil && s.cb.start != nil {
-		s.cb.start(s) // ModeProcess: OnStart runs in the master
-	}
 	if s.stopRequested.Load() {
 		s.shutdownManager() // asked while Start was preparing: Run returns at once
 	}
@@ -213,11 +212,19 @@ func (s *Server) runManager() error {
 	bg.Add(2)
 	go func() { defer bg.Done(); s.managerSignals(sigCh, stop) }()
 	go func() { defer bg.Done(); s.managerReader(stop) }()
-	// ManagerStart runs once every worker runs its loop (or the wait gave up).
+	// OnStart and ManagerStart run once every worker, task worker and user process has
+	// started (or the wait gave up): GetWorkerPID answers for each and a Command reaches
+	// them. ModeProcess: OnStart runs here in the master, then ManagerStart (Swoole runs
+	// them in parallel, with no order). ModeBase: worker 0 runs OnStart once it sees
+	// flagReady, in parallel with ManagerStart here.
 	s.waitWorkersReady(readyTimeout)
+	s.table.Counters().ServerFlags.Or(flagReady)
 	select {
 	case <-mp.mgr.Done(): // the workers could not start, or the server stopped already
 	default:
+		if mp.master != nil && s.cb.start != nil {
+			s.cb.start(s)
+		}
 		if s.cb.managerStart != nil {
 			s.cb.managerStart(s)
 		}
@@ -380,10 +387,15 @@ func shareSocket(fd int, name string) (*os.File, error) {
 	return f, nil
 }
 
-// waitWorkersReady waits until every worker has started its loop (it stored its pid and a
-// status in its slot), the supervisor stopped, or the timeout passed.
+// waitWorkersReady waits until every worker, task worker and user process has started (its
+// current process stored its pid and a status in its slot), the supervisor stopped, the
+// server began to shut down, or the timeout passed. A slot counts once it was seen started;
+// one whose first process died before that (a worker that cannot start: the supervisor
+// restarts it with a back-off) is not waited for any more.
 func (s *Server) waitWorkersReady(timeout time.Duration) {
 	mgr := s.mp.mgr
+	total := s.procTotal()
+	started := make([]bool, total)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -394,22 +406,50 @@ func (s *Server) waitWorkersReady(timeout time.Duration) {
 		if s.state.Load() != stateRunning {
 			return // shutting down
 		}
-		pids := mgr.PIDs()
-		ready := len(pids) == s.procTotal() // workers, task workers and user processes store their pid
-		for id, pid := range pids {
-			ws := s.table.Worker(id)
-			st := ws.Status.Load()
-			if int(ws.PID.Load()) != pid || (st != WorkerBusy && st != WorkerIdle) {
+		ready := true
+		for _, st := range mgr.Status() {
+			if st.ID >= total || started[st.ID] {
+				continue
+			}
+			ws := s.table.Worker(st.ID)
+			status := ws.Status.Load()
+			switch {
+			case st.PID != 0 && int(ws.PID.Load()) == st.PID && (status == WorkerBusy || status == WorkerIdle):
+				started[st.ID] = true
+			case st.Restarts > 0 || st.State != supervisor.SlotRunning:
+				started[st.ID] = true // it could not start: not waited for
+				s.log.Warn("swoole: a worker died before it started; the manager does not wait for it", "worker", st.ID)
+			default:
 				ready = false
-				break
 			}
 		}
-		if ready {
+		if ready && !slices.Contains(started, false) {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	s.log.Warn("swoole: not every worker started in time; the manager goes on", "timeout", timeout)
+}
+
+// waitReadyForStart waits, in worker 0 of a ModeBase server of several processes, until the
+// manager saw every process start (flagReady), so that OnStart runs with the whole tree up.
+// It returns false when the server or this worker stops first: OnStart does not run then.
+// The manager's wait is bounded (readyTimeout), and so is this one.
+func (s *Server) waitReadyForStart() bool {
+	flags := &s.table.Counters().ServerFlags
+	deadline := time.Now().Add(readyTimeout + 5*time.Second)
+	for time.Now().Before(deadline) {
+		f := flags.Load()
+		switch {
+		case f&flagShutdown != 0 || s.mp.termed.Load():
+			return false
+		case f&flagReady != 0:
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.log.Warn("swoole: the manager did not report the workers ready in time; OnStart runs anyway")
+	return true
 }
 
 // managerSignals answers SIGTERM (shutdown), SIGUSR1 (reload every worker) and SIGUSR2

@@ -183,8 +183,12 @@ func (s *Server) runChild() {
 	w.slot.DispatchCount.Store(0)
 	w.slot.PID.Store(w.pid)
 	w.slot.Status.Store(WorkerBusy) // ready: the manager waits for this
-	if s.mode != ModeProcess && w.id == 0 && s.table.Counters().ServerFlags.Or(flagStartRan)&flagStartRan == 0 && s.cb.start != nil {
-		s.cb.start(s)
+	if s.mode != ModeProcess && w.id == 0 && s.cb.start != nil && s.table.Counters().ServerFlags.Load()&flagStartRan == 0 {
+		// ModeBase: OnStart runs in worker 0, once, when the whole tree is up (the other
+		// processes do not wait for worker 0 to start: it holds only its own loop).
+		if s.waitReadyForStart() && s.table.Counters().ServerFlags.Or(flagStartRan)&flagStartRan == 0 {
+			s.cb.start(s)
+		}
 	}
 	if s.cb.workerStart != nil {
 		s.cb.workerStart(s, w.id)

@@ -79,7 +79,6 @@ func replaceFile(path string, data []byte, perm os.FileMode, keep bool) (*os.Fil
 	return f, nil
 }
 
-
 // fileLog is the name under which a child process inherits the log_file its manager opened.
 const fileLog = "logfile"
 

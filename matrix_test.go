@@ -38,7 +38,7 @@ type matrixMode struct {
 var matrixModes = []matrixMode{
 	{"base-1proc", []string{mpEnvWorkers + "=1", matrixEnvExtras + "=0"}, []string{"worker", "goroutine"}},
 	{"base-nproc", []string{mpEnvWorkers + "=2"}, []string{"worker", "otherworker", "task", "userproc", "manager", "goroutine"}},
-	{"process", []string{mpEnvWorkers + "=2", mpEnvMode + "=process"}, []string{"worker", "otherworker", "userproc", "manager", "master", "goroutine"}},
+	{"process", []string{mpEnvWorkers + "=2", mpEnvMode + "=process"}, []string{"worker", "otherworker", "task", "userproc", "manager", "master", "goroutine"}},
 }
 
 // matrixEnvExtras: "0" runs the matrix server with no task worker and no user process (so

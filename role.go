@@ -192,13 +192,20 @@ func (r childRuntime) stop(workerID int, waitEvent bool) error {
 	return nil
 }
 
-// shutdown asks the manager to stop the tree (SIGTERM). In a child the manager is already
-// stopping, it does nothing (see workerStopping).
+// shutdown asks the manager to stop the tree (SIGTERM). Once the server shuts down it does
+// nothing. In a worker that the manager is stopping (Stop, max_request, a reload), a call
+// from the worker's own loop (a callback, such as OnWorkerStop) is honoured, as in Swoole,
+// while a call from another goroutine is not: that is a program answering SIGTERM with
+// Shutdown, which caught the signal that stops this worker only (see workerStopping).
 func (r childRuntime) shutdown() error {
-	if r.s.workerStopping() {
-		return nil
+	s := r.s
+	if s.table.Counters().ServerFlags.Load()&flagShutdown != 0 {
+		return nil // the manager is shutting the server down already
 	}
-	return r.s.signalManager("Shutdown", syscall.SIGTERM)
+	if s.workerStopping() && (s.cur == nil || s.cur.loop == nil || !s.cur.loop.OnLoop()) {
+		return nil // see workerStopping
+	}
+	return s.signalManager("Shutdown", syscall.SIGTERM)
 }
 
 func (r childRuntime) sendMessage(payload []byte, dst int) error {

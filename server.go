@@ -205,8 +205,12 @@ func (s *Server) setCB(name string, cb any) {
 	_ = s.cb.set(name, cb)
 }
 
-// OnStart registers the Start handler: it runs once when the server starts, before any
-// connection is accepted (in worker 0 for ModeBase).
+// OnStart registers the Start handler: it runs once when the server starts (in worker 0 for
+// ModeBase, before its OnWorkerStart; in the master for ModeProcess). A single-process server
+// runs it before any connection is accepted. In a server of several
+// processes it runs once every worker, task worker and user process has started, so that
+// GetWorkerPID and Command reach them (a process that cannot start is not waited for; the
+// wait is bounded), in parallel with OnManagerStart in ModeBase and before it in ModeProcess.
 func (s *Server) OnStart(cb func(s *Server)) { s.setCB("start", cb) }
 
 // OnBeforeShutdown registers the handler that runs when shutdown begins, while the event loop

@@ -318,11 +318,20 @@ func (s *Server) cleanup() {
 // runs Shutdown and returns. Shutdown returns at once; it may be called from any goroutine,
 // including a callback.
 //
+// In a server of several processes it works from every process: a worker, a task worker, a
+// user process, the manager's and the master's callbacks. A worker that is being stopped
+// (Stop, max_request, a reload) still ends the server when it calls Shutdown from one of its
+// callbacks (OnWorkerStop, OnWorkerExit, ...); a call there from another goroutine is taken
+// for a program that answers SIGTERM with Shutdown, and ignored (see docs/process-model.md).
+//
 // Shutdown before Start releases the ports NewServer and AddListener bound (the server can no
 // longer start) and returns ErrRefused (503), since the server was not running.
 func (s *Server) Shutdown() error {
 	for {
-		if s.state.Load() == stateRunning {
+		if st := s.state.Load(); st == stateRunning || st == stateStopping {
+			// Each runtime knows what a Shutdown while stopping means: nothing in the
+			// process that is shutting the server down; in a worker the manager is
+			// stopping (OnWorkerStop after Stop), a request for the whole server's end.
 			return s.run.shutdown()
 		}
 		if s.state.CompareAndSwap(stateNew, stateStopped) {
