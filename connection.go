@@ -417,7 +417,10 @@ func (s *Server) GetWorkerPID(workerID int) int {
 func (s *Server) WorkerPID() int { return os.Getpid() }
 
 // GetWorkerStatus returns WorkerBusy, WorkerIdle or WorkerExit for the worker workerID (-1 =
-// this worker). A worker asking about itself inside a callback sees WorkerBusy.
+// this worker). A worker asking about itself sees WorkerBusy inside an event's callback
+// (OnReceive, OnPacket, OnTask, ...), WorkerIdle in OnWorkerStart and in timer callbacks,
+// and WorkerExit once it is stopping (OnWorkerExit, and its timers meanwhile), even while
+// its replacement already holds the same id (which GetWorkerStatus(id) answers for).
 func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 	if err := s.running("GetWorkerStatus"); err != nil {
 		return 0, err
@@ -425,6 +428,9 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 	if workerID == -1 {
 		if s.selfProcID() < 0 { // a user process asks about itself
 			return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus(-1): the manager is not a worker: give a worker id"))
+		}
+		if s.mp != nil && s.mp.child && s.mp.leaving.Load() {
+			return WorkerExit, nil
 		}
 		workerID = s.selfProcID()
 	}
