@@ -529,11 +529,12 @@ func (w *worker) countRequest() {
 	}
 }
 
-// requestBudget is how many datagrams a read of the worker's pipe may take: no more than
-// the requests left before max_request, so that the events after the one that reaches it
-// stay in the pipe for the replacement.
+// requestBudget is how many datagrams a read of a ModeProcess worker's pipe may take (0:
+// no limit): no more than the requests left before max_request, so that the events after
+// the one that reaches it stay in the pipe for the replacement (the master sends each event
+// in a datagram of its own then: masterWriter).
 func (w *worker) requestBudget() int {
-	if w.maxRequests <= 0 || w.ms != nil {
+	if w.maxRequests <= 0 || w.ms != nil || w.s.mode != ModeProcess {
 		return 0
 	}
 	return int(max(w.maxRequests-w.requests, 1))
@@ -541,8 +542,8 @@ func (w *worker) requestBudget() int {
 
 // stopIntake makes this worker process take no more events: it stops reading its pipe
 // (what is queued there is for the replacement, which may read it now) and its listeners.
-// A request that still reaches it from a read in progress (the rest of a connection's read,
-// a datagram of the same wake-up) is dropped: its ModeBase connections close with it.
+// A request that still reaches it from a read in progress (the frames after it in a
+// connection's read) is dropped: its ModeBase connections close with it.
 func (w *worker) stopIntake() {
 	s := w.s
 	mp := s.mp
