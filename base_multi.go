@@ -92,6 +92,7 @@ type multi struct {
 	reader     *ipc.Reader
 	exiting    bool        // loop goroutine only
 	termed     atomic.Bool // the worker got SIGTERM: the manager stops it
+	leaving    atomic.Bool // the worker takes no more events (stopIntake): it is stopping
 	hbTimer    int         // the idle-check timer's id, 0 if none
 	pin        *pipeIn     // the worker's own pipe, watched once taken (takePipe)
 	pipeTimer  int         // the timer that waits to take the pipe, 0 if none

@@ -190,10 +190,10 @@ func (s *Server) runChild() {
 			s.cb.start(s)
 		}
 	}
+	w.slot.Status.Store(WorkerIdle) // OnWorkerStart sees its worker idle, as in Swoole
 	if s.cb.workerStart != nil {
 		s.cb.workerStart(s, w.id)
 	}
-	w.slot.Status.Store(WorkerIdle)
 	err := w.loop.Run()
 	close(mp.done)
 	code := 0
@@ -403,7 +403,7 @@ func (p *pipeIn) Readable() {
 		ext := &s.mp.ext // a Command wait in a callback of this read must know (command_multi.go)
 		ext.inRead++
 		s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
-		_, err = p.r.ReadBatch(p.fn)
+		_, err = p.r.ReadBatchMax(p.fn, p.w.requestBudget())
 		s.endReplyBatch()
 		ext.inRead--
 	}
@@ -518,15 +518,64 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	}
 }
 
-// countRequest counts a request against max_request; the worker that reaches it asks the
-// manager for its replacement and then stops (the manager's SIGTERM).
+// countRequest counts a request against max_request. The worker that reaches it stops
+// taking events at once, right after the callback that reached it (as Swoole's worker
+// leaves after that event): what is still queued in its pipe is for its replacement, which
+// the manager starts now; then it leaves as a stopping worker does (exitWorker).
 func (w *worker) countRequest() {
 	w.requests++
 	if w.requests == w.maxRequests {
 		w.s.mp.termed.Store(true) // the manager's SIGTERM follows
 		w.s.log.Info("swoole: max_request reached: the worker is replaced", "worker", w.id, "requests", w.requests)
+		w.stopIntake()
 		w.requestStop(w.id, true)
+		w.loop.Post(reactor.Task{Fn: w.exitWorker})
 	}
+}
+
+// requestBudget is how many datagrams a read of a ModeProcess worker's pipe may take (0:
+// no limit): no more than the requests left before max_request, so that the events after
+// the one that reaches it stay in the pipe for the replacement (the master sends each event
+// in a datagram of its own then: masterWriter).
+func (w *worker) requestBudget() int {
+	if w.maxRequests <= 0 || w.ms != nil || w.s.mode != ModeProcess {
+		return 0
+	}
+	return int(max(w.maxRequests-w.requests, 1))
+}
+
+// stopIntake makes this worker process take no more events: it stops reading its pipe
+// (what is queued there is for the replacement, which may read it now) and its listeners.
+// A request that still reaches it from a read in progress (the frames after it in a
+// connection's read) is dropped: its ModeBase connections close with it.
+func (w *worker) stopIntake() {
+	s := w.s
+	mp := s.mp
+	if mp.leaving.Swap(true) {
+		return
+	}
+	w.loop.RemoveFD(mp.reader.FD())
+	if mp.pipeTimer != 0 {
+		w.timers.Cancel(mp.pipeTimer)
+		mp.pipeTimer = 0
+	}
+	w.slot.ReaderPID.CompareAndSwap(w.pid, 0) // the replacement may read it now
+	for _, p := range s.ports {
+		if p.ln != nil {
+			w.loop.RemoveListener(p.ln)
+		}
+		if p.ownFD && p.fd >= 0 {
+			// Leave the SO_REUSEPORT group at once, so that no connection waits in a
+			// queue nobody accepts from.
+			syscall.Close(p.fd)
+			p.fd = -1
+		}
+	}
+}
+
+// leaving reports whether this worker process takes no more events (stopIntake).
+func (w *worker) leaving() bool {
+	return w.s.mp != nil && w.s.mp.leaving.Load()
 }
 
 // requestStop asks the manager to stop worker id (wait: start its replacement first). If
@@ -555,8 +604,9 @@ func (w *worker) requestStop(id int, wait bool) error {
 
 // exitWorker stops this worker process, on its loop: BeforeShutdown (worker 0, when the whole
 // server shuts down), then it stops reading its pipe and its listeners, closes its
-// connections (OnClose for each), lets WorkerExit drain the user's timers (up to
-// max_wait_time), runs WorkerStop and ends the loop; runChild then exits the process.
+// connections (OnClose for each), keeps its loop running while its timers remain (up to
+// max_wait_time; OnWorkerExit runs meanwhile), runs WorkerStop and ends the loop; runChild
+// then exits the process.
 func (w *worker) exitWorker() {
 	s := w.s
 	mp := s.mp
@@ -568,7 +618,7 @@ func (w *worker) exitWorker() {
 		s.cb.beforeShutdown(s)
 	}
 	s.state.CompareAndSwap(stateRunning, stateStopping)
-	if s.mode == ModeProcess && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 {
+	if s.mode == ModeProcess && !mp.leaving.Load() && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 {
 		// The server shuts down: the master closed every connection before stopping the
 		// workers, so the OnClose events wait in the pipe; nobody would read them later.
 		for {
@@ -577,23 +627,7 @@ func (w *worker) exitWorker() {
 			}
 		}
 	}
-	w.loop.RemoveFD(mp.reader.FD()) // what is queued there is for the replacement
-	if mp.pipeTimer != 0 {
-		w.timers.Cancel(mp.pipeTimer)
-		mp.pipeTimer = 0
-	}
-	w.slot.ReaderPID.CompareAndSwap(w.pid, 0) // the replacement may read it now
-	for _, p := range s.ports {
-		if p.ln != nil {
-			w.loop.RemoveListener(p.ln)
-		}
-		if p.ownFD && p.fd >= 0 {
-			// Leave the SO_REUSEPORT group at once, so that no connection waits in a
-			// queue nobody accepts from.
-			syscall.Close(p.fd)
-			p.fd = -1
-		}
-	}
+	w.stopIntake()
 	w.loop.CloseAll(reactor.CloseShutdown)
 	for _, id := range []*int{&mp.hbTimer, &mp.statsTimer} {
 		if *id != 0 {
@@ -601,17 +635,18 @@ func (w *worker) exitWorker() {
 			*id = 0
 		}
 	}
-	if s.cb.workerExit == nil {
-		w.finishExit()
-		return
-	}
+	// The loop runs on while the worker's timers remain (their callbacks run, and may
+	// clear one another), up to max_wait_time, with or without OnWorkerExit; OnWorkerExit
+	// runs each round while some remain, so that the user can clear them.
 	deadline := w.loop.Now() + int64(s.eff.MaxWaitTime)
 	var round func(int)
 	round = func(int) {
-		s.cb.workerExit(s, w.id)
+		if w.timers.Len() > 0 && s.cb.workerExit != nil {
+			s.cb.workerExit(s, w.id)
+		}
 		if w.timers.Len() == 0 || w.loop.Now() >= deadline {
 			if w.timers.Len() > 0 {
-				s.log.Warn("swoole: the worker's timers still run after max_wait_time: it stops anyway", "worker", w.id, "timers", w.timers.Len())
+				s.log.Warn("swoole: the worker's timers still run after max_wait_time: it stops anyway", "worker", w.id, "timers", w.timers.Len(), "code", ErrServerWorkerExitTimeout)
 			}
 			w.finishExit()
 			return

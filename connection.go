@@ -417,7 +417,10 @@ func (s *Server) GetWorkerPID(workerID int) int {
 func (s *Server) WorkerPID() int { return os.Getpid() }
 
 // GetWorkerStatus returns WorkerBusy, WorkerIdle or WorkerExit for the worker workerID (-1 =
-// this worker). A worker asking about itself inside a callback sees WorkerBusy.
+// this worker). A worker asking about itself sees WorkerBusy inside an event's callback
+// (OnReceive, OnPacket, OnTask, ...), WorkerIdle in OnWorkerStart and in timer callbacks,
+// and WorkerExit once it is stopping (OnWorkerExit, and its timers meanwhile), even while
+// its replacement already holds the same id (which GetWorkerStatus(id) answers for).
 func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 	if err := s.running("GetWorkerStatus"); err != nil {
 		return 0, err
@@ -425,6 +428,9 @@ func (s *Server) GetWorkerStatus(workerID int) (int, error) {
 	if workerID == -1 {
 		if workerID = s.run.selfID(); workerID < 0 {
 			return 0, s.fail(newError(ErrInvalidParams, "GetWorkerStatus(-1): the %s is not a worker: give a worker id", s.run.role()))
+		}
+		if mp := s.mp; mp != nil && mp.leaving.Load() {
+			return WorkerExit, nil // this worker is stopping: it takes no more events
 		}
 	}
 	if workerID < 0 || workerID >= s.procTotal() { // user processes too

@@ -132,6 +132,9 @@ func (s *Server) masterWriter(a *os.File) (*ipc.Writer, error) {
 	po := &pipeOut{loop: loop}
 	cfg := s.ipcConfig()
 	cfg.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
+	// With max_request each event takes a datagram of its own: a worker that reaches its
+	// limit reads no event past it (see worker.requestBudget), the rest is its replacement's.
+	cfg.NoPacking = s.eff.MaxRequest > 0
 	wr, err := ipc.NewWriter(a, cfg)
 	if err != nil {
 		return nil, err

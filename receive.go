@@ -129,6 +129,9 @@ func (w *worker) deliver(c *conn, data []byte, now int64) {
 		w.masterDeliver(c, data, now)
 		return
 	}
+	if w.maxRequests > 0 && w.leaving() {
+		return // max_request was reached in this read: the connection closes with the worker
+	}
 	c.slot.LastDispatch.Store(now)
 	s.table.Counters().RequestCount.Add(1)
 	w.slot.RequestCount.Add(1)

@@ -66,7 +66,8 @@ type Settings struct {
 	MaxRequest int
 	// MaxRequestGrace is max_request_grace: each worker's limit gets a random 1..grace
 	// added, so that workers do not all restart together. Default (0): MaxRequest/2 when
-	// MaxRequest > 10, else none; -1 means no grace.
+	// MaxRequest > 10, else none; -1 means no grace (SetOptions' "max_request_grace": 0,
+	// as in Swoole). With no grace the limit is exact.
 	MaxRequestGrace int
 	// MaxConnection is max_connection (alias max_conn): the most connections held at once;
 	// a connection above it is accepted and closed at once (error 9002). Default:
@@ -88,7 +89,8 @@ type Settings struct {
 	// worker runs one OnTask at a time on its loop.
 	TaskEnableCoroutine bool
 	// TaskMaxRequestGrace is task_max_request_grace: MaxRequestGrace for task workers.
-	// Default (0): TaskMaxRequest/2 when TaskMaxRequest > 10, else none; -1 means no grace.
+	// Default (0): TaskMaxRequest/2 when TaskMaxRequest > 10, else none; -1 means no grace
+	// (SetOptions' "task_max_request_grace": 0, as in Swoole).
 	TaskMaxRequestGrace int
 	// TaskTmpdir is task_tmpdir: where large task payloads may be spooled. Default "/tmp".
 	TaskTmpdir string

@@ -291,6 +291,9 @@ func (o *option) set(f reflect.Value, k string, v any) error {
 		if o.kind != kindInt64 && (n < math.MinInt || n > math.MaxInt) {
 			return wrongType(k, o.kind, v, fmt.Errorf("out of range"))
 		}
+		if n == 0 && (k == "max_request_grace" || k == "task_max_request_grace") {
+			n = -1 // Swoole: a grace of 0 given explicitly turns it off (the field's 0 is the default)
+		}
 		f.SetInt(n)
 	case kindBool, kindBoolPtr:
 		if rv.Kind() != reflect.Bool {

@@ -613,6 +613,13 @@ func TestToMap(t *testing.T) {
 		if err := applyOptions(&back, src.toMap(), false); err != nil {
 			t.Fatal(err)
 		}
+		// A resolved grace of 0 is none; the key's 0 comes back as -1, none too (Swoole: an
+		// explicit max_request_grace 0 turns the grace off).
+		for _, g := range []*int{&back.MaxRequestGrace, &back.TaskMaxRequestGrace} {
+			if *g == -1 {
+				*g = 0
+			}
+		}
 		sv, bv := reflect.ValueOf(src), reflect.ValueOf(back)
 		for i := range sv.NumField() {
 			if !sameValue(sv.Field(i), bv.Field(i)) {

@@ -82,11 +82,10 @@ func (s *Server) runTaskChild() {
 	w.slot.StartTime.Store(time.Now().Unix())
 	w.slot.RequestCount.Store(0)
 	w.slot.PID.Store(w.pid)
-	w.slot.Status.Store(WorkerBusy)
+	w.slot.Status.Store(WorkerIdle) // ready; OnWorkerStart sees its worker idle, as in Swoole
 	if s.cb.workerStart != nil {
 		s.cb.workerStart(s, w.id)
 	}
-	w.slot.Status.Store(WorkerIdle)
 	err := w.loop.Run()
 	close(mp.done)
 	code := 0

@@ -107,13 +107,10 @@ func (s *Server) addTimer(call string, ms int, repeat bool, fn func(int)) (int, 
 	if repeat {
 		interval = d
 	}
-	run := func(id int) {
-		w.slot.Status.Store(WorkerBusy)
-		fn(id)
-		w.slot.Status.Store(WorkerIdle)
-	}
+	// A timer's callback leaves the worker's status as it is (idle between events, exit
+	// while it stops), as in Swoole: only events make a worker busy.
 	id := -1
-	if !w.onLoop(func() { id = w.timers.AddTagged(w.loop.Now(), d, interval, run, userTimer) }) {
+	if !w.onLoop(func() { id = w.timers.AddTagged(w.loop.Now(), d, interval, fn, userTimer) }) {
 		return -1, s.fail(newError(ErrRefused, "%s: the server is shutting down", call))
 	}
 	return id, nil
@@ -141,11 +138,7 @@ func (s *Server) Defer(fn func()) error {
 	if fn == nil {
 		return s.fail(newError(ErrInvalidParams, "Defer: the callback is nil"))
 	}
-	if !w.loop.Post(reactor.Task{Fn: func() {
-		w.slot.Status.Store(WorkerBusy)
-		fn()
-		w.slot.Status.Store(WorkerIdle)
-	}}) {
+	if !w.loop.Post(reactor.Task{Fn: fn}) { // the status stays as it is (see addTimer)
 		return s.fail(newError(ErrRefused, "Defer: the server is shutting down"))
 	}
 	return nil

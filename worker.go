@@ -141,10 +141,10 @@ func (s *Server) Start() error {
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
+	w.slot.Status.Store(WorkerIdle) // OnWorkerStart sees its worker idle, as in Swoole
 	if s.cb.workerStart != nil {
 		s.cb.workerStart(s, w.id)
 	}
-	w.slot.Status.Store(WorkerIdle)
 	err := w.loop.Run()
 
 	signal.Stop(sigCh)

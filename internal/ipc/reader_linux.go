@@ -71,7 +71,18 @@ func (r *Reader) Counters() *Counters { return r.c }
 // Garbage and incomplete messages are dropped, counted and reported to Config.OnDrop; they
 // never make ReadBatch fail. err is a receive error other than EAGAIN.
 func (r *Reader) ReadBatch(fn func(h Header, payload []byte)) (n int, err error) {
-	n, errno := recvmmsg(r.fd, r.msgs)
+	return r.ReadBatchMax(fn, 0)
+}
+
+// ReadBatchMax is ReadBatch receiving at most limit datagrams (limit <= 0: Config.Batch):
+// the datagrams after them stay in the socket for the next read, or for another reader of
+// the same socket.
+func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n int, err error) {
+	msgs := r.msgs
+	if limit > 0 && limit < len(msgs) {
+		msgs = msgs[:limit]
+	}
+	n, errno := recvmmsg(r.fd, msgs)
 	r.c.RecvSyscalls.Add(1)
 	if errno != 0 {
 		if errno == unix.EAGAIN {

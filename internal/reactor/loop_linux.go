@@ -569,6 +569,9 @@ func (l *Loop) recvPackets(ln *Listener) {
 			continue
 		}
 		l.h.Packet(ln, l.buf[:n], from)
+		if e := l.other(ln.FD, kindListener); e == nil || e.ln != ln {
+			return // removed by the callback: the datagrams left are not this loop's
+		}
 	}
 }
 
