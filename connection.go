@@ -77,8 +77,8 @@ func (s *Server) Send(fd int64, data []byte) error {
 			return err
 		}
 	}
-	if owner, _, ok := s.remoteOwner(fd); ok {
-		return s.sendRemote(owner, fd, data)
+	if owner, sl, ok := s.remoteOwner(fd); ok {
+		return s.sendRemote(owner, sl, fd, data)
 	}
 	c, err := s.lookup("Send", fd)
 	if err != nil {
@@ -110,6 +110,11 @@ func (s *Server) Send(fd int64, data []byte) error {
 // worker, after the current callback returns, with reactorID -1. Closing a session that is
 // unknown or already closed is ErrSessionNotExist (1005); Close inside its own OnClose is
 // ErrSessionClosing (1003).
+//
+// A session closed with output queued stays (closing: Exist is false, Stats counts it) until
+// that output is written, then its connection closes, as in Swoole. Meanwhile a second
+// Close(fd, false) is ErrSessionClosed (1004), and Close(fd, true) drops the rest and resets
+// the connection at once.
 func (s *Server) Close(fd int64, reset bool) error {
 	if err := s.running("Close"); err != nil {
 		return err
@@ -117,10 +122,16 @@ func (s *Server) Close(fd int64, reset bool) error {
 	if err := s.closingInWorker("Close", fd); err != nil {
 		return err
 	}
+	aux := uint16(0)
+	if reset {
+		aux = 1
+	}
 	if owner, _, ok := s.remoteOwner(fd); ok {
-		aux := uint16(0)
-		if reset {
-			aux = 1
+		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+	}
+	if owner, ok := s.remoteClosing(fd); ok {
+		if !reset {
+			return s.fail(errClosing(fd))
 		}
 		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
 	}
@@ -134,12 +145,24 @@ func (s *Server) Close(fd int64, reset bool) error {
 				c.rc.Close(reset)
 				return nil
 			}
+			// Closing already: its queued output drains (or it is being closed).
+			if !reset {
+				return s.fail(errClosing(fd))
+			}
+			c.rc.Reset() // false: the descriptor is closed already, which is what was asked
+			return nil
 		}
 	}
 	if fd <= 0 {
 		return s.fail(newError(ErrRefused, "Close: invalid fd %d: session ids start at start_session_id+1", fd))
 	}
 	return s.fail(newError(ErrSessionNotExist, "Close: session %d does not exist (never opened, or already closed)", fd))
+}
+
+// errClosing is Close's error for a session that is closing already (its queued output
+// drains before the connection closes).
+func errClosing(fd int64) *Error {
+	return newError(ErrSessionClosed, "Close: session %d is closed: its queued output is being written, then the connection closes; Close(fd, true) drops the rest and resets it now", fd)
 }
 
 // Exist reports whether the connection fd is open. It reads the shared connection table (no
