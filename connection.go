@@ -70,7 +70,11 @@ func (s *Server) closingConn(fd int64) *conn {
 // Errors: ErrNoPayload for empty data, ErrDataLengthTooLarge (1202) when data is larger than
 // buffer_output_size, ErrSessionNotExist (1005) for an unknown or closed fd,
 // ErrOutputBufferOverflow (1008) when the connection already has output queued and data would
-// take it past socket_buffer_size (OnBufferFull has fired by then). Safe from any goroutine.
+// take it past socket_buffer_size (OnBufferFull has fired by then). For a connection another
+// process holds (every connection in a ModeProcess worker, another worker's in ModeBase) the
+// owner queues whatever a Send accepted, even past socket_buffer_size: nothing that returned
+// nil is dropped; the owner then marks the connection full, and Sends fail with 1008 until its
+// queue drains below socket_buffer_size. Safe from any goroutine.
 func (s *Server) Send(fd int64, data []byte) error {
 	if s.mp != nil && s.mp.inClose != 0 {
 		if err := s.closingInWorker("Send", fd); err != nil {
