@@ -469,7 +469,8 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		return
 	}
 	c := s.conns[h.Fd&s.mask].Load()
-	if c == nil || c.id != h.Fd || (c.mc != nil && c.mc.gone) {
+	// A reset may still reach a gone connection of the master: one whose queued output drains.
+	if c == nil || c.id != h.Fd || (c.mc != nil && c.mc.gone && (h.Type != ipc.TypeCloseReq || h.Aux != 1)) {
 		s.log.Debug("swoole: a request for a connection that is gone was dropped", "fd", h.Fd, "type", h.Type.String(), "from", h.SrcWorker, "code", ErrSessionDiscardData)
 		return
 	}
@@ -480,16 +481,16 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 			c.rc.Cork()
 			w.corked = append(w.corked, c)
 		}
+		// The sender's Send returned nil already: the bytes are queued even past
+		// socket_buffer_size (never dropped); the queue then marks the connection's
+		// FlagOverflow, and the senders refuse further Sends until it drains (sendRemote).
 		var err error
 		if c.inClose.Load() {
 			err = c.rc.SendClosing(payload)
 		} else {
-			err = c.rc.Send(payload)
+			err = c.rc.SendOver(payload)
 		}
 		if err != nil {
-			if err == reactor.ErrOverflow {
-				s.log.Warn("swoole: data sent by another worker dropped: the connection's output is above socket_buffer_size", "fd", c.id, "from", h.SrcWorker, "bytes", len(payload), "code", ErrOutputBufferOverflow)
-			}
 			return
 		}
 		s.countSend(c, int64(len(payload)))
@@ -498,9 +499,13 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 			c.mc.batchCorked = false
 			c.rc.Uncork()
 		}
-		if !c.inClose.Load() && s.table.MarkClosing(c.slot, c.id) {
+		switch {
+		case c.inClose.Load():
+		case s.table.MarkClosing(c.slot, c.id):
 			c.appClose.Store(true)
 			c.rc.Close(h.Aux == 1)
+		case h.Aux == 1: // closing already (its output drains): reset drops the rest
+			c.rc.Reset()
 		}
 	case ipc.TypePause:
 		c.slot.SetFlag(conntable.FlagPaused)

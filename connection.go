@@ -70,15 +70,19 @@ func (s *Server) closingConn(fd int64) *conn {
 // Errors: ErrNoPayload for empty data, ErrDataLengthTooLarge (1202) when data is larger than
 // buffer_output_size, ErrSessionNotExist (1005) for an unknown or closed fd,
 // ErrOutputBufferOverflow (1008) when the connection already has output queued and data would
-// take it past socket_buffer_size (OnBufferFull has fired by then). Safe from any goroutine.
+// take it past socket_buffer_size (OnBufferFull has fired by then). For a connection another
+// process holds (every connection in a ModeProcess worker, another worker's in ModeBase) the
+// owner queues whatever a Send accepted, even past socket_buffer_size: nothing that returned
+// nil is dropped; the owner then marks the connection full, and Sends fail with 1008 until its
+// queue drains below socket_buffer_size. Safe from any goroutine.
 func (s *Server) Send(fd int64, data []byte) error {
 	if s.mp != nil && s.mp.inClose != 0 {
 		if err := s.closingInWorker("Send", fd); err != nil {
 			return err
 		}
 	}
-	if owner, _, ok := s.remoteOwner(fd); ok {
-		return s.sendRemote(owner, fd, data)
+	if owner, sl, ok := s.remoteOwner(fd); ok {
+		return s.sendRemote(owner, sl, fd, data)
 	}
 	c, err := s.lookup("Send", fd)
 	if err != nil {
@@ -110,6 +114,11 @@ func (s *Server) Send(fd int64, data []byte) error {
 // worker, after the current callback returns, with reactorID -1. Closing a session that is
 // unknown or already closed is ErrSessionNotExist (1005); Close inside its own OnClose is
 // ErrSessionClosing (1003).
+//
+// A session closed with output queued stays (closing: Exist is false, Stats counts it) until
+// that output is written, then its connection closes, as in Swoole. Meanwhile a second
+// Close(fd, false) is ErrSessionClosed (1004), and Close(fd, true) drops the rest and resets
+// the connection at once.
 func (s *Server) Close(fd int64, reset bool) error {
 	if err := s.running("Close"); err != nil {
 		return err
@@ -117,10 +126,16 @@ func (s *Server) Close(fd int64, reset bool) error {
 	if err := s.closingInWorker("Close", fd); err != nil {
 		return err
 	}
+	aux := uint16(0)
+	if reset {
+		aux = 1
+	}
 	if owner, _, ok := s.remoteOwner(fd); ok {
-		aux := uint16(0)
-		if reset {
-			aux = 1
+		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+	}
+	if owner, ok := s.remoteClosing(fd); ok {
+		if !reset {
+			return s.fail(errClosing(fd))
 		}
 		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
 	}
@@ -134,12 +149,24 @@ func (s *Server) Close(fd int64, reset bool) error {
 				c.rc.Close(reset)
 				return nil
 			}
+			// Closing already: its queued output drains (or it is being closed).
+			if !reset {
+				return s.fail(errClosing(fd))
+			}
+			c.rc.Reset() // false: the descriptor is closed already, which is what was asked
+			return nil
 		}
 	}
 	if fd <= 0 {
 		return s.fail(newError(ErrRefused, "Close: invalid fd %d: session ids start at start_session_id+1", fd))
 	}
 	return s.fail(newError(ErrSessionNotExist, "Close: session %d does not exist (never opened, or already closed)", fd))
+}
+
+// errClosing is Close's error for a session that is closing already (its queued output
+// drains before the connection closes).
+func errClosing(fd int64) *Error {
+	return newError(ErrSessionClosed, "Close: session %d is closed: its queued output is being written, then the connection closes; Close(fd, true) drops the rest and resets it now", fd)
 }
 
 // Exist reports whether the connection fd is open. It reads the shared connection table (no

@@ -532,6 +532,9 @@ func (w *worker) closeAcked(fd int64) {
 		return
 	}
 	c.mc.closePending = false
+	if !c.mc.finished {
+		return // its output still drains: Finished releases it
+	}
 	s.conns[fd&s.mask].CompareAndSwap(c, nil)
 	s.table.Release(c.slot)
 }
@@ -546,6 +549,9 @@ func (s *Server) releaseClosesOf(id int) {
 				c := s.conns[i].Load()
 				if c != nil && c.w == w && c.mc.closePending && int(c.mc.closeTo) == id {
 					c.mc.closePending = false
+					if !c.mc.finished {
+						continue // Finished releases it
+					}
 					s.conns[i].CompareAndSwap(c, nil)
 					s.table.Release(c.slot)
 				}

@@ -42,6 +42,23 @@ func (s *Server) remoteOwner(fd int64) (owner int, sl *conntable.Slot, ok bool) 
 	return owner, sl, true
 }
 
+// remoteClosing returns the worker that owns session fd when the session is closing (closed,
+// its queued output still being written) and that worker is not this process.
+func (s *Server) remoteClosing(fd int64) (owner int, ok bool) {
+	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || s.mp == nil || fd <= 0 {
+		return 0, false
+	}
+	sl := s.table.Get(fd)
+	if sl == nil || sl.State.Load() != conntable.StateClosing {
+		return 0, false
+	}
+	owner = int(sl.Worker.Load())
+	if (s.cur != nil && owner == s.cur.id) || sl.Session.Load() != fd || s.mp.master != nil {
+		return 0, false
+	}
+	return owner, true
+}
+
 // forward writes a request to worker owner's pipe. A worker's Writer never blocks (what the
 // pipe does not take is queued and flushed by the loop); the manager, which has no loop,
 // waits up to max_wait_time for room.
@@ -84,14 +101,21 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 	return s.fail(wrapErrno("", err, "%s: cannot write to worker %d", call, owner))
 }
 
-// sendRemote is Send for a connection of another worker: the checks are made here, the
-// bytes are written by the owner (which logs an overflow: this call has returned by then).
-func (s *Server) sendRemote(owner int, fd int64, data []byte) error {
+// sendRemote is Send for a connection of another process (the ModeProcess master's, or
+// another ModeBase worker's): the checks are made here, the bytes are written by the owner,
+// which queues whatever arrives (this call has returned nil by then: nothing it accepted is
+// dropped). A connection whose queue the owner marked as over socket_buffer_size
+// (FlagOverflow, set when the queue reaches it, cleared when it drains below) refuses the Send
+// with 1008, as Swoole's worker does.
+func (s *Server) sendRemote(owner int, sl *conntable.Slot, fd int64, data []byte) error {
 	if len(data) == 0 {
 		return s.fail(newError(ErrNoPayload, "Send: data is empty: nothing to send"))
 	}
 	if len(data) > s.eff.BufferOutputSize {
 		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
+	}
+	if sl.HasFlag(conntable.FlagOverflow) {
+		return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has output queued at or above socket_buffer_size (the peer does not read fast enough): wait for OnBufferEmpty, or raise socket_buffer_size", fd))
 	}
 	return s.forward("Send", owner, ipc.Header{Type: ipc.TypeSend, Fd: fd}, data)
 }

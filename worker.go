@@ -67,6 +67,7 @@ type masterConn struct {
 	ipKey        uint32 // dispatch.IPKey of the peer
 	closeTo      int16  // the worker OnClose was passed to
 	closePending bool   // the session waits for that worker's acknowledgement
+	finished     bool   // the descriptor is closed (queued output written): Finished ran
 	gone         bool   // the socket is closed: requests from workers are dropped
 	throttled    bool   // not read: more than max_queued_bytes dispatched and not handled
 	batchCorked  bool   // corked until the end of the reactor's pipe batch
@@ -490,14 +491,8 @@ func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix
 		reactorID = -1
 	}
 	if w.ms != nil {
-		ctr := s.table.Counters()
-		ctr.ConnectionNum.Add(-1)
-		ctr.CloseCount.Add(1)
 		w.dropInput(c)
-		if !w.masterClosed(c) {
-			s.conns[c.id&s.mask].CompareAndSwap(c, nil)
-			s.table.Release(c.slot)
-		}
+		c.mc.closePending = w.masterClosed(c)
 		return
 	}
 	if cb := c.port.ecb.close; cb != nil {
@@ -507,12 +502,40 @@ func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix
 		w.slot.Status.Store(WorkerIdle)
 		c.inClose.Store(false)
 	}
+	w.dropInput(c)
+}
+
+// Finished runs once the connection's descriptor is closed: right after Closed, or, for a
+// Close with output queued, once that output is written (or the connection is reset). Until
+// then the session stays, closing: connection_num counts it, a second Close is 1004 and
+// Close(fd, true) drops the rest (Swoole's close_queued). In a ModeProcess master the session
+// also waits for the worker's acknowledgement of OnClose (closeAcked).
+func (w *worker) Finished(rc *reactor.Conn) {
+	c := rc.Owner.(*conn)
+	s := w.s
 	ctr := s.table.Counters()
 	ctr.ConnectionNum.Add(-1)
 	ctr.CloseCount.Add(1)
-	w.dropInput(c)
+	if c.mc != nil {
+		c.mc.finished = true
+		if c.mc.closePending {
+			return
+		}
+	}
 	s.conns[c.id&s.mask].CompareAndSwap(c, nil)
 	s.table.Release(c.slot)
+}
+
+// Overflow keeps the connection's FlagOverflow in the shared table in step with its output
+// queue (at or above socket_buffer_size, or below again), so that other processes refuse
+// Sends to it (sendRemote). Called with the Conn's lock held, from any goroutine.
+func (w *worker) Overflow(rc *reactor.Conn, over bool) {
+	c := rc.Owner.(*conn)
+	if over {
+		c.slot.SetFlag(conntable.FlagOverflow)
+	} else {
+		c.slot.ClearFlag(conntable.FlagOverflow)
+	}
 }
 
 // BufferFull runs OnBufferFull.

@@ -27,6 +27,10 @@ const (
 	FlagDelayRecv uint32 = 1 << 3 // enable_delay_receive: not yet confirmed
 	FlagConfirmed uint32 = 1 << 4 // confirmed after delayed receive
 	FlagSSL       uint32 = 1 << 5 // the connection uses TLS
+	// FlagOverflow: the owner's output queue for the connection is at or above
+	// socket_buffer_size. The owner sets and clears it; other processes refuse a Send
+	// while it is set (the owner, which gets the Send later, never drops it).
+	FlagOverflow uint32 = 1 << 6
 )
 
 // MaxAddrLen is the largest remote address SetRemoteAddr stores: a unix

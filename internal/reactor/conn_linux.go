@@ -44,6 +44,7 @@ type Conn struct {
 	closed   bool      // descriptor closed
 	reset    bool      // close with RST, dropping queued output
 	full     bool      // above the high watermark
+	over     bool      // queued output reached maxQueued (OverflowHandler told)
 	owedFull bool      // BufferFull is owed: set with full, cleared when delivered on the loop
 	corked   bool      // Cork: Send queues without writing until Uncork
 	held     uint8     // nested runs waiting inside this connection's callback: no read interest
@@ -151,13 +152,20 @@ func (c *Conn) Queued() int {
 // single Send is always accepted whole when the queue is empty, so one message is never cut).
 // The call that takes the queue to the high watermark, or is refused for overflow, raises
 // BufferFull once: on the spot when the caller is the loop goroutine, else posted to it.
-func (c *Conn) Send(p []byte) error { return c.send(p, false) }
+func (c *Conn) Send(p []byte) error { return c.send(p, false, false) }
 
 // SendClosing is Send for a connection whose Closed callback is running: the bytes still go
 // out (flushed before the descriptor closes) when the server closed it. Loop goroutine only.
-func (c *Conn) SendClosing(p []byte) error { return c.send(p, true) }
+func (c *Conn) SendClosing(p []byte) error { return c.send(p, true, false) }
 
-func (c *Conn) send(p []byte, closing bool) error {
+// SendOver is Send that never fails for overflow: p is queued whole even past the limit. It is
+// for a message that was already accepted elsewhere (a Send another process made, which
+// returned before the message got here): dropping it would lose data its sender counts as
+// sent. A queue at or past the limit is reported to the loop's OverflowHandler, so that
+// senders elsewhere refuse further messages until it drains below the limit.
+func (c *Conn) SendOver(p []byte) error { return c.send(p, false, true) }
+
+func (c *Conn) send(p []byte, closing, force bool) error {
 	if len(p) == 0 {
 		return nil
 	}
@@ -180,7 +188,8 @@ func (c *Conn) send(p []byte, closing bool) error {
 			return ErrClosed
 		}
 		p = p[n:]
-	} else if c.maxQueued > 0 && c.queued+len(p) > c.maxQueued {
+	} else if !force && c.queued > 0 && c.maxQueued > 0 && c.queued+len(p) > c.maxQueued {
+		// (A corked connection with nothing queued yet takes p whole, as an uncorked one.)
 		full := c.markFullLocked()
 		c.mu.Unlock()
 		if full {
@@ -206,16 +215,34 @@ func (c *Conn) markFullLocked() bool {
 	return full
 }
 
-// queuedLocked runs after output was queued: it re-registers interest and reports whether the
-// queue just reached the high watermark (BufferFull owed). c.mu must be held.
+// queuedLocked runs after output was queued: it re-registers interest, marks the queue over
+// its limit when it reached it, and reports whether the queue just reached the high
+// watermark (BufferFull owed). c.mu must be held.
 func (c *Conn) queuedLocked() bool {
 	full := !c.full && c.high > 0 && c.queued >= c.high
 	if full {
 		c.full = true
 		c.owedFull = true
 	}
+	if !c.over && c.maxQueued > 0 && c.queued >= c.maxQueued {
+		c.over = true
+		if oh := c.loop.oh; oh != nil {
+			oh.Overflow(c, true)
+		}
+	}
 	c.updateEventsLocked()
 	return full
+}
+
+// drainedLocked runs after queued output was written: a queue that was at its limit and is
+// now below it is no longer over. c.mu must be held.
+func (c *Conn) drainedLocked() {
+	if c.over && c.queued < c.maxQueued {
+		c.over = false
+		if oh := c.loop.oh; oh != nil {
+			oh.Overflow(c, false)
+		}
+	}
 }
 
 func (c *Conn) raiseFull() {
@@ -425,6 +452,7 @@ func (c *Conn) FlushWait(deadline time.Time) error {
 			c.loop.Post(Task{Op: opClose, Conn: c, Why: CloseError, Errno: errno})
 			return ErrClosed
 		}
+		c.drainedLocked()
 		if c.queued == 0 {
 			empty := c.full
 			c.full = false
@@ -473,6 +501,22 @@ func (c *Conn) Close(reset bool) bool {
 		return false
 	}
 	return true
+}
+
+// Reset closes c at once with a RST, dropping its queued output, also when a graceful close
+// is already flushing it (Close(false) earlier): Closed runs (if it has not yet), then the
+// descriptor closes. It returns false when the descriptor is already closed.
+func (c *Conn) Reset() bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.closing = true
+	c.reset = true
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	return c.loop.Post(Task{Op: opClose, Conn: c, Why: CloseServer})
 }
 
 // Pause stops reading from c (its data waits in the kernel) until Resume.

@@ -49,6 +49,24 @@ type RoundHandler interface {
 	RoundEnd()
 }
 
+// OverflowHandler is implemented by a Handler that wants to know when a connection's queued
+// output reaches its MaxQueued limit (over) and when it falls back below it (not over): a
+// server tells other processes, which then refuse Sends to that connection. Overflow is
+// called from whichever goroutine queued or wrote the output, with the connection's lock
+// held: it must only record the state (an atomic store), never call back into the Conn.
+type OverflowHandler interface {
+	Overflow(c *Conn, over bool)
+}
+
+// FinishHandler is implemented by a Handler that keeps a connection's session past Closed:
+// Finished is called on the loop goroutine once per connection whose Closed ran, when its
+// descriptor is closed. That is right after Closed, except for a graceful server close with
+// output queued, where the descriptor stays open until the output is written (or the
+// connection is reset, or fails).
+type FinishHandler interface {
+	Finished(c *Conn)
+}
+
 // Timers is the loop's view of a timer heap: how long epoll may sleep and a call to run what
 // is due. Times are monotonic nanoseconds.
 type Timers interface {
@@ -126,7 +144,9 @@ type Config struct {
 // that is to run every Handler call.
 type Loop struct {
 	h      Handler
-	rounds RoundHandler // Config.Rounds, or nil
+	oh     OverflowHandler // h, when it is one
+	fh     FinishHandler   // h, when it is one
+	rounds RoundHandler    // Config.Rounds, or nil
 	epfd   int
 	wakefd int
 	events []unix.EpollEvent
@@ -189,6 +209,8 @@ func New(h Handler, cfg Config) (*Loop, error) {
 		return nil, err
 	}
 	l.setOther(wfd, &fdEntry{kind: kindWake})
+	l.oh, _ = h.(OverflowHandler)
+	l.fh, _ = h.(FinishHandler)
 	return l, nil
 }
 
@@ -528,6 +550,9 @@ func (l *Loop) accept(ln *Listener) {
 		if err != nil {
 			unix.Close(nfd)
 			l.h.Closed(c, CloseError, unix.EBADF)
+			if l.fh != nil {
+				l.fh.Finished(c)
+			}
 			continue
 		}
 		l.setConn(nfd, c)
@@ -663,7 +688,18 @@ func sockErrno(fd int) unix.Errno {
 // closeConn runs Closed once for c. The descriptor stays open: a graceful server close keeps
 // it until its queued output is flushed; other closes call finalClose right after.
 func (l *Loop) closeConn(c *Conn, why CloseReason, errno unix.Errno) {
-	if c.notified || c.closed {
+	if c.closed {
+		return
+	}
+	if c.notified {
+		// Closed ran already: a Reset while the output drains (or while Closed ran) closes
+		// the descriptor now.
+		c.mu.Lock()
+		reset := c.reset
+		c.mu.Unlock()
+		if reset && why == CloseServer {
+			l.finalClose(c)
+		}
 		return
 	}
 	c.mu.Lock()
@@ -704,6 +740,9 @@ func (l *Loop) finalClose(c *Conn) {
 	unix.Close(c.FD)
 	c.dropQueueLocked()
 	c.mu.Unlock()
+	if l.fh != nil && c.notified {
+		l.fh.Finished(c)
+	}
 }
 
 // flush writes c's queued output until it is empty or the socket is full.
@@ -722,6 +761,7 @@ func (l *Loop) flush(c *Conn) {
 		l.finalClose(c)
 		return
 	}
+	c.drainedLocked()
 	empty := c.full && c.queued <= c.low
 	owedFull := false
 	if empty {
