@@ -16,22 +16,31 @@ import (
 // whole (pid_file, stats_file) is written under a random name and renamed over the old one
 // (rename replaces a link; it never writes through it).
 
-// openLogFile opens log_file for appending: O_NOFOLLOW (a symbolic link there is refused
-// with ELOOP) and a regular file only (a FIFO would block the server's writes).
+// openLogFile opens log_file for appending. A symbolic link at the path is followed only
+// when root or this process's user owns the link (so /dev/stdout works, while a link that
+// another local user planted in a directory they can write is refused with ELOOP, the error
+// O_NOFOLLOW gives), and the file must be a regular file or a character device such as
+// /dev/null (a FIFO would block the server's writes).
 func openLogFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	flags := os.O_CREATE | os.O_APPEND | os.O_WRONLY | syscall.O_NONBLOCK
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK &&
+		st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		flags |= syscall.O_NOFOLLOW // not ours: refuse it
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err == nil {
-			err = &os.PathError{Op: "open", Path: path, Err: syscall.EINVAL}
-		}
-		return nil, err
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeCharDevice == 0 {
+		err = &os.PathError{Op: "open", Path: path, Err: syscall.EINVAL}
 	}
-	// Appends to a regular file never block; the flag only kept a FIFO from blocking open.
-	if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
+	if err == nil {
+		// Appends never block; the flag only kept a FIFO from blocking open.
+		err = unix.SetNonblock(int(f.Fd()), false)
+	}
+	if err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -40,10 +40,18 @@ func checkVictim(t *testing.T, victim string) {
 	}
 }
 
-// TestLogFileLinkRefused: a link at log_file is refused (ELOOP), not followed.
+// TestLogFileLinkRefused: a link at log_file that another user planted is refused (ELOOP),
+// not followed; one of the server's own user (as /dev/stdout) is followed.
 func TestLogFileLinkRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "server.log")
+	if os.Geteuid() != 0 {
+		t.Skip("planting a link as another user needs root (chown of the link)")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "server.log")
 	victim := plantLink(t, path)
+	if err := os.Lchown(path, 65534, 65534); err != nil { // nobody planted it
+		t.Fatal(err)
+	}
 	s := newEcho(t, map[string]any{"log_file": path, "log_level": 0})
 	err := s.Start()
 	var e *swoole.Error
@@ -51,6 +59,17 @@ func TestLogFileLinkRefused(t *testing.T) {
 		t.Fatalf("Start with a link at log_file: %v, want an error with ELOOP naming log_file", err)
 	}
 	checkVictim(t, victim)
+
+	// The server's own link is followed, to a character device too.
+	own := filepath.Join(dir, "own.log")
+	if err := os.Symlink(os.DevNull, own); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, newEcho(t, map[string]any{"log_file": own, "log_level": 0}))
+	_ = r.Shutdown()
+	if err := r.wait(startTimeout); err != nil {
+		t.Fatalf("Start with log_file a link of its own to /dev/null: %v", err)
+	}
 }
 
 // TestPidAndStatsFileLinksReplaced: links at pid_file and stats_file are replaced by the

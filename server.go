@@ -337,7 +337,7 @@ func (s *Server) newLogger() error {
 	if s.eff.LogFile != "" {
 		f, err := s.logFileOpen()
 		if err != nil {
-			return wrapErrno("open", err, "cannot open log_file %q: check the path and its permissions (a symbolic link or a file that is not a regular file is refused)", s.eff.LogFile)
+			return wrapErrno("open", err, "cannot open log_file %q: check the path and its permissions (a symbolic link another user owns is refused, and so is what is neither a regular file nor a character device)", s.eff.LogFile)
 		}
 		s.logFile = f
 		w = f
