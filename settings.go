@@ -152,8 +152,10 @@ type Settings struct {
 	// BufferOutputSize is buffer_output_size (alias output_buffer_size): the largest single
 	// Send; above it Send fails with 1202. Default 4294967295 (math.MaxUint32).
 	BufferOutputSize int
-	// BufferInputSize is buffer_input_size (alias input_buffer_size): the receive buffer of
-	// each connection. Default 2 MiB.
+	// BufferInputSize is buffer_input_size (alias input_buffer_size). As in Swoole, whose
+	// server keeps the value but does not use it, it does not limit input: a connection's
+	// input grows to the size of the frame being assembled, up to PackageMaxLength, so a
+	// frame larger than BufferInputSize is received whole. Default 2 MiB.
 	BufferInputSize int
 	// DiscardTimeoutRequest is discard_timeout_request: with dispatch modes 1 and 3, data
 	// that reaches a worker after its connection closed is dropped (error 1007).
