@@ -21,8 +21,12 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// lfMaxLength is package_max_length of every port of the large-frame server.
+// lfMaxLength is package_max_length of every port of the large-frame server, unless
+// lfEnvMax says otherwise.
 const lfMaxLength = 16 << 20
+
+// lfEnvMax is package_max_length for lfServerMain (default lfMaxLength).
+const lfEnvMax = "GOSWOOLE_TEST_LF_MAX"
 
 func init() {
 	mpMoreServers["largeframes"] = lfServerMain
@@ -33,13 +37,16 @@ func init() {
 // frames (the length counts the body), port 2 splits on "\n" (open_eof_split), port 3
 // checks for a trailing "\n" (open_eof_check). package_max_length is lfMaxLength on each;
 // buffer_input_size keeps its default (2 MiB). Every frame is answered with the line
-// "<length> <crc32>".
+// "<length> <crc32>". set.PackageMaxLength 0 means lfMaxLength.
 func lfServer(mode swoole.Mode, workers int, set swoole.Settings) (*swoole.Server, error) {
 	s, err := swoole.NewServer("127.0.0.1", 0, mode, swoole.SockTCP)
 	if err != nil {
 		return nil, err
 	}
-	set.WorkerNum, set.MaxConnection, set.PackageMaxLength = workers, 1024, lfMaxLength
+	set.WorkerNum, set.MaxConnection = workers, 1024
+	if set.PackageMaxLength == 0 {
+		set.PackageMaxLength = lfMaxLength
+	}
 	if err := s.Set(set); err != nil {
 		return nil, err
 	}
@@ -65,7 +72,7 @@ func lfServer(mode swoole.Mode, workers int, set swoole.Settings) (*swoole.Serve
 // lfServerMain is the large-frame server as a process tree (mpMoreServers): mpEnvMode and
 // mpEnvWorkers choose the mode and worker_num; OnStart writes "ready" and the ports.
 func lfServerMain() int {
-	s, err := lfServer(mpMode(), envInt(mpEnvWorkers, 2), swoole.Settings{LogLevel: swoole.LogLevelWarning})
+	s, err := lfServer(mpMode(), envInt(mpEnvWorkers, 2), swoole.Settings{LogLevel: swoole.LogLevelWarning, PackageMaxLength: envInt(lfEnvMax, lfMaxLength)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "largeframes:", err)
 		return 2
@@ -119,7 +126,7 @@ func lfSend(t *testing.T, c net.Conn, r *bufio.Reader, what string, frame []byte
 	}
 	line, err := r.ReadString('\n')
 	if err != nil {
-		t.Fatalf("%s: no answer to a frame of %d bytes (package_max_length %d): %v", what, len(frame), lfMaxLength, err)
+		t.Fatalf("%s: no answer to a frame of %d bytes: %v", what, len(frame), err)
 	}
 	if want := fmt.Sprintf("%d %08x\n", len(frame), crc32.ChecksumIEEE(frame)); line != want {
 		t.Fatalf("%s: answer %q to a frame of %d bytes, want %q", what, line, len(frame), want)
@@ -215,4 +222,21 @@ func TestFramesAboveBufferInputSizeMultiProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFramesAboveDefaultIPCMessageModeProcess: with package_max_length 72 MiB, the
+// ModeProcess master passes a frame of more than 64 MiB (the pipes' default message limit)
+// whole to a worker.
+func TestFramesAboveDefaultIPCMessageModeProcess(t *testing.T) {
+	const maxLen = 72 << 20
+	ms := mpStartServer(t, "largeframes", "ready", mpEnvMode+"=process", mpEnvWorkers+"=1", lfEnvMax+"="+strconv.Itoa(maxLen))
+	port := atoi(ms.waitEvent("ready", nil).Fields[1]) // the length port
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), mpTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	lfSend(t, c, r, "open_length_check", lfLengthFrame(64<<20+4096))
+	lfSend(t, c, r, "open_length_check", lfLengthFrame(maxLen))
 }
