@@ -161,8 +161,11 @@ type Settings struct {
 	// that reaches a worker after its connection closed is dropped (error 1007).
 	// Default false (Swoole's source; its docs say true).
 	DiscardTimeoutRequest bool
-	// EnableUnsafeEvent is enable_unsafe_event: deliver OnConnect/OnClose in dispatch modes
-	// where they may arrive out of order with the data (1 and 3). Default false.
+	// EnableUnsafeEvent is enable_unsafe_event: in ModeProcess, deliver OnConnect, OnClose,
+	// OnBufferFull and OnBufferEmpty under the dispatch modes that may pass one connection's
+	// events to several workers out of order (every mode but 2 and 4, without a
+	// DispatchFunc). Without it they are left out there, and Start logs a warning (9015) for
+	// each one registered, as Swoole 6.2 does. Default false.
 	EnableUnsafeEvent bool
 	// EnableDelayReceive is enable_delay_receive: a new connection is not read until
 	// Confirm(fd). Default false.
