@@ -157,8 +157,21 @@ func (s *Server) chooseProcessModel() error {
 	return nil
 }
 
-// ipcConfig is the configuration of every pipe end of the server.
-func (s *Server) ipcConfig() ipc.Config { return ipc.Config{} }
+// ipcConfig is the configuration of every pipe end of the server. A ModeProcess master
+// passes each frame to a worker as one message, so a message may be as large as the largest
+// package_max_length of the ports (every process resolves the same settings, so both ends
+// agree); the pipes' own limit, 2 GiB, caps it.
+func (s *Server) ipcConfig() ipc.Config {
+	var cfg ipc.Config
+	largest := s.eff.PackageMaxLength
+	for _, p := range s.ports {
+		largest = max(largest, p.eff.PackageMaxLength)
+	}
+	if largest > ipc.DefaultMaxMessage {
+		cfg.MaxMessage = min(largest, 1<<31)
+	}
+	return cfg
+}
 
 // runManager is Start in the manager: it spawns the workers and supervises them until the
 // server shuts down, then returns nil.

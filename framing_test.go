@@ -2,7 +2,7 @@ package swoole_test
 
 // Input framing over loopback: open_eof_check, open_eof_split, open_length_check
 // with every package_length_type, package_length_offset, package_body_offset,
-// package_length_func, package_max_length, buffer_input_size, per-port protocols; frames
+// package_length_func, package_max_length, per-port protocols; frames
 // split at every byte boundary, byte-by-byte writers, many frames in one read, oversized
 // and garbage input — each bad connection closed, every other connection going on.
 
@@ -365,16 +365,12 @@ func ftBadPeers() []ftBad {
 			code: swoole.ErrPackageLengthTooLarge, encode: eofN},
 		{name: "eof_split message longer than package_max_length", set: swoole.Settings{OpenEOFSplit: true, PackageEOF: "\n", PackageMaxLength: 1024}, send: append(bytes.Repeat([]byte("y"), 1500), '\n'),
 			code: swoole.ErrPackageLengthTooLarge, encode: eofN},
-		{name: "incomplete frame above buffer_input_size", set: swoole.Settings{OpenLengthCheck: true, PackageLengthType: "N", PackageBodyOffset: 4, PackageMaxLength: 1 << 20, BufferInputSize: 8192},
-			send: ftFrameN(bytes.Repeat([]byte("z"), 100000))[:9000], code: swoole.ErrPackageLengthTooLarge, encode: ftFrameN},
-		{name: "eof_check buffer above buffer_input_size", set: swoole.Settings{OpenEOFCheck: true, PackageEOF: "\n", PackageMaxLength: 1 << 20, BufferInputSize: 8192},
-			send: bytes.Repeat([]byte("z"), 9000), code: swoole.ErrPackageLengthTooLarge, encode: eofN},
 	}
 }
 
 // TestBadPeers: a peer that breaks the framing (an oversized length header, sent
 // without its body; a negative or too-small length; garbage; a buffer above
-// package_max_length or buffer_input_size) is closed at once, with a logged reason carrying
+// package_max_length) is closed at once, with a logged reason carrying
 // the code; OnClose runs once for it; a healthy connection of the same server echoes before
 // and after, another echoes in the background all along, and new connections are served.
 func TestBadPeers(t *testing.T) {

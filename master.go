@@ -67,31 +67,56 @@ func reactorOf(owner int) int {
 type masterState struct {
 	reactors []*worker
 	picker   *dispatch.Picker
-	events   bool // OnConnect/OnClose are delivered (hash mode, dispatch_func or enable_unsafe_event)
+	events   bool // OnConnect/OnClose/OnBufferFull/OnBufferEmpty are delivered (!connEventsOff)
 	pairs    [][2]*os.File
 	readers  []*ipc.Reader
 	running  sync.WaitGroup
 	noIdle   atomic.Int64 // the last time (unix ns) the 9007 warning was logged
 }
 
-// prepareProcessMode checks what ModeProcess adds to prepare, with s.mu held.
+// prepareProcessMode checks what ModeProcess adds to prepare, with s.mu held. As Swoole 6.2's
+// Server::start_check: under a dispatch mode that may spread one connection's events over
+// several workers (every mode but 2 and 4), without a DispatchFunc or enable_unsafe_event,
+// OnConnect, OnClose, OnBufferFull and OnBufferEmpty are left out (not delivered) and a
+// warning (9015) says so for each one registered; the server starts. The master logs it,
+// once.
 func (s *Server) prepareProcessMode() error {
-	if s.mode != ModeProcess || s.eff.DispatchFunc != nil || s.eff.EnableUnsafeEvent || dispatch.KeepsOrder(s.eff.DispatchMode) {
+	if !s.connEventsOff() || (s.mp != nil && s.mp.child) {
 		return nil
 	}
-	for _, p := range s.ports {
-		if p.sock.isStream() && (p.ecb.connect != nil || p.ecb.close != nil) {
-			return newError(ErrServerInvalidCallback, "dispatch_mode %d spreads one connection's packets over several workers, so OnConnect/OnClose could arrive out of order and Swoole does not deliver them: use dispatch_mode 2, 4 or 5, set enable_unsafe_event to receive them anyway, or remove the OnConnect/OnClose handlers (port %s)", s.eff.DispatchMode, p.addr())
+	for _, ev := range []struct {
+		name, swoole string
+		set          func(p *Port) bool
+	}{
+		{"OnConnect", "onConnect", func(p *Port) bool { return p.ecb.connect != nil }},
+		{"OnClose", "onClose", func(p *Port) bool { return p.ecb.close != nil }},
+		{"OnBufferFull", "onBufferFull", func(p *Port) bool { return p.ecb.bufferFull != nil }},
+		{"OnBufferEmpty", "onBufferEmpty", func(p *Port) bool { return p.ecb.bufferEmpty != nil }},
+	} {
+		for _, p := range s.ports {
+			if p.sock.isStream() && ev.set(p) {
+				s.log.Warn("swoole: cannot set '"+ev.swoole+"' event when using dispatch_mode="+strconv.Itoa(s.eff.DispatchMode)+": "+ev.name+" is not delivered, since this mode may pass one connection's events to several workers out of order; set enable_unsafe_event to receive it anyway, or use dispatch_mode 2 or 4 or a DispatchFunc", "code", ErrServerInvalidCallback)
+				break
+			}
 		}
 	}
 	return nil
+}
+
+// connEventsOff reports whether OnConnect, OnClose, OnBufferFull and OnBufferEmpty are left
+// out: ModeProcess under a dispatch mode other than 2 (fd modulo) and 4 (IP modulo), Swoole's
+// hash modes, with neither a DispatchFunc nor enable_unsafe_event. (Swoole 6.2 leaves them
+// out under dispatch_mode 5 too (measured, 6.2.2), its docs notwithstanding.)
+func (s *Server) connEventsOff() bool {
+	m := s.eff.DispatchMode
+	return s.mode == ModeProcess && s.eff.DispatchFunc == nil && !s.eff.EnableUnsafeEvent && m != dispatch.FDMod && m != dispatch.IPMod
 }
 
 // buildMasterLoops creates the master's reactor loops and their pipes (buildManager, ModeProcess).
 func (s *Server) buildMasterLoops() error {
 	mp := s.mp
 	ms := &masterState{picker: dispatch.NewPicker(s.eff.WorkerNum)}
-	ms.events = s.eff.DispatchFunc != nil || s.eff.EnableUnsafeEvent || dispatch.KeepsOrder(s.eff.DispatchMode)
+	ms.events = !s.connEventsOff()
 	mp.master = ms
 	pid := int32(os.Getpid())
 	cfg := s.ipcConfig()

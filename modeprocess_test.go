@@ -489,25 +489,6 @@ func TestModeProcessMaxRequest(t *testing.T) {
 	}
 }
 
-func TestModeProcessRefusesUnsafeEvents(t *testing.T) {
-	for _, mode := range []int{1, 3, 7} {
-		s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeProcess, swoole.SockTCP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.OnReceive(func(*swoole.Server, int64, int, []byte) {})
-		s.OnConnect(func(*swoole.Server, int64, int) {})
-		if err := s.Set(swoole.Settings{WorkerNum: 2, DispatchMode: mode}); err != nil {
-			t.Fatal(err)
-		}
-		err = s.Start()
-		var e *swoole.Error
-		if !errors.As(err, &e) || e.Code != swoole.ErrServerInvalidCallback || !strings.Contains(err.Error(), "enable_unsafe_event") {
-			t.Fatalf("dispatch_mode %d with OnConnect: Start = %v, want 9015 naming enable_unsafe_event", mode, err)
-		}
-	}
-}
-
 // Task workers, user processes and SendMessage in ModeProcess: the same scenarios as in
 // ModeBase (task_test.go, multiproc_userproc_test.go), with the master holding the
 // connections.

@@ -60,6 +60,10 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 			if need := c.dec.Need(); need > size {
 				size = need
 			}
+			if m := c.port.frame.MaxLength; size > m {
+				// An incomplete frame never needs more than package_max_length bytes.
+				size = max(m, len(c.in)+len(data))
+			}
 			grown := append(buffer.Get(size)[:0], c.in...)
 			buffer.Put(c.in)
 			c.in = grown
@@ -69,17 +73,20 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 		if !ok {
 			return
 		}
-		n := copy(c.in, rest)
-		c.in = c.in[:n]
+		n := len(rest)
+		if n < len(c.in) { // frames were consumed: move the rest to the front
+			n = copy(c.in, rest)
+			c.in = c.in[:n]
+		}
 		if n == 0 {
 			buffer.Put(c.in)
 			c.in = nil
 		}
 	}
-	if len(c.in) > c.port.eff.BufferInputSize {
-		w.protocolError(c, newError(ErrPackageLengthTooLarge, "session %d holds %d bytes of an incomplete frame, more than buffer_input_size (%d)", c.id, len(c.in), c.port.eff.BufferInputSize))
-		return
-	}
+	// No bound here beyond the decoder's: as in Swoole, the input grows to the frame's size,
+	// which package_max_length bounds (a length header above it, or EOF-framed input that
+	// reaches it without a complete frame, closes the connection with 1201); buffer_input_size
+	// does not limit a frame.
 	if w.ms == nil { // in a ModeProcess master it counts what the workers have not handled
 		c.slot.RecvQueued.Store(int64(len(c.in)))
 	}

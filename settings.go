@@ -155,15 +155,20 @@ type Settings struct {
 	// BufferOutputSize is buffer_output_size (alias output_buffer_size): the largest single
 	// Send; above it Send fails with 1202. Default 4294967295 (math.MaxUint32).
 	BufferOutputSize int
-	// BufferInputSize is buffer_input_size (alias input_buffer_size): the receive buffer of
-	// each connection. Default 2 MiB.
+	// BufferInputSize is buffer_input_size (alias input_buffer_size). As in Swoole, whose
+	// server keeps the value but does not use it, it does not limit input: a connection's
+	// input grows to the size of the frame being assembled, up to PackageMaxLength, so a
+	// frame larger than BufferInputSize is received whole. Default 2 MiB.
 	BufferInputSize int
 	// DiscardTimeoutRequest is discard_timeout_request: with dispatch modes 1 and 3, data
 	// that reaches a worker after its connection closed is dropped (error 1007).
 	// Default false (Swoole's source; its docs say true).
 	DiscardTimeoutRequest bool
-	// EnableUnsafeEvent is enable_unsafe_event: deliver OnConnect/OnClose in dispatch modes
-	// where they may arrive out of order with the data (1 and 3). Default false.
+	// EnableUnsafeEvent is enable_unsafe_event: in ModeProcess, deliver OnConnect, OnClose,
+	// OnBufferFull and OnBufferEmpty under the dispatch modes that may pass one connection's
+	// events to several workers out of order (every mode but 2 and 4, without a
+	// DispatchFunc). Without it they are left out there, and Start logs a warning (9015) for
+	// each one registered, as Swoole 6.2 does. Default false.
 	EnableUnsafeEvent bool
 	// EnableDelayReceive is enable_delay_receive: a new connection is not read until
 	// Confirm(fd). Default false.

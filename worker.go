@@ -538,17 +538,23 @@ func (w *worker) Overflow(rc *reactor.Conn, over bool) {
 	}
 }
 
-// BufferFull runs OnBufferFull.
+// BufferFull runs OnBufferFull (not in a ModeProcess master that leaves it out, connEventsOff).
 func (w *worker) BufferFull(rc *reactor.Conn) {
 	c := rc.Owner.(*conn)
+	if w.ms != nil && !w.ms.events {
+		return
+	}
 	if cb := c.port.ecb.bufferFull; cb != nil {
 		cb(w.s, c.id)
 	}
 }
 
-// BufferEmpty runs OnBufferEmpty.
+// BufferEmpty runs OnBufferEmpty (not in a ModeProcess master that leaves it out, connEventsOff).
 func (w *worker) BufferEmpty(rc *reactor.Conn) {
 	c := rc.Owner.(*conn)
+	if w.ms != nil && !w.ms.events {
+		return
+	}
 	if cb := c.port.ecb.bufferEmpty; cb != nil {
 		cb(w.s, c.id)
 	}
