@@ -33,7 +33,8 @@ func init() {
 }
 
 // lfServer builds the large-frame server. The primary port has no framing and is not used
-// (a port that calls Set inherits the primary port's settings); port 1 reads 'N' length
+// (a port that calls Set has only its own port settings, as in Swoole, so each port sets
+// package_max_length too); port 1 reads 'N' length
 // frames (the length counts the body), port 2 splits on "\n" (open_eof_split), port 3
 // checks for a trailing "\n" (open_eof_check). package_max_length is lfMaxLength on each;
 // buffer_input_size keeps its default (2 MiB). Every frame is answered with the line
@@ -59,6 +60,7 @@ func lfServer(mode swoole.Mode, workers int, set swoole.Settings) (*swoole.Serve
 		if err != nil {
 			return nil, err
 		}
+		framing.PackageMaxLength = set.PackageMaxLength
 		if err := p.Set(framing); err != nil {
 			return nil, err
 		}
