@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -424,9 +425,30 @@ type mpServer struct {
 // mpStart starts the echo server's tree with env (KEY=value) added and waits until its
 // manager has started (every worker started its loop). Cleanup stops it and checks that no
 // process of the tree is left.
+//
+// OnManagerStart and OnWorkerStart run in parallel (as in Swoole): it also waits until every
+// worker has run OnWorkerStart, so that the events name every worker's pid.
 func mpStart(t testing.TB, env ...string) *mpServer {
 	t.Helper()
-	return mpStartServer(t, "echo", "managerstart", env...)
+	ms := mpStartServer(t, "echo", "managerstart", env...)
+	workers := 2
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, mpEnvWorkers+"="); ok {
+			workers, _ = strconv.Atoi(v)
+		}
+	}
+	if os.Getenv(mpEnvQuiet) != "1" && !slices.Contains(env, mpEnvQuiet+"=1") {
+		ms.eventually("every worker's workerstart", func() bool {
+			ids := map[string]bool{}
+			for _, e := range ms.events() {
+				if e.Name == "workerstart" {
+					ids[e.Fields[0]] = true
+				}
+			}
+			return len(ids) >= workers
+		})
+	}
+	return ms
 }
 
 // mpStartServer starts the test server builder (a runTestServer name) and waits for the
