@@ -111,7 +111,7 @@ type multi struct {
 	// ModeProcess (master.go)
 	master      *masterState  // in the master
 	toReactor   []*ipc.Writer // in a worker: the pipes to the master's reactors
-	inClose     int64         // in a worker: the session whose OnClose runs (loop only)
+	inClose     atomic.Int64  // in a worker: the session whose OnClose runs (written on the loop)
 	replyHolds  int           // in a worker: 1 while a batch holds its replies (loop only)
 	batchEvents int           // in a worker: events of the current pipe batch (loop only)
 	batchGen    atomic.Uint64 // in a worker: batches ended (the flush timer's stop signal)

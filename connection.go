@@ -11,27 +11,6 @@ import (
 	"github.com/goswoole/swoole/internal/reactor"
 )
 
-// lookup returns the live connection fd of this process, or an error with Swoole's code.
-func (s *Server) lookup(call string, fd int64) (*conn, error) {
-	if err := s.running(call); err != nil {
-		return nil, err
-	}
-	if fd <= 0 {
-		return nil, s.fail(newError(ErrRefused, "%s: invalid fd %d: session ids start at start_session_id+1", call, fd))
-	}
-	if s.table.Lookup(fd) != nil {
-		if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
-			return c, nil
-		}
-	}
-	if c := s.closingConn(fd); c != nil && call == "Send" {
-		// Inside its own OnClose a connection can still be written to, as in Swoole's BASE
-		// mode: when the server closed it, the bytes go out before the socket closes.
-		return c, nil
-	}
-	return nil, s.fail(newError(ErrSessionNotExist, "%s: session %d does not exist (never opened, or already closed)", call, fd))
-}
-
 // yieldSend is send_yield: wait for the connection's queue to drain (up to send_timeout),
 // then send. The wait writes the queue itself, so it works from the loop goroutine too.
 func (s *Server) yieldSend(c *conn, data []byte) error {
@@ -76,15 +55,7 @@ func (s *Server) closingConn(fd int64) *conn {
 // nil is dropped; the owner then marks the connection full, and Sends fail with 1008 until its
 // queue drains below socket_buffer_size. Safe from any goroutine.
 func (s *Server) Send(fd int64, data []byte) error {
-	if s.mp != nil && s.mp.inClose != 0 {
-		if err := s.closingInWorker("Send", fd); err != nil {
-			return err
-		}
-	}
-	if owner, sl, ok := s.remoteOwner(fd); ok {
-		return s.sendRemote(owner, sl, fd, data)
-	}
-	c, err := s.lookup("Send", fd)
+	r, err := s.route("Send", fd)
 	if err != nil {
 		return err
 	}
@@ -94,6 +65,10 @@ func (s *Server) Send(fd int64, data []byte) error {
 	if len(data) > s.eff.BufferOutputSize {
 		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
 	}
+	if !r.local() {
+		return s.sendRemote(r, fd, data)
+	}
+	c := r.c
 	if c.inClose.Load() {
 		err = c.rc.SendClosing(data)
 	} else {
@@ -120,47 +95,35 @@ func (s *Server) Send(fd int64, data []byte) error {
 // Close(fd, false) is ErrSessionClosed (1004), and Close(fd, true) drops the rest and resets
 // the connection at once.
 func (s *Server) Close(fd int64, reset bool) error {
-	if err := s.running("Close"); err != nil {
+	r, err := s.routeClosing("Close", fd)
+	if err != nil {
 		return err
 	}
-	if err := s.closingInWorker("Close", fd); err != nil {
-		return err
-	}
-	aux := uint16(0)
-	if reset {
-		aux = 1
-	}
-	if owner, _, ok := s.remoteOwner(fd); ok {
-		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
-	}
-	if owner, ok := s.remoteClosing(fd); ok {
-		if !reset {
+	if !r.local() {
+		if r.closing() && !reset {
 			return s.fail(errClosing(fd))
 		}
-		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
-	}
-	if sl := s.table.Get(fd); sl != nil {
-		if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
-			if c.inClose.Load() {
-				return s.fail(newError(ErrSessionClosing, "Close: session %d is already closing (Close inside OnClose)", fd))
-			}
-			if s.table.MarkClosing(c.slot, fd) {
-				c.appClose.Store(true)
-				c.rc.Close(reset)
-				return nil
-			}
-			// Closing already: its queued output drains (or it is being closed).
-			if !reset {
-				return s.fail(errClosing(fd))
-			}
-			c.rc.Reset() // false: the descriptor is closed already, which is what was asked
-			return nil
+		aux := uint16(0)
+		if reset {
+			aux = 1
 		}
+		return s.forward("Close", r.owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
 	}
-	if fd <= 0 {
-		return s.fail(newError(ErrRefused, "Close: invalid fd %d: session ids start at start_session_id+1", fd))
+	c := r.c
+	if c.inClose.Load() {
+		return s.fail(newError(ErrSessionClosing, "Close: session %d is already closing (Close inside OnClose)", fd))
 	}
-	return s.fail(newError(ErrSessionNotExist, "Close: session %d does not exist (never opened, or already closed)", fd))
+	if s.table.MarkClosing(c.slot, fd) {
+		c.appClose.Store(true)
+		c.rc.Close(reset)
+		return nil
+	}
+	// Closing already: its queued output drains (or it is being closed).
+	if !reset {
+		return s.fail(errClosing(fd))
+	}
+	c.rc.Reset() // false: the descriptor is closed already, which is what was asked
+	return nil
 }
 
 // errClosing is Close's error for a session that is closing already (its queued output
@@ -181,46 +144,44 @@ func (s *Server) Exist(fd int64) bool {
 // Pause stops reading from the connection fd: its data waits in the kernel (and the peer is
 // slowed by TCP flow control) until Resume. Pausing twice is fine.
 func (s *Server) Pause(fd int64) error {
-	if owner, sl, ok := s.remoteOwner(fd); ok {
-		sl.SetFlag(conntable.FlagPaused)
-		return s.forward("Pause", owner, ipc.Header{Type: ipc.TypePause, Fd: fd}, nil)
-	}
-	c, err := s.lookup("Pause", fd)
+	r, err := s.route("Pause", fd)
 	if err != nil {
 		return err
 	}
-	c.slot.SetFlag(conntable.FlagPaused)
-	c.rc.Pause()
+	r.slot.SetFlag(conntable.FlagPaused)
+	if !r.local() {
+		return s.forward("Pause", r.owner, ipc.Header{Type: ipc.TypePause, Fd: fd}, nil)
+	}
+	r.c.rc.Pause()
 	return nil
 }
 
 // Resume starts reading from a paused connection again. Resuming twice is fine.
 func (s *Server) Resume(fd int64) error {
-	if owner, sl, ok := s.remoteOwner(fd); ok {
-		sl.ClearFlag(conntable.FlagPaused)
-		return s.forward("Resume", owner, ipc.Header{Type: ipc.TypeResume, Fd: fd}, nil)
-	}
-	c, err := s.lookup("Resume", fd)
+	r, err := s.route("Resume", fd)
 	if err != nil {
 		return err
 	}
-	c.slot.ClearFlag(conntable.FlagPaused)
-	c.rc.Resume()
+	r.slot.ClearFlag(conntable.FlagPaused)
+	if !r.local() {
+		return s.forward("Resume", r.owner, ipc.Header{Type: ipc.TypeResume, Fd: fd}, nil)
+	}
+	r.c.rc.Resume()
 	return nil
 }
 
 // Confirm starts reading from a connection held back by enable_delay_receive. Confirming a
 // connection twice, or one that was never held back, is fine.
 func (s *Server) Confirm(fd int64) error {
-	if owner, _, ok := s.remoteOwner(fd); ok {
-		return s.forward("Confirm", owner, ipc.Header{Type: msgConfirm, Fd: fd}, nil)
-	}
-	c, err := s.lookup("Confirm", fd)
+	r, err := s.route("Confirm", fd)
 	if err != nil {
 		return err
 	}
-	c.slot.SetFlag(conntable.FlagConfirmed)
-	c.rc.Confirm()
+	if !r.local() {
+		return s.forward("Confirm", r.owner, ipc.Header{Type: msgConfirm, Fd: fd}, nil)
+	}
+	r.c.slot.SetFlag(conntable.FlagConfirmed)
+	r.c.rc.Confirm()
 	return nil
 }
 
@@ -241,14 +202,11 @@ func (s *Server) Protect(fd int64, on bool) error {
 // slotOf returns the shared slot of session fd, whichever process owns it: what only touches
 // the table (Protect, Bind) works the same from every process.
 func (s *Server) slotOf(call string, fd int64) (*conntable.Slot, error) {
-	if _, sl, ok := s.remoteOwner(fd); ok {
-		return sl, nil
-	}
-	c, err := s.lookup(call, fd)
+	r, err := s.route(call, fd)
 	if err != nil {
 		return nil, err
 	}
-	return c.slot, nil
+	return r.slot, nil
 }
 
 // Bind attaches a uid to the connection fd: it shows in GetClientInfo and steers dispatch_mode

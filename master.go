@@ -666,11 +666,11 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 			if h.Flags&flagAppClose != 0 {
 				arg = -1
 			}
-			s.mp.inClose = h.Fd
+			s.mp.inClose.Store(h.Fd)
 			w.slot.Status.Store(WorkerBusy)
 			cb(s, h.Fd, arg)
 			w.slot.Status.Store(WorkerIdle)
-			s.mp.inClose = 0
+			s.mp.inClose.Store(0)
 		}
 		if rid >= 0 && rid < len(s.mp.toReactor) {
 			_ = s.mp.toReactor[rid].Write(ipc.Header{Type: msgCloseAck, SrcWorker: s.mp.src, Fd: h.Fd}, nil)
@@ -729,7 +729,7 @@ func (s *Server) adoptReactorPipes(out func(*os.File, string) (*ipc.Writer, erro
 // closingInWorker is Send/Close inside OnClose in a ModeProcess worker: the master has
 // closed the socket already (Swoole: 1004 for Send, 1003 for Close).
 func (s *Server) closingInWorker(call string, fd int64) error {
-	if s.mp == nil || !s.mp.child || s.mode != ModeProcess || s.mp.inClose != fd || fd == 0 {
+	if s.mp == nil || !s.mp.child || s.mode != ModeProcess || fd == 0 || s.mp.inClose.Load() != fd {
 		return nil
 	}
 	if call == "Close" {

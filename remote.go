@@ -24,48 +24,15 @@ func (s *Server) multi() *multi {
 	return s.mp
 }
 
-// remoteOwner returns the worker that owns session fd and its slot when that worker is not
-// this process (any open session, in the manager). ok is false in a single-process server,
-// for a session this process owns, and for one that is not open.
-func (s *Server) remoteOwner(fd int64) (owner int, sl *conntable.Slot, ok bool) {
-	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || s.mp == nil || fd <= 0 {
-		return 0, nil, false
-	}
-	sl = s.table.Lookup(fd)
-	if sl == nil {
-		return 0, nil, false
-	}
-	owner = int(sl.Worker.Load())
-	if (s.cur != nil && owner == s.cur.id) || sl.Session.Load() != fd || s.mp.master != nil {
-		return 0, nil, false // the master holds every connection of a ModeProcess server
-	}
-	return owner, sl, true
-}
-
-// remoteClosing returns the worker that owns session fd when the session is closing (closed,
-// its queued output still being written) and that worker is not this process.
-func (s *Server) remoteClosing(fd int64) (owner int, ok bool) {
-	if st := s.state.Load(); (st != stateRunning && st != stateStopping) || s.mp == nil || fd <= 0 {
-		return 0, false
-	}
-	sl := s.table.Get(fd)
-	if sl == nil || sl.State.Load() != conntable.StateClosing {
-		return 0, false
-	}
-	owner = int(sl.Worker.Load())
-	if (s.cur != nil && owner == s.cur.id) || sl.Session.Load() != fd || s.mp.master != nil {
-		return 0, false
-	}
-	return owner, true
-}
-
 // forward writes a request to worker owner's pipe. A worker's Writer never blocks (what the
 // pipe does not take is queued and flushed by the loop); the manager, which has no loop,
 // waits up to max_wait_time for room.
 func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) error {
 	mp := s.mp
 	var wr *ipc.Writer
-	if r := reactorOf(owner); r >= 0 && r < len(mp.toReactor) {
+	if mp == nil {
+		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to no process of this server", call, h.Fd))
+	} else if r := reactorOf(owner); r >= 0 && r < len(mp.toReactor) {
 		wr = mp.toReactor[r] // ModeProcess: the master's reactor that holds the session
 	} else if owner >= 0 && owner < len(mp.toWorker) {
 		wr = mp.toWorker[owner]
@@ -101,23 +68,17 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 	return s.fail(wrapErrno("", err, "%s: cannot write to worker %d", call, owner))
 }
 
-// sendRemote is Send for a connection of another process (the ModeProcess master's, or
+// sendRemote is Send (data checked) for a connection of another process (the ModeProcess master's, or
 // another ModeBase worker's): the checks are made here, the bytes are written by the owner,
 // which queues whatever arrives (this call has returned nil by then: nothing it accepted is
 // dropped). A connection whose queue the owner marked as over socket_buffer_size
 // (FlagOverflow, set when the queue reaches it, cleared when it drains below) refuses the Send
 // with 1008, as Swoole's worker does.
-func (s *Server) sendRemote(owner int, sl *conntable.Slot, fd int64, data []byte) error {
-	if len(data) == 0 {
-		return s.fail(newError(ErrNoPayload, "Send: data is empty: nothing to send"))
-	}
-	if len(data) > s.eff.BufferOutputSize {
-		return s.fail(newError(ErrDataLengthTooLarge, "Send: %d bytes is larger than buffer_output_size (%d): split the data or raise buffer_output_size", len(data), s.eff.BufferOutputSize))
-	}
-	if sl.HasFlag(conntable.FlagOverflow) {
+func (s *Server) sendRemote(r connRoute, fd int64, data []byte) error {
+	if r.slot.HasFlag(conntable.FlagOverflow) {
 		return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has output queued at or above socket_buffer_size (the peer does not read fast enough): wait for OnBufferEmpty, or raise socket_buffer_size", fd))
 	}
-	return s.forward("Send", owner, ipc.Header{Type: ipc.TypeSend, Fd: fd}, data)
+	return s.forward("Send", r.owner, ipc.Header{Type: ipc.TypeSend, Fd: fd}, data)
 }
 
 // sendFileRemote asks the owner of session fd to send the file (checked by the caller).

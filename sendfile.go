@@ -14,14 +14,11 @@ import (
 // past the end is an error (ErrSystemCallFail 502, as Swoole reports them); a file that is not
 // a regular file is ErrServerNotRegularFile (9013). Safe from any goroutine.
 func (s *Server) SendFile(fd int64, filename string, offset, length int64) error {
-	owner, _, remote := s.remoteOwner(fd)
-	var c *conn
-	if !remote {
-		var err error
-		if c, err = s.lookup("SendFile", fd); err != nil {
-			return err
-		}
+	r, err := s.route("SendFile", fd)
+	if err != nil {
+		return err
 	}
+	c, remote, owner := r.c, !r.local(), r.owner
 	if offset < 0 || length < 0 {
 		return s.fail(newError(ErrInvalidParams, "SendFile: offset %d and length %d must not be negative", offset, length))
 	}
@@ -96,17 +93,17 @@ func (s *Server) SendWait(fd int64, data []byte) error {
 	if s.mode != ModeBase {
 		return s.fail(newError(ErrRefused, "SendWait works in ModeBase only: use Send"))
 	}
-	if owner, _, ok := s.remoteOwner(fd); ok {
-		return s.fail(newError(ErrOperationNotSupport, "SendWait: session %d belongs to worker %d, another process: SendWait waits only for this worker's own connections; use Send", fd, owner))
+	r, err := s.route("SendWait", fd)
+	if err != nil {
+		return err
+	}
+	if !r.local() {
+		return s.fail(newError(ErrOperationNotSupport, "SendWait: session %d belongs to worker %d, another process: SendWait waits only for this worker's own connections; use Send", fd, r.owner))
 	}
 	if err := s.Send(fd, data); err != nil {
 		return err
 	}
-	c, err := s.lookup("SendWait", fd)
-	if err != nil {
-		return err
-	}
-	if err := c.rc.FlushWait(time.Time{}); err != nil {
+	if err := r.c.rc.FlushWait(time.Time{}); err != nil {
 		return s.fail(newError(ErrSessionClosedByClient, "SendWait: session %d closed before its data was written", fd))
 	}
 	return nil
