@@ -72,21 +72,7 @@ func (s *Server) Command(name string, processID int, processType int, data any) 
 		}
 		payload = nil
 	}
-	if s.mp != nil {
-		return s.commandMulti(name, cmd, processID, processType, payload)
-	}
-	switch processType {
-	case CommandMaster:
-	case CommandEventWorker:
-		if processID < 0 || processID >= s.eff.WorkerNum {
-			return nil, s.fail(newError(ErrInvalidParams, "Command(%q): no worker %d: ids are 0 to %d", name, processID, s.eff.WorkerNum-1))
-		}
-	case CommandManager:
-		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): this single-process server has no manager", name))
-	case CommandTaskWorker:
-		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): the server has no task worker %d", name, processID))
-	}
-	return s.commandHere(name, cmd, payload)
+	return s.run.command(name, cmd, processID, processType, payload)
 }
 
 // commandHere runs cmd on this process's worker loop.

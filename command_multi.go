@@ -98,7 +98,7 @@ func (c *cmdWaits) deliver(h ipc.Header, payload []byte) {
 	}
 }
 
-// commandCross is Command in a ModeBase server of several processes (called by commandMulti).
+// commandCross is Command in a ModeBase server of several processes (the runtimes of every process but the single one call it).
 func (s *Server) commandCross(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
 	target, what, err := s.commandTarget(name, processID, processType)
 	if err != nil {

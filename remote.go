@@ -41,7 +41,7 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 	}
 	h.SrcWorker = mp.src
 	var err error
-	if mp.child && s.cur != nil { // a user process (s.cur nil) has no loop to flush a queue
+	if s.run.asyncPipes() {
 		// A control request (Close, Pause, Resume, Confirm, SendFile) to a ModeProcess
 		// reactor leaves now, after what the batch sent before it, and not with the batch's
 		// replies: a reply sent after Pause returned must not reach the client before the
@@ -128,11 +128,4 @@ func (s *Server) signalManager(call string, sig syscall.Signal) error {
 // notInManager is the error of a call that needs a worker's event loop, made in the manager.
 func (s *Server) notInManager(call string) error {
 	return s.fail(newError(ErrOperationNotSupport, "%s: the manager and user processes have no event loop: call it in a worker (OnWorkerStart, a callback)", call))
-}
-
-// commandMulti is Command in a ModeBase server of several processes: a command for this
-// process runs here, one for another process is a request over its pipe and a reply
-// (command_multi.go).
-func (s *Server) commandMulti(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
-	return s.commandCross(name, cmd, processID, processType, payload)
 }

@@ -51,6 +51,12 @@ type roleRuntime interface {
 	shutdown() error
 	sendMessage(payload []byte, dst int) error
 	heartbeat(closeConns bool) ([]int64, error)
+	// command runs Command's request (checked) here or in the process it names.
+	command(name string, cmd command, processID, processType int, payload []byte) ([]byte, error)
+	// asyncPipes reports whether this process's writes to other processes' pipes may be
+	// queued and flushed later by its event loop (a worker, a task worker); where no loop
+	// flushes them (the manager, the master, a user process), writers wait for room.
+	asyncPipes() bool
 	masterPID() int
 	managerPID() int
 }
@@ -96,6 +102,23 @@ func (r singleRuntime) heartbeat(c bool) ([]int64, error) { return r.s.cur.idleC
 func (r singleRuntime) masterPID() int                    { return os.Getpid() }
 func (r singleRuntime) managerPID() int                   { return 0 }
 func (r singleRuntime) shutdown() error                   { return r.s.shutdownSingle() }
+func (r singleRuntime) asyncPipes() bool                  { return false }
+
+// command: the single process is master, manager-less, and worker 0.
+func (r singleRuntime) command(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
+	s := r.s
+	switch processType {
+	case CommandEventWorker:
+		if processID < 0 || processID >= s.eff.WorkerNum {
+			return nil, s.fail(newError(ErrInvalidParams, "Command(%q): no worker %d: ids are 0 to %d", name, processID, s.eff.WorkerNum-1))
+		}
+	case CommandManager:
+		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): this single-process server has no manager", name))
+	case CommandTaskWorker:
+		return nil, s.fail(newError(ErrInvalidParams, "Command(%q): the server has no task worker %d", name, processID))
+	}
+	return s.commandHere(name, cmd, payload)
+}
 
 func (r singleRuntime) reload(bool) error {
 	return r.s.fail(newError(ErrOperationNotSupport, "Reload: this server runs in a single process, with no manager to restart workers: reload needs worker_num > 1 or task workers (multi-process model)"))
@@ -145,6 +168,12 @@ func (r managerRuntime) shutdown() error {
 
 func (r managerRuntime) sendMessage(payload []byte, dst int) error {
 	return r.s.sendMessageMulti(payload, dst)
+}
+
+func (r managerRuntime) asyncPipes() bool { return false }
+
+func (r managerRuntime) command(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
+	return r.s.commandCross(name, cmd, processID, processType, payload)
 }
 
 func (r managerRuntime) heartbeat(bool) ([]int64, error) {
@@ -208,6 +237,12 @@ func (r childRuntime) shutdown() error {
 	return s.signalManager("Shutdown", syscall.SIGTERM)
 }
 
+func (r childRuntime) asyncPipes() bool { return true }
+
+func (r childRuntime) command(name string, cmd command, processID, processType int, payload []byte) ([]byte, error) {
+	return r.s.commandCross(name, cmd, processID, processType, payload)
+}
+
 func (r childRuntime) sendMessage(payload []byte, dst int) error {
 	return r.s.sendMessageMulti(payload, dst)
 }
@@ -254,6 +289,8 @@ func (r userRuntime) loop(call string) (*worker, error) {
 	}
 	return nil, r.s.notInManager(call)
 }
+
+func (r userRuntime) asyncPipes() bool { return false }
 
 func (r userRuntime) stop(workerID int, waitEvent bool) error {
 	return r.s.stopFromUserProcess(workerID, waitEvent)
