@@ -2,8 +2,6 @@ package swoole
 
 import (
 	"encoding/binary"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"runtime"
@@ -246,30 +244,13 @@ func (s *Server) adoptTable(what string) (*conntable.Table, error) {
 func (s *Server) buildChild() error {
 	mp := s.mp
 	id := mp.role.ID
-	t, err := s.adoptTable(fmt.Sprintf("worker process %d", id))
+	what := "worker process " + strconv.Itoa(id)
+	w, err := s.bootChild(what, true)
 	if err != nil {
 		return err
 	}
-
-	w := &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
-	if w.slot == nil {
-		return newError(ErrOperationNotSupport, "worker process %d: the connection table has no slot for it", id)
-	}
-	if n := s.eff.MaxRequest; n > 0 {
-		if g := s.eff.MaxRequestGrace; g > 0 {
-			n += 1 + rand.IntN(g)
-		}
-		w.maxRequests = int64(n)
-	}
-	loop, err := reactor.New(w, reactor.Config{})
-	if err != nil {
-		return wrapErrno("", err, "cannot create the event loop")
-	}
-	w.loop = loop
-	loop.SetTimers(&w.timers)
-	s.workers = []*worker{w}
-	s.cur = w
-
+	w.maxRequests = requestLimit(s.eff.MaxRequest, s.eff.MaxRequestGrace)
+	loop := w.loop
 	for _, p := range s.ports {
 		if s.mode == ModeProcess {
 			break // the master accepts and reads; the adopted sockets serve SendTo and GetSocket
@@ -289,60 +270,11 @@ func (s *Server) buildChild() error {
 			return wrapErrno("", err, "cannot watch port %d", p.port)
 		}
 	}
-
-	cfg := s.ipcConfig()
-	inF, ok := supervisor.Inherited(fileIn)
-	if !ok {
-		return newError(ErrOperationNotSupport, "worker process %d: the manager passed no pipe", id)
-	}
-	in, err := adoptPipe(inF, fileIn)
-	if err != nil {
-		return wrapErrno("", err, "worker process %d: cannot adopt its pipe", id)
-	}
-	mp.files = append(mp.files, in)
-	if mp.reader, err = ipc.NewReader(in, cfg); err != nil {
-		return wrapErrno("", err, "worker process %d: cannot read its pipe", id)
+	if mp.reader, err = s.adoptInPipe(what, fileIn, s.ipcConfig()); err != nil {
+		return err
 	}
 	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
 	mp.pin.fn = w.pipeMessage
-	out := func(f *os.File, name string) (*ipc.Writer, error) {
-		nf, err := adoptPipe(f, name)
-		if err != nil {
-			return nil, err
-		}
-		mp.files = append(mp.files, nf)
-		po := &pipeOut{loop: loop}
-		c := cfg
-		c.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
-		if po.wr, err = ipc.NewWriter(nf, c); err != nil {
-			return nil, err
-		}
-		po.fd = po.wr.FD()
-		if err := loop.AddFD(po.fd, po, 0); err != nil {
-			return nil, err
-		}
-		return po.wr, nil
-	}
-	for j, f := range mp.inherited {
-		wr, err := out(f, filePrefixW+strconv.Itoa(j))
-		if err != nil {
-			return wrapErrno("", err, "worker process %d: cannot adopt the pipe of worker %d", id, j)
-		}
-		mp.toWorker = append(mp.toWorker, wr)
-	}
-	mp.inherited = nil
-	mf, ok := supervisor.Inherited(fileMgr)
-	if !ok {
-		return newError(ErrOperationNotSupport, "worker process %d: the manager passed no pipe of its own", id)
-	}
-	if mp.toMgr, err = out(mf, fileMgr); err != nil {
-		return wrapErrno("", err, "worker process %d: cannot adopt the manager's pipe", id)
-	}
-	if s.mode == ModeProcess {
-		if err := s.adoptReactorPipes(out); err != nil {
-			return err
-		}
-	}
 	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
 }
 

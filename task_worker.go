@@ -1,8 +1,6 @@
 package swoole
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -105,29 +103,13 @@ func (s *Server) buildTaskChild() error {
 		return newError(ErrOperationNotSupport, "task worker process %d: this server has no such task worker (task_worker_num %d): set the same task_worker_num in every process", id, s.eff.TaskWorkerNum)
 	}
 	ts.spillNm = spillPrefix + strconv.Itoa(supervisor.ParentPID()) + "-"
-	t, err := s.adoptTable(fmt.Sprintf("task worker process %d", id))
+	what := "task worker process " + strconv.Itoa(id)
+	w, err := s.bootChild(what, true)
 	if err != nil {
 		return err
 	}
-	w := &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
-	if w.slot == nil {
-		return newError(ErrOperationNotSupport, "task worker process %d: the connection table has no slot for it", id)
-	}
-	loop, err := reactor.New(w, reactor.Config{})
-	if err != nil {
-		return wrapErrno("", err, "cannot create the event loop")
-	}
-	w.loop = loop
-	loop.SetTimers(&w.timers)
-	s.workers = []*worker{w}
-	s.cur = w
-	tr := &taskRunner{ts: ts, w: w}
-	if n := s.eff.TaskMaxRequest; n > 0 {
-		if g := s.eff.TaskMaxRequestGrace; g > 0 {
-			n += 1 + rand.IntN(g)
-		}
-		tr.max = int64(n)
-	}
+	loop := w.loop
+	tr := &taskRunner{ts: ts, w: w, max: requestLimit(s.eff.TaskMaxRequest, s.eff.TaskMaxRequestGrace)}
 	ts.runner = tr
 
 	// One datagram per read: a task worker takes one task (or one packed burst sent to it)
@@ -135,18 +117,9 @@ func (s *Server) buildTaskChild() error {
 	rcfg := s.ipcConfig()
 	rcfg.Batch = 1
 	adoptIn := func(name string) (*ipc.Reader, error) {
-		inF, ok := supervisor.Inherited(name)
-		if !ok {
-			return nil, newError(ErrOperationNotSupport, "task worker process %d: the manager passed no %s", id, name)
-		}
-		in, err := adoptPipe(inF, name)
+		r, err := s.adoptInPipe(what, name, rcfg)
 		if err != nil {
-			return nil, wrapErrno("", err, "task worker process %d: cannot adopt %s", id, name)
-		}
-		mp.files = append(mp.files, in)
-		r, err := ipc.NewReader(in, rcfg)
-		if err != nil {
-			return nil, wrapErrno("", err, "task worker process %d: cannot read %s", id, name)
+			return nil, err
 		}
 		if err := loop.AddFD(r.FD(), &taskIn{tr: tr, r: r}, reactor.Readable); err != nil {
 			return nil, wrapErrno("", err, "cannot watch %s", name)
@@ -163,14 +136,6 @@ func (s *Server) buildTaskChild() error {
 		}
 	}
 	cfg := s.ipcConfig()
-	for j, f := range mp.inherited {
-		wr, err := s.adoptWriter(loop, f, filePrefixW+strconv.Itoa(j), cfg)
-		if err != nil {
-			return wrapErrno("", err, "task worker process %d: cannot adopt the pipe of worker %d", id, j)
-		}
-		mp.toWorker = append(mp.toWorker, wr)
-	}
-	mp.inherited = nil
 	for j := range s.eff.WorkerNum {
 		rf, ok := supervisor.Inherited(filePrefixRes + strconv.Itoa(j))
 		if !ok {
@@ -181,20 +146,6 @@ func (s *Server) buildTaskChild() error {
 			return wrapErrno("", err, "task worker process %d: cannot adopt the result pipe of worker %d", id, j)
 		}
 		ts.resOut = append(ts.resOut, wr)
-	}
-	mf, ok := supervisor.Inherited(fileMgr)
-	if !ok {
-		return newError(ErrOperationNotSupport, "task worker process %d: the manager passed no pipe of its own", id)
-	}
-	if mp.toMgr, err = s.adoptWriter(loop, mf, fileMgr, cfg); err != nil {
-		return wrapErrno("", err, "task worker process %d: cannot adopt the manager's pipe", id)
-	}
-	if s.mode == ModeProcess {
-		// Send, Close, Pause, ... on a client connection go to the master's reactor that
-		// holds it, as a worker's do (flushed by this loop).
-		return s.adoptReactorPipes(func(f *os.File, name string) (*ipc.Writer, error) {
-			return s.adoptWriter(loop, f, name, cfg)
-		})
 	}
 	return nil
 }

@@ -292,50 +292,13 @@ func (s *Server) buildUserProcess() error {
 	idx := mp.role.ID
 	mp.ext.proc = s.procs[idx] // childLayout checked the index
 	mp.ext.msgs = make(chan pipeMsg, 256)
-	if _, err := s.adoptTable(fmt.Sprintf("user process %d", idx)); err != nil {
+	what := fmt.Sprintf("user process %d", idx)
+	if _, err := s.bootChild(what, false); err != nil {
 		return err
 	}
-
-	cfg := s.ipcConfig()
-	inF, ok := supervisor.Inherited(fileIn)
-	if !ok {
-		return newError(ErrOperationNotSupport, "user process %d: the manager passed no pipe", idx)
-	}
-	in, err := adoptPipe(inF, fileIn)
-	if err != nil {
-		return wrapErrno("", err, "user process %d: cannot adopt its pipe", idx)
-	}
-	mp.files = append(mp.files, in)
-	if mp.reader, err = ipc.NewReader(in, cfg); err != nil {
-		return wrapErrno("", err, "user process %d: cannot read its pipe", idx)
-	}
-	out := func(f *os.File, name string) (*ipc.Writer, error) {
-		nf, err := adoptPipe(f, name)
-		if err != nil {
-			return nil, err
-		}
-		mp.files = append(mp.files, nf)
-		return ipc.NewWriter(nf, cfg)
-	}
-	for j, f := range mp.inherited {
-		wr, err := out(f, filePrefixW+strconv.Itoa(j))
-		if err != nil {
-			return wrapErrno("", err, "user process %d: cannot adopt the pipe of process %d", idx, j)
-		}
-		mp.toWorker = append(mp.toWorker, wr)
-	}
-	mp.inherited = nil
-	mf, ok := supervisor.Inherited(fileMgr)
-	if !ok {
-		return newError(ErrOperationNotSupport, "user process %d: the manager passed no pipe of its own", idx)
-	}
-	if mp.toMgr, err = out(mf, fileMgr); err != nil {
-		return wrapErrno("", err, "user process %d: cannot adopt the manager's pipe", idx)
-	}
-	if s.mode == ModeProcess {
-		return s.adoptReactorPipes(out) // Send, Close, ... reach the master's reactors
-	}
-	return nil
+	var err error
+	mp.reader, err = s.adoptInPipe(what, fileIn, s.ipcConfig())
+	return err
 }
 
 // userProcessReader serves a user process's pipe for the process's life.
