@@ -130,8 +130,12 @@ func (s *Server) Close(fd int64, reset bool) error {
 	if reset {
 		aux = 1
 	}
-	if owner, _, ok := s.remoteOwner(fd); ok {
-		return s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+	if owner, sl, ok := s.remoteOwner(fd); ok {
+		err := s.forward("Close", owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+		if err == nil && sl.Session.Load() == fd {
+			sl.SetFlag(conntable.FlagCloseAsked) // what still comes for the session is dropped
+		}
+		return err
 	}
 	if owner, ok := s.remoteClosing(fd); ok {
 		if !reset {
