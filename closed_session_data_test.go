@@ -186,3 +186,29 @@ func TestDiscardTimeoutRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseInTaskWorkerModeProcess is close_in_task_worker: in ModeProcess, a task worker's
+// Close of the connection whose worker sent the task succeeds, the client reads EOF, and
+// OnClose runs once, in the worker that received the connection's data.
+func TestCloseInTaskWorkerModeProcess(t *testing.T) {
+	ms := mpStartServer(t, "procports", "managerstart")
+	c := ms.dial()
+	id, _, fd := c.who()
+	if f := c.do("taskclose " + strconv.FormatInt(fd, 10)); len(f) != 2 || f[1] != "0" {
+		t.Fatalf("taskclose: %q", f)
+	}
+	if l, err := c.readLine(); err == nil {
+		t.Fatalf("read %q: want EOF once the task worker closed the connection", l)
+	}
+	if e := ms.waitEvent("taskclose", nil); e.Fields[0] != "0" {
+		t.Errorf("Close in the task worker: code %s, want 0", e.Fields[0])
+	}
+	sfd := strconv.FormatInt(fd, 10)
+	e := ms.waitEvent("close", func(ev mpEv) bool { return ev.Fields[1] == sfd })
+	if e.int(0) != id {
+		t.Errorf("OnClose ran in worker %d, want worker %d (the one that received the data)", e.int(0), id)
+	}
+	if n := ms.count("close", func(ev mpEv) bool { return ev.Fields[1] == sfd }); n != 1 {
+		t.Errorf("OnClose ran %d times, want once", n)
+	}
+}
