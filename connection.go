@@ -107,7 +107,11 @@ func (s *Server) Close(fd int64, reset bool) error {
 		if reset {
 			aux = 1
 		}
-		return s.forward("Close", r.owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+		err := s.forward("Close", r.owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
+		if err == nil && !r.closing() && r.slot.Session.Load() == fd {
+			r.slot.SetFlag(conntable.FlagCloseAsked) // what still comes for the session is dropped
+		}
+		return err
 	}
 	c := r.c
 	if c.inClose.Load() {

@@ -636,8 +636,13 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 	s.replyEvent()
 	switch h.Type {
 	case ipc.TypeData:
-		if s.eff.DiscardTimeoutRequest && !dispatch.KeepsOrder(s.eff.DispatchMode) && s.table.Lookup(h.Fd) == nil {
-			if sl := s.table.Get(h.Fd); sl != nil {
+		// Data for a session a worker closed (Close in OnConnect while the first bytes were
+		// on their way) is dropped, as Swoole's Worker_discard_data does for conn->closed;
+		// with discard_timeout_request, so is data for a session that is gone or closing.
+		sl := s.table.Get(h.Fd)
+		if (sl != nil && sl.HasFlag(conntable.FlagCloseAsked) && sl.Session.Load() == h.Fd) ||
+			(s.eff.DiscardTimeoutRequest && !dispatch.KeepsOrder(s.eff.DispatchMode) && s.table.Lookup(h.Fd) == nil) {
+			if sl != nil {
 				sl.RecvQueued.Add(-int64(len(payload)))
 			}
 			s.log.Debug("swoole: data for a closed connection dropped", "fd", h.Fd, "code", ErrSessionDiscardData)

@@ -118,9 +118,7 @@ func TestProcessModeCloseInOnConnect(t *testing.T) {
 	if n := ms.count("close", func(ev mpEv) bool { return ev.Fields[1] == e.Fields[0] }); n != 1 {
 		t.Errorf("OnClose ran %d times", n)
 	}
-	// (Swoole also drops the data that came with the connection: goswoole still delivers
-	// what the master had read before the Close; see testdata/swoole-phpt.md,
-	// close_in_connect_callback.)
+	// (The data that came with the connection is dropped: TestCloseInOnConnectDropsPendingData.)
 }
 
 // TestProcessModeUnixDgram: a unix datagram port of a ModeProcess server: each datagram

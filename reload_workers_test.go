@@ -169,8 +169,7 @@ func TestReloadStuckWorker(t *testing.T) {
 
 // TestWorkerExitOrder: a worker that keeps a timer during a reload runs OnWorkerExit (where
 // it clears the timer) and then OnWorkerStop, once each, and its replacement starts.
-// (Swoole also reports GetWorkerStatus(-1) == WorkerExit inside OnWorkerExit; goswoole reports
-// WorkerIdle there: see testdata/swoole-phpt.md, event/worker_exit.)
+// (The statuses along the way: TestWorkerStatusAlongReload.)
 func TestWorkerExitOrder(t *testing.T) {
 	ms := mpStartServer(t, "wexit", "managerstart")
 	first := ms.waitEvent("ws", nil)

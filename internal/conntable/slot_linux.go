@@ -31,6 +31,10 @@ const (
 	// socket_buffer_size. The owner sets and clears it; other processes refuse a Send
 	// while it is set (the owner, which gets the Send later, never drops it).
 	FlagOverflow uint32 = 1 << 6
+	// FlagCloseAsked: a process other than the owner asked for the connection to be closed
+	// (Close forwarded to the owner). Data for the session that reaches a worker after it is
+	// set is dropped (Swoole's conn->closed: Worker_discard_data).
+	FlagCloseAsked uint32 = 1 << 7
 )
 
 // MaxAddrLen is the largest remote address SetRemoteAddr stores: a unix
