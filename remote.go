@@ -29,14 +29,11 @@ func (s *Server) multi() *multi {
 // waits up to max_wait_time for room.
 func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) error {
 	mp := s.mp
-	var wr *ipc.Writer
 	if mp == nil {
 		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to no process of this server", call, h.Fd))
-	} else if r := reactorOf(owner); r >= 0 && r < len(mp.toReactor) {
-		wr = mp.toReactor[r] // ModeProcess: the master's reactor that holds the session
-	} else if owner >= 0 && owner < len(mp.toWorker) {
-		wr = mp.toWorker[owner]
-	} else {
+	}
+	wr := s.pipeTo(owner) // ModeProcess: the master's reactor that holds the session
+	if wr == nil {
 		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to worker %d, which this server does not have", call, h.Fd, owner))
 	}
 	h.SrcWorker = mp.src
@@ -76,9 +73,55 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 // with 1008, as Swoole's worker does.
 func (s *Server) sendRemote(r connRoute, fd int64, data []byte) error {
 	if r.slot.HasFlag(conntable.FlagOverflow) {
-		return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has output queued at or above socket_buffer_size (the peer does not read fast enough): wait for OnBufferEmpty, or raise socket_buffer_size", fd))
+		if !s.eff.SendYield {
+			return s.fail(newError(ErrOutputBufferOverflow, "Send: session %d has output queued at or above socket_buffer_size (the peer does not read fast enough): wait for OnBufferEmpty, or raise socket_buffer_size", fd))
+		}
+		if err := s.waitRoom(r, fd); err != nil {
+			return err
+		}
 	}
 	return s.forward("Send", r.owner, ipc.Header{Type: ipc.TypeSend, Fd: fd}, data)
+}
+
+// waitRoom is send_yield for a connection another process holds: it waits until the owner
+// has written the connection's queue back under socket_buffer_size (FlagOverflow cleared),
+// up to send_timeout (0: as long as the connection lives). Meanwhile what this process
+// queued for the owner goes out (its loop, if the caller is the loop, is not running).
+func (s *Server) waitRoom(r connRoute, fd int64) error {
+	if w := s.cur; w != nil && w.loop.OnLoop() {
+		s.flushReplies() // replies made before this wait do not wait with it
+	}
+	var deadline time.Time
+	if s.eff.SendTimeout > 0 {
+		deadline = time.Now().Add(s.eff.SendTimeout)
+	}
+	wr := s.pipeTo(r.owner)
+	pause := 50 * time.Microsecond
+	for r.slot.HasFlag(conntable.FlagOverflow) {
+		if r.slot.Session.Load() != fd || r.closing() {
+			return s.fail(newError(ErrSessionNotExist, "Send: session %d closed while send_yield waited for room in its output queue", fd))
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return s.fail(&Error{Code: int(syscall.ETIMEDOUT), Msg: "swoole: Send: send_yield waited send_timeout for room in the output queue of session " + fmtInt(fd), Err: syscall.ETIMEDOUT})
+		}
+		if wr != nil && wr.Buffered() > 0 {
+			_, _ = wr.Flush()
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 2*time.Millisecond)
+	}
+	return nil
+}
+
+// pipeTo returns the pipe that reaches owner (a worker id, or a master reactor), or nil.
+func (s *Server) pipeTo(owner int) *ipc.Writer {
+	mp := s.mp
+	if r := reactorOf(owner); r >= 0 && r < len(mp.toReactor) {
+		return mp.toReactor[r]
+	} else if owner >= 0 && owner < len(mp.toWorker) {
+		return mp.toWorker[owner]
+	}
+	return nil
 }
 
 // sendFileRemote asks the owner of session fd to send the file (checked by the caller).
