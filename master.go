@@ -2,6 +2,8 @@ package swoole
 
 import (
 	"encoding/binary"
+	"hash/crc32"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -272,11 +274,17 @@ func (s *Server) cleanupMaster() {
 // pick chooses the worker for an event of connection c (c is nil for a datagram: key then
 // holds its source). It returns -1 to drop the event and -2 to close the connection.
 func (w *worker) pick(c *conn, ev int, key dispatch.Key, data []byte) int {
+	return w.pickFD(c, 0, ev, key, data)
+}
+
+// pickFD is pick with the fd DispatchFunc sees for a datagram (c nil): what Swoole passes,
+// packetFD of the sender.
+func (w *worker) pickFD(c *conn, pktFD int64, ev int, key dispatch.Key, data []byte) int {
 	s := w.s
 	ms := w.ms
 	n := s.eff.WorkerNum
 	if fn := s.eff.DispatchFunc; fn != nil {
-		var fd int64
+		fd := pktFD
 		if c != nil {
 			fd = c.id
 		}
@@ -585,6 +593,19 @@ func (s *Server) releaseClosesOf(id int) {
 	}
 }
 
+// packetFD is the fd DispatchFunc gets for a datagram, as Swoole passes it: an IPv4 sender's
+// address as its in_addr reads in memory (a.b.c.d → a | b<<8 | c<<16 | d<<24: 127.0.0.1 is
+// 16777343), the CRC-32 of an IPv6 sender's address, 0 for a unix socket's.
+func packetFD(ip []byte) int64 {
+	if v4 := net.IP(ip).To4(); v4 != nil {
+		return int64(binary.LittleEndian.Uint32(v4))
+	}
+	if len(ip) == net.IPv6len {
+		return int64(crc32.ChecksumIEEE(ip))
+	}
+	return 0
+}
+
 // masterPacket passes a datagram to a worker, with its sender.
 func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
 	s := w.s
@@ -594,7 +615,7 @@ func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
 	if addr, ok := netip.AddrFromSlice(ip); ok {
 		key.IP = dispatch.IPKey(addr)
 	}
-	id := w.pick(nil, dispatch.EventPacket, key, data)
+	id := w.pickFD(nil, packetFD(ip), dispatch.EventPacket, key, data)
 	if id < 0 {
 		return
 	}

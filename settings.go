@@ -101,8 +101,10 @@ type Settings struct {
 	// DispatchFunc is dispatch_func: picks the worker itself (it then replaces
 	// DispatchMode). eventType is 0 for stream data, 1 for a datagram, 4 for a close and 5
 	// for a connect; it returns the worker id, −1 to drop the message, −2 to close the
-	// connection, −3 to fall back to DispatchMode. It runs on the reactor: it must not
-	// block. Default nil.
+	// connection, −3 to fall back to DispatchMode. For a datagram, fd is what Swoole passes:
+	// the sender's IPv4 address as its in_addr reads in memory (127.0.0.1 is 16777343), the
+	// CRC-32 of an IPv6 sender's address, 0 for a unix socket's. It runs on the reactor: it
+	// must not block. Default nil.
 	DispatchFunc func(s *Server, fd int64, eventType int, data []byte) int
 	// Daemonize is daemonize: detach from the terminal (re-exec with setsid); stdout and
 	// stderr go to LogFile or /dev/null. Default false.
