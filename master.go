@@ -46,6 +46,8 @@ import (
 const (
 	msgCloseAck = ipc.TypeUser + 16 // worker → reactor: OnClose of session Fd has run
 	msgPacket   = ipc.TypeUser + 17 // master → worker: a datagram; Aux port index
+	msgFull     = ipc.TypeUser + 18 // master → worker: OnBufferFull of session Fd; Aux port index
+	msgEmpty    = ipc.TypeUser + 19 // master → worker: OnBufferEmpty of session Fd; Aux port index
 )
 
 // flagAppClose marks a Close event for a connection the application closed (OnClose gets
@@ -507,6 +509,26 @@ func (w *worker) masterOpened(c *conn) {
 	}
 }
 
+// masterBufferEvent passes OnBufferFull (full) or OnBufferEmpty to the worker that gets the
+// connection's data, as Swoole's master notifies its worker. Only with a dispatch mode that
+// keeps a connection on one worker (the events are left out otherwise, connEventsOff); the
+// worker is the one dispatch_mode names (DispatchFunc is not asked: it has no event type for
+// these).
+func (w *worker) masterBufferEvent(c *conn, full bool) {
+	cb := c.port.ecb.bufferEmpty
+	typ := msgEmpty
+	if full {
+		cb, typ = c.port.ecb.bufferFull, msgFull
+	}
+	if cb == nil || !w.ms.events {
+		return
+	}
+	id, _ := w.ms.picker.Pick(w.s.eff.DispatchMode, c.key(), w.idleWorker)
+	if id >= 0 {
+		w.toWorker(id, ipc.Header{Type: typ, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, nil)
+	}
+}
+
 // masterDeliver passes one frame (or chunk) to a worker.
 func (w *worker) masterDeliver(c *conn, data []byte, now int64) {
 	c.slot.LastDispatch.Store(now)
@@ -643,7 +665,7 @@ func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
 func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 	s := w.s
 	switch h.Type {
-	case ipc.TypeData, ipc.TypeConnect, ipc.TypeClose, msgPacket:
+	case ipc.TypeData, ipc.TypeConnect, ipc.TypeClose, msgPacket, msgFull, msgEmpty:
 	default:
 		return false
 	}
@@ -684,6 +706,16 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 		if cb := p.ecb.connect; cb != nil {
 			w.slot.Status.Store(WorkerBusy)
 			cb(s, h.Fd, rid)
+			w.slot.Status.Store(WorkerIdle)
+		}
+	case msgFull, msgEmpty:
+		cb := p.ecb.bufferEmpty
+		if h.Type == msgFull {
+			cb = p.ecb.bufferFull
+		}
+		if cb != nil {
+			w.slot.Status.Store(WorkerBusy)
+			cb(s, h.Fd)
 			w.slot.Status.Store(WorkerIdle)
 		}
 	case ipc.TypeClose:

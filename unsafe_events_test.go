@@ -202,6 +202,12 @@ func TestModeProcessUnsafeEventsLeftOut(t *testing.T) {
 					t.Errorf("%s: %d %s events for session %d, want %d", tc.name, n, ev, fd, want)
 				}
 			}
+			// Like Swoole's, the master passes OnBufferFull and OnBufferEmpty to a worker.
+			for _, e := range ms.events() {
+				if (e.Name == "bufferfull" || e.Name == "bufferempty") && e.PID == ms.Manager {
+					t.Errorf("%s ran in the master (pid %d); want a worker", e.Name, e.PID)
+				}
+			}
 			out, _ := os.ReadFile(ms.dir + "/output")
 			var warned []string
 			for _, line := range strings.Split(string(out), "\n") {

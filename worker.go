@@ -538,10 +538,11 @@ func (w *worker) Overflow(rc *reactor.Conn, over bool) {
 	}
 }
 
-// BufferFull runs OnBufferFull (not in a ModeProcess master that leaves it out, connEventsOff).
+// BufferFull runs OnBufferFull; a ModeProcess master passes it to a worker.
 func (w *worker) BufferFull(rc *reactor.Conn) {
 	c := rc.Owner.(*conn)
-	if w.ms != nil && !w.ms.events {
+	if w.ms != nil {
+		w.masterBufferEvent(c, true)
 		return
 	}
 	if cb := c.port.ecb.bufferFull; cb != nil {
@@ -549,10 +550,11 @@ func (w *worker) BufferFull(rc *reactor.Conn) {
 	}
 }
 
-// BufferEmpty runs OnBufferEmpty (not in a ModeProcess master that leaves it out, connEventsOff).
+// BufferEmpty runs OnBufferEmpty; a ModeProcess master passes it to a worker.
 func (w *worker) BufferEmpty(rc *reactor.Conn) {
 	c := rc.Owner.(*conn)
-	if w.ms != nil && !w.ms.events {
+	if w.ms != nil {
+		w.masterBufferEvent(c, false)
 		return
 	}
 	if cb := c.port.ecb.bufferEmpty; cb != nil {
