@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -71,7 +70,6 @@ type masterState struct {
 	pairs    [][2]*os.File
 	readers  []*ipc.Reader
 	running  sync.WaitGroup
-	noIdle   atomic.Int64 // the last time (unix ns) the 9007 warning was logged
 }
 
 // prepareProcessMode checks what ModeProcess adds to prepare, with s.mu held. As Swoole 6.2's
@@ -290,16 +288,17 @@ func (w *worker) pick(c *conn, ev int, key dispatch.Key, data []byte) int {
 			return id
 		case id == -3: // fall back to dispatch_mode
 		default:
-			s.log.Warn("swoole: dispatch_func returned an invalid worker id: the event is dropped", "fd", fd, "worker", id, "worker_num", n, "code", ErrInvalidParams)
+			if ok, left := s.logLimits[logDispatchBad].allow(); ok {
+				s.log.Warn("swoole: dispatch_func returned an invalid worker id: the event is dropped", "fd", fd, "worker", id, "worker_num", n, "code", ErrInvalidParams, "suppressed", left)
+			}
 			return -1
 		}
 	}
 	id, noIdle := ms.picker.Pick(s.eff.DispatchMode, key, w.idleWorker)
 	if noIdle {
-		now := time.Now().UnixNano()
-		if last := ms.noIdle.Load(); now-last > int64(time.Second) && ms.noIdle.CompareAndSwap(last, now) {
+		if ok, left := s.logLimits[logNoIdle].allow(); ok {
 			s.lastErr.Store(ErrServerNoIdleWorker)
-			s.log.Warn("swoole: no idle worker: the event is queued for a busy one (dispatch_mode "+strconv.Itoa(s.eff.DispatchMode)+")", "worker", id, "code", ErrServerNoIdleWorker)
+			s.log.Warn("swoole: no idle worker: the event is queued for a busy one (dispatch_mode "+strconv.Itoa(s.eff.DispatchMode)+")", "worker", id, "code", ErrServerNoIdleWorker, "suppressed", left)
 		}
 	}
 	return id
@@ -356,7 +355,9 @@ func (w *worker) toWorker(id int, h ipc.Header, payload []byte) bool {
 		s.mp.toWorker[id].Hold()
 	}
 	if err := s.mp.toWorker[id].Write(h, payload); err != nil {
-		s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", err, "code", ErrServerPipeBufferFull)
+		if ok, left := s.logLimits[logEventDrop].allow(); ok {
+			s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", err, "code", ErrServerPipeBufferFull, "suppressed", left)
+		}
 		return false
 	}
 	ctr := s.table.Counters()

@@ -152,7 +152,9 @@ func (w *worker) deliver(c *conn, data []byte, now int64) {
 
 // protocolError closes a connection whose peer broke the framing; other connections go on.
 func (w *worker) protocolError(c *conn, e *Error) {
-	w.s.log.Warn("swoole: closing connection: "+e.Error(), "fd", c.id, "code", e.Code)
+	if ok, left := w.s.logLimits[logFraming].allow(); ok {
+		w.s.log.Warn("swoole: closing connection: "+e.Error(), "fd", c.id, "code", e.Code, "suppressed", left)
+	}
 	w.dropInput(c)
 	if w.s.table.MarkClosing(c.slot, c.id) {
 		c.rc.Close(true)

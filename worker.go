@@ -396,7 +396,9 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 	}
 	if !ok {
 		ctr.AbortCount.Add(1)
-		s.log.Warn("swoole: connection refused: max_connection reached", "code", ErrServerTooManySocket, "max_connection", s.eff.MaxConnection, "port", p.port)
+		if ok, left := s.logLimits[logRefused].allow(); ok {
+			s.log.Warn("swoole: connection refused: max_connection reached", "code", ErrServerTooManySocket, "max_connection", s.eff.MaxConnection, "port", p.port, "suppressed", left)
+		}
 		return nil
 	}
 	now := time.Now()
