@@ -23,14 +23,14 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// lfBurst is the number of bad events a flood sends.
-const lfBurst = 2000
+// floodBurst is the number of bad events a flood sends.
+const floodBurst = 2000
 
-var lfSuppressed = regexp.MustCompile(`suppressed=(\d+)`)
+var floodSuppressed = regexp.MustCompile(`suppressed=(\d+)`)
 
-// lfCount returns the lines of the log at path that contain msg, and the sum of their
+// floodCount returns the lines of the log at path that contain msg, and the sum of their
 // "suppressed" counts.
-func lfCount(t testing.TB, path, msg string) (lines int, suppressed int64) {
+func floodCount(t testing.TB, path, msg string) (lines int, suppressed int64) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -41,7 +41,7 @@ func lfCount(t testing.TB, path, msg string) (lines int, suppressed int64) {
 			continue
 		}
 		lines++
-		if m := lfSuppressed.FindSubmatch(l); m != nil {
+		if m := floodSuppressed.FindSubmatch(l); m != nil {
 			n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 			suppressed += n
 		}
@@ -49,29 +49,29 @@ func lfCount(t testing.TB, path, msg string) (lines int, suppressed int64) {
 	return lines, suppressed
 }
 
-// lfFlood sends lfBurst bad events with fire (which returns once the server has handled the
+// floodLog sends floodBurst bad events with fire (which returns once the server has handled the
 // n events it causes), checks that the burst logged at most one line per second (plus one)
 // of msg with code, and then sends one more bad event at a time until a line accounts for
 // every event: the logged lines plus the suppressed counts add up to the events sent.
-func lfFlood(t *testing.T, logPath, msg string, code int, fire func(n int)) {
+func floodLog(t *testing.T, logPath, msg string, code int, fire func(n int)) {
 	t.Helper()
 	began := time.Now()
-	fire(lfBurst)
+	fire(floodBurst)
 	took := time.Since(began)
-	lines, _ := lfCount(t, logPath, msg)
+	lines, _ := floodCount(t, logPath, msg)
 	if most := int(took/time.Second) + 2; lines == 0 || lines > most {
-		t.Fatalf("%d events in %v logged %d lines of %q; want 1 to %d (one per second)", lfBurst, took.Round(time.Millisecond), lines, msg, most)
+		t.Fatalf("%d events in %v logged %d lines of %q; want 1 to %d (one per second)", floodBurst, took.Round(time.Millisecond), lines, msg, most)
 	}
 	b, _ := os.ReadFile(logPath)
 	if !bytes.Contains(b, []byte("code="+strconv.Itoa(code))) {
 		t.Errorf("the log does not carry code=%d:\n%s", code, b)
 	}
-	sent := int64(lfBurst)
+	sent := int64(floodBurst)
 	deadline := time.Now().Add(3 * ftTimeout)
 	for {
 		fire(1)
 		sent++
-		lines, left := lfCount(t, logPath, msg)
+		lines, left := floodCount(t, logPath, msg)
 		if int64(lines)+left == sent {
 			return
 		}
@@ -82,8 +82,8 @@ func lfFlood(t *testing.T, logPath, msg string, code int, fire func(n int)) {
 	}
 }
 
-// lfParallel runs one(i) for i in [0, n) on 16 goroutines and waits for them.
-func lfParallel(n int, one func(i int)) {
+// floodParallel runs one(i) for i in [0, n) on 16 goroutines and waits for them.
+func floodParallel(n int, one func(i int)) {
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 16 {
@@ -102,8 +102,8 @@ func lfParallel(n int, one func(i int)) {
 	wg.Wait()
 }
 
-// lfClosed reads c until the server closes it (EOF or a reset), within ftTimeout.
-func lfClosed(c net.Conn) error {
+// floodClosed reads c until the server closes it (EOF or a reset), within ftTimeout.
+func floodClosed(c net.Conn) error {
 	if err := c.SetReadDeadline(time.Now().Add(ftTimeout)); err != nil {
 		return err
 	}
@@ -127,8 +127,8 @@ func TestLogFloodBadFrames(t *testing.T) {
 	network, addr := ftAddr(s.Ports()[0])
 	var header [4]byte
 	binary.BigEndian.PutUint32(header[:], 5000)
-	lfFlood(t, logPath, "closing connection", swoole.ErrPackageLengthTooLarge, func(n int) {
-		lfParallel(n, func(int) {
+	floodLog(t, logPath, "closing connection", swoole.ErrPackageLengthTooLarge, func(n int) {
+		floodParallel(n, func(int) {
 			c, err := net.DialTimeout(network, addr, ftTimeout)
 			if err != nil {
 				t.Errorf("dial: %v", err)
@@ -139,7 +139,7 @@ func TestLogFloodBadFrames(t *testing.T) {
 				t.Errorf("write: %v", err)
 				return
 			}
-			if err := lfClosed(c); err != nil {
+			if err := floodClosed(c); err != nil {
 				t.Errorf("want the server to close the connection: %v", err)
 			}
 		})
@@ -157,15 +157,15 @@ func TestLogFloodRefusedConnections(t *testing.T) {
 	ftWrite(t, held, []byte("held"))
 	ftReadFull(t, held, 4)
 	network, addr := ftAddr(s.Ports()[0])
-	lfFlood(t, logPath, "max_connection reached", swoole.ErrServerTooManySocket, func(n int) {
-		lfParallel(n, func(int) {
+	floodLog(t, logPath, "max_connection reached", swoole.ErrServerTooManySocket, func(n int) {
+		floodParallel(n, func(int) {
 			c, err := net.DialTimeout(network, addr, ftTimeout)
 			if err != nil {
 				t.Errorf("dial: %v", err)
 				return
 			}
 			defer c.Close()
-			if err := lfClosed(c); err != nil {
+			if err := floodClosed(c); err != nil {
 				t.Errorf("want the server to refuse the connection: %v", err)
 			}
 		})
@@ -202,7 +202,7 @@ func TestLogFloodOversizedDatagrams(t *testing.T) {
 		}
 	}
 	mark()
-	lfFlood(t, logPath, "datagram dropped", swoole.ErrPackageLengthTooLarge, func(n int) {
+	floodLog(t, logPath, "datagram dropped", swoole.ErrPackageLengthTooLarge, func(n int) {
 		if n > 1 {
 			n-- // the one above counts
 		}
