@@ -312,7 +312,7 @@ func (s *Server) buildManager() error {
 		mp.pairs = append(mp.pairs, [2]*os.File{a, b})
 		var wr *ipc.Writer
 		if mp.master != nil {
-			wr, err = s.masterWriter(a)
+			wr, err = s.masterWriter(a, len(mp.toWorker) < s.eff.WorkerNum)
 		} else {
 			wr, err = ipc.NewWriter(a, cfg)
 		}
