@@ -233,6 +233,7 @@ func (s *Server) runManager() error {
 	// flagReady, in parallel with ManagerStart here.
 	s.waitWorkersReady(readyTimeout)
 	s.table.Counters().ServerFlags.Or(flagReady)
+	daemonReady() // daemonize: the process that called Start exits now (daemon.go)
 	select {
 	case <-mp.mgr.Done(): // the workers could not start, or the server stopped already
 	default:

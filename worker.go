@@ -142,6 +142,7 @@ func (s *Server) Start() error {
 	if s.eff.StatsFile != "" {
 		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
 	}
+	daemonReady() // daemonize: the process that called Start exits now (daemon.go)
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
