@@ -233,6 +233,7 @@ func (s *Server) runManager() error {
 	// flagReady, in parallel with ManagerStart here.
 	s.waitWorkersReady(readyTimeout)
 	s.table.Counters().ServerFlags.Or(flagReady)
+	daemonReady() // daemonize: the process that called Start exits now (daemon.go)
 	select {
 	case <-mp.mgr.Done(): // the workers could not start, or the server stopped already
 	default:
@@ -312,7 +313,7 @@ func (s *Server) buildManager() error {
 		mp.pairs = append(mp.pairs, [2]*os.File{a, b})
 		var wr *ipc.Writer
 		if mp.master != nil {
-			wr, err = s.masterWriter(a)
+			wr, err = s.masterWriter(a, len(mp.toWorker) < s.eff.WorkerNum)
 		} else {
 			wr, err = ipc.NewWriter(a, cfg)
 		}

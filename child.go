@@ -50,12 +50,15 @@ func childWorkerID() int {
 // index instead of binding one: ok is false outside a child process (worker, user process). The port number is read
 // from the socket, so Port.Port() is the manager's even for port 0.
 func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok bool, err error) {
-	if _, child := supervisor.Current(); !child { // user processes adopt the listeners too
-		return nil, false, nil
-	}
-	f, found := supervisor.Inherited(filePrefixL + strconv.Itoa(index))
-	if !found {
-		return nil, true, newError(ErrOperationNotSupport, "worker process: the manager passed no socket for port %d (%s): create the same ports, in the same order, in every process (code before Start runs in each of them)", index, host)
+	_, child := supervisor.Current() // user processes adopt the listeners too
+	var f *os.File
+	if child {
+		found := false
+		if f, found = supervisor.Inherited(filePrefixL + strconv.Itoa(index)); !found {
+			return nil, true, newError(ErrOperationNotSupport, "worker process: the manager passed no socket for port %d (%s): create the same ports, in the same order, in every process (code before Start runs in each of them)", index, host)
+		}
+	} else if f = daemonListener(index); f == nil {
+		return nil, false, nil // neither a child nor a daemon given this port: bind it
 	}
 	fd, err := privateFD(f)
 	if err != nil {
@@ -91,7 +94,8 @@ func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok b
 			port = a.Port
 		}
 	}
-	return &Port{s: s, host: host, port: port, sock: sock, fd: fd, adopted: true}, true, nil
+	// A daemon owns the sockets its starter passed (it unlinks a unix path when it stops).
+	return &Port{s: s, host: host, port: port, sock: sock, fd: fd, adopted: child}, true, nil
 }
 
 // privateFD returns a close-on-exec duplicate of an inherited file's descriptor and closes

@@ -1,9 +1,15 @@
 package swoole
 
 import (
+	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/goswoole/swoole/internal/supervisor"
 )
@@ -11,13 +17,94 @@ import (
 // envDaemon marks the process that daemonize started: it serves; its parent has exited.
 const envDaemon = "GOSWOOLE_DAEMON"
 
+// Environment of the daemon: the listeners its starter passed, by port index
+// ("0=3,1=4"), and the pipe it reports on once it serves. It reads and unsets them.
+const (
+	envDaemonListeners = "GOSWOOLE_DAEMON_LISTENERS"
+	envDaemonReady     = "GOSWOOLE_DAEMON_READY"
+)
+
+// daemonInherit is what a daemon took from its starter (read once, by the first port).
+var daemonInherit struct {
+	once      sync.Once
+	listeners map[int]*os.File
+	ready     *os.File
+	mu        sync.Mutex
+}
+
+// daemonTake reads (once) the listeners and the ready pipe this process was started with
+// as a daemon, and clears the environment that named them so that no child sees it.
+func daemonTake() {
+	daemonInherit.once.Do(func() {
+		if os.Getenv(envDaemon) != "1" {
+			return
+		}
+		if _, child := supervisor.Current(); child {
+			return
+		}
+		fd := func(v string) int {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 3 {
+				return -1
+			}
+			unix.CloseOnExec(n)
+			return n
+		}
+		daemonInherit.listeners = map[int]*os.File{}
+		for _, kv := range strings.Split(os.Getenv(envDaemonListeners), ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			i, err := strconv.Atoi(k)
+			if n := fd(v); ok && err == nil && n >= 0 {
+				daemonInherit.listeners[i] = os.NewFile(uintptr(n), "daemon-listener")
+			}
+		}
+		if n := fd(os.Getenv(envDaemonReady)); n >= 0 {
+			daemonInherit.ready = os.NewFile(uintptr(n), "daemon-ready")
+		}
+		os.Unsetenv(envDaemonListeners)
+		os.Unsetenv(envDaemonReady)
+	})
+}
+
+// daemonListener returns the listener the daemon's starter bound for port index (nil when
+// this process is not a daemon, or was given none for that port). It is given once.
+func daemonListener(index int) *os.File {
+	daemonTake()
+	daemonInherit.mu.Lock()
+	defer daemonInherit.mu.Unlock()
+	f := daemonInherit.listeners[index]
+	delete(daemonInherit.listeners, index)
+	return f
+}
+
+// daemonReady tells the daemon's starter that the daemon serves (its starter then exits).
+// It does nothing in another process, or the second time.
+func daemonReady() {
+	daemonTake()
+	daemonInherit.mu.Lock()
+	f := daemonInherit.ready
+	daemonInherit.ready = nil
+	for i, l := range daemonInherit.listeners { // passed for ports this program did not create
+		l.Close()
+		delete(daemonInherit.listeners, i)
+	}
+	daemonInherit.mu.Unlock()
+	if f != nil {
+		_, _ = f.Write([]byte("ready"))
+		f.Close()
+	}
+}
+
 // daemonize is the daemonize setting, called by Start while it prepares (s.mu held): the
 // program is started again in a new session (setsid), with stdin from /dev/null and stdout
 // and stderr appended to log_file (or /dev/null), and this process exits with status 0 once
-// the new one runs — as Swoole's daemonize, the process that called Start does not return
+// the new one serves — as Swoole's daemonize, the process that called Start does not return
 // from it. In the new process (and in every child of the server) it does nothing. The
-// ports are released first (the new process binds them again), and the working directory
-// is kept, so relative paths in pid_file and log_file keep their meaning.
+// bound ports are passed to the new process (its NewServer and AddListener adopt them, as
+// a worker's do), so the ports are never free while the server moves; the new process
+// reports on a pipe once it serves (OnStart's time), and only then does this one exit: if
+// the new process exits first, Start returns an error here. The working directory is kept,
+// so relative paths in pid_file and log_file keep their meaning.
 func (s *Server) daemonize() error {
 	if os.Getenv(envDaemon) == "1" {
 		return nil
@@ -48,22 +135,48 @@ func (s *Server) daemonize() error {
 		return wrapErrno("open", err, "daemonize: cannot open %s", os.DevNull)
 	}
 	defer null.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return wrapErrno("pipe", err, "daemonize: cannot create the daemon's ready pipe")
+	}
+	defer readyR.Close()
+	defer readyW.Close()
 	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), envDaemon+"=1")
+	var lns []string
+	for i, p := range s.ports {
+		if p.fd < 0 {
+			continue
+		}
+		lf, err := shareSocket(p.fd, "goswoole-listener")
+		if err != nil {
+			return wrapErrno("", err, "daemonize: cannot pass port %d to the daemon", p.port)
+		}
+		defer lf.Close()
+		lns = append(lns, strconv.Itoa(i)+"="+strconv.Itoa(3+len(cmd.ExtraFiles)))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, lf)
+	}
+	ready := strconv.Itoa(3 + len(cmd.ExtraFiles))
+	cmd.ExtraFiles = append(cmd.ExtraFiles, readyW)
+	cmd.Env = append(os.Environ(), envDaemon+"=1", envDaemonListeners+"="+strings.Join(lns, ","), envDaemonReady+"="+ready)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// The daemon binds the ports again: release them here first.
+	if err := cmd.Start(); err != nil {
+		return wrapErrno("", err, "daemonize: cannot start the daemon process")
+	}
+	readyW.Close() // the daemon holds the only write end: EOF means it is gone
+	var b [8]byte
+	n, _ := io.ReadFull(readyR, b[:5])
+	if string(b[:n]) != "ready" {
+		_ = cmd.Wait()
+		return newError(ErrSystemCallFail, "daemonize: the daemon process exited before it served (%v): see log_file for why", cmd.ProcessState)
+	}
+	// The daemon serves on the same sockets: this process only lets go of them (a unix
+	// socket's path stays, the daemon's now).
 	for _, p := range s.ports {
 		if p.fd >= 0 {
 			syscall.Close(p.fd)
 			p.fd = -1
-			if (p.sock.base() == SockUnixStream || p.sock.base() == SockUnixDgram) && !p.adopted {
-				os.Remove(p.host)
-			}
 		}
-	}
-	if err := cmd.Start(); err != nil {
-		return wrapErrno("", err, "daemonize: cannot start the daemon process")
 	}
 	_ = cmd.Process.Release()
 	os.Exit(0)

@@ -42,8 +42,10 @@ func (w *worker) Packet(ln *reactor.Listener, data []byte, from unix.Sockaddr) {
 
 // PacketTooLarge logs a datagram dropped for being larger than the read buffer.
 func (w *worker) PacketTooLarge(ln *reactor.Listener, size, limit int) {
-	p := ln.Owner.(*Port)
-	w.s.log.Warn("swoole: datagram dropped: larger than the read buffer", "port", p.addr(), "size", size, "limit", limit, "code", ErrPackageLengthTooLarge)
+	if ok, left := w.s.logLimits[logDgramLarge].allow(); ok {
+		p := ln.Owner.(*Port)
+		w.s.log.Warn("swoole: datagram dropped: larger than the read buffer", "port", p.addr(), "size", size, "limit", limit, "code", ErrPackageLengthTooLarge, "suppressed", left)
+	}
 }
 
 // dgramPort finds the datagram port to send from: the one whose descriptor is serverSocket

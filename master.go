@@ -3,12 +3,12 @@ package swoole
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -75,7 +75,6 @@ type masterState struct {
 	pairs    [][2]*os.File
 	readers  []*ipc.Reader
 	running  sync.WaitGroup
-	noIdle   atomic.Int64 // the last time (unix ns) the 9007 warning was logged
 }
 
 // prepareProcessMode checks what ModeProcess adds to prepare, with s.mu held. As Swoole 6.2's
@@ -154,8 +153,10 @@ func (s *Server) buildMasterLoops() error {
 }
 
 // masterWriter wraps the master's end of worker w's pipe: reactor 0 flushes what the socket
-// does not take at once.
-func (s *Server) masterWriter(a *os.File) (*ipc.Writer, error) {
+// does not take at once. The pipe of an event worker (events) has no queue limit of its own:
+// the reactors bound it by throttling connections (pipeQueueBound), so that no connection's
+// data is ever dropped.
+func (s *Server) masterWriter(a *os.File, events bool) (*ipc.Writer, error) {
 	ms := s.mp.master
 	loop := ms.reactors[0].loop
 	po := &pipeOut{loop: loop}
@@ -164,6 +165,9 @@ func (s *Server) masterWriter(a *os.File) (*ipc.Writer, error) {
 	// With max_request each event takes a datagram of its own: a worker that reaches its
 	// limit reads no event past it (see worker.requestBudget), the rest is its replacement's.
 	cfg.NoPacking = s.eff.MaxRequest > 0
+	if events {
+		cfg.MaxBuffered = math.MaxInt / 2
+	}
 	wr, err := ipc.NewWriter(a, cfg)
 	if err != nil {
 		return nil, err
@@ -209,9 +213,6 @@ func (s *Server) runReactors() {
 			w.loop.BindGoroutine()
 			if iv > 0 {
 				w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
-			}
-			if s.eff.MaxQueuedBytes > 0 {
-				w.timers.Add(w.loop.Now(), throttleCheck, throttleCheck, func(int) { w.unthrottle(false) })
 			}
 			if err := w.loop.Run(); err != nil {
 				s.log.Error("swoole: a reactor loop failed", "reactor", w.id, "err", err)
@@ -300,38 +301,90 @@ func (w *worker) pickFD(c *conn, pktFD int64, ev int, key dispatch.Key, data []b
 			return id
 		case id == -3: // fall back to dispatch_mode
 		default:
-			s.log.Warn("swoole: dispatch_func returned an invalid worker id: the event is dropped", "fd", fd, "worker", id, "worker_num", n, "code", ErrInvalidParams)
+			if ok, left := s.logLimits[logDispatchBad].allow(); ok {
+				s.log.Warn("swoole: dispatch_func returned an invalid worker id: the event is dropped", "fd", fd, "worker", id, "worker_num", n, "code", ErrInvalidParams, "suppressed", left)
+			}
 			return -1
 		}
 	}
 	id, noIdle := ms.picker.Pick(s.eff.DispatchMode, key, w.idleWorker)
 	if noIdle {
-		now := time.Now().UnixNano()
-		if last := ms.noIdle.Load(); now-last > int64(time.Second) && ms.noIdle.CompareAndSwap(last, now) {
+		if ok, left := s.logLimits[logNoIdle].allow(); ok {
 			s.lastErr.Store(ErrServerNoIdleWorker)
-			s.log.Warn("swoole: no idle worker: the event is queued for a busy one (dispatch_mode "+strconv.Itoa(s.eff.DispatchMode)+")", "worker", id, "code", ErrServerNoIdleWorker)
+			s.log.Warn("swoole: no idle worker: the event is queued for a busy one (dispatch_mode "+strconv.Itoa(s.eff.DispatchMode)+")", "worker", id, "code", ErrServerNoIdleWorker, "suppressed", left)
 		}
 	}
 	return id
 }
 
 // throttleCheck is how often a reactor looks whether the connections it stopped reading
-// (max_queued_bytes) may be read again.
+// (max_queued_bytes, pipeQueueBound) may be read again, while it has any.
 const throttleCheck = 2 * time.Millisecond
 
-// unthrottle reads again the connections whose dispatched bytes fell to max_queued_bytes
-// (all of them with reset: a worker died, and what it held will never be taken off).
+// The master never drops a connection's data on its way to a worker: when a worker does not
+// keep up, the reactors stop reading the connections that send to it (the kernel's buffers
+// then push back on the peers) and read on once it catches up. Two bounds decide it:
+// max_queued_bytes per connection (default 4 MiB: what it dispatched and the workers have not
+// handled), and pipeQueueBound per worker (what the master holds queued for the worker's
+// pipe, all connections together). So the master holds at most about
+// worker_num × pipeQueueBound, plus one read's frames per connection, for workers that do
+// not read. Events that cannot wait (connect, close, datagrams) are dropped, with a
+// rate-limited 9006 warning, only past pipeDropBound.
+const (
+	pipeQueueBound = 32 << 20
+	pipeDropBound  = 128 << 20
+)
+
+// throttle stops reading c until the workers catch up: it dispatched more than
+// max_queued_bytes not yet handled, or the queue of worker pipe's pipe passed pipeQueueBound
+// (pipe < 0: not that).
+func (w *worker) throttle(c *conn, pipe int) {
+	if pipe >= 0 {
+		c.mc.waitPipe = int16(pipe + 1)
+	}
+	if c.mc.throttled {
+		return
+	}
+	c.mc.throttled = true
+	c.rc.Pause()
+	w.throttled = append(w.throttled, c)
+	if w.throttleTimer == 0 {
+		w.throttleTimer = w.timers.Add(w.loop.Now(), throttleCheck, throttleCheck, func(int) { w.unthrottle(false) })
+	}
+}
+
+// unthrottle reads again the connections whose dispatched bytes fell to max_queued_bytes and
+// whose worker's pipe queue fell to half of pipeQueueBound (all of them with reset: a worker
+// died, and what it held will never be taken off).
 func (w *worker) unthrottle(reset bool) {
 	limit := int64(w.s.eff.MaxQueuedBytes)
+	if len(w.pipeState) < len(w.s.mp.toWorker) {
+		w.pipeState = make([]int8, len(w.s.mp.toWorker))
+	}
+	clear(w.pipeState) // by worker: 0 not looked at, 1 drained enough, 2 not
+	pipeOK := func(id int16) bool {
+		if id == 0 {
+			return true
+		}
+		st := &w.pipeState[id-1]
+		if *st == 0 {
+			*st = 2
+			if w.s.mp.toWorker[id-1].Buffered() <= pipeQueueBound/2 {
+				*st = 1
+			}
+		}
+		return *st == 1
+	}
 	kept := w.throttled[:0]
 	for _, c := range w.throttled {
 		switch {
 		case c.mc.gone:
-		case reset || c.slot.RecvQueued.Load() <= limit:
+		case reset || (c.slot.RecvQueued.Load() <= limit && pipeOK(c.mc.waitPipe)):
 			if reset {
 				c.slot.RecvQueued.Store(0)
 			}
 			c.mc.throttled = false
+			c.mc.waitPipe = 0
 			if !c.slot.HasFlag(conntable.FlagPaused) {
 				c.rc.Resume()
 			}
@@ -341,6 +394,10 @@ func (w *worker) unthrottle(reset bool) {
 	}
 	clear(w.throttled[len(kept):])
 	w.throttled = kept
+	if len(kept) == 0 && w.throttleTimer != 0 {
+		w.timers.Cancel(w.throttleTimer)
+		w.throttleTimer = 0
+	}
 }
 
 // dispatchFuncMax is how much of the data a dispatch_func sees (Swoole's 8180 bytes).
@@ -365,8 +422,18 @@ func (w *worker) toWorker(id int, h ipc.Header, payload []byte) bool {
 		w.held = append(w.held, id)
 		s.mp.toWorker[id].Hold()
 	}
-	if err := s.mp.toWorker[id].Write(h, payload); err != nil {
-		s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", err, "code", ErrServerPipeBufferFull)
+	wr := s.mp.toWorker[id]
+	if h.Type != ipc.TypeData && wr.Buffered() > pipeDropBound {
+		// Data waits (the connection is throttled); what cannot wait is dropped past a bound.
+		if ok, left := s.logLimits[logEventDrop].allow(); ok {
+			s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", ipc.ErrQueueFull, "code", ErrServerPipeBufferFull, "suppressed", left)
+		}
+		return false
+	}
+	if err := wr.Write(h, payload); err != nil {
+		if ok, left := s.logLimits[logEventDrop].allow(); ok {
+			s.log.Warn("swoole: an event could not be passed to a worker: dropped", "worker", id, "type", h.Type.String(), "fd", h.Fd, "bytes", len(payload), "err", err, "code", ErrServerPipeBufferFull, "suppressed", left)
+		}
 		return false
 	}
 	ctr := s.table.Counters()
@@ -538,12 +605,13 @@ func (w *worker) masterDeliver(c *conn, data []byte, now int64) {
 		// recv_queued_bytes: dispatched, not yet handled. Counted before the write: the
 		// worker takes them off once handled, which may be before Write returns.
 		q := c.slot.RecvQueued.Add(int64(len(data)))
-		if !w.toWorker(id, ipc.Header{Type: ipc.TypeData, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, data) {
+		switch {
+		case !w.toWorker(id, ipc.Header{Type: ipc.TypeData, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, data):
 			c.slot.RecvQueued.Add(-int64(len(data)))
-		} else if limit := w.s.eff.MaxQueuedBytes; limit > 0 && q > int64(limit) && !c.mc.throttled {
-			c.mc.throttled = true // max_queued_bytes: stop reading until the workers catch up
-			c.rc.Pause()
-			w.throttled = append(w.throttled, c)
+		case w.s.mp.toWorker[id].Buffered() > pipeQueueBound:
+			w.throttle(c, id) // the worker does not keep up: stop reading until it does
+		case q > int64(w.s.eff.MaxQueuedBytes):
+			w.throttle(c, -1) // max_queued_bytes
 		}
 	case id == -2:
 		w.closeByDispatch(c)

@@ -48,23 +48,11 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 	if len(c.in) == 0 {
 		rest, ok := w.frames(c, data, now)
 		if ok && len(rest) > 0 {
-			size := max(len(rest)*2, 4096)
-			if need := c.dec.Need(); need > size {
-				size = need
-			}
-			c.in = append(buffer.Get(size)[:0], rest...)
+			c.in = append(buffer.Get(inputSize(len(rest), 0, c.dec.Need(), c.port.frame.MaxLength))[:0], rest...)
 		}
 	} else {
-		if len(c.in)+len(data) > cap(c.in) {
-			size := max(2*cap(c.in), len(c.in)+len(data))
-			if need := c.dec.Need(); need > size {
-				size = need
-			}
-			if m := c.port.frame.MaxLength; size > m {
-				// An incomplete frame never needs more than package_max_length bytes.
-				size = max(m, len(c.in)+len(data))
-			}
-			grown := append(buffer.Get(size)[:0], c.in...)
+		if want := len(c.in) + len(data); want > cap(c.in) {
+			grown := append(buffer.Get(inputSize(want, cap(c.in), c.dec.Need(), c.port.frame.MaxLength))[:0], c.in...)
 			buffer.Put(c.in)
 			c.in = grown
 		}
@@ -83,13 +71,39 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 			c.in = nil
 		}
 	}
-	// No bound here beyond the decoder's: as in Swoole, the input grows to the frame's size,
-	// which package_max_length bounds (a length header above it, or EOF-framed input that
-	// reaches it without a complete frame, closes the connection with 1201); buffer_input_size
-	// does not limit a frame.
+	// As in Swoole, the input grows to the frame's size, which package_max_length bounds (a
+	// length header above it, or EOF-framed input that reaches it without a complete frame,
+	// closes the connection with 1201); buffer_input_size does not limit a frame. It grows
+	// with the bytes that arrive (inputSize), never to the size a header only claims.
 	if w.ms == nil { // in a ModeProcess master it counts what the workers have not handled
 		c.slot.RecvQueued.Store(int64(len(c.in)))
 	}
+}
+
+// inputStep is the most a connection's pending input is given ahead of the bytes that
+// arrived: a frame whose header claims more gets a buffer of this size, and grows by doubling
+// as its body comes in.
+const inputStep = 64 << 10
+
+// inputSize is the capacity for a connection's pending input that must hold want bytes,
+// growing from a buffer of capacity had (0 for none), while the decoder waits for a frame
+// of need bytes (0 when unknown; need < want once a frame is complete), package_max_length
+// being limit. A peer cannot make the server hold more than max(inputStep, 2*want) bytes
+// (rounded up to the pool's power-of-two size class) for a frame it has not sent: a 4-byte
+// header that claims package_max_length costs 64 KiB, not package_max_length.
+func inputSize(want, had, need, limit int) int {
+	size := max(2*had, want) // doubling
+	if had == 0 {
+		size = max(2*want, 4096)
+	}
+	if need >= want { // waiting for the rest of a frame of known size
+		size = min(need, max(size, inputStep))
+	}
+	if size > limit {
+		// An incomplete frame never needs more than package_max_length bytes.
+		size = max(limit, want)
+	}
+	return size
 }
 
 // frames delivers every complete frame at the start of buf and returns what is left. ok is
@@ -152,7 +166,9 @@ func (w *worker) deliver(c *conn, data []byte, now int64) {
 
 // protocolError closes a connection whose peer broke the framing; other connections go on.
 func (w *worker) protocolError(c *conn, e *Error) {
-	w.s.log.Warn("swoole: closing connection: "+e.Error(), "fd", c.id, "code", e.Code)
+	if ok, left := w.s.logLimits[logFraming].allow(); ok {
+		w.s.log.Warn("swoole: closing connection: "+e.Error(), "fd", c.id, "code", e.Code, "suppressed", left)
+	}
 	w.dropInput(c)
 	if w.s.table.MarkClosing(c.slot, c.id) {
 		c.rc.Close(true)

@@ -46,6 +46,7 @@ type Server struct {
 	lastErr       atomic.Int64
 	log           *slog.Logger
 	logFile       *os.File
+	logLimits     [logKinds]logLimit // warnings a peer can cause, once per second per kind (loglimit.go)
 
 	table   *conntable.Table
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask

@@ -151,8 +151,11 @@ type Settings struct {
 	SendTimeout time.Duration
 	// MaxQueuedBytes is max_queued_bytes: ModeProcess stops reading from a connection while
 	// more than this many of its bytes wait in workers (dispatched, not yet handled: the
-	// connection's recv_queued_bytes), and reads on once they fall back to it. Default 0: no
-	// limit.
+	// connection's recv_queued_bytes), and reads on once they fall back to it. Default 4 MiB
+	// (Swoole's default, 0, means no limit; here 0 means the default, and there is no
+	// unlimited value: give a large one). Whatever it is, the master never drops a
+	// connection's data: it also stops reading the connections that dispatch to a worker
+	// whose pipe queue holds more than 32 MiB (see SECURITY.md).
 	MaxQueuedBytes int
 	// BufferOutputSize is buffer_output_size (alias output_buffer_size): the largest single
 	// Send; above it Send fails with 1202. Default 4294967295 (math.MaxUint32).
@@ -334,6 +337,7 @@ const (
 	maxMaxConnection        = 1 << 20 // SW_SESSION_LIST_SIZE
 	defaultPackageMaxLength = 2 << 20
 	defaultBufferInputSize  = 2 << 20
+	defaultMaxQueuedBytes   = 4 << 20
 	defaultBufferOutputSize = math.MaxUint32
 	defaultSocketBufferSize = 2 << 20
 	defaultPackageEOF       = "\r\n\r\n"
@@ -402,6 +406,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.BufferInputSize == 0 {
 		s.BufferInputSize = defaultBufferInputSize
+	}
+	if s.MaxQueuedBytes == 0 {
+		s.MaxQueuedBytes = defaultMaxQueuedBytes
 	}
 	if s.Backlog == 0 {
 		s.Backlog = defaultBacklog

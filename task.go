@@ -72,6 +72,9 @@ type taskState struct {
 	mode    int // task_ipc_mode
 	tmpdir  string
 	spillNm string // spill file name prefix: goswoole-task-<manager pid>-
+	// spillOwner is the uid and gid of the workers when they drop privileges (user/group)
+	// and this process is the manager, running as root: the files it spills are theirs.
+	spillOwner *[2]int
 
 	nextID atomic.Int64  // task ids of this sending process, from 0
 	rr     atomic.Uint32 // round robin over task workers (dst -1, mode 1)
@@ -435,7 +438,12 @@ func (ts *taskState) spill(payload []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(payload)
+	if o := ts.spillOwner; o != nil {
+		err = f.Chown(o[0], o[1])
+	}
+	if err == nil {
+		_, err = f.Write(payload)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

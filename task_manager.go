@@ -1,6 +1,8 @@
 package swoole
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +30,38 @@ func (s *Server) slotKind(i int) supervisor.Kind {
 	return supervisor.KindWorker
 }
 
+// makeTmpdir creates task_tmpdir when it does not exist (its parents 0755, itself 0700) and,
+// when the workers drop privileges (user/group, the manager running as root), gives it to
+// their user and group, so that they can spill into it; a directory that exists is left as
+// it is. The manager then gives the files it spills to that user too (spillOwner), so that
+// a task worker can read and remove them.
+func (ts *taskState) makeTmpdir() error {
+	s := ts.s
+	if (s.eff.User != "" || s.eff.Group != "") && os.Geteuid() == 0 {
+		cred, err := supervisor.Credential(s.eff.User, s.eff.Group)
+		if err != nil {
+			return err
+		}
+		ts.spillOwner = &[2]int{int(cred.Uid), int(cred.Gid)}
+	}
+	if _, err := os.Lstat(ts.tmpdir); !errors.Is(err, fs.ErrNotExist) {
+		return err // nil: it exists
+	}
+	if err := os.MkdirAll(filepath.Dir(ts.tmpdir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(ts.tmpdir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // created meanwhile by someone else: left as it is
+		}
+		return err
+	}
+	if o := ts.spillOwner; o != nil {
+		return os.Lchown(ts.tmpdir, o[0], o[1])
+	}
+	return nil
+}
+
 // buildTaskManager prepares, in the manager, what the task workers need: task_tmpdir, each
 // worker's result pipe and, in task_ipc_mode 3, the shared queue.
 func (s *Server) buildTaskManager() error {
@@ -36,7 +70,7 @@ func (s *Server) buildTaskManager() error {
 		return nil
 	}
 	ts.spillNm = spillPrefix + strconv.Itoa(os.Getpid()) + "-"
-	if err := os.MkdirAll(ts.tmpdir, 0o700); err != nil {
+	if err := ts.makeTmpdir(); err != nil {
 		return wrapErrno("", err, "cannot create task_tmpdir %q: choose a directory the server may write to", ts.tmpdir)
 	}
 	for range s.eff.WorkerNum {

@@ -34,15 +34,17 @@ type worker struct {
 	requests    int64 // requests handled by this process (loop goroutine only)
 
 	// A reactor of a ModeProcess master (master.go): ms is nil in every other loop.
-	ms        *masterState
-	masterLns []*reactor.Listener
-	pktBuf    []byte  // scratch for a datagram event
-	throttled []*conn // connections not read because of max_queued_bytes
-	corkSends bool    // reading the reactor's pipe: Sends to a connection are corked
-	corked    []*conn // connections corked during this pipe batch
-	bursting  bool    // delivering several frames of one read: events to workers are held
-	held      []int   // workers whose pipe is held during this burst
-	heldMark  []bool  // by worker id: in held
+	ms            *masterState
+	masterLns     []*reactor.Listener
+	pktBuf        []byte  // scratch for a datagram event
+	throttled     []*conn // connections not read because of max_queued_bytes or pipeQueueBound
+	throttleTimer int     // the timer that looks at throttled while it is not empty (0: none)
+	pipeState     []int8  // unthrottle's scratch, by worker
+	corkSends     bool    // reading the reactor's pipe: Sends to a connection are corked
+	corked        []*conn // connections corked during this pipe batch
+	bursting      bool    // delivering several frames of one read: events to workers are held
+	held          []int   // workers whose pipe is held during this burst
+	heldMark      []bool  // by worker id: in held
 }
 
 // conn is a connection held by this process.
@@ -69,7 +71,8 @@ type masterConn struct {
 	closePending bool   // the session waits for that worker's acknowledgement
 	finished     bool   // the descriptor is closed (queued output written): Finished ran
 	gone         bool   // the socket is closed: requests from workers are dropped
-	throttled    bool   // not read: more than max_queued_bytes dispatched and not handled
+	throttled    bool   // not read: more than max_queued_bytes dispatched and not handled, or see waitPipe
+	waitPipe     int16  // 1 + the worker whose pipe queue passed pipeQueueBound when c dispatched to it (0: none)
 	batchCorked  bool   // corked until the end of the reactor's pipe batch
 }
 
@@ -139,6 +142,7 @@ func (s *Server) Start() error {
 	if s.eff.StatsFile != "" {
 		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
 	}
+	daemonReady() // daemonize: the process that called Start exits now (daemon.go)
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
@@ -396,7 +400,9 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 	}
 	if !ok {
 		ctr.AbortCount.Add(1)
-		s.log.Warn("swoole: connection refused: max_connection reached", "code", ErrServerTooManySocket, "max_connection", s.eff.MaxConnection, "port", p.port)
+		if ok, left := s.logLimits[logRefused].allow(); ok {
+			s.log.Warn("swoole: connection refused: max_connection reached", "code", ErrServerTooManySocket, "max_connection", s.eff.MaxConnection, "port", p.port, "suppressed", left)
+		}
 		return nil
 	}
 	now := time.Now()

@@ -44,7 +44,8 @@ type SpawnOptions struct {
 	// daemonize). nil inherits this process's.
 	Stdin, Stdout, Stderr *os.File
 	// User and Group name the credentials the child runs with (Swoole's user/group
-	// settings). Only root may set them. With only Group set the user stays the same.
+	// settings). Only root may set them. With only Group set the user stays the same, and
+	// the supplementary groups become that group alone.
 	// Names are looked up with os/user; numeric ids are accepted too.
 	User, Group string
 	// DeathSignal is the signal the child receives when this process dies (Pdeathsig).
@@ -306,7 +307,16 @@ func childEnv(base, extra []string, roleVars ...string) []string {
 	return append(env, roleVars...)
 }
 
+// Credential resolves user and group names (or numbers) to the credentials a child spawned
+// with SpawnOptions{User: userName, Group: groupName} runs with: uid, gid and supplementary
+// groups.
+func Credential(userName, groupName string) (*syscall.Credential, error) {
+	return credential(userName, groupName)
+}
+
 // credential resolves user and group names (or numbers) to a SysProcAttr.Credential.
+// The supplementary groups are never root's: with a user they are the user's, with only a
+// group (when root) that group alone.
 func credential(userName, groupName string) (*syscall.Credential, error) {
 	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
 	if userName != "" {
@@ -342,6 +352,11 @@ func credential(userName, groupName string) (*syscall.Credential, error) {
 			return nil, fmt.Errorf("supervisor: group %q: %w", groupName, err)
 		}
 		cred.Gid = uint32(gid)
+		if userName == "" && os.Geteuid() == 0 {
+			// The uid stays (only the group was asked for), but root's supplementary groups
+			// (root's group 0 among them) must not: setgroups to the group alone.
+			cred.Groups, cred.NoSetGroups = []uint32{uint32(gid)}, false
+		}
 	}
 	return cred, nil
 }
