@@ -550,8 +550,18 @@ func (s *Server) endReplyBatch() {
 	}
 }
 
+// flushBeforeHandoff sends the replies a ModeProcess worker holds before a message that lets
+// another process act (a task, a pipe message): what the worker sent first reaches the
+// master first, so a task worker's Close cannot overtake the reply sent before the Task.
+func (s *Server) flushBeforeHandoff() {
+	if w := s.cur; w != nil && w.loop.OnLoop() {
+		s.flushReplies()
+	}
+}
+
 // flushReplies sends what a batch held so far, before a callback waits (TaskWait,
-// Command): replies already made must not wait with it.
+// Command) or hands work to another process: replies already made must not wait with it.
+// Loop goroutine only.
 func (s *Server) flushReplies() {
 	mp := s.mp
 	if mp == nil || mp.replyHolds == 0 {

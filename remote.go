@@ -156,6 +156,7 @@ func (w *worker) sendFileFor(c *conn, payload []byte) {
 
 // sendMessageMulti delivers SendMessage's payload to worker dst's OnPipeMessage.
 func (s *Server) sendMessageMulti(payload []byte, dst int) error {
+	s.flushBeforeHandoff()
 	return s.forward("SendMessage", dst, ipc.Header{Type: ipc.TypePipeMessage}, payload)
 }
 

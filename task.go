@@ -333,6 +333,7 @@ func (ts *taskState) send(call string, data any, dst int, flags uint16, wt *task
 	ctr.TaskQueueNum.Add(1)
 	ctr.TaskQueueBytes.Add(size)
 	h := ipc.Header{Type: ipc.TypeTask, SrcWorker: s.mp.src, Fd: id, Aux: flags}
+	s.flushBeforeHandoff()
 	wr := ts.target(dst)
 	if s.mp.child && s.cur != nil {
 		err = wr.Write(h, payload) // queued if the pipe is full: the loop flushes it
