@@ -305,14 +305,13 @@ func (s *Server) buildChild() error {
 	}
 	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
 	mp.pin.fn = w.pipeMessage
-	out := func(f *os.File, name string) (*ipc.Writer, error) {
+	outWith := func(f *os.File, name string, c ipc.Config) (*ipc.Writer, error) {
 		nf, err := adoptPipe(f, name)
 		if err != nil {
 			return nil, err
 		}
 		mp.files = append(mp.files, nf)
 		po := &pipeOut{loop: loop}
-		c := cfg
 		c.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
 		if po.wr, err = ipc.NewWriter(nf, c); err != nil {
 			return nil, err
@@ -323,8 +322,9 @@ func (s *Server) buildChild() error {
 		}
 		return po.wr, nil
 	}
+	out := func(f *os.File, name string) (*ipc.Writer, error) { return outWith(f, name, cfg) }
 	for j, f := range mp.inherited {
-		wr, err := out(f, filePrefixW+strconv.Itoa(j))
+		wr, err := outWith(f, filePrefixW+strconv.Itoa(j), s.taskPipeConfig(cfg, j))
 		if err != nil {
 			return wrapErrno("", err, "worker process %d: cannot adopt the pipe of worker %d", id, j)
 		}
