@@ -225,9 +225,8 @@ type procExt struct {
 	cmds cmdWaits
 
 	// worker process, loop goroutine only
-	inRead  int           // depth of ReadBatch calls on the loop (pipeIn.Readable, Command waits)
-	waiting int           // Command waits in progress on the loop
-	nested  []*ipc.Reader // readers of the worker's pipe for Command waits inside a ReadBatch
+	inRead  int // depth of ReadBatch calls on the loop (pipeIn.Readable, Command waits)
+	waiting int // Command waits in progress on the loop
 
 	// user process
 	proc *Process
