@@ -399,3 +399,17 @@ func (s *Server) cleanupProcs() {
 	}
 	// p.conn stays open: code after Start may still hold it; it goes with the process.
 }
+
+// releaseProcs closes everything AddProcess made, for a server that will never start
+// (Shutdown before Start): both ends of each pair, and the end ExportSocket returns, whose
+// reads and writes then fail (net.ErrClosed).
+func (s *Server) releaseProcs() {
+	s.cleanupProcs()
+	for _, p := range s.procs {
+		p.mu.Lock()
+		if p.conn != nil {
+			p.conn.Close()
+		}
+		p.mu.Unlock()
+	}
+}
