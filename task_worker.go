@@ -298,6 +298,9 @@ func (tr *taskRunner) run(m taskMsg) {
 	finished := ctx.finished
 	tr.cur = nil
 	tr.mu.Unlock()
+	// Idle once OnTask returned, before the result leaves: the sender, once it has the
+	// result, sees this task worker idle (Stats, GetWorkerStatus).
+	w.slot.Status.Store(WorkerIdle)
 	if ret != nil && !finished {
 		if err := tr.send(ctx, ret, 0); err != nil {
 			s.log.Warn("swoole: cannot send the task's result", "task", ctx.id, "to", ctx.src, "err", err)
@@ -307,7 +310,6 @@ func (tr *taskRunner) run(m taskMsg) {
 		_ = tr.send(ctx, nil, taskFlagNoResult)
 	}
 	tr.answered(ctx)
-	w.slot.Status.Store(WorkerIdle)
 	tr.requests++
 	if tr.requests == tr.max {
 		s.mp.termed.Store(true)
