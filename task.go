@@ -179,7 +179,10 @@ func (s *Server) Task(data any, dstWorkerID int) (int, error) {
 }
 
 // TaskWithCallback is Task with a handler for this task's result, which runs instead of
-// OnFinish, on this worker's loop. It is called only when the task produces a result.
+// OnFinish, on this worker's loop. It is called only when the task produces a result (data
+// is then never nil, even when empty), or once, at once, with nil data and GetLastError
+// ErrTaskTimeout (2003), when the task worker that held the task died (killed, crashed)
+// before it answered.
 func (s *Server) TaskWithCallback(data any, dstWorkerID int, cb func(s *Server, taskID int, data []byte)) (int, error) {
 	ts, err := s.taskSender("TaskWithCallback")
 	if err != nil {
@@ -199,7 +202,9 @@ func (s *Server) TaskWithCallback(data any, dstWorkerID int, cb func(s *Server, 
 // loop keeps serving other events while it waits (but not the connection whose callback
 // waits); with enable_coroutine false the loop waits. From a goroutine of the user's own it
 // just blocks that goroutine. A result that arrives after the timeout is dropped with a
-// warning (2003). Errors: ErrTaskTimeout (2003) on timeout; ErrWrongOperation (509) when
+// warning (2003). A task whose task worker dies while holding it fails at once with 2003
+// (TaskWaitMulti and TaskCo give nil for it); the tasks queued behind it are run by the
+// replacement. Errors: ErrTaskTimeout (2003) on timeout; ErrWrongOperation (509) when
 // OnTask returned nil and did not call Finish; those of Task.
 func (s *Server) TaskWait(data any, timeout time.Duration, dstWorkerID int) ([]byte, error) {
 	ts, err := s.taskSender("TaskWait")
