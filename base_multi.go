@@ -548,6 +548,8 @@ func (s *Server) workerExited(slot, pid, exitCode, sig int, expected bool) {
 	if s.mp.master != nil {
 		s.releaseClosesOf(slot)
 	}
+	// task_inhand.go: the senders of the tasks it held learn that they are lost.
+	s.taskWorkerExited(slot, pid, exitCode, sig)
 	if s.userProcessIndex(slot) >= 0 { // no OnWorkerError for user processes
 		s.userProcessExited(slot, pid, exitCode, sig, expected)
 		return

@@ -53,7 +53,7 @@ func (s *Server) bootChild(what string, withLoop bool) (*worker, error) {
 func (s *Server) adoptOutPipes(what string, w *worker) error {
 	mp := s.mp
 	cfg := s.ipcConfig()
-	out := func(f *os.File, name string) (*ipc.Writer, error) {
+	outWith := func(f *os.File, name string, cfg ipc.Config) (*ipc.Writer, error) {
 		if w != nil {
 			return s.adoptWriter(w.loop, f, name, cfg)
 		}
@@ -64,8 +64,10 @@ func (s *Server) adoptOutPipes(what string, w *worker) error {
 		mp.files = append(mp.files, nf)
 		return ipc.NewWriter(nf, cfg)
 	}
+	out := func(f *os.File, name string) (*ipc.Writer, error) { return outWith(f, name, cfg) }
 	for j, f := range mp.inherited {
-		wr, err := out(f, filePrefixW+strconv.Itoa(j))
+		// A task worker's pipe carries one message per datagram (task.go taskPipeConfig).
+		wr, err := outWith(f, filePrefixW+strconv.Itoa(j), s.taskPipeConfig(cfg, j))
 		if err != nil {
 			return wrapErrno("", err, "%s: cannot adopt the pipe of process %d", what, j)
 		}

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/goswoole/swoole/internal/ipc"
 )
 
@@ -36,10 +34,10 @@ import (
 //     workers that Command each other at the same moment both get their answer). Its
 //     connections and timers wait until the call returns, as with any blocking call made
 //     in a callback. When Command is called inside a callback that is itself run by a read
-//     of the pipe (OnPipeMessage, a command's callback), that read is still in progress: the
-//     wait then reads through a second Reader of the same socket (a message of several
-//     datagrams split between the two Readers is lost, and messages of the interrupted
-//     batch are applied after those read during the wait).
+//     of the pipe (OnPipeMessage, a command's callback, a ModeProcess worker's events), that
+//     read is still in progress: the wait reads through the same Reader, which first
+//     delivers the rest of the interrupted batch, in order, then reads on (ipc.Reader
+//     nests), so a message of several datagrams is never split between two readers.
 
 // commandTimeout bounds how long Command waits for another process's reply.
 const commandTimeout = 10 * time.Second
@@ -224,13 +222,7 @@ func (s *Server) waitOnLoop(ch chan cmdReply, deadline time.Time) (cmdReply, boo
 	ext.waiting++
 	defer func() { ext.waiting-- }()
 	s.flushReplies() // replies made before this wait do not wait with it
-	r := mp.reader
-	if ext.inRead > 0 {
-		r = s.nestedReader(ext.inRead)
-		if r == nil {
-			r = mp.reader
-		}
-	}
+	r := mp.reader   // one Reader per socket, even inside its own ReadBatch (see ipc.Reader)
 	for {
 		select {
 		case rep := <-ch:
@@ -241,8 +233,10 @@ func (s *Server) waitOnLoop(ch chan cmdReply, deadline time.Time) (cmdReply, boo
 		if !now.Before(deadline) {
 			return cmdReply{}, false
 		}
-		if err := r.WaitReadable(minTime(deadline, now.Add(20*time.Millisecond))); err != nil {
-			continue // ErrTimeout: look again
+		if r.Pending() == 0 {
+			if err := r.WaitReadable(minTime(deadline, now.Add(20*time.Millisecond))); err != nil {
+				continue // ErrTimeout: look again
+			}
 		}
 		ext.inRead++
 		_, err := r.ReadBatch(w.pipeMessage)
@@ -258,30 +252,6 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// nestedReader returns the Reader of the worker's pipe for a wait at depth (1: inside the
-// loop's own ReadBatch), made on first use.
-func (s *Server) nestedReader(depth int) *ipc.Reader {
-	ext := &s.mp.ext
-	for len(ext.nested) < depth {
-		fd, err := unix.FcntlInt(uintptr(s.mp.reader.FD()), unix.F_DUPFD_CLOEXEC, 3)
-		if err != nil {
-			return nil
-		}
-		f, err := ipc.Inherit(uintptr(fd), fileIn)
-		if err != nil {
-			unix.Close(fd)
-			return nil
-		}
-		s.mp.files = append(s.mp.files, f)
-		r, err := ipc.NewReader(f, s.ipcConfig())
-		if err != nil {
-			return nil
-		}
-		ext.nested = append(ext.nested, r)
-	}
-	return ext.nested[depth-1]
 }
 
 // commandMessage handles a command request or reply read from this process's pipe (a

@@ -89,6 +89,10 @@ type taskState struct {
 	runner  *taskRunner   // a task worker's state
 	mgrPair [2]*os.File   // mode 3, manager: the shared queue
 	resPair [][2]*os.File // manager: each worker's result pipe
+
+	inHandTab  *inHandTable  // the tasks the task workers hold (task_inhand.go)
+	inHandFile *os.File      // manager: its file
+	lostOut    []*ipc.Writer // manager: each worker's result pipe, for the lost answers
 }
 
 // taskWaiter is one task whose result is awaited or has a callback.
@@ -178,7 +182,10 @@ func (s *Server) Task(data any, dstWorkerID int) (int, error) {
 }
 
 // TaskWithCallback is Task with a handler for this task's result, which runs instead of
-// OnFinish, on this worker's loop. It is called only when the task produces a result.
+// OnFinish, on this worker's loop. It is called only when the task produces a result (data
+// is then never nil, even when empty), or once, at once, with nil data and GetLastError
+// ErrTaskTimeout (2003), when the task worker that held the task died (killed, crashed)
+// before it answered.
 func (s *Server) TaskWithCallback(data any, dstWorkerID int, cb func(s *Server, taskID int, data []byte)) (int, error) {
 	ts, err := s.taskSender("TaskWithCallback")
 	if err != nil {
@@ -198,7 +205,9 @@ func (s *Server) TaskWithCallback(data any, dstWorkerID int, cb func(s *Server, 
 // loop keeps serving other events while it waits (but not the connection whose callback
 // waits); with enable_coroutine false the loop waits. From a goroutine of the user's own it
 // just blocks that goroutine. A result that arrives after the timeout is dropped with a
-// warning (2003). Errors: ErrTaskTimeout (2003) on timeout; ErrWrongOperation (509) when
+// warning (2003). A task whose task worker dies while holding it fails at once with 2003
+// (TaskWaitMulti and TaskCo give nil for it); the tasks queued behind it are run by the
+// replacement. Errors: ErrTaskTimeout (2003) on timeout; ErrWrongOperation (509) when
 // OnTask returned nil and did not call Finish; those of Task.
 func (s *Server) TaskWait(data any, timeout time.Duration, dstWorkerID int) ([]byte, error) {
 	ts, err := s.taskSender("TaskWait")
@@ -411,6 +420,17 @@ func (ts *taskState) flushTasks() {
 	}
 }
 
+// taskPipeConfig is cfg for a worker's Writer on the pipe of process id: a task worker's
+// carries one message per datagram (no packing), as the shared queue does. A task worker
+// reads one datagram at a time, so it then holds one task at a time: should it die, the
+// tasks queued behind it stay in the pipe for its replacement.
+func (s *Server) taskPipeConfig(cfg ipc.Config, id int) ipc.Config {
+	if id >= s.eff.WorkerNum && id < s.procSlots() {
+		cfg.NoPacking = true
+	}
+	return cfg
+}
+
 // target picks the pipe for a task to dst (-1: any).
 func (ts *taskState) target(dst int) *ipc.Writer {
 	mp := ts.s.mp
@@ -567,6 +587,13 @@ func (r *resIn) Writable() {}
 func (ts *taskState) finished(m finishMsg) {
 	s := ts.s
 	data := m.data
+	if m.flags&taskFlagLost != 0 {
+		ts.lost(m)
+		return
+	}
+	if data == nil {
+		data = []byte{} // a result is never nil: nil is a lost task's (see TaskWithCallback)
+	}
 	if m.flags&taskFlagSpill != 0 {
 		var err error
 		if data, err = ts.unspill(data); err != nil {
@@ -608,6 +635,32 @@ func (ts *taskState) finished(m finishMsg) {
 		return
 	}
 	ts.runFinish(func() { s.cb.finish(s, int(m.id), data) })
+}
+
+// lost answers a task whose task worker died holding it (or could not read it): its waiter
+// fails at once with ErrTaskTimeout (2003), its callback runs with nil data. The payload
+// says what happened.
+func (ts *taskState) lost(m finishMsg) {
+	s := ts.s
+	ts.mu.Lock()
+	wt := ts.waits[m.id]
+	delete(ts.waits, m.id)
+	ts.mu.Unlock()
+	if wt == nil {
+		return // answered already, or its wait timed out
+	}
+	err := newError(ErrTaskTimeout, "task %d is lost: task worker %d %s, so no result will come: send it again if it must run", m.id, m.src, m.data)
+	s.log.Warn(err.Msg, "task", m.id, "task_worker", m.src, "code", ErrTaskTimeout)
+	if wt.cb != nil {
+		ts.runFinish(func() {
+			s.fail(err)
+			wt.cb(s, int(m.id), nil)
+		})
+		return
+	}
+	wt.err = err
+	wt.done.Store(true)
+	close(wt.ch)
 }
 
 // runFinish runs a result callback with the worker busy.

@@ -92,7 +92,7 @@ func (s *Server) buildTaskManager() error {
 			return wrapErrno("", err, "cannot create the task queue")
 		}
 	}
-	return nil
+	return s.buildInHand() // task_inhand.go
 }
 
 // taskFiles adds to files what the process with global id i inherits for the tasks.
@@ -111,6 +111,7 @@ func (s *Server) taskFiles(i int, files supervisor.Files) {
 	for j, p := range ts.resPair {
 		files[filePrefixRes+strconv.Itoa(j)] = p[0]
 	}
+	files[fileInHand] = ts.inHandFile
 	if ts.mode == 3 {
 		files[fileTaskQueueIn] = ts.mgrPair[1]
 	}
@@ -130,6 +131,10 @@ func (s *Server) cleanupTaskManager() {
 			}
 		}
 	}
+	if ts.inHandFile != nil {
+		ts.inHandFile.Close()
+	}
+	ts.inHandTab.close()
 	if ts.spillNm != "" {
 		left, _ := filepath.Glob(filepath.Join(ts.tmpdir, ts.spillNm+"*"))
 		for _, f := range left {

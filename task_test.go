@@ -118,7 +118,9 @@ func TestTaskMultiAndCo(t *testing.T) {
 	ms := taskStart(t, mpEnvWorkers+"=1", taskEnvTasks+"=3")
 	c := ms.dial()
 	taskWantFields(t, "multi", c.do("multi 3000 echo a|echo b|echo c"), "multi", "0", "r:a|r:b|r:c")
-	taskWantFields(t, "multi timeout", c.do("multi 300 echo a|sleep 1500 b|echo c"), "multi", "0", "r:a|-|r:c")
+	// The echo tasks have the whole timeout (3 s, a loaded machine included); the sleeping
+	// one outlasts it by as much.
+	taskWantFields(t, "multi timeout", c.do("multi 3000 echo a|sleep 6000 b|echo c"), "multi", "0", "r:a|-|r:c")
 	taskWantFields(t, "co", c.do("co 3000 echo a|nil|echo c"), "co", "0", "r:a|-|r:c")
 }
 
@@ -126,7 +128,9 @@ func TestTaskMultiAndCo(t *testing.T) {
 func TestTaskPreemptive(t *testing.T) {
 	ms := taskStart(t, mpEnvWorkers+"=1", taskEnvTasks+"=3", taskEnvMode+"=3")
 	c := ms.dial()
-	taskWantFields(t, "burst", c.do("burst 6 6 sleep 300"), "burst", "6", "0", "0")
+	// Each task lasts 1 s: long enough that every task worker takes one, even on a loaded
+	// machine where one wakes late.
+	taskWantFields(t, "burst", c.do("burst 6 6 sleep 1000"), "burst", "6", "0", "0")
 	seen := map[string]bool{}
 	for _, e := range ms.events() {
 		if e.Name == "taskstart" {

@@ -38,6 +38,8 @@ type taskRunner struct {
 	byG map[int64]*taskCtx // task_enable_coroutine: the task each OnTask goroutine runs
 
 	running int // task_enable_coroutine: OnTask goroutines not yet done (loop only)
+
+	hand *inHand // the tasks it holds, for the manager should it die (task_inhand.go)
 }
 
 // taskCtx is the task in hand.
@@ -46,12 +48,14 @@ type taskCtx struct {
 	src      int
 	flags    uint16
 	finished bool
+	hand     int // its entry in the table of tasks in hand, -1 if none (tr.mu)
 }
 
 // taskMsg is one message read from a task worker's pipes.
 type taskMsg struct {
 	h    ipc.Header
 	data []byte
+	hand int // its entry in the table of tasks in hand, -1 if none
 }
 
 // runTaskChild is Start in a task worker process. It never returns.
@@ -147,6 +151,9 @@ func (s *Server) buildTaskChild() error {
 		}
 		ts.resOut = append(ts.resOut, wr)
 	}
+	if err := ts.adoptInHand(id - s.eff.WorkerNum); err != nil { // task_inhand.go
+		return err
+	}
 	return nil
 }
 
@@ -161,7 +168,13 @@ func (p *taskIn) Readable() {
 	s := tr.ts.s
 	var batch []taskMsg
 	if _, err := p.r.ReadBatch(func(h ipc.Header, payload []byte) {
-		batch = append(batch, taskMsg{h: h, data: append([]byte(nil), payload...)})
+		m := taskMsg{h: h, data: append([]byte(nil), payload...), hand: -1}
+		if h.Type == ipc.TypeTask {
+			// Held from now: should this process die before answering, the manager
+			// tells the sender (task_inhand.go).
+			m.hand = tr.hand.claim(h)
+		}
+		batch = append(batch, m)
 	}); err != nil {
 		s.log.Warn("swoole: reading the task worker's pipe", "worker", tr.w.id, "err", err)
 	}
@@ -209,14 +222,18 @@ func (ts *taskState) taskSize(m taskMsg) int64 {
 func (tr *taskRunner) run(m taskMsg) {
 	s := tr.ts.s
 	data := m.data
+	ctx := &taskCtx{id: m.h.Fd, src: int(m.h.SrcWorker), flags: m.h.Aux &^ taskFlagSpill, hand: m.hand}
 	if m.h.Aux&taskFlagSpill != 0 {
 		var err error
 		if data, err = tr.ts.unspill(data); err != nil {
 			s.log.Warn("swoole: a task was lost: cannot read its file", "task", m.h.Fd, "from", m.h.SrcWorker, "err", err)
+			if ctx.flags&(taskFlagWait|taskFlagCallback) != 0 {
+				_ = tr.send(ctx, "could not read its payload from task_tmpdir ("+err.Error()+")", taskFlagLost)
+			}
+			tr.answered(ctx)
 			return
 		}
 	}
-	ctx := &taskCtx{id: m.h.Fd, src: int(m.h.SrcWorker), flags: m.h.Aux &^ taskFlagSpill}
 	if s.eff.TaskEnableCoroutine {
 		tr.runConcurrent(ctx, data)
 		return
@@ -232,6 +249,9 @@ func (tr *taskRunner) run(m taskMsg) {
 	finished := ctx.finished
 	tr.cur = nil
 	tr.mu.Unlock()
+	// Idle once OnTask returned, before the result leaves: the sender, once it has the
+	// result, sees this task worker idle (Stats, GetWorkerStatus).
+	w.slot.Status.Store(WorkerIdle)
 	if ret != nil && !finished {
 		if err := tr.send(ctx, ret, 0); err != nil {
 			s.log.Warn("swoole: cannot send the task's result", "task", ctx.id, "to", ctx.src, "err", err)
@@ -240,7 +260,7 @@ func (tr *taskRunner) run(m taskMsg) {
 		// The sender waits: tell it there is no result rather than let it time out.
 		_ = tr.send(ctx, nil, taskFlagNoResult)
 	}
-	w.slot.Status.Store(WorkerIdle)
+	tr.answered(ctx)
 	tr.requests++
 	if tr.requests == tr.max {
 		s.mp.termed.Store(true)
@@ -279,6 +299,7 @@ func (tr *taskRunner) runConcurrent(ctx *taskCtx, data []byte) {
 		} else if !finished && ctx.flags&(taskFlagWait|taskFlagCallback) != 0 {
 			_ = tr.send(ctx, nil, taskFlagNoResult)
 		}
+		tr.answered(ctx)
 		w.loop.Post(reactor.Task{Fn: func() {
 			tr.running--
 			if tr.running == 0 {
@@ -320,7 +341,17 @@ func (tr *taskRunner) finish(data any) error {
 	if err := tr.send(ctx, data, 0); err != nil {
 		return s.fail(err)
 	}
+	tr.answered(ctx)
 	return nil
+}
+
+// answered frees the task's entry in the table of tasks in hand, once (its answer is sent).
+func (tr *taskRunner) answered(ctx *taskCtx) {
+	tr.mu.Lock()
+	i := ctx.hand
+	ctx.hand = -1
+	tr.mu.Unlock()
+	tr.hand.answered(i, ctx.src)
 }
 
 // fromWorker reports whether the task was sent by an event worker, the only kind of process
@@ -349,7 +380,7 @@ func (tr *taskRunner) send(ctx *taskCtx, data any, flags uint16) error {
 		return nil // sent by the manager (or a user process): one-way
 	}
 	var payload []byte
-	if flags&taskFlagNoResult == 0 {
+	if flags&taskFlagNoResult == 0 { // a result, or the reason of a taskFlagLost
 		var err error
 		if payload, err = encode(data); err != nil {
 			return err

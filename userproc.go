@@ -225,9 +225,8 @@ type procExt struct {
 	cmds cmdWaits
 
 	// worker process, loop goroutine only
-	inRead  int           // depth of ReadBatch calls on the loop (pipeIn.Readable, Command waits)
-	waiting int           // Command waits in progress on the loop
-	nested  []*ipc.Reader // readers of the worker's pipe for Command waits inside a ReadBatch
+	inRead  int // depth of ReadBatch calls on the loop (pipeIn.Readable, Command waits)
+	waiting int // Command waits in progress on the loop
 
 	// user process
 	proc *Process
@@ -362,4 +361,18 @@ func (s *Server) cleanupProcs() {
 		p.mu.Unlock()
 	}
 	// p.conn stays open: code after Start may still hold it; it goes with the process.
+}
+
+// releaseProcs closes everything AddProcess made, for a server that will never start
+// (Shutdown before Start): both ends of each pair, and the end ExportSocket returns, whose
+// reads and writes then fail (net.ErrClosed).
+func (s *Server) releaseProcs() {
+	s.cleanupProcs()
+	for _, p := range s.procs {
+		p.mu.Lock()
+		if p.conn != nil {
+			p.conn.Close()
+		}
+		p.mu.Unlock()
+	}
 }

@@ -342,6 +342,7 @@ func (s *Server) Shutdown() error {
 		if s.state.CompareAndSwap(stateNew, stateStopped) {
 			s.mu.Lock()
 			s.cleanup()
+			s.releaseProcs() // the user processes' socket pairs (AddProcess)
 			s.mu.Unlock()
 			return s.fail(newError(ErrRefused, "Shutdown before Start: the server was not running; its ports are released and it cannot start any more"))
 		}
