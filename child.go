@@ -18,7 +18,7 @@ import (
 	"github.com/goswoole/swoole/internal/supervisor"
 )
 
-// A worker process of a multi-process ModeBase server (see base_multi.go). The user's main
+// A worker process of a multi-process ModeBase server (see manager.go). The user's main
 // runs again in it: NewServer and AddListener adopt the listeners the manager passed
 // (adoptPort), Set and On run as in the manager, and Start enters runChild, which never
 // returns: the process exits when the worker stops, so code after Start runs only in the

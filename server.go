@@ -53,7 +53,7 @@ type Server struct {
 	mask    int64
 	workers []*worker
 	cur     *worker     // the worker of this process (single-process ModeBase: the only one; nil in a manager)
-	mp      *multi      // set at Start when the server runs as several processes (base_multi.go)
+	mp      *multi      // set at Start when the server runs as several processes (manager.go)
 	run     roleRuntime // this process's role, chosen once at Start (role.go); read it through rt() or after running()
 	task    *taskState  // set at Start when task_worker_num > 0 (task.go)
 

@@ -57,7 +57,7 @@ const (
 	taskWaitMultiMax = 1024
 	// taskWaitDefault is TaskWait's timeout when none is given (Swoole's 0.5 s).
 	taskWaitDefault = 500 * time.Millisecond
-	// File names of the inheritance (besides base_multi.go's).
+	// File names of the inheritance (besides manager.go's).
 	fileTaskQueue   = "ipc.tq"    // task_ipc_mode 3: the shared queue's write end (workers)
 	fileTaskQueueIn = "ipc.tq.in" // ... its read end (every task worker)
 	fileResIn       = "ipc.res"   // a worker's result pipe, read end

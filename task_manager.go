@@ -12,7 +12,7 @@ import (
 )
 
 // The task workers' side of the process that runs the supervisor.Manager (the ModeBase
-// manager today). The process model (base_multi.go) calls these hooks; they do not depend on
+// manager today). The process model (manager.go) calls these hooks; they do not depend on
 // the mode: task worker i is slot worker_num+i, its pipe is the ipc.w.<worker_num+i> every
 // process already gets, and the task workers' extra pipes are made here, next to the
 // workers' pipes, so that they outlive every task worker (a replacement inherits them, and

@@ -140,7 +140,7 @@ func fdConn(fd int, name string) (net.Conn, error) {
 }
 
 // childFiles is what the child with global id id inherits (a worker's or a user process's
-// files; see base_multi.go and above). mgrEnd is the manager's pipe.
+// files; see manager.go and above). mgrEnd is the manager's pipe.
 func (s *Server) childFiles(id int, mgrEnd *os.File) supervisor.Files {
 	mp := s.mp
 	files := supervisor.Files{fileTable: s.table.File(), fileIn: mp.pairs[id][1], fileMgr: mgrEnd}
