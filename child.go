@@ -279,6 +279,9 @@ func (s *Server) buildChild() error {
 	}
 	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
 	mp.pin.fn = w.pipeMessage
+	if s.mode == ModeProcess {
+		mp.pin.fn = w.processWorkerMessage // the master's events come on it too
+	}
 	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
 }
 
@@ -326,23 +329,13 @@ type pipeIn struct {
 }
 
 func (p *pipeIn) Readable() {
-	var err error
-	if p.w.ms != nil {
-		// A reactor of a ModeProcess master (several loops): no callback runs in its reads.
-		// The replies of one batch to one connection leave in one write (corked).
-		p.w.corkSends = true
-		_, err = p.r.ReadBatch(p.fn)
-		p.w.corkSends = false
-		p.w.uncorkBatch()
-	} else {
-		s := p.w.s
-		ext := &s.mp.ext // a Command wait in a callback of this read must know (command_multi.go)
-		ext.inRead++
-		s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
-		_, err = p.r.ReadBatchMax(p.fn, p.w.requestBudget())
-		s.endReplyBatch()
-		ext.inRead--
-	}
+	s := p.w.s
+	ext := &s.mp.ext // a Command wait in a callback of this read must know (command_multi.go)
+	ext.inRead++
+	s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
+	_, err := p.r.ReadBatchMax(p.fn, p.w.requestBudget())
+	s.endReplyBatch()
+	ext.inRead--
 	if err != nil {
 		p.w.s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
 	}
@@ -380,18 +373,10 @@ func (p *pipeOut) Writable() {
 // watching it rather than spin; writes still try it directly.
 func (p *pipeOut) Readable() { p.loop.RemoveFD(p.fd) }
 
-// pipeMessage applies one message from another process, on the loop.
+// pipeMessage applies one message from another process to a ModeBase worker, on its loop:
+// a pipe message, a command, or a request for one of its connections (connRequest).
 func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	s := w.s
-	if s.mode == ModeProcess {
-		if w.ms == nil && w.procEvent(h, payload) {
-			return
-		}
-		if h.Type == msgCloseAck {
-			w.closeAcked(h.Fd)
-			return
-		}
-	}
 	switch h.Type {
 	case ipc.TypePipeMessage:
 		if s.cb.pipeMessage != nil {
@@ -404,6 +389,21 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		s.commandMessage(h, payload)
 		return
 	}
+	w.connRequest(h, payload)
+}
+
+// processWorkerMessage applies one message to a ModeProcess worker: an event from the
+// master (process_worker.go procEvent), else a pipe message or a command.
+func (w *worker) processWorkerMessage(h ipc.Header, payload []byte) {
+	if !w.procEvent(h, payload) {
+		w.pipeMessage(h, payload)
+	}
+}
+
+// connRequest applies another process's request (Send, Close, Pause, Resume, Confirm,
+// SendFile) to a connection this loop holds: a ModeBase worker's, or a master reactor's.
+func (w *worker) connRequest(h ipc.Header, payload []byte) {
+	s := w.s
 	c := s.conns[h.Fd&s.mask].Load()
 	// A reset may still reach a gone connection of the master: one whose queued output drains.
 	if c == nil || c.id != h.Fd || (c.mc != nil && c.mc.gone && (h.Type != ipc.TypeCloseReq || h.Aux != 1)) {
@@ -479,7 +479,7 @@ func (w *worker) countRequest() {
 // the one that reaches it stay in the pipe for the replacement (the master sends each event
 // in a datagram of its own then: masterWriter).
 func (w *worker) requestBudget() int {
-	if w.maxRequests <= 0 || w.ms != nil || w.s.mode != ModeProcess {
+	if w.maxRequests <= 0 || w.s.mode != ModeProcess {
 		return 0
 	}
 	return int(max(w.maxRequests-w.requests, 1))
@@ -562,8 +562,12 @@ func (w *worker) exitWorker() {
 	if s.mode == ModeProcess && !mp.leaving.Load() && s.table.Counters().ServerFlags.Load()&flagShutdown != 0 {
 		// The server shuts down: the master closed every connection before stopping the
 		// workers, so the OnClose events wait in the pipe; nobody would read them later.
+		handle := w.pipeMessage
+		if mp.pin != nil {
+			handle = mp.pin.fn // an event worker's: the master's events first
+		}
 		for {
-			if n, err := mp.reader.ReadBatch(w.pipeMessage); n == 0 || err != nil {
+			if n, err := mp.reader.ReadBatch(handle); n == 0 || err != nil {
 				break
 			}
 		}

@@ -29,7 +29,7 @@ func (s *Server) bootChild(what string, withLoop bool) (*worker, error) {
 	}
 	var w *worker
 	if withLoop {
-		w = &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid())}
+		w = &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid()), ev: callbackEvents{}}
 		if w.slot == nil {
 			return nil, newError(ErrOperationNotSupport, "%s: the connection table has no slot for it", what)
 		}

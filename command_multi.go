@@ -223,6 +223,10 @@ func (s *Server) waitOnLoop(ch chan cmdReply, deadline time.Time) (cmdReply, boo
 	defer func() { ext.waiting-- }()
 	s.flushReplies() // replies made before this wait do not wait with it
 	r := mp.reader   // one Reader per socket, even inside its own ReadBatch (see ipc.Reader)
+	handle := w.pipeMessage
+	if mp.pin != nil {
+		handle = mp.pin.fn // an event worker's own handler (in ModeProcess, the master's events first)
+	}
 	for {
 		select {
 		case rep := <-ch:
@@ -239,7 +243,7 @@ func (s *Server) waitOnLoop(ch chan cmdReply, deadline time.Time) (cmdReply, boo
 			}
 		}
 		ext.inRead++
-		_, err := r.ReadBatch(w.pipeMessage)
+		_, err := r.ReadBatch(handle)
 		ext.inRead--
 		if err != nil {
 			s.log.Warn("swoole: reading the worker's pipe", "worker", w.id, "err", err)

@@ -100,7 +100,8 @@ func (s *Server) Close(fd int64, reset bool) error {
 		return err
 	}
 	if !r.local() {
-		if r.closing() && !reset {
+		closing := r.closing()
+		if closing && !reset {
 			return s.fail(errClosing(fd))
 		}
 		aux := uint16(0)
@@ -108,7 +109,7 @@ func (s *Server) Close(fd int64, reset bool) error {
 			aux = 1
 		}
 		err := s.forward("Close", r.owner, ipc.Header{Type: ipc.TypeCloseReq, Fd: fd, Aux: aux}, nil)
-		if err == nil && !r.closing() && r.slot.Session.Load() == fd {
+		if err == nil && !closing && r.slot.Session.Load() == fd {
 			r.slot.SetFlag(conntable.FlagCloseAsked) // what still comes for the session is dropped
 		}
 		return err

@@ -11,14 +11,14 @@ import (
 	"github.com/goswoole/swoole/internal/sys"
 )
 
-// Packet delivers a datagram to OnPacket.
+// Packet delivers a datagram to the loop's events: OnPacket, or a worker.
 func (w *worker) Packet(ln *reactor.Listener, data []byte, from unix.Sockaddr) {
+	w.ev.packet(w, ln.Owner.(*Port), data, from)
+}
+
+// packetCallback runs OnPacket with the datagram's sender.
+func (w *worker) packetCallback(p *Port, data []byte, from unix.Sockaddr) {
 	s := w.s
-	p := ln.Owner.(*Port)
-	if w.ms != nil {
-		w.masterPacket(p, data, from)
-		return
-	}
 	client := ClientAddr{ServerSocket: p.fd, ServerPort: p.port}
 	switch a := from.(type) {
 	case *unix.SockaddrInet4:

@@ -61,10 +61,7 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 	idle := []int64{}
 	page := make([]int64, 0, 100)
 	var after int64
-	owner := int32(w.id)
-	if w.ms != nil {
-		owner = ownerReactor(w.id) // a reactor of a ModeProcess master
-	}
+	owner := w.ev.owner(w)
 	for {
 		page = s.table.ListWorker(after, 100, owner, page[:0])
 		for _, id := range page {

@@ -123,7 +123,7 @@ func (s *Server) buildMasterLoops() error {
 	pid := int32(os.Getpid())
 	cfg := s.ipcConfig()
 	for r := range s.eff.ReactorNum {
-		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms, heldMark: make([]bool, s.procTotal())}
+		w := &worker{s: s, id: r, slot: new(conntable.WorkerSlot), pid: pid, ms: ms, ev: masterEvents{}, heldMark: make([]bool, s.procTotal())}
 		loop, err := reactor.New(w, reactor.Config{Rounds: masterRounds{w}})
 		if err != nil {
 			return wrapErrno("", err, "cannot create reactor %d", r)
@@ -143,7 +143,7 @@ func (s *Server) buildMasterLoops() error {
 			return wrapErrno("", err, "cannot read the pipe of reactor %d", r)
 		}
 		ms.readers = append(ms.readers, rd)
-		pin := &pipeIn{w: w, r: rd, fn: w.pipeMessage}
+		pin := &reactorPipeIn{w: w, r: rd}
 		if err := loop.AddFD(rd.FD(), pin, reactor.Readable); err != nil {
 			return wrapErrno("", err, "cannot watch the pipe of reactor %d", r)
 		}
@@ -652,4 +652,33 @@ func (w *worker) masterPacket(p *Port, data []byte, from unix.Sockaddr) {
 	s.table.Counters().TotalRecvBytes.Add(int64(len(data)))
 	w.toWorker(id, ipc.Header{Type: msgPacket, ReactorID: int16(w.id), Aux: uint16(p.index)}, buf)
 	w.pktBuf = buf[:0]
+}
+
+// reactorPipeIn is a master reactor's pipe: the workers' requests for its connections, and
+// their acknowledgements of OnClose. No callback runs in its reads; the replies of one batch
+// to one connection leave in one write (corked).
+type reactorPipeIn struct {
+	w *worker
+	r *ipc.Reader
+}
+
+func (p *reactorPipeIn) Readable() {
+	p.w.corkSends = true
+	_, err := p.r.ReadBatch(p.w.reactorMessage)
+	p.w.corkSends = false
+	p.w.uncorkBatch()
+	if err != nil {
+		p.w.s.log.Warn("swoole: reading a reactor's pipe", "reactor", p.w.id, "err", err)
+	}
+}
+
+func (p *reactorPipeIn) Writable() {}
+
+// reactorMessage applies one message from a worker to a master reactor.
+func (w *worker) reactorMessage(h ipc.Header, payload []byte) {
+	if h.Type == msgCloseAck {
+		w.closeAcked(h.Fd)
+		return
+	}
+	w.connRequest(h, payload)
 }

@@ -75,9 +75,7 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 	// length header above it, or EOF-framed input that reaches it without a complete frame,
 	// closes the connection with 1201); buffer_input_size does not limit a frame. It grows
 	// with the bytes that arrive (inputSize), never to the size a header only claims.
-	if w.ms == nil { // in a ModeProcess master it counts what the workers have not handled
-		c.slot.RecvQueued.Store(int64(len(c.in)))
-	}
+	w.ev.pending(c, len(c.in))
 }
 
 // inputStep is the most a connection's pending input is given ahead of the bytes that
@@ -144,25 +142,8 @@ func (w *worker) frames(c *conn, buf []byte, now int64) (rest []byte, ok bool) {
 	return nil, true
 }
 
-func (w *worker) deliver(c *conn, data []byte, now int64) {
-	s := w.s
-	if w.ms != nil {
-		w.masterDeliver(c, data, now)
-		return
-	}
-	if w.maxRequests > 0 && w.leaving() {
-		return // max_request was reached in this read: the connection closes with the worker
-	}
-	c.slot.LastDispatch.Store(now)
-	s.table.Counters().RequestCount.Add(1)
-	w.slot.RequestCount.Add(1)
-	w.slot.Status.Store(WorkerBusy)
-	c.port.ecb.receive(s, c.id, w.id, data)
-	w.slot.Status.Store(WorkerIdle)
-	if w.maxRequests > 0 {
-		w.countRequest()
-	}
-}
+// deliver passes one frame to the loop's events (the callback, or a worker).
+func (w *worker) deliver(c *conn, data []byte, now int64) { w.ev.frame(w, c, data, now) }
 
 // protocolError closes a connection whose peer broke the framing; other connections go on.
 func (w *worker) protocolError(c *conn, e *Error) {

@@ -176,7 +176,7 @@ func (s *Server) prepare() error {
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())
 
-	w := &worker{s: s, id: 0, slot: t.Worker(0), pid: int32(os.Getpid())}
+	w := &worker{s: s, id: 0, slot: t.Worker(0), pid: int32(os.Getpid()), ev: callbackEvents{}}
 	w.slot.PID.Store(int32(os.Getpid()))
 	w.slot.Status.Store(WorkerBusy) // starting: OnStart and OnWorkerStart run first
 	w.slot.StartTime.Store(time.Now().Unix())

@@ -47,7 +47,7 @@ func (s *Server) timerWorker(call string) (*worker, error) {
 func (s *Server) startTimerLoop(id int) error {
 	// The status a timer callback marks busy is the loop's own: a user process's slot in the
 	// table says busy for as long as its function runs, and the manager has none.
-	w := &worker{s: s, id: id, slot: &conntable.WorkerSlot{}, pid: int32(os.Getpid())}
+	w := &worker{s: s, id: id, slot: &conntable.WorkerSlot{}, pid: int32(os.Getpid()), ev: callbackEvents{}}
 	loop, err := reactor.New(w, reactor.Config{})
 	if err != nil {
 		return wrapErrno("", err, "cannot create the timer loop")

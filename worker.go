@@ -1,14 +1,12 @@
 package swoole
 
 import (
-	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/goswoole/swoole/internal/conntable"
-	"github.com/goswoole/swoole/internal/dispatch"
 	"github.com/goswoole/swoole/internal/framing"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/sys"
@@ -18,6 +16,7 @@ import (
 // worker is one event loop that accepts, reads and runs callbacks (a ModeBase worker).
 type worker struct {
 	s      *Server
+	ev     connEvents // where its connections' events go: the callbacks, or (a master reactor) the workers
 	id     int
 	loop   *reactor.Loop
 	slot   *conntable.WorkerSlot
@@ -88,11 +87,7 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 	}
 	now := time.Now()
 	slot.OwnerPID.Store(w.pid)
-	if w.ms != nil {
-		slot.Worker.Store(ownerReactor(w.id))
-	} else {
-		slot.Worker.Store(int32(w.id))
-	}
+	slot.Worker.Store(w.ev.owner(w))
 	slot.FD.Store(int32(fd))
 	slot.ReactorID.Store(int32(w.id))
 	slot.ServerFD.Store(int32(p.fd))
@@ -121,12 +116,7 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		_ = sys.SetInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, p.eff.KernelSocketSendBufferSize)
 	}
 	c := &conn{id: id, slot: slot, port: p, w: w, openedAt: now.UnixNano()}
-	if w.ms != nil {
-		c.mc = &masterConn{}
-		if a, ok := netip.AddrFromSlice(ip); ok {
-			c.mc.ipKey = dispatch.IPKey(a)
-		}
-	}
+	w.ev.accepted(w, c, ip)
 	c.dec = framing.NewDecoder(p.frame)
 	c.rc = reactor.NewConn(fd, c, reactor.ConnOptions{
 		MaxQueued: p.eff.SocketBufferSize,
@@ -156,15 +146,7 @@ func (w *worker) Opened(rc *reactor.Conn) {
 	if m := ctr.MinFD.Load(); m == 0 || fd < m {
 		ctr.MinFD.CompareAndSwap(m, fd)
 	}
-	if w.ms != nil {
-		w.masterOpened(c)
-		return
-	}
-	if cb := c.port.ecb.connect; cb != nil {
-		w.slot.Status.Store(WorkerBusy)
-		cb(s, c.id, w.id)
-		w.slot.Status.Store(WorkerIdle)
-	}
+	w.ev.opened(w, c)
 }
 
 // Closed runs OnClose and releases the session.
@@ -177,19 +159,7 @@ func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix
 	if c.appClose.Load() {
 		reactorID = -1
 	}
-	if w.ms != nil {
-		w.dropInput(c)
-		c.mc.closePending = w.masterClosed(c)
-		return
-	}
-	if cb := c.port.ecb.close; cb != nil {
-		c.inClose.Store(true)
-		w.slot.Status.Store(WorkerBusy)
-		cb(s, c.id, reactorID)
-		w.slot.Status.Store(WorkerIdle)
-		c.inClose.Store(false)
-	}
-	w.dropInput(c)
+	w.ev.closed(w, c, reactorID)
 }
 
 // Finished runs once the connection's descriptor is closed: right after Closed, or, for a
@@ -226,25 +196,7 @@ func (w *worker) Overflow(rc *reactor.Conn, over bool) {
 }
 
 // BufferFull runs OnBufferFull; a ModeProcess master passes it to a worker.
-func (w *worker) BufferFull(rc *reactor.Conn) {
-	c := rc.Owner.(*conn)
-	if w.ms != nil {
-		w.masterBufferEvent(c, true)
-		return
-	}
-	if cb := c.port.ecb.bufferFull; cb != nil {
-		cb(w.s, c.id)
-	}
-}
+func (w *worker) BufferFull(rc *reactor.Conn) { w.ev.buffer(w, rc.Owner.(*conn), true) }
 
 // BufferEmpty runs OnBufferEmpty; a ModeProcess master passes it to a worker.
-func (w *worker) BufferEmpty(rc *reactor.Conn) {
-	c := rc.Owner.(*conn)
-	if w.ms != nil {
-		w.masterBufferEvent(c, false)
-		return
-	}
-	if cb := c.port.ecb.bufferEmpty; cb != nil {
-		cb(w.s, c.id)
-	}
-}
+func (w *worker) BufferEmpty(rc *reactor.Conn) { w.ev.buffer(w, rc.Owner.(*conn), false) }
