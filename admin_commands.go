@@ -31,7 +31,8 @@ import (
 //	coroutine_list           every goroutine's stack
 //	gc_status                Go runtime memory and GC statistics
 //	getpid, memory_usage     this process's pid; its heap and resident memory
-//	server_reload            Reload(false)                        POST only
+//	get_process_list         goswoole's: AdminStats (Stats, master and manager pids, every process's pid and status)
+//	server_reload            Reload(only_task)                    POST only
 //	server_shutdown          Shutdown()                           POST only
 var adminBuiltins = map[string]func(s *Server, data []byte) []byte{
 	"server_stats":            adminServerStats,
@@ -48,6 +49,7 @@ var adminBuiltins = map[string]func(s *Server, data []byte) []byte{
 	"gc_status":               adminGCStatus,
 	"getpid":                  func(*Server, []byte) []byte { return adminOK(map[string]int{"pid": os.Getpid()}) },
 	"memory_usage":            adminMemoryUsageSelf,
+	"get_process_list":        func(s *Server, _ []byte) []byte { return adminOK(s.adminStats()) },
 	"server_reload":           adminServerReload,
 	"server_shutdown":         adminServerShutdown,
 }
@@ -354,8 +356,17 @@ func gcStatus(ms *runtime.MemStats) map[string]any {
 	}
 }
 
-func adminServerReload(s *Server, _ []byte) []byte {
-	if err := s.Reload(false); err != nil {
+func adminServerReload(s *Server, data []byte) []byte {
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	onlyTask := false
+	switch v := m["only_task"].(type) {
+	case bool:
+		onlyTask = v
+	case string:
+		onlyTask = v == "1" || v == "true"
+	}
+	if err := s.Reload(onlyTask); err != nil {
 		return adminFail(err)
 	}
 	return adminOK("Operation succeeded")
