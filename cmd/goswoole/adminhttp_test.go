@@ -110,4 +110,3 @@ func TestCLIAdminOverHTTP(t *testing.T) {
 		})
 	}
 }
-
