@@ -195,6 +195,13 @@ func (s *Server) runManager() error {
 		defer pf.Remove()
 		defer s.serveAdmin()() // the admin socket beside the pid file (admin.go)
 	}
+	if err := s.listenAdmin(); err != nil { // admin_server.go
+		s.cleanupMulti()
+		s.cleanup()
+		s.state.Store(stateStopped)
+		return s.fail(err)
+	}
+	defer s.stopAdmin() // a listener that never served
 	if mp.master != nil {
 		if err := s.masterListen(); err != nil {
 			s.cleanupMulti()
@@ -233,6 +240,7 @@ func (s *Server) runManager() error {
 	// flagReady, in parallel with ManagerStart here.
 	s.waitWorkersReady(readyTimeout)
 	s.table.Counters().ServerFlags.Or(flagReady)
+	s.startAdmin()
 	daemonReady() // daemonize: the process that called Start exits now (daemon.go)
 	select {
 	case <-mp.mgr.Done(): // the workers could not start, or the server stopped already
@@ -246,6 +254,7 @@ func (s *Server) runManager() error {
 	}
 
 	err := <-runErr
+	s.stopAdmin() // before the pipes and the table go
 	signal.Stop(sigCh)
 	close(stop)
 	bg.Wait()

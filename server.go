@@ -62,7 +62,8 @@ type Server struct {
 
 	sigDone  chan struct{}
 	commands map[string]command
-	procs    []*Process // user processes, by AddProcess index (userproc.go)
+	procs    []*Process   // user processes, by AddProcess index (userproc.go)
+	admin    *adminServer // the admin_server of the process that serves it (admin_server.go)
 }
 
 // NewServer creates a server and binds its first port at once, as Swoole's constructor does:

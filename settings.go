@@ -127,6 +127,14 @@ type Settings struct {
 	LogLevel LogLevel
 	// StatsFile is stats_file: worker 0 writes Stats() here once a second. Default "": none.
 	StatsFile string
+	// AdminServer is admin_server: "[user:secret@]host:port" of an HTTP admin server (Swoole's
+	// admin API, /api/{command}/{process}, and Prometheus /metrics) that the master runs (the
+	// manager in ModeBase with workers, the process itself with one process). With
+	// user:secret@, every request needs the header X-Admin-Server-Access-Token: hex
+	// sha1(user+secret). An empty host (":9502", or "9502") means 127.0.0.1; an address that
+	// is not loopback needs user:secret@, or Start refuses. See admin_server.go. Default "":
+	// none.
+	AdminServer string
 	// EnableReusePort is enable_reuse_port: SO_REUSEPORT on the listeners. Default false.
 	EnableReusePort bool
 	// ReloadAsync is reload_async: a reload lets each worker finish its pending events
@@ -522,6 +530,11 @@ func (s Settings) validate() error {
 	}
 	if s.PackageLengthType != "" && (len(s.PackageLengthType) != 1 || !strings.Contains(packageLengthTypes, s.PackageLengthType)) {
 		return bad("package_length_type", "%q is not one character of %q (PHP pack() codes)", s.PackageLengthType, packageLengthTypes)
+	}
+	if s.AdminServer != "" {
+		if _, err := parseAdminServer(s.AdminServer); err != nil {
+			return bad("admin_server", "%v", err)
+		}
 	}
 	if s.SSLProtocols&^sslProtocolBits != 0 {
 		return bad("ssl_protocols", "%#x has bits outside SSLv2 2, SSLv3 4, TLSv1 8, TLSv1.1 16, TLSv1.2 32, TLSv1.3 64", s.SSLProtocols)

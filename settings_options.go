@@ -61,6 +61,7 @@ var options = []option{
 	{key: "log_file", field: "LogFile", kind: kindString},
 	{key: "log_level", field: "LogLevel", kind: kindLogLevel},
 	{key: "stats_file", field: "StatsFile", kind: kindString},
+	{key: "admin_server", field: "AdminServer", kind: kindString},
 	{key: "enable_reuse_port", field: "EnableReusePort", kind: kindBool},
 	{key: "reload_async", field: "ReloadAsync", kind: kindBoolPtr},
 	{key: "max_wait_time", field: "MaxWaitTime", kind: kindSeconds},
@@ -128,7 +129,6 @@ var options = []option{
 //	open_http_protocol, open_websocket_protocol, open_http2_protocol,
 //	open_mqtt_protocol, open_redis_protocol, open_websocket_*
 //	                                       protocol servers are not part of goswoole's Server core
-//	admin_server                           the PHP library's coroutine HTTP admin; use AddCommand/Command
 //	bootstrap, init_arguments              PHP thread-mode entry script; ModeThread runs Go code
 //	single_thread                          PHP ZTS workaround; reactors are goroutines
 //	message_queue_key                      System V queues of task_ipc_mode 2/3 are not kept across restarts
@@ -152,7 +152,6 @@ var unsupportedOptions = map[string]string{
 	"open_http2_protocol":         "the HTTP/2 server is not part of goswoole's Server core",
 	"open_mqtt_protocol":          "MQTT framing is not part of goswoole's Server core; use package_length_func",
 	"open_redis_protocol":         "Redis framing is not part of goswoole's Server core; use package_length_func or open_eof_split",
-	"admin_server":                "it starts the PHP library's coroutine HTTP admin server; use AddCommand and Command",
 	"bootstrap":                   "it names the PHP script each thread runs in thread mode; ModeThread runs your Go code",
 	"init_arguments":              "it builds PHP thread-shared objects in thread mode; share Go values directly",
 	"single_thread":               "it is a workaround for PHP ZTS; goswoole's reactors are goroutines",

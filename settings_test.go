@@ -85,6 +85,8 @@ func sample(o *option) (given, want any) {
 			return "\n", "\n"
 		case "package_length_type":
 			return "n", "n"
+		case "admin_server":
+			return "127.0.0.1:9502", "127.0.0.1:9502"
 		}
 		return "/x/" + o.key, "/x/" + o.key
 	case kindSeconds:
@@ -272,7 +274,7 @@ func TestApplyOptionsUnsupported(t *testing.T) {
 	php := []string{"hook_flags", "display_errors", "enable_preemptive_scheduler", "c_stack_size",
 		"max_coroutine", "task_use_object", "task_object", "event_object",
 		"open_http_protocol", "open_websocket_protocol", "open_http2_protocol", "open_mqtt_protocol",
-		"open_redis_protocol", "admin_server", "bootstrap", "init_arguments", "single_thread",
+		"open_redis_protocol", "bootstrap", "init_arguments", "single_thread",
 		"message_queue_key"}
 	keys := append([]string{}, php...)
 	for k := range unsupportedOptions {

@@ -66,6 +66,11 @@ func (s *Server) Start() error {
 		}
 		defer pf.Remove()
 	}
+	if err := s.listenAdmin(); err != nil { // admin_server.go
+		s.cleanup()
+		s.state.Store(stateStopped)
+		return s.fail(err)
+	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
 	if s.stopRequested.Load() {
 		_ = s.Shutdown() // asked while Start was preparing
@@ -96,7 +101,9 @@ func (s *Server) Start() error {
 	if s.cb.workerStart != nil {
 		s.cb.workerStart(s, w.id)
 	}
+	s.startAdmin()
 	err := w.loop.Run()
+	s.stopAdmin()
 
 	signal.Stop(sigCh)
 	close(s.sigDone)
@@ -133,6 +140,10 @@ func (s *Server) prepare() error {
 	if err := s.checkTaskSettings(); err != nil { // task.go
 		return err
 	}
+	if err := checkAdminServer(s.eff.AdminServer); err != nil { // admin_server.go
+		return err
+	}
+	s.registerAdminCommands() // admin_commands.go
 	if err := s.chooseProcessModel(); err != nil {
 		return err
 	}

@@ -1,10 +1,13 @@
 package main
 
 // The operator's commands: reload, stop and stats of a running server, found through its
-// pid_file (goswoole serve --pid-file F, or the pid_file setting of any goswoole server).
-// reload and stop are signals to the pid in the file (the manager of a server of several
-// processes); stats asks the admin socket the manager serves beside the pid file
-// (swoole.AdminSocketPath).
+// pid_file (goswoole serve --pid-file F, or the pid_file setting of any goswoole server) or,
+// without one, through its admin server (--admin ADDR: the admin_server setting,
+// "[user:secret@]host:port", also read from $GOSWOOLE_ADMIN so that the secret stays out of
+// the process list). With a pid file, reload and stop are signals to the pid in the file (the
+// manager of a server of several processes) and stats asks the admin socket the manager
+// serves beside the pid file (swoole.AdminSocketPath). With --admin they are the admin
+// server's server_reload, server_shutdown and get_process_list (adminhttp.go).
 
 import (
 	"bufio"
@@ -35,7 +38,8 @@ func (e adminError) Error() string { return string(e) }
 func admin(name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("goswoole "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pidFile := fs.String("pid-file", "", "the server's pid_file (required)")
+	pidFile := fs.String("pid-file", "", "the server's pid_file")
+	adminAddr := fs.String("admin", os.Getenv("GOSWOOLE_ADMIN"), "without --pid-file: the server's admin_server, [user:secret@]host:port (default $GOSWOOLE_ADMIN)")
 	var onlyTask, asJSON bool
 	var timeout time.Duration
 	switch name {
@@ -47,7 +51,7 @@ func admin(name string, args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&asJSON, "json", false, "print the admin socket's JSON answer as it is")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: goswoole %s --pid-file F [flags]\n\n%s\n\nFlags:\n", name, adminHelp[name])
+		fmt.Fprintf(fs.Output(), "Usage: goswoole %s --pid-file F | --admin [user:secret@]host:port [flags]\n\n%s\n\nFlags:\n", name, adminHelp[name])
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -56,11 +60,26 @@ func admin(name string, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if *pidFile == "" || fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "goswoole %s: give the server's pid file: goswoole %s --pid-file F\n", name, name)
+	if (*pidFile == "" && *adminAddr == "") || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "goswoole %s: give the server's pid file: goswoole %s --pid-file F (or its admin server: --admin [user:secret@]host:port)\n", name, name)
 		return exitUsage
 	}
 	var err error
+	if *pidFile == "" {
+		switch name {
+		case "reload":
+			err = reloadOverHTTP(*adminAddr, onlyTask, stdout)
+		case "stop":
+			err = stopOverHTTP(*adminAddr, timeout, stdout)
+		case "stats":
+			err = statsOverHTTP(*adminAddr, asJSON, stdout)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "goswoole %s: %v\n", name, err)
+			return exitError
+		}
+		return exitOK
+	}
 	switch name {
 	case "reload":
 		err = reloadServer(*pidFile, onlyTask, stdout)
@@ -79,7 +98,7 @@ func admin(name string, args []string, stdout, stderr io.Writer) int {
 var adminHelp = map[string]string{
 	"reload": "Restarts the server's workers (SIGUSR1 to the manager; SIGUSR2 with --only-task) with\nthe executable now on disk. User processes are not reloaded.",
 	"stop":   "Shuts the server down (SIGTERM to the manager) and waits until it has exited.",
-	"stats":  "Prints the server's counters and processes, asked over its admin socket (pid file + \".sock\").",
+	"stats":  "Prints the server's counters and processes, asked over its admin socket (pid file + \".sock\")\nor its admin server (--admin). --json prints them as JSON.",
 }
 
 // serverPID reads the pid file and checks that the process runs.
@@ -202,6 +221,12 @@ func printStats(pidFile string, asJSON bool, stdout io.Writer) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return adminError(fmt.Sprintf("the admin socket's answer is not stats: %v", err))
 	}
+	writeStats(stdout, st)
+	return nil
+}
+
+// writeStats prints stats as "key: value" lines and a table of the processes.
+func writeStats(stdout io.Writer, st swoole.AdminStats) {
 	fmt.Fprintf(stdout, "manager_pid: %d\nmaster_pid: %d\n", st.ManagerPID, st.MasterPID)
 	v := reflect.ValueOf(st.Stats)
 	for i := range v.NumField() {
@@ -212,7 +237,6 @@ func printStats(pidFile string, asJSON bool, stdout io.Writer) error {
 	for _, p := range st.Processes {
 		fmt.Fprintf(stdout, "  %-4d %-8s %-8d %s\n", p.ID, p.Kind, p.PID, statusName(p.Status))
 	}
-	return nil
 }
 
 func statusName(st int) string {

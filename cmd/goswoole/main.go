@@ -2,10 +2,10 @@
 //
 // Usage:
 //
-//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M] [--pid-file F]
-//	goswoole reload --pid-file F [--only-task]
-//	goswoole stop --pid-file F [--timeout 30s]
-//	goswoole stats --pid-file F [--json]
+//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M] [--pid-file F] [--admin ADDR]
+//	goswoole reload --pid-file F | --admin ADDR [--only-task]
+//	goswoole stop --pid-file F | --admin ADDR [--timeout 30s]
+//	goswoole stats --pid-file F | --admin ADDR [--json]
 //	goswoole help
 //
 // "serve" runs an echo server: every message a client sends comes back as it came. It prints
@@ -22,7 +22,9 @@
 // the file, stop sends SIGTERM and waits until that process has exited, stats asks the admin
 // socket the server's manager serves beside the pid file (F + ".sock"; a server of one
 // process has none) and prints the counters and every process. When the server is not
-// running (no pid file, a stale one) they say so and exit 1.
+// running (no pid file, a stale one) they say so and exit 1. Without a pid file they use the
+// server's admin server instead (--admin [user:secret@]host:port, or $GOSWOOLE_ADMIN: the
+// server's admin_server setting; serve --admin ADDR sets it).
 package main
 
 import (
@@ -55,7 +57,9 @@ const usage = `Usage:
   goswoole serve [flags]           run a demo echo server until SIGINT or SIGTERM
   goswoole reload --pid-file F     reload the workers of a running server
   goswoole stop --pid-file F       stop a running server and wait for it to exit
-  goswoole stats --pid-file F      print a running server's stats and processes
+  goswoole stats --pid-file F      print a running server's stats and processes (--json)
+                                   (reload, stop, stats: --admin ADDR instead of a pid file
+                                   uses the server's admin_server)
   goswoole help                    show this help
 
 Run "goswoole serve -h" for the flags of serve.
@@ -88,6 +92,7 @@ type serveConfig struct {
 	workers     int
 	taskWorkers int
 	pidFile     string
+	admin       string
 }
 
 // valueError is a flag value parseServe rejects (the flag package reports its own errors).
@@ -109,6 +114,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.workers, "workers", 1, "event workers (worker_num), at least 1")
 	fs.IntVar(&c.taskWorkers, "task-workers", 0, "task workers (task_worker_num), 0 or more")
 	fs.StringVar(&c.pidFile, "pid-file", "", "write the server's pid here (pid_file), for goswoole reload|stop|stats")
+	fs.StringVar(&c.admin, "admin", "", "serve the admin API and /metrics here (admin_server: [user:secret@]host:port)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: goswoole serve [flags]\n\nRuns an echo server until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -220,7 +226,7 @@ func newEchoServer(c serveConfig) (*swoole.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers, PidFile: c.pidFile}); err != nil {
+	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers, PidFile: c.pidFile, AdminServer: c.admin}); err != nil {
 		_ = s.Shutdown() // before Start: releases the port (and says so with an error)
 		return nil, err
 	}

@@ -11,6 +11,7 @@ package timer
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -112,6 +113,25 @@ func (h *Heap) Exists(id int) bool {
 // Len returns the number of scheduled timers (those for which Exists is true).
 func (h *Heap) Len() int {
 	return len(h.byID)
+}
+
+// Info describes a scheduled timer (List).
+type Info struct {
+	ID       int
+	Deadline int64         // when it runs next, in the caller's clock
+	Interval time.Duration // 0 for a one-shot timer
+}
+
+// List returns the scheduled timers that carry tag, by id.
+func (h *Heap) List(tag uint8) []Info {
+	var out []Info
+	for _, e := range h.byID {
+		if e.tag == tag && !e.cancelled {
+			out = append(out, Info{ID: e.id, Deadline: e.deadline, Interval: time.Duration(e.interval)})
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int { return a.ID - b.ID })
+	return out
 }
 
 // Next returns the earliest deadline, and false if no timer is scheduled.
