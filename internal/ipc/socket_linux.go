@@ -22,7 +22,7 @@ const SocketBufferSize = 4 << 20
 // which parent and child share, and os/exec or os.File.Fd may change it behind our back.
 const (
 	sendFlags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
-	recvFlags = unix.MSG_DONTWAIT
+	recvFlags = unix.MSG_DONTWAIT | unix.MSG_CMSG_CLOEXEC // received descriptors never leak into a child
 )
 
 // NewPair creates a connected AF_UNIX SOCK_DGRAM socket pair for one worker: the master keeps
