@@ -278,6 +278,7 @@ func (s *Server) buildChild() error {
 		return err
 	}
 	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
+	w.in = mp.reader
 	mp.pin.fn = w.pipeMessage
 	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
 }
@@ -453,7 +454,11 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 		c.slot.SetFlag(conntable.FlagConfirmed)
 		c.rc.Confirm()
 	case ipc.TypeSendFile:
-		w.sendFileFor(c, payload)
+		ffd := -1
+		if w.in != nil {
+			ffd = w.in.TakeFD()
+		}
+		w.sendFileFor(c, payload, ffd)
 	default:
 		s.log.Debug("swoole: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
 	}

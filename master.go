@@ -144,6 +144,7 @@ func (s *Server) buildMasterLoops() error {
 			return wrapErrno("", err, "cannot read the pipe of reactor %d", r)
 		}
 		ms.readers = append(ms.readers, rd)
+		w.in = rd
 		pin := &pipeIn{w: w, r: rd, fn: w.pipeMessage}
 		if err := loop.AddFD(rd.FD(), pin, reactor.Readable); err != nil {
 			return wrapErrno("", err, "cannot watch the pipe of reactor %d", r)
