@@ -3,8 +3,12 @@
 package ipc
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -343,5 +347,79 @@ func TestControlHelpers(t *testing.T) {
 	c := sys.ParseControl(append(unix.UnixRights(9, 10), unix.UnixCredentials(&unix.Ucred{Pid: 42, Uid: 1, Gid: 2})...))
 	if c.NFD != 2 || c.FDs[0] != 9 || c.FDs[1] != 10 || !c.Cred || c.PID != 42 || c.UID != 1 || c.GID != 2 {
 		t.Fatalf("ParseControl: %+v", c)
+	}
+}
+
+const forgerEnv = "GOSWOOLE_IPC_FORGER" // hex of a datagram to send on fd 3
+
+// runForger is the test binary acting as another process that writes one datagram (given
+// in hex) on the socket it inherited as fd 3.
+func runForger(d string) int {
+	b, err := hex.DecodeString(d)
+	if err != nil {
+		return 2
+	}
+	if err := unix.Sendmsg(3, b, nil, nil, unix.MSG_DONTWAIT); err != nil {
+		fmt.Fprintln(os.Stderr, "forger:", err)
+		return 1
+	}
+	return 0
+}
+
+// Every message tells its sender's pid (SO_PASSCRED, set by NewPair), and a chunk that
+// another process slips into a message, under the same SrcWorker and MsgID, is dropped
+// without breaking the message.
+func TestSenderPIDAndForeignChunks(t *testing.T) {
+	a, b := newPair(t)
+	var drops []error
+	cfg := Config{MaxPayload: 1024, OnDrop: func(_ Header, err error) { drops = append(drops, err) }}
+	r := newReader(t, b, cfg)
+	w := newWriter(t, a, cfg)
+	if err := w.Write(Header{Type: TypeSend, Fd: 1}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int64]int32{}
+	readAll(t, r, 1, func(h Header, _ []byte) { pids[h.Fd] = r.SenderPID() })
+	if pids[1] != int32(os.Getpid()) {
+		t.Fatalf("SenderPID %d, want this process's %d", pids[1], os.Getpid())
+	}
+
+	h := Header{Type: TypeData, SrcWorker: 5, Fd: 2, MsgID: 77}
+	msg := pattern(3, 3000)
+	chunks := datagrams(h, msg, 1024)
+	if len(chunks) < 3 {
+		t.Fatalf("%d chunks", len(chunks))
+	}
+	send := func(d []byte) {
+		t.Helper()
+		if err := unix.Sendmsg(int(a.Fd()), d, nil, nil, unix.MSG_DONTWAIT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(chunks[0])
+	// Another process sends the second chunk, with other bytes.
+	forged := datagrams(h, pattern(9, 3000), 1024)[1]
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), forgerEnv+"="+hex.EncodeToString(forged))
+	cmd.ExtraFiles = []*os.File{a}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("forger: %v\n%s", err, out)
+	}
+	for _, d := range chunks[1:] {
+		send(d)
+	}
+	var got []byte
+	readAll(t, r, 1, func(h Header, p []byte) {
+		got = bytes.Clone(p)
+		pids[h.Fd] = r.SenderPID()
+	})
+	if err := checkPattern(got, 3, len(msg)); err != nil {
+		t.Fatalf("the message with a foreign chunk in its midst: %v", err)
+	}
+	if pids[2] != int32(os.Getpid()) {
+		t.Fatalf("SenderPID %d, want %d", pids[2], os.Getpid())
+	}
+	if len(drops) != 1 || !errors.Is(drops[0], ErrMalformed) {
+		t.Fatalf("drops %v, want the foreign chunk's", drops)
 	}
 }

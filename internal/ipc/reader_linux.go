@@ -60,6 +60,7 @@ type received struct {
 	cur  []byte
 	off  int
 	fd   int
+	pid  int32 // the sender's pid of cur (0: unknown)
 }
 
 // ctlSize is the control buffer of one datagram.
@@ -198,6 +199,13 @@ func (r *Reader) pop(st *received) {
 	st.next = st.n
 }
 
+// SenderPID returns the pid of the process that sent the message fn is handling, as the
+// kernel tells it (SCM_CREDENTIALS on a socket with SO_PASSCRED, which NewPair sets), or 0
+// when it is not known (a socket made otherwise). A process cannot claim another pid
+// without CAP_SYS_ADMIN: unlike the header's SrcWorker, it tells the processes of a server
+// apart. Call it only from fn.
+func (r *Reader) SenderPID() int32 { return r.asm.pid }
+
 // TakeFD returns the descriptor that came with the message fn is handling (sent by
 // [Writer.WriteFD]), or -1 when it brought none. The caller owns it and must close it; a
 // second call returns -1. A descriptor fn does not take is closed when fn returns. Call it
@@ -260,20 +268,27 @@ func (r *Reader) step(st *received, fn func(h Header, payload []byte)) bool {
 		if ctl.NFD == 1 {
 			st.fd = ctl.FDs[0]
 		}
+		st.pid = 0
+		if ctl.Cred {
+			st.pid = ctl.PID
+		}
 	}
 	h := decodeHeader(st.cur[st.off:])
 	end := st.off + HeaderSize + int(h.Len)
 	body := st.cur[st.off+HeaderSize : end]
 	st.off = end
+	outerPID := r.asm.pid // a nested call: the outer fn's SenderPID is its own again after
+	r.asm.pid = st.pid
 	if st.fd >= 0 || r.held >= 0 {
 		// A message with a descriptor, or any message given to fn while an outer fn
 		// holds one (nested ReadBatch): TakeFD must answer for this message alone.
 		fd := st.fd
 		st.fd = -1
 		r.deliverFD(h, body, fn, fd)
-		return true
+	} else {
+		r.asm.record(h, body, fn)
 	}
-	r.asm.record(h, body, fn)
+	r.asm.pid = outerPID
 	return true
 }
 
