@@ -384,6 +384,9 @@ func (p *pipeOut) Readable() { p.loop.RemoveFD(p.fd) }
 // pipeMessage applies one message from another process, on the loop.
 func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	s := w.s
+	if !s.fromManager(w.in, h, false) {
+		return
+	}
 	if s.mode == ModeProcess {
 		if w.ms == nil && w.procEvent(h, payload) {
 			return

@@ -200,6 +200,27 @@ func (w *worker) sendFileFor(c *conn, payload []byte, ffd int) {
 	s.countSend(c, length)
 }
 
+// fromManager reports whether a message that claims to come from the manager (SrcWorker
+// managerSrcID; the ModeProcess master does the manager's work), or that only the manager
+// sends (managerOnly: a client's events for a ModeProcess worker), came from the manager's
+// process. The header's SrcWorker is whatever its writer put there, and every child can
+// write to every pipe; the pid r tells is the kernel's (ipc.NewPair sets SO_PASSCRED), which
+// a process cannot choose without CAP_SYS_ADMIN. The caller drops a message that fails; it
+// is logged here, rate-limited.
+func (s *Server) fromManager(r *ipc.Reader, h ipc.Header, managerOnly bool) bool {
+	if r == nil || (!managerOnly && h.SrcWorker != managerSrcID) {
+		return true
+	}
+	pid := int(r.SenderPID())
+	if pid == 0 || pid == s.run.managerPID() { // 0: a socket that does not tell
+		return true
+	}
+	if ok, left := s.logLimits[logForgedSrc].allow(); ok {
+		s.log.Warn("swoole: a message that only the manager sends came from another process: dropped", "type", h.Type.String(), "claims", h.SrcWorker, "sender_pid", pid, "manager_pid", s.run.managerPID(), "suppressed", left)
+	}
+	return false
+}
+
 // sendMessageMulti delivers SendMessage's payload to worker dst's OnPipeMessage.
 func (s *Server) sendMessageMulti(payload []byte, dst int) error {
 	s.flushBeforeHandoff()

@@ -39,6 +39,10 @@ func init() {
 //	                       worker would: straight into every AF_UNIX datagram socket this
 //	                       process holds (the reactors' pipes among them); n is how many
 //	                       took it
+//	forgeevent           → a client's data event ("injected") for this session and a
+//	                       PipeMessage, both claiming to come from the master, written the
+//	                       same way; a worker that runs the first logs the event
+//	                       "injected", one that runs the second logs "pipemessage <src>"
 func sfdServerMain() int {
 	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
 	if err != nil {
@@ -60,9 +64,16 @@ func sfdServerMain() int {
 		case len(f) == 3 && f[0] == "forge":
 			size, _ := strconv.ParseInt(f[2], 10, 64)
 			n = sfdForge(fd, f[1], size)
+		case len(f) == 1 && f[0] == "forgeevent":
+			n = sfdSpray(ipc.Header{Type: ipc.TypeData, Flags: ipc.FlagChunkMask, SrcWorker: -1, Fd: fd}, []byte("injected\n"))
+			sfdSpray(ipc.Header{Type: ipc.TypePipeMessage, Flags: ipc.FlagChunkMask, SrcWorker: -1}, []byte("forged"))
+		case len(f) == 1 && f[0] == "injected":
+			mpEvent("injected")
+			return
 		}
 		_ = s.Send(fd, []byte("END "+strconv.Itoa(n)+"\n"))
 	})
+	s.OnPipeMessage(func(_ *swoole.Server, src int, _ []byte) { mpEvent("pipemessage", src) })
 	s.OnManagerStart(func(*swoole.Server) { mpEvent("managerstart", port) })
 	if err := s.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "Start:", err)
@@ -78,7 +89,13 @@ func sfdForge(fd int64, path string, size int64) int {
 	payload := binary.LittleEndian.AppendUint64(nil, 0)
 	payload = binary.LittleEndian.AppendUint64(payload, uint64(size))
 	payload = append(payload, path...)
-	h := ipc.Header{Type: ipc.TypeSendFile, Flags: ipc.FlagChunkMask, SrcWorker: 1000, Fd: fd, Len: uint32(len(payload))}
+	return sfdSpray(ipc.Header{Type: ipc.TypeSendFile, Flags: ipc.FlagChunkMask, SrcWorker: 1000, Fd: fd}, payload)
+}
+
+// sfdSpray writes one message into every AF_UNIX datagram socket of this process, and
+// returns how many took it.
+func sfdSpray(h ipc.Header, payload []byte) int {
+	h.Len = uint32(len(payload))
 	dgram := append(h.AppendEncode(nil), payload...)
 	ents, _ := os.ReadDir("/proc/self/fd")
 	n := 0
@@ -114,7 +131,18 @@ func sfdSetup(t *testing.T, mode string) (ms *mpServer, public string) {
 	} else {
 		t.Log("not root: the workers run as this user (the master's rights are the same)")
 	}
-	return mpStartBinary(t, bin, "sendfd", "managerstart", env...), public
+	ms = mpStartBinary(t, bin, "sendfd", "managerstart", env...)
+	if os.Geteuid() == 0 { // the workers (nobody) log events too
+		for _, p := range []struct {
+			path string
+			mode os.FileMode
+		}{{filepath.Dir(ms.dir), 0o755}, {ms.dir, 0o777}, {filepath.Join(ms.dir, "events"), 0o666}} {
+			if err := os.Chmod(p.path, p.mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ms, public
 }
 
 // sfdSecret writes a file only its owner (root, when the test runs as root) may read, and
@@ -209,5 +237,34 @@ func TestForgedSendFileRequestSendsNothing(t *testing.T) {
 	// The connection still works.
 	if got, code := sfdRequest(t, c, "file /nonexistent/file"); got != "" || code != swoole.ErrSystemCallFail {
 		t.Fatalf("after the forged request: %q, code %d", got, code)
+	}
+}
+
+// TestForgedManagerMessagesDropped: a ModeProcess worker writes, into every pipe it holds,
+// a client's data event for its own connection and a PipeMessage, both claiming to come
+// from the master (SrcWorker -1), as a compromised worker could. The workers tell by the
+// sender's pid (SO_PASSCRED) that the master did not send them: OnReceive and OnPipeMessage
+// never run for them, and the refusal is logged. Before, a worker ran OnReceive with the
+// forged bytes as if the client had sent them.
+func TestForgedManagerMessagesDropped(t *testing.T) {
+	ms, _ := sfdSetup(t, "process")
+	c := ms.dial()
+	if _, n := sfdRequest(t, c, "forgeevent"); n < 1 {
+		t.Fatalf("the worker could write its forged events into no pipe (%d)", n)
+	}
+	const warning = "a message that only the manager sends came from another process: dropped"
+	ms.eventually("the forged messages' fate", func() bool {
+		return ms.count("injected", nil) > 0 || ms.count("pipemessage", nil) > 0 || strings.Count(ms.output(), warning) >= 1
+	})
+	// The other copies (every pipe got them) are handled by now: a request after them on
+	// every worker's pipe goes through the same pipes.
+	if got, code := sfdRequest(t, c, "file /nonexistent/file"); got != "" || code != swoole.ErrSystemCallFail {
+		t.Fatalf("after the forged events: %q, code %d", got, code)
+	}
+	if n := ms.count("injected", nil); n > 0 {
+		t.Fatalf("a worker ran OnReceive %d times for data the client never sent (a forged event)", n)
+	}
+	if n := ms.count("pipemessage", nil); n > 0 {
+		t.Fatalf("a worker ran OnPipeMessage %d times for a forged message from the master", n)
 	}
 }
