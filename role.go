@@ -57,6 +57,11 @@ type roleRuntime interface {
 	// queued and flushed later by its event loop (a worker, a task worker); where no loop
 	// flushes them (the manager, the master, a user process), writers wait for room.
 	asyncPipes() bool
+	// sendsTasks is nil where Task and its kin may be called, the error they get where not
+	// (a task worker: Swoole's "Server->task() cannot use in the task-worker").
+	sendsTasks(call string) error
+	// finish is Finish: a task worker finishes the task OnTask runs; elsewhere an error.
+	finish(data any) error
 	masterPID() int
 	managerPID() int
 }
@@ -306,3 +311,26 @@ func (r userRuntime) masterPID() int {
 	}
 	return r.childRuntime.masterPID()
 }
+
+// notTaskWorker is the part of the runtimes of every process but a task worker's that
+// concerns tasks: it may send them, and has none to finish.
+type notTaskWorker struct{ s *Server }
+
+func (notTaskWorker) sendsTasks(string) error { return nil }
+
+func (r notTaskWorker) finish(any) error {
+	return r.s.fail(newError(ErrRefused, "Finish: only a task worker can finish a task, and this process is not one"))
+}
+
+func (r singleRuntime) sendsTasks(call string) error  { return notTaskWorker(r).sendsTasks(call) }
+func (r singleRuntime) finish(data any) error         { return notTaskWorker(r).finish(data) }
+func (r managerRuntime) sendsTasks(call string) error { return notTaskWorker(r).sendsTasks(call) }
+func (r managerRuntime) finish(data any) error        { return notTaskWorker(r).finish(data) }
+func (r childRuntime) sendsTasks(call string) error   { return notTaskWorker(r).sendsTasks(call) }
+func (r childRuntime) finish(data any) error          { return notTaskWorker(r).finish(data) }
+
+func (r taskWorkerRuntime) sendsTasks(call string) error {
+	return r.s.fail(newError(ErrOperationNotSupport, "%s in a task worker: a task worker cannot send tasks; return the work from OnTask, or send it from an event worker", call))
+}
+
+func (r taskWorkerRuntime) finish(data any) error { return r.s.task.runner.finish(data) }

@@ -129,7 +129,7 @@ func (s *Server) checkTaskSettings() error {
 
 // isTaskWorker reports whether this process is a task worker.
 func (s *Server) isTaskWorker() bool {
-	return s.task != nil && s.task.runner != nil && s.tableLive()
+	return s.tableLive() && s.run.role() == roleTaskWorker
 }
 
 // taskSender returns the task state for a sending call, or the error the call gets.
@@ -141,8 +141,8 @@ func (s *Server) taskSender(call string) (*taskState, error) {
 	if ts == nil || s.mp == nil {
 		return nil, s.noTaskWorkers(call)
 	}
-	if ts.runner != nil {
-		return nil, s.fail(newError(ErrOperationNotSupport, "%s in a task worker: a task worker cannot send tasks; return the work from OnTask, or send it from an event worker", call))
+	if err := s.run.sendsTasks(call); err != nil {
+		return nil, err
 	}
 	return ts, nil
 }
@@ -295,10 +295,7 @@ func (s *Server) Finish(data any) error {
 	if err := s.running("Finish"); err != nil {
 		return err
 	}
-	if s.task == nil || s.task.runner == nil {
-		return s.fail(newError(ErrRefused, "Finish: only a task worker can finish a task, and this process is not one"))
-	}
-	return s.task.runner.finish(data)
+	return s.run.finish(data)
 }
 
 func orDefault(d time.Duration) time.Duration {
