@@ -341,7 +341,7 @@ func (ts *taskState) send(call string, data any, dst int, flags uint16, wt *task
 	h := ipc.Header{Type: ipc.TypeTask, SrcWorker: s.mp.src, Fd: id, Aux: flags}
 	s.flushBeforeHandoff()
 	wr := ts.target(dst)
-	if s.mp.child && s.cur != nil {
+	if s.run.asyncPipes() {
 		err = wr.Write(h, payload) // queued if the pipe is full: the loop flushes it
 	} else {
 		// The manager, the master and user processes have no loop to flush a queue.
