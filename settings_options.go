@@ -189,7 +189,7 @@ var unsupportedOptions = map[string]string{
 	"chroot":                      "chroot is not supported; run the server in a container or with systemd's RootDirectory",
 	"log_date_format":             "the log line format is fixed",
 	"log_date_with_microseconds":  "the log line format is fixed",
-	"log_rotation":                "log rotation is not built in; rotate externally and reopen with SIGRTMIN",
+	"log_rotation":                "log rotation is not built yet; rotate with logrotate's copytruncate (the server keeps log_file open)",
 	"stats_timer_interval":        "stats_file is written once a second",
 }
 
