@@ -4,18 +4,25 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The admin socket: a unix stream socket the manager of a server of several processes
 // serves while the server runs, when pid_file is set, at AdminSocketPath(pid_file). The
-// operator's tool (cmd/goswoole: goswoole stats --pid-file F) talks to it; anyone who may
-// connect to it (mode 0600: the server's user) may ask.
+// operator's tool (cmd/goswoole: goswoole stats --pid-file F) talks to it; only the server's
+// user may connect: the socket lives in a directory of its own, created 0700 by the server
+// (a directory there already that is not the server's user's, or that others may enter, is
+// refused: a local user who can write pid_file's directory cannot plant the socket or read
+// from it).
 //
 // Protocol: one request line per connection, one JSON reply, then the server closes it.
 //
@@ -24,8 +31,24 @@ import (
 // An unknown request gets {"error": "..."}.
 
 // AdminSocketPath returns the path of the admin socket of the server whose pid_file is
-// pidFile: pidFile + ".sock".
-func AdminSocketPath(pidFile string) string { return pidFile + ".sock" }
+// pidFile: "admin.sock" in the private directory pidFile + ".d".
+func AdminSocketPath(pidFile string) string { return filepath.Join(pidFile+".d", "admin.sock") }
+
+// privateDir makes dir (0700) or checks that the one there is a directory of this process's
+// user that nobody else may enter.
+func privateDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0 {
+		return fmt.Errorf("%s is not a directory of this user's that only it may enter (mode %o, owner %d): remove it", dir, st.Mode&0o7777, st.Uid)
+	}
+	return nil
+}
 
 // AdminStats is the admin socket's answer to "stats": the server's counters and every
 // process of the tree.
@@ -76,10 +99,13 @@ func (s *Server) serveAdmin() (stop func()) {
 		s.log.Warn("swoole: another server serves the admin socket: this one serves none", "path", path)
 		return func() {}
 	}
+	dir := filepath.Dir(path)
+	if err := privateDir(dir); err != nil {
+		s.log.Warn("swoole: cannot serve the admin socket", "path", path, "err", err)
+		return func() {}
+	}
 	_ = os.Remove(path) // left by a server that died
-	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
 	if err != nil {
 		s.log.Warn("swoole: cannot serve the admin socket", "path", path, "err", err)
 		return func() {}
@@ -108,6 +134,7 @@ func (s *Server) serveAdmin() (stop func()) {
 	return func() {
 		ln.Close()
 		wg.Wait()
+		_ = os.Remove(dir)
 	}
 }
 

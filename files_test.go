@@ -162,3 +162,44 @@ func TestLogFileHandedDown(t *testing.T) {
 		t.Errorf("a worker created log_file again by its path: %v", err)
 	}
 }
+
+// TestAdminSocketPrivateDir: the admin socket lives in a directory of its own that only the
+// server's user may enter; one planted there beforehand, open to others, is refused (the
+// server serves no admin socket rather than one others could reach or fake).
+func TestAdminSocketPrivateDir(t *testing.T) {
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "server.pid")
+	ms := mpStartServer(t, "uproc", "managerstart", mpEnvPidFile+"="+pid)
+	sock := swoole.AdminSocketPath(pid)
+	ms.eventually("the admin socket", func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	fi, err := os.Stat(filepath.Dir(sock))
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the admin socket's directory: %v, %v; want a 0700 directory", fi, err)
+	}
+	ms.signal(syscall.SIGTERM)
+	ms.wait(mpTimeout)
+	if _, err := os.Stat(filepath.Dir(sock)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the admin socket's directory after shutdown: %v, want it removed", err)
+	}
+
+	// Planted by someone else, open to others: refused.
+	pid2 := filepath.Join(dir, "other.pid")
+	planted := filepath.Dir(swoole.AdminSocketPath(pid2))
+	if err := os.Mkdir(planted, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(planted, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ms2 := mpStartServer(t, "uproc", "managerstart", mpEnvPidFile+"="+pid2)
+	ms2.eventually("the refusal in the log", func() bool {
+		b, _ := os.ReadFile(ms2.dir + "/output")
+		return strings.Contains(string(b), "cannot serve the admin socket")
+	})
+	if _, err := os.Stat(swoole.AdminSocketPath(pid2)); err == nil {
+		t.Errorf("the server serves its admin socket in a directory others may write")
+	}
+}

@@ -98,7 +98,7 @@ func admin(name string, args []string, stdout, stderr io.Writer) int {
 var adminHelp = map[string]string{
 	"reload": "Restarts the server's workers (SIGUSR1 to the manager; SIGUSR2 with --only-task) with\nthe executable now on disk. User processes are not reloaded.",
 	"stop":   "Shuts the server down (SIGTERM to the manager) and waits until it has exited.",
-	"stats":  "Prints the server's counters and processes, asked over its admin socket (pid file + \".sock\")\nor its admin server (--admin). --json prints them as JSON.",
+	"stats":  "Prints the server's counters and processes, asked over its admin socket (pid file + \".d/admin.sock\")\nor its admin server (--admin). --json prints them as JSON.",
 }
 
 // serverPID reads the pid file and checks that the process runs.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goswoole/swoole"
 )
 
 // cli runs the command in this process and returns its exit code, stdout and stderr.
@@ -153,7 +155,7 @@ func TestCLIAdmin(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	for _, f := range []string{pidFile, pidFile + ".sock"} {
+	for _, f := range []string{pidFile, swoole.AdminSocketPath(pidFile), filepath.Dir(swoole.AdminSocketPath(pidFile))} {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
 			t.Errorf("%s is left after stop (%v)", f, err)
 		}

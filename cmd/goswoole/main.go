@@ -20,7 +20,7 @@
 // reload, stop and stats act on a running server (any goswoole server started with a
 // pid_file, not only the demo): reload sends SIGUSR1 (SIGUSR2 with --only-task) to the pid in
 // the file, stop sends SIGTERM and waits until that process has exited, stats asks the admin
-// socket the server's manager serves beside the pid file (F + ".sock"; a server of one
+// socket the server's manager serves beside the pid file (F + ".d/admin.sock"; a server of one
 // process has none) and prints the counters and every process. When the server is not
 // running (no pid file, a stale one) they say so and exit 1. Without a pid file they use the
 // server's admin server instead (--admin [user:secret@]host:port, or $GOSWOOLE_ADMIN: the
