@@ -200,6 +200,9 @@ func TestCloseInTaskWorkerModeProcess(t *testing.T) {
 	if l, err := c.readLine(); err == nil {
 		t.Fatalf("read %q: want EOF once the task worker closed the connection", l)
 	}
+	if e := ms.waitEvent("taskqueued", nil); e.Fields[0] != "0" {
+		t.Errorf("Task: code %s, want 0", e.Fields[0])
+	}
 	if e := ms.waitEvent("taskclose", nil); e.Fields[0] != "0" {
 		t.Errorf("Close in the task worker: code %s, want 0", e.Fields[0])
 	}

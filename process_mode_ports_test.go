@@ -21,8 +21,9 @@ import (
 func init() { mpMoreServers["procports"] = procPortsServer }
 
 // procPortsServer is a ModeProcess server with 2 workers and 1 task worker and three ports:
-// the primary TCP port (lines: "who", "close <fd>" → "closed <code>", "taskclose <fd>" → a
-// task closes fd and logs "taskclose <code>"), a TCP port whose OnConnect closes every connection at once
+// the primary TCP port (lines: "who", "close <fd>" → "closed <code>", "taskclose <fd>" →
+// "taskclose 0", then a task closes fd, logging "taskqueued <Task's code>" and "taskclose
+// <Close's code>"), a TCP port whose OnConnect closes every connection at once
 // ("connect2 <fd>"), and a unix datagram port (<dir>/dgram.sock) that answers each datagram
 // with "w<worker id> <data>" by SendToSocket. OnClose logs "close <worker id> <fd> <reactor>".
 // start_session_id comes from GOSWOOLE_TEST_START_SESSION (default 0).
@@ -79,8 +80,12 @@ func procPortsServer() int {
 		case "who":
 			reply("who %d %d %d", s.GetWorkerID(), os.Getpid(), fd)
 		case "taskclose":
+			// The reply goes first: a reply sent after the Task races the task worker's
+			// Close (the connection may be gone before the reply reaches the master, in
+			// Swoole too). A worker's held replies leave before its task (flushBeforeHandoff).
+			reply("taskclose 0")
 			_, err := s.Task("close "+arg, -1)
-			reply("taskclose %d", mpCode(err))
+			mpEvent("taskqueued", mpCode(err))
 		case "close":
 			id, _ := strconv.ParseInt(arg, 10, 64)
 			reply("closed %d", mpCode(s.Close(id, false)))
