@@ -1,6 +1,6 @@
 package swoole_test
 
-// Framed echo throughput beside raw echo, in one run of one build (issue 3):
+// Framed echo throughput beside raw echo, in one run of one build:
 //
 //	go test -run '^$' -bench 'BenchmarkEcho(Raw|Length)' -benchtime 200000x .
 //

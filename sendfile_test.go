@@ -168,7 +168,7 @@ func TestSendFileInterleaved(t *testing.T) {
 // TestSendFileErrors: bad calls fail with a clear error and Swoole's code, and the
 // connection stays usable: a missing file and an offset or length past the end are 502 (the
 // errno stays reachable with errors.Is), negative numbers 505, a directory 9013, an unknown
-// or closed session 1005, a queue past socket_buffer_size 1008, before Start 503.
+// or closed session: 1005, a queue past socket_buffer_size 1008, before Start 503.
 func TestSendFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := ftPattern(3, 4096)

@@ -1,4 +1,4 @@
-// Command matrix runs the benchmark matrix of issue 7 and writes BENCHMARKS.md. bench/matrix.sh
+// Command matrix runs the benchmark matrix (echo, idle and connect cells against the peers) and writes BENCHMARKS.md. bench/matrix.sh
 // builds it with the servers and the load generator and runs it; see there for the usage.
 //
 // For every cell, every repetition and every server, it starts the server as a process of its
@@ -49,7 +49,7 @@ func (c cell) String() string {
 	return fmt.Sprintf("connect C=%d S=%d", c.Conns, c.Size)
 }
 
-// cells is issue 7's matrix: echo C = 1, 50, 1000 × S = 64, 4096 at P = 1, and C = 50, S =
+// cells is the benchmark matrix: echo C = 1, 50, 1000 × S = 64, 4096 at P = 1, and C = 50, S =
 // 64, P = 16; idle N for each of idleN; connect C = 50.
 func cells(idleN []int) []cell {
 	var cs []cell
