@@ -225,30 +225,28 @@ func (s *Server) adminProcesses() (names []string, pids []int) {
 	return names, pids
 }
 
-func adminCPUUsage(s *Server, _ []byte) []byte {
+// perProcess maps every process's name to what of returns for its pid, with their "total".
+func (s *Server) perProcess(of func(pid int) int64) map[string]any {
 	names, pids := s.adminProcesses()
 	out := map[string]any{}
 	var total int64
 	for i, name := range names {
-		t := procCPUTicks(pids[i])
-		out[name] = t
-		total += t
+		v := of(pids[i])
+		out[name] = v
+		total += v
 	}
 	out["total"] = total
+	return out
+}
+
+func adminCPUUsage(s *Server, _ []byte) []byte {
+	out := s.perProcess(procCPUTicks)
 	out["cpu_num"] = runtime.NumCPU()
 	return adminOK(out)
 }
 
 func adminMemoryUsage(s *Server, _ []byte) []byte {
-	names, pids := s.adminProcesses()
-	out := map[string]any{}
-	var total int64
-	for i, name := range names {
-		r := procRSS(pids[i])
-		out[name] = r
-		total += r
-	}
-	out["total"] = total
+	out := s.perProcess(procRSS)
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {
 		out["memory_size"] = int64(si.Totalram) * int64(si.Unit)

@@ -85,6 +85,10 @@ func (s *Server) endReplyBatch() {
 // another process act (a task, a pipe message): what the worker sent first reaches the
 // master first, so a task worker's Close cannot overtake the reply sent before the Task.
 func (s *Server) flushBeforeHandoff() {
+	// Only a ModeProcess worker holds replies; OnLoop costs a goroutine-id lookup.
+	if s.run.role() != roleProcessWorker {
+		return
+	}
 	if w := s.cur; w != nil && w.loop.OnLoop() {
 		s.flushReplies()
 	}

@@ -167,25 +167,7 @@ func taskTestServer() int {
 			f := strings.SplitN(arg, " ", 3)
 			taskBurst(s, fd, atoi(f[0]), atoi(f[1]), f[2], reply)
 		case "multi", "co":
-			ms, list, _ := strings.Cut(arg, " ")
-			var tasks []any
-			for _, p := range strings.Split(list, "|") {
-				tasks = append(tasks, p)
-			}
-			call := s.TaskWaitMulti
-			if cmd == "co" {
-				call = s.TaskCo
-			}
-			res, err := call(tasks, time.Duration(atoi(ms))*time.Millisecond)
-			var out []string
-			for _, r := range res {
-				if r == nil {
-					out = append(out, "-")
-				} else {
-					out = append(out, string(r))
-				}
-			}
-			reply("%s %d %s", cmd, mpCode(err), strings.Join(out, "|"))
+			reply("%s", taskWaitMany(s, cmd, arg))
 		case "manymulti":
 			_, err := s.TaskWaitMulti(make([]any, atoi(arg)), time.Second)
 			reply("manymulti %d", mpCode(err))
@@ -337,4 +319,28 @@ func taskBench(s *swoole.Server, cmd string, n, size int, reply func(string, ...
 		}
 	}
 	next()
+}
+
+// taskWaitMany carries out "multi <ms> <p1|p2|...>" (TaskWaitMulti) or "co ..." (TaskCo) and
+// returns the reply line: "<cmd> <error code> <r1|r2|...>", "-" for a task with no result.
+func taskWaitMany(s *swoole.Server, cmd, arg string) string {
+	ms, list, _ := strings.Cut(arg, " ")
+	var tasks []any
+	for _, p := range strings.Split(list, "|") {
+		tasks = append(tasks, p)
+	}
+	call := s.TaskWaitMulti
+	if cmd == "co" {
+		call = s.TaskCo
+	}
+	res, err := call(tasks, time.Duration(atoi(ms))*time.Millisecond)
+	var out []string
+	for _, r := range res {
+		if r == nil {
+			out = append(out, "-")
+		} else {
+			out = append(out, string(r))
+		}
+	}
+	return fmt.Sprintf("%s %d %s", cmd, mpCode(err), strings.Join(out, "|"))
 }

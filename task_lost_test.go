@@ -125,25 +125,7 @@ func lostTaskServer() int {
 			res, err := s.TaskWait(p, time.Duration(atoi(ms))*time.Millisecond, 0)
 			reply("tw %d %s", mpCode(err), res)
 		case "multi", "co":
-			ms, list, _ := strings.Cut(arg, " ")
-			var tasks []any
-			for _, p := range strings.Split(list, "|") {
-				tasks = append(tasks, p)
-			}
-			call := s.TaskWaitMulti
-			if cmd == "co" {
-				call = s.TaskCo
-			}
-			res, err := call(tasks, time.Duration(atoi(ms))*time.Millisecond)
-			var out []string
-			for _, r := range res {
-				if r == nil {
-					out = append(out, "-")
-				} else {
-					out = append(out, string(r))
-				}
-			}
-			reply("%s %d %s", cmd, mpCode(err), strings.Join(out, "|"))
+			reply("%s", taskWaitMany(s, cmd, arg))
 		case "queue":
 			reply("queue %d", s.Stats().TaskQueueNum)
 		case "reloadtask":
