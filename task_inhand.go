@@ -33,13 +33,15 @@ import (
 const (
 	fileInHand      = "task.inhand"
 	inHandPerWorker = 1024
-	inHandEntrySize = 16
+	// inHandEntrySize is the stride of the table: the size of the record itself, so that
+	// no entry reaches into the next one or past the mapping's end.
+	inHandEntrySize = int(unsafe.Sizeof(inHandEntry{}))
 	// taskFlagLost (a finish message from the manager): the task worker that held the task
 	// died; the payload says how.
 	taskFlagLost uint16 = 1 << 4
 )
 
-// inHandEntry is one entry of the table (16 bytes, in shared memory).
+// inHandEntry is one entry of the table (24 bytes, in shared memory).
 type inHandEntry struct {
 	pid   atomic.Int32  // the task worker holding the task; 0: free
 	src   atomic.Int32  // the sending worker
@@ -55,7 +57,9 @@ type inHandTable struct {
 }
 
 func (t *inHandTable) entry(tw, i int) *inHandEntry {
-	return (*inHandEntry)(unsafe.Pointer(&t.mem[(tw*inHandPerWorker+i)*inHandEntrySize]))
+	off := (tw*inHandPerWorker + i) * inHandEntrySize
+	e := t.mem[off : off+inHandEntrySize : off+inHandEntrySize] // the whole entry lies in the mapping
+	return (*inHandEntry)(unsafe.Pointer(unsafe.SliceData(e)))
 }
 
 // newInHandTable makes the table in the manager, for n task workers.
