@@ -278,6 +278,7 @@ func (s *Server) buildChild() error {
 		return err
 	}
 	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
+	w.in = mp.reader
 	mp.pin.fn = w.pipeMessage
 	if s.mode == ModeProcess {
 		mp.pin.fn = w.processWorkerMessage // the master's events come on it too
@@ -377,6 +378,9 @@ func (p *pipeOut) Readable() { p.loop.RemoveFD(p.fd) }
 // a pipe message, a command, or a request for one of its connections (connRequest).
 func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	s := w.s
+	if !s.fromManager(w.in, h, false) {
+		return
+	}
 	switch h.Type {
 	case ipc.TypePipeMessage:
 		if s.cb.pipeMessage != nil {
@@ -453,7 +457,11 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 		c.slot.SetFlag(conntable.FlagConfirmed)
 		c.rc.Confirm()
 	case ipc.TypeSendFile:
-		w.sendFileFor(c, payload)
+		ffd := -1
+		if w.in != nil {
+			ffd = w.in.TakeFD()
+		}
+		w.sendFileFor(c, payload, ffd)
 	default:
 		s.log.Debug("swoole: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
 	}

@@ -22,6 +22,8 @@ const (
 	logEventDrop                  // an event that could not be passed to a worker (ModeProcess)
 	logNoIdle                     // no idle worker (9007, ModeProcess)
 	logDispatchBad                // dispatch_func returned an invalid worker id
+	logRefusedMsg                 // a request from another process refused (a SendFile without its file)
+	logForgedSrc                  // a message that claims to be the manager's from another process
 	logKinds
 )
 

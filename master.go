@@ -143,6 +143,7 @@ func (s *Server) buildMasterLoops() error {
 			return wrapErrno("", err, "cannot read the pipe of reactor %d", r)
 		}
 		ms.readers = append(ms.readers, rd)
+		w.in = rd
 		pin := &reactorPipeIn{w: w, r: rd}
 		if err := loop.AddFD(rd.FD(), pin, reactor.Readable); err != nil {
 			return wrapErrno("", err, "cannot watch the pipe of reactor %d", r)
@@ -676,6 +677,9 @@ func (p *reactorPipeIn) Writable() {}
 
 // reactorMessage applies one message from a worker to a master reactor.
 func (w *worker) reactorMessage(h ipc.Header, payload []byte) {
+	if !w.s.fromManager(w.in, h, false) {
+		return
+	}
 	if h.Type == msgCloseAck {
 		w.closeAcked(h.Fd)
 		return

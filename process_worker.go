@@ -120,6 +120,9 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 		s.log.Warn("swoole: an event for an unknown port was dropped: create the same ports, in the same order, in every process", "port", h.Aux)
 		return true
 	}
+	if !s.fromManager(w.in, h, true) { // only the master sends a client's events
+		return true
+	}
 	p := s.ports[h.Aux]
 	ctr := s.table.Counters()
 	rid := int(h.ReactorID)

@@ -28,11 +28,24 @@ func (s *Server) multi() *multi {
 // pipe does not take is queued and flushed by the loop); the manager, which has no loop,
 // waits up to max_wait_time for room.
 func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) error {
+	return s.forwardFD(call, owner, h, payload, -1)
+}
+
+// forwardFD is forward with a descriptor passed along with the request (SCM_RIGHTS; -1:
+// none). The descriptor is the pipe's from the call on, whatever the result: closed once
+// sent, or on error.
+func (s *Server) forwardFD(call string, owner int, h ipc.Header, payload []byte, fd int) error {
 	mp := s.mp
+	var wr *ipc.Writer
+	if mp != nil {
+		wr = s.pipeTo(owner) // ModeProcess: the master's reactor that holds the session
+	}
+	if wr == nil && fd >= 0 {
+		unix.Close(fd)
+	}
 	if mp == nil {
 		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to no process of this server", call, h.Fd))
 	}
-	wr := s.pipeTo(owner) // ModeProcess: the master's reactor that holds the session
 	if wr == nil {
 		return s.fail(newError(ErrSessionNotExist, "%s: session %d belongs to worker %d, which this server does not have", call, h.Fd, owner))
 	}
@@ -47,10 +60,16 @@ func (s *Server) forward(call string, owner int, h ipc.Header, payload []byte) e
 		if urgent {
 			s.flushReplies()
 		}
-		err = wr.Write(h, payload)
+		if fd >= 0 {
+			err = wr.WriteFD(h, payload, fd)
+		} else {
+			err = wr.Write(h, payload)
+		}
 		if urgent && err == nil {
 			_, _ = wr.Flush()
 		}
+	} else if fd >= 0 {
+		err = wr.WriteFDBlocking(h, payload, fd, time.Now().Add(s.eff.MaxWaitTime))
 	} else {
 		err = wr.WriteBlocking(h, payload, time.Now().Add(s.eff.MaxWaitTime))
 	}
@@ -124,34 +143,82 @@ func (s *Server) pipeTo(owner int) *ipc.Writer {
 	return nil
 }
 
-// sendFileRemote asks the owner of session fd to send the file (checked by the caller).
-func (s *Server) sendFileRemote(owner int, fd int64, filename string, offset, length int64) error {
+// sendFileRemote asks the owner of session fd to send the file ffd (opened and checked by
+// the caller, with the caller's rights): the descriptor travels with the request
+// (SCM_RIGHTS), the name only for the owner's log. ffd is the pipe's from the call on.
+func (s *Server) sendFileRemote(owner int, fd int64, ffd int, filename string, offset, length int64) error {
 	payload := make([]byte, 16, 16+len(filename))
 	binary.LittleEndian.PutUint64(payload, uint64(offset))
 	binary.LittleEndian.PutUint64(payload[8:], uint64(length))
 	payload = append(payload, filename...)
-	return s.forward("SendFile", owner, ipc.Header{Type: ipc.TypeSendFile, Fd: fd}, payload)
+	return s.forwardFD("SendFile", owner, ipc.Header{Type: ipc.TypeSendFile, Fd: fd}, payload, ffd)
 }
 
-// sendFileFor carries out a SendFile another process asked for, on the owner's loop.
-func (w *worker) sendFileFor(c *conn, payload []byte) {
+// sendFileFor carries out a SendFile another process asked for, on the owner's loop, with
+// the descriptor that came with the request (ffd; -1 when none came). The owner never opens
+// a file by name for another process: it may hold rights the asker has not (a ModeProcess
+// master runs as root while its workers drop to user), and the name may lead elsewhere by
+// now (a symbolic link swapped). A request without a descriptor, or whose descriptor is not
+// a readable regular file, is refused: nothing is sent.
+func (w *worker) sendFileFor(c *conn, payload []byte, ffd int) {
 	s := w.s
+	refuse := func(why string) {
+		if ffd >= 0 {
+			unix.Close(ffd)
+		}
+		if ok, left := s.logLimits[logRefusedMsg].allow(); ok {
+			s.log.Warn("swoole: a SendFile request from another process was refused: "+why, "fd", c.id, "suppressed", left)
+		}
+	}
+	if ffd < 0 {
+		refuse("it came without the file's descriptor")
+		return
+	}
 	if len(payload) < 16 {
+		refuse("malformed request")
 		return
 	}
 	offset := int64(binary.LittleEndian.Uint64(payload))
 	length := int64(binary.LittleEndian.Uint64(payload[8:]))
-	name := string(payload[16:])
-	ffd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		s.log.Warn("swoole: SendFile from another worker: cannot open the file", "fd", c.id, "file", name, "err", err)
+	var st unix.Stat_t
+	if err := unix.Fstat(ffd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		refuse("not a regular file")
 		return
 	}
-	if err := c.rc.SendFile(ffd, offset, length); err != nil {
-		s.log.Warn("swoole: SendFile from another worker failed", "fd", c.id, "file", name, "err", err)
+	if fl, err := unix.FcntlInt(uintptr(ffd), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE == unix.O_WRONLY {
+		refuse("the file is not open for reading")
+		return
+	}
+	if offset < 0 || length <= 0 {
+		refuse("bad offset or length")
+		return
+	}
+	if err := c.rc.SendFile(ffd, offset, length); err != nil { // owns ffd
+		s.log.Warn("swoole: SendFile from another worker failed", "fd", c.id, "file", string(payload[16:]), "err", err)
 		return
 	}
 	s.countSend(c, length)
+}
+
+// fromManager reports whether a message that claims to come from the manager (SrcWorker
+// managerSrcID; the ModeProcess master does the manager's work), or that only the manager
+// sends (managerOnly: a client's events for a ModeProcess worker), came from the manager's
+// process. The header's SrcWorker is whatever its writer put there, and every child can
+// write to every pipe; the pid r tells is the kernel's (ipc.NewPair sets SO_PASSCRED), which
+// a process cannot choose without CAP_SYS_ADMIN. The caller drops a message that fails; it
+// is logged here, rate-limited.
+func (s *Server) fromManager(r *ipc.Reader, h ipc.Header, managerOnly bool) bool {
+	if r == nil || (!managerOnly && h.SrcWorker != managerSrcID) {
+		return true
+	}
+	pid := int(r.SenderPID())
+	if pid == 0 || pid == s.run.managerPID() { // 0: a socket that does not tell
+		return true
+	}
+	if ok, left := s.logLimits[logForgedSrc].allow(); ok {
+		s.log.Warn("swoole: a message that only the manager sends came from another process: dropped", "type", h.Type.String(), "claims", h.SrcWorker, "sender_pid", pid, "manager_pid", s.run.managerPID(), "suppressed", left)
+	}
+	return false
 }
 
 // sendMessageMulti delivers SendMessage's payload to worker dst's OnPipeMessage.

@@ -48,8 +48,9 @@ func (s *Server) SendFile(fd int64, filename string, offset, length int64) error
 		return s.fail(newError(ErrSystemCallFail, "SendFile: offset %d + length %d is past the end of %q (%d bytes)", offset, length, filename, size))
 	}
 	if remote {
-		unix.Close(ffd)
-		return s.sendFileRemote(owner, fd, filename, offset, length)
+		// The owner gets this descriptor, opened and checked here, with this process's
+		// rights: it never opens the name itself (route.go, remote.go sendFileFor).
+		return s.sendFileRemote(owner, fd, ffd, filename, offset, length)
 	}
 	if err := c.rc.SendFile(ffd, offset, length); err != nil {
 		return s.sendError(c, fd, int(length), err)

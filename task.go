@@ -564,7 +564,7 @@ func (r *resIn) Readable() {
 	ts := r.ts
 	var batch []finishMsg
 	if _, err := ts.res.ReadBatch(func(h ipc.Header, payload []byte) {
-		if h.Type != ipc.TypeFinish {
+		if h.Type != ipc.TypeFinish || !ts.s.fromManager(ts.res, h, false) {
 			return
 		}
 		batch = append(batch, finishMsg{id: h.Fd, src: int(h.SrcWorker), flags: h.Aux, data: append([]byte(nil), payload...)})

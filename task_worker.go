@@ -168,6 +168,9 @@ func (p *taskIn) Readable() {
 	s := tr.ts.s
 	var batch []taskMsg
 	if _, err := p.r.ReadBatch(func(h ipc.Header, payload []byte) {
+		if !s.fromManager(p.r, h, false) {
+			return
+		}
 		m := taskMsg{h: h, data: append([]byte(nil), payload...), hand: -1}
 		if h.Type == ipc.TypeTask {
 			// Held from now: should this process die before answering, the manager

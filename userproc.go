@@ -304,6 +304,9 @@ func (s *Server) buildUserProcess() error {
 func (s *Server) userProcessReader() {
 	mp := s.mp
 	handle := func(h ipc.Header, payload []byte) {
+		if !s.fromManager(mp.reader, h, false) {
+			return
+		}
 		switch h.Type {
 		case ipc.TypePipeMessage:
 			if s.cb.pipeMessage != nil {

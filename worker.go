@@ -8,6 +8,7 @@ import (
 
 	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/framing"
+	"github.com/goswoole/swoole/internal/ipc"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/sys"
 	"github.com/goswoole/swoole/internal/timer"
@@ -20,8 +21,9 @@ type worker struct {
 	id     int
 	loop   *reactor.Loop
 	slot   *conntable.WorkerSlot
-	timers timer.Heap // this worker's timers (loop goroutine only)
-	pid    int32      // this process's pid, stored in the slots of the connections it owns
+	timers timer.Heap  // this worker's timers (loop goroutine only)
+	pid    int32       // this process's pid, stored in the slots of the connections it owns
+	in     *ipc.Reader // the pipe whose messages it handles (descriptors: TakeFD)
 
 	maxRequests int64 // max_request (with its grace) in a worker process; 0 = no limit
 	requests    int64 // requests handled by this process (loop goroutine only)

@@ -51,6 +51,16 @@
 // far more than sendmmsg alone. A datagram is accepted only if its records fill it
 // exactly and, when there are several, all are whole messages; otherwise it is dropped whole.
 //
+// # Descriptors and senders
+//
+// [Writer.WriteFD] passes an open descriptor with a message (SCM_RIGHTS): the message travels
+// alone in its datagram, and the receiving callback takes the descriptor with
+// [Reader.TakeFD] (the Reader closes one that is not taken, and those of datagrams it drops
+// or never delivers). Both ends of a pair have SO_PASSCRED, so every datagram carries its
+// sender's pid as the kernel knows it ([Reader.SenderPID]): unlike SrcWorker, which any
+// writer can set, a process cannot choose it without CAP_SYS_ADMIN. A chunk whose pid is not
+// that of its message's first chunk is dropped.
+//
 // # Writing
 //
 // A [Writer] sends a message at once when nothing is queued: header and payload gathered by

@@ -39,4 +39,6 @@ var (
 	errType   = fmt.Errorf("%w: invalid type", ErrMalformed)
 	errChunk  = fmt.Errorf("%w: chunk out of sequence", ErrMalformed)
 	errTotal  = fmt.Errorf("%w: chunk lengths do not match the message length", ErrMalformed)
+	errFD     = fmt.Errorf("%w: descriptors on a datagram that cannot carry them", ErrMalformed)
+	errSender = fmt.Errorf("%w: a chunk from another process than its message's first", ErrMalformed)
 )

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/sys"
 )
 
 // Reader receives messages on one end of a pair. It is not safe for concurrent use: one
@@ -20,6 +22,12 @@ import (
 //
 // The Reader does not own the file: it keeps it referenced, and the caller closes it after
 // the last call has returned.
+//
+// A message sent with a descriptor ([Writer.WriteFD]) brings a descriptor of the Reader's
+// process: fn takes it with [Reader.TakeFD], or the Reader closes it when fn returns. A
+// descriptor that comes with a datagram that cannot carry one (several records, a chunk,
+// more than one descriptor) is closed and the datagram dropped (ErrMalformed); so is every
+// descriptor of a datagram the Reader drops or never delivers (fn panicked).
 type Reader struct {
 	f     *os.File
 	fd    int
@@ -29,29 +37,39 @@ type Reader struct {
 	sets  []*recvSet  // by nesting depth: the buffers of one recvmmsg
 	stack []*received // the batches of the ReadBatch calls in progress, outermost first
 	asm   reassembler
+	held  int // the descriptor of the message fn is being given (TakeFD), or -1
 }
 
-// recvSet is the buffers of one recvmmsg: Batch slots of slot bytes.
+// recvSet is the buffers of one recvmmsg: Batch slots of slot bytes, and a control buffer
+// per slot for the descriptors a datagram brings.
 type recvSet struct {
 	bufs []byte
+	ctl  []byte
 	iov  []unix.Iovec
 	msgs []unix.Mmsghdr
 	st   received
 }
 
 // received is what one ReadBatch call received and is delivering: datagrams next..n-1 of
-// its set are still to feed, and the records of cur from off.
+// its set are still to feed, and the records of cur from off; fd is the descriptor that
+// came with cur (-1: none), not yet given to fn.
 type received struct {
 	set  *recvSet
 	n    int
 	next int
 	cur  []byte
 	off  int
+	fd   int
+	pid  int32 // the sender's pid of cur (0: unknown)
 }
+
+// ctlSize is the control buffer of one datagram.
+var ctlSize = sys.ControlSpace()
 
 func newRecvSet(batch, slot int) *recvSet {
 	rs := &recvSet{
 		bufs: make([]byte, batch*slot),
+		ctl:  make([]byte, batch*ctlSize),
 		iov:  make([]unix.Iovec, batch),
 		msgs: make([]unix.Mmsghdr, batch),
 	}
@@ -60,9 +78,21 @@ func newRecvSet(batch, slot int) *recvSet {
 		rs.iov[i].SetLen(slot)
 		rs.msgs[i].Hdr.Iov = &rs.iov[i]
 		rs.msgs[i].Hdr.SetIovlen(1)
+		rs.msgs[i].Hdr.Control = &rs.ctl[i*ctlSize]
 	}
 	rs.st.set = rs
+	rs.st.fd = -1
 	return rs
+}
+
+// control returns what came with datagram i of rs besides its bytes (descriptors, the
+// sender's credentials): the caller owns the descriptors.
+func (rs *recvSet) control(i int) sys.Control {
+	n := int(rs.msgs[i].Hdr.Controllen)
+	if n == 0 {
+		return sys.Control{}
+	}
+	return sys.ParseControl(rs.ctl[i*ctlSize : i*ctlSize+min(n, ctlSize)])
 }
 
 // NewReader returns a Reader on f, an end of a pair from NewPair or Inherit. It allocates
@@ -83,6 +113,7 @@ func NewReader(f *os.File, cfg Config) (*Reader, error) {
 		slot:  HeaderSize + cfg.MaxPayload,
 		batch: cfg.Batch,
 		asm:   newReassembler(cfg),
+		held:  -1,
 	}
 	r.sets = []*recvSet{newRecvSet(r.batch, r.slot)}
 	return r, nil
@@ -132,6 +163,9 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 	if limit > 0 && limit < len(msgs) {
 		msgs = msgs[:limit]
 	}
+	for i := range msgs {
+		msgs[i].Hdr.SetControllen(ctlSize) // the kernel wrote the last read's length there
+	}
 	n, errno := recvmmsg(r.fd, msgs)
 	r.c.RecvSyscalls.Add(1)
 	if errno != 0 {
@@ -142,12 +176,44 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 	}
 	r.c.DgramsRecv.Add(uint64(n))
 	st := &rs.st
-	st.n, st.next, st.cur, st.off = n, 0, nil, 0
+	st.n, st.next, st.cur, st.off, st.fd = n, 0, nil, 0, -1
 	r.stack = append(r.stack, st)
-	defer func() { r.stack = r.stack[:len(r.stack)-1] }() // fn may panic
+	defer r.pop(st) // fn may panic
 	for r.step(st, fn) {
 	}
 	return n, nil
+}
+
+// pop ends a ReadBatch call: st is done, or abandoned by a panic in fn, and the descriptors
+// of the datagrams it did not deliver are closed.
+func (r *Reader) pop(st *received) {
+	r.stack = r.stack[:len(r.stack)-1]
+	if st.fd >= 0 {
+		unix.Close(st.fd)
+		st.fd = -1
+	}
+	for i := st.next; i < st.n; i++ {
+		c := st.set.control(i)
+		c.CloseFDs()
+	}
+	st.next = st.n
+}
+
+// SenderPID returns the pid of the process that sent the message fn is handling, as the
+// kernel tells it (SCM_CREDENTIALS on a socket with SO_PASSCRED, which NewPair sets), or 0
+// when it is not known (a socket made otherwise). A process cannot claim another pid
+// without CAP_SYS_ADMIN: unlike the header's SrcWorker, it tells the processes of a server
+// apart. Call it only from fn.
+func (r *Reader) SenderPID() int32 { return r.asm.pid }
+
+// TakeFD returns the descriptor that came with the message fn is handling (sent by
+// [Writer.WriteFD]), or -1 when it brought none. The caller owns it and must close it; a
+// second call returns -1. A descriptor fn does not take is closed when fn returns. Call it
+// only from fn, before any nested ReadBatch.
+func (r *Reader) TakeFD() int {
+	fd := r.held
+	r.held = -1
+	return fd
 }
 
 // Pending returns the number of datagrams that the ReadBatch calls in progress (fn runs)
@@ -176,7 +242,12 @@ func (r *Reader) step(st *received, fn func(h Header, payload []byte)) bool {
 		st.next++
 		m := &st.set.msgs[i]
 		d := st.set.bufs[i*r.slot : i*r.slot+int(m.Len)]
+		var ctl sys.Control
+		if m.Hdr.Controllen != 0 {
+			ctl = st.set.control(i)
+		}
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			ctl.CloseFDs()
 			var h Header
 			if len(d) >= HeaderSize {
 				h = decodeHeader(d)
@@ -184,18 +255,55 @@ func (r *Reader) step(st *received, fn func(h Header, payload []byte)) bool {
 			r.asm.drop(h, ErrTruncated)
 			continue
 		}
-		if _, h, err := checkDatagram(d); err != nil {
+		records, h, err := checkDatagram(d)
+		if err == nil && ctl.NFD > 0 && (ctl.NFD > 1 || ctl.More || m.Hdr.Flags&unix.MSG_CTRUNC != 0 || records != 1 || h.Flags&FlagChunkMask != FlagChunkMask) {
+			err = errFD
+		}
+		if err != nil {
+			ctl.CloseFDs()
 			r.asm.drop(h, err)
 			continue
 		}
 		st.cur, st.off = d, 0
+		if ctl.NFD == 1 {
+			st.fd = ctl.FDs[0]
+		}
+		st.pid = 0
+		if ctl.Cred {
+			st.pid = ctl.PID
+		}
 	}
 	h := decodeHeader(st.cur[st.off:])
 	end := st.off + HeaderSize + int(h.Len)
 	body := st.cur[st.off+HeaderSize : end]
 	st.off = end
-	r.asm.record(h, body, fn)
+	outerPID := r.asm.pid // a nested call: the outer fn's SenderPID is its own again after
+	r.asm.pid = st.pid
+	if st.fd >= 0 || r.held >= 0 {
+		// A message with a descriptor, or any message given to fn while an outer fn
+		// holds one (nested ReadBatch): TakeFD must answer for this message alone.
+		fd := st.fd
+		st.fd = -1
+		r.deliverFD(h, body, fn, fd)
+	} else {
+		r.asm.record(h, body, fn)
+	}
+	r.asm.pid = outerPID
 	return true
+}
+
+// deliverFD gives fn one record with fd (-1: none) as the descriptor TakeFD returns, and
+// closes fd if fn did not take it; the outer message's descriptor is TakeFD's again after.
+func (r *Reader) deliverFD(h Header, body []byte, fn func(Header, []byte), fd int) {
+	outer := r.held
+	r.held = fd
+	defer func() {
+		if r.held >= 0 {
+			unix.Close(r.held)
+		}
+		r.held = outer
+	}()
+	r.asm.record(h, body, fn)
 }
 
 // WaitReadable waits with poll(2) until a datagram is waiting or the deadline passes

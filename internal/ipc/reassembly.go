@@ -21,6 +21,7 @@ type reassembler struct {
 	parts      map[int16]*partial
 	c          *Counters
 	onDrop     func(Header, error)
+	pid        int32 // the sender's pid of the datagram being fed (SO_PASSCRED); 0: unknown
 }
 
 // partial is one sender's message in progress.
@@ -28,6 +29,7 @@ type partial struct {
 	h     Header // the first chunk's header
 	buf   []byte // pooled, len = the message's total length; nil while skipping
 	off   int    // bytes received so far
+	pid   int32  // the sender's pid of its first chunk (0: unknown)
 	state uint8
 }
 
@@ -121,6 +123,12 @@ func (r *reassembler) record(h Header, body []byte, fn func(Header, []byte)) {
 			r.drop(h, errChunk)
 			return
 		}
+		if p.pid != r.pid {
+			// Another process using the same SrcWorker: its chunk is not part of this
+			// message, which goes on.
+			r.drop(h, errSender)
+			return
+		}
 		if p.h.MsgID != h.MsgID || p.h.Type != h.Type || p.h.Fd != h.Fd {
 			r.abandon(p)
 			r.drop(h, errChunk)
@@ -174,6 +182,7 @@ func (r *reassembler) begin(h Header, body []byte) {
 	}
 	p.h = h
 	p.off = 0
+	p.pid = r.pid
 	r.active++
 	switch {
 	case total > r.maxMessage:

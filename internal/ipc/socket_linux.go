@@ -22,13 +22,15 @@ const SocketBufferSize = 4 << 20
 // which parent and child share, and os/exec or os.File.Fd may change it behind our back.
 const (
 	sendFlags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
-	recvFlags = unix.MSG_DONTWAIT
+	recvFlags = unix.MSG_DONTWAIT | unix.MSG_CMSG_CLOEXEC // received descriptors never leak into a child
 )
 
 // NewPair creates a connected AF_UNIX SOCK_DGRAM socket pair for one worker: the master keeps
 // a and passes b to the child (exec.Cmd.ExtraFiles), keeping b too if it is to hand it to a
 // restarted child. Both ends are close-on-exec (ExtraFiles clears that in the child) and
-// non-blocking, and have SocketBufferSize buffers where the system allows.
+// non-blocking, and have SocketBufferSize buffers where the system allows. Both ends have
+// SO_PASSCRED, so that every datagram carries its sender's pid, set by the kernel (see
+// [Reader.SenderPID]); it is set before any process may write, so no datagram lacks it.
 //
 // The files are not registered with Go's network poller (os.File would otherwise do so for a
 // non-blocking descriptor, and wake the runtime for every datagram): drive them with Writer
@@ -40,6 +42,11 @@ func NewPair() (a, b *os.File, err error) {
 	}
 	for _, fd := range fds {
 		tuneBuffers(fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+			return nil, nil, os.NewSyscallError("setsockopt", err)
+		}
 	}
 	// Wrap while still blocking, so that os.NewFile does not register them with the
 	// netpoller; then make them non-blocking.

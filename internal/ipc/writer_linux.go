@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goswoole/swoole/internal/buffer"
+	"github.com/goswoole/swoole/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,6 +42,7 @@ type Writer struct {
 	hdr  []byte
 	iov  []unix.Iovec
 	msgs []unix.Mmsghdr
+	ctl  []byte // one SCM_RIGHTS control message per datagram that passes a descriptor
 
 	// The send queue: datagrams, each contiguous in a pooled slab, sent in order.
 	q        []qrec
@@ -93,6 +95,7 @@ type qrec struct {
 	off  int32 // offset in the slab
 	n    int32 // datagram length
 	msgs int32 // messages whose last record is in it
+	fd   int32 // a descriptor passed with the datagram (WriteFD), owned by the queue; -1: none
 	pack bool  // holds only whole messages: more may be appended
 }
 
@@ -114,6 +117,7 @@ func NewWriter(f *os.File, cfg Config) (*Writer, error) {
 		hdr:      make([]byte, cfg.Batch*hdrSlot),
 		iov:      make([]unix.Iovec, 2*cfg.Batch),
 		msgs:     make([]unix.Mmsghdr, cfg.Batch),
+		ctl:      make([]byte, cfg.Batch*sys.RightsSpace(1)),
 		slabSize: max(64<<10, HeaderSize+cfg.MaxPayload),
 	}
 	return w, nil
@@ -152,6 +156,124 @@ func (w *Writer) Write(h Header, payload []byte) error {
 	return w.sendDirect(h, payload)
 }
 
+// WriteFD sends a message with a descriptor (SCM_RIGHTS): the receiver gets a descriptor of
+// its own for the same open file with that message (see [Reader.TakeFD]). The message must
+// fit one datagram (at most Config.MaxPayload bytes, else ErrTooLarge); it travels alone in
+// its datagram, in order with the Writer's other messages. Header fields as for Write.
+//
+// fd belongs to the Writer from the call on, whatever WriteFD returns: it is closed once
+// its datagram is sent, at once on an error, or by Discard. The caller must not use or
+// close it afterwards (pass a dup to keep one).
+func (w *Writer) WriteFD(h Header, payload []byte, fd int) error {
+	if fd < 0 {
+		return os.NewSyscallError("sendmsg", unix.EBADF)
+	}
+	if len(payload) > w.cfg.MaxPayload {
+		unix.Close(fd)
+		return ErrTooLarge
+	}
+	w.mu.Lock()
+	err := w.writeFDLocked(h, payload, fd)
+	w.mu.Unlock()
+	if err != nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// WriteFDBlocking is WriteFD for processes without an event loop: like WriteBlocking, it
+// first waits for room when the queue is full, and then until the queue is empty. On
+// ErrTimeout after the message was queued, it stays queued with its descriptor (a later
+// Flush sends it, Discard closes it); otherwise fd is closed as WriteFD says.
+func (w *Writer) WriteFDBlocking(h Header, payload []byte, fd int, deadline time.Time) error {
+	if fd < 0 {
+		return os.NewSyscallError("sendmsg", unix.EBADF)
+	}
+	if len(payload) > w.cfg.MaxPayload {
+		unix.Close(fd)
+		return ErrTooLarge
+	}
+	for {
+		w.mu.Lock()
+		err := w.writeFDLocked(h, payload, fd)
+		w.mu.Unlock()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrQueueFull) {
+			unix.Close(fd)
+			return err
+		}
+		if err := w.FlushBlocking(deadline); err != nil {
+			unix.Close(fd)
+			return err
+		}
+	}
+	return w.FlushBlocking(deadline)
+}
+
+// writeFDLocked sends or queues a one-datagram message with fd. On success the Writer owns
+// fd; on an error it is still the caller's. Must hold w.mu.
+func (w *Writer) writeFDLocked(h Header, payload []byte, fd int) error {
+	h.MsgID = w.nextID
+	w.nextID++
+	if w.qhead < len(w.q) {
+		if w.buffered+queuedSize(len(payload), w.cfg.MaxPayload) > w.cfg.MaxBuffered {
+			return ErrQueueFull
+		}
+		w.queueChunks(h, payload, 0, 1, fd)
+		return nil
+	}
+	n := len(payload)
+	ch := chunkHeader(h, n, 0, n, 0, 1)
+	hb := w.hdr[:HeaderSize]
+	ch.Encode(hb)
+	iov := w.iov[:2]
+	iov[0].Base = &hb[0]
+	iov[0].SetLen(HeaderSize)
+	niov := 1
+	if n > 0 {
+		iov[1].Base = &payload[0]
+		iov[1].SetLen(n)
+		niov = 2
+	}
+	m := &w.msgs[0].Hdr
+	m.Iov = &iov[0]
+	m.SetIovlen(niov)
+	w.setRights(0, fd)
+	errno := sendmsg(w.fd, m)
+	w.c.SendSyscalls.Add(1)
+	iov[1].Base = nil
+	w.setRights(0, -1)
+	switch errno {
+	case 0:
+		w.c.DgramsSent.Add(1)
+		w.c.MsgsSent.Add(1)
+		unix.Close(fd) // the receiver has its own reference
+		return nil
+	case unix.EAGAIN:
+		w.queueChunks(h, payload, 0, 1, fd)
+		return nil
+	}
+	return os.NewSyscallError("sendmsg", errno)
+}
+
+// setRights attaches an SCM_RIGHTS message carrying fd to w.msgs[j], or none when fd < 0.
+// Must hold w.mu.
+func (w *Writer) setRights(j, fd int) {
+	m := &w.msgs[j].Hdr
+	if fd < 0 {
+		m.Control = nil
+		m.SetControllen(0)
+		return
+	}
+	sz := sys.RightsSpace(1)
+	b := w.ctl[j*sz : (j+1)*sz]
+	n := sys.PutRights(b, fd)
+	m.Control = &b[0]
+	m.SetControllen(n)
+}
+
 // Enqueue queues a message without trying to send it (a pooled copy), so that a later Flush
 // sends many messages per sendmmsg. Use it for bursts: enqueue what one pass of an event loop
 // produces, then Flush once. Header fields and errors as for Write.
@@ -172,12 +294,13 @@ func (w *Writer) queueMsg(h Header, payload []byte) error {
 		return ErrQueueFull
 	}
 	k := chunkCount(len(payload), w.cfg.MaxPayload)
-	w.queueChunks(h, payload, 0, k)
+	w.queueChunks(h, payload, 0, k, -1)
 	return nil
 }
 
-// queueChunks queues datagrams i..k-1 of a message. Must hold w.mu.
-func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
+// queueChunks queues datagrams i..k-1 of a message; fd (-1: none) goes with its only
+// datagram, which nothing is packed with. Must hold w.mu.
+func (w *Writer) queueChunks(h Header, payload []byte, i, k, fd int) {
 	wasEmpty := w.qhead == len(w.q)
 	w.c.MsgsQueued.Add(1)
 	maxD := HeaderSize + w.cfg.MaxPayload
@@ -189,7 +312,7 @@ func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
 		}
 		// A whole small message joins the last queued datagram when that one holds only
 		// whole messages and both fit: one datagram, one skb, for a burst.
-		if k == 1 && !w.cfg.NoPacking && w.qhead < len(w.q) {
+		if k == 1 && fd < 0 && !w.cfg.NoPacking && w.qhead < len(w.q) {
 			if last := &w.q[len(w.q)-1]; last.pack && int(last.n)+d <= maxD && w.tail+d <= w.slabSize {
 				appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
 				last.n += int32(d)
@@ -205,7 +328,7 @@ func (w *Writer) queueChunks(h Header, payload []byte, i, k int) {
 		}
 		slab := w.slabs[len(w.slabs)-1]
 		appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
-		r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), pack: k == 1}
+		r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), fd: int32(fd), pack: k == 1 && fd < 0}
 		if i == k-1 {
 			r.msgs = 1
 		}
@@ -248,6 +371,8 @@ func (w *Writer) sendDirect(h Header, payload []byte) error {
 			}
 			w.msgs[j].Hdr.Iov = &iov[0]
 			w.msgs[j].Hdr.SetIovlen(niov)
+			w.msgs[j].Hdr.Control = nil
+			w.msgs[j].Hdr.SetControllen(0)
 		}
 		sent := 0
 		if m == 1 {
@@ -275,7 +400,7 @@ func (w *Writer) sendDirect(h Header, payload []byte) error {
 	case errno != 0 && errno != unix.EAGAIN:
 		return os.NewSyscallError(sendCallName(k-i), errno)
 	}
-	w.queueChunks(h, payload, i, k)
+	w.queueChunks(h, payload, i, k, -1)
 	return nil
 }
 
@@ -306,6 +431,7 @@ func (w *Writer) flushLocked() (done bool, err error) {
 			w.iov[j].SetLen(int(r.n))
 			w.msgs[j].Hdr.Iov = &w.iov[j]
 			w.msgs[j].Hdr.SetIovlen(1)
+			w.setRights(j, int(r.fd))
 		}
 		var sent int
 		var errno unix.Errno
@@ -338,6 +464,9 @@ func (w *Writer) pop(n int) {
 	for _, r := range w.q[w.qhead : w.qhead+n] {
 		w.buffered -= int(r.n)
 		msgs += uint64(r.msgs)
+		if r.fd >= 0 { // the receiver has its own reference now
+			unix.Close(int(r.fd))
+		}
 	}
 	w.c.MsgsSent.Add(msgs)
 	w.qhead += n
@@ -378,13 +507,18 @@ func (w *Writer) Buffered() int {
 	return w.buffered
 }
 
-// Discard drops everything queued and returns the number of datagrams dropped. Use it when
-// the other end is gone for good. A message partly sent is torn: the Reader drops its first
+// Discard drops everything queued and returns the number of datagrams dropped (the
+// descriptors queued with them are closed). Use it when the other end is gone for good. A message partly sent is torn: the Reader drops its first
 // part when the next message from this sender arrives.
 func (w *Writer) Discard() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := len(w.q) - w.qhead
+	for _, r := range w.q[w.qhead:] {
+		if r.fd >= 0 {
+			unix.Close(int(r.fd))
+		}
+	}
 	w.q = w.q[:0]
 	w.qhead = 0
 	w.buffered = 0
