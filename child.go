@@ -282,6 +282,7 @@ func (s *Server) buildChild() error {
 	mp.pin.fn = w.pipeMessage
 	if s.mode == ModeProcess {
 		mp.pin.fn = w.processWorkerMessage // the master's events come on it too
+		mp.pin.one = true
 	}
 	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
 }
@@ -324,21 +325,44 @@ func (w *worker) tryTakePipe() bool {
 
 // pipeIn is the worker's own pipe in its loop.
 type pipeIn struct {
-	w  *worker
-	r  *ipc.Reader
-	fn func(ipc.Header, []byte)
+	w   *worker
+	r   *ipc.Reader
+	fn  func(ipc.Header, []byte)
+	one bool // a ModeProcess event worker: one datagram (one event) per receive
 }
+
+// eventReadsPerWake bounds the datagrams a ModeProcess worker receives, one at a time, per
+// wake-up of its pipe, so that its timers and other descriptors get their turn.
+const eventReadsPerWake = 64
 
 func (p *pipeIn) Readable() {
 	s := p.w.s
 	ext := &s.mp.ext // a Command wait in a callback of this read must know (command_multi.go)
 	ext.inRead++
-	s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
-	_, err := p.r.ReadBatchMax(p.fn, p.w.requestBudget())
-	s.endReplyBatch()
-	ext.inRead--
-	if err != nil {
-		p.w.s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
+	defer func() { ext.inRead-- }()
+	if !p.one {
+		s.beginReplyBatch()
+		_, err := p.r.ReadBatchMax(p.fn, p.w.requestBudget())
+		s.endReplyBatch()
+		if err != nil {
+			s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
+		}
+		return
+	}
+	// A ModeProcess worker takes its events one datagram (one event: the master does not
+	// pack them) at a time and answers each before it receives the next: a worker killed
+	// here loses only the event in hand, as in Swoole, never the ones read with it.
+	for range eventReadsPerWake {
+		s.beginReplyBatch()
+		n, err := p.r.ReadBatchMax(p.fn, 1)
+		s.endReplyBatch()
+		if err != nil {
+			s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
+			return
+		}
+		if n == 0 || p.w.leaving() || p.w.loop.Stopped() {
+			return
+		}
 	}
 }
 

@@ -267,6 +267,17 @@ func mpEchoServer() int {
 			mpEvent("sleeping", s.GetWorkerID())
 			time.Sleep(time.Duration(ms) * time.Millisecond) // holds this worker's loop
 			reply("slept")
+		case "hold":
+			// hold <path>: holds this worker's loop until the file exists (at most a minute).
+			mpEvent("holding", s.GetWorkerID())
+			for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				if _, err := os.Stat(arg); err == nil {
+					break
+				}
+			}
+			reply("held")
+		case "dispatched":
+			reply("dispatched %d", s.Stats().DispatchCount)
 		case "flood":
 			// flood <fd> <n> <size>: n messages of size bytes to fd, in one callback, then
 			// "flooded <failures>"; each message is <size-1> copies of a letter and '\n'.

@@ -1,0 +1,86 @@
+package swoole_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// TestModeProcessKilledWorkerLosesOnlyTheEventInHand: events that reached a ModeProcess
+// worker's pipe together, while it was busy, are not lost with it when it is killed in the
+// first one's callback: only the event in hand is (as in Swoole, whose worker reads one
+// message at a time); its replacement answers the rest, on the same connections.
+func TestModeProcessKilledWorkerLosesOnlyTheEventInHand(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	var mine, other []*mpClient // worker 0's connections, and one of worker 1's
+	for i := 0; i < 60 && (len(mine) < 6 || len(other) < 1); i++ {
+		c := ms.dial()
+		if id, _, _ := c.who(); id == 0 {
+			mine = append(mine, c)
+		} else {
+			other = append(other, c)
+		}
+	}
+	if len(mine) < 6 || len(other) < 1 {
+		t.Fatalf("connections: %d on worker 0, %d on worker 1", len(mine), len(other))
+	}
+	_, victim, _ := mine[0].who()
+	probe := other[0]
+	dispatched := func() int {
+		f := probe.do("dispatched")
+		if len(f) != 2 {
+			t.Fatalf("dispatched: %q", f)
+		}
+		n, _ := strconv.Atoi(f[1])
+		return n
+	}
+	// waitQueued waits until the master has passed n more events to the workers than at
+	// base (each probe is an event too).
+	probes := 0
+	waitQueued := func(base, n int) {
+		ms.eventually(fmt.Sprintf("%d events passed to the workers", n), func() bool {
+			probes++
+			return dispatched() >= base+n+probes
+		})
+	}
+	release := filepath.Join(t.TempDir(), "release")
+	mine[0].send("hold " + release)
+	ms.waitEvent("holding", func(e mpEv) bool { return e.PID == victim })
+
+	// While worker 0 is held, its pipe fills: first the event it will be killed in, then
+	// four more behind it.
+	probes = 0
+	base := dispatched()
+	mine[1].send("sleep 60000")
+	waitQueued(base, 1)
+	for i, c := range mine[2:] {
+		c.send(fmt.Sprintf("echo queued-%d", i))
+	}
+	waitQueued(base, 1+len(mine[2:]))
+
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f := mine[0].read(); len(f) != 1 || f[0] != "held" {
+		t.Fatalf("hold: %q", f)
+	}
+	ms.waitEvent("sleeping", func(e mpEv) bool { return e.PID == victim })
+	if err := syscallKill(victim); err != nil {
+		t.Fatal(err)
+	}
+	ms.waitEvent("workererror", func(e mpEv) bool { return e.int(1) == victim })
+	for i, c := range mine[2:] {
+		want := fmt.Sprintf("queued-%d", i)
+		if f := c.read(); len(f) != 1 || f[0] != want {
+			t.Fatalf("event %d queued behind the one in hand: %q, want %q (lost with the killed worker)", i, f, want)
+		}
+	}
+	// Every connection is still served, by the replacement.
+	for i, c := range mine {
+		if id, pid, _ := c.who(); id != 0 || pid == victim {
+			t.Fatalf("connection %d: served by worker %d pid %d after the kill", i, id, pid)
+		}
+	}
+}
