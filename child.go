@@ -274,15 +274,20 @@ func (s *Server) buildChild() error {
 			return wrapErrno("", err, "cannot watch port %d", p.port)
 		}
 	}
-	if mp.reader, err = s.adoptInPipe(what, fileIn, s.ipcConfig()); err != nil {
+	rcfg := s.ipcConfig()
+	if s.mode == ModeProcess {
+		if rcfg, err = s.adoptEventArea(what, rcfg); err != nil { // event_area.go
+			return err
+		}
+	}
+	if mp.reader, err = s.adoptInPipe(what, fileIn, rcfg); err != nil {
 		return err
 	}
-	mp.pin = &pipeIn{w: w, r: mp.reader} // watched once this process holds the pipe (takePipe)
+	mp.pin = &pipeIn{w: w, r: mp.reader, area: rcfg.Area != nil} // watched once this process holds the pipe (takePipe)
 	w.in = mp.reader
 	mp.pin.fn = w.pipeMessage
 	if s.mode == ModeProcess {
 		mp.pin.fn = w.processWorkerMessage // the master's events come on it too
-		mp.pin.one = true
 	}
 	return s.attachTaskWorker(loop) // task.go: the result pipe, the task queue
 }
@@ -317,6 +322,7 @@ func (w *worker) tryTakePipe() bool {
 			break
 		}
 	}
+	w.resumeEvents() // what a predecessor that died received and did not handle
 	if err := w.loop.AddFD(mp.reader.FD(), mp.pin, reactor.Readable); err != nil {
 		w.s.log.Error("swoole: cannot watch the worker's pipe", "worker", w.id, "err", err)
 	}
@@ -325,44 +331,22 @@ func (w *worker) tryTakePipe() bool {
 
 // pipeIn is the worker's own pipe in its loop.
 type pipeIn struct {
-	w   *worker
-	r   *ipc.Reader
-	fn  func(ipc.Header, []byte)
-	one bool // a ModeProcess event worker: one datagram (one event) per receive
+	w    *worker
+	r    *ipc.Reader
+	fn   func(ipc.Header, []byte)
+	area bool // the Reader receives in an event area (event_area.go)
 }
-
-// eventReadsPerWake bounds the datagrams a ModeProcess worker receives, one at a time, per
-// wake-up of its pipe, so that its timers and other descriptors get their turn.
-const eventReadsPerWake = 64
 
 func (p *pipeIn) Readable() {
 	s := p.w.s
 	ext := &s.mp.ext // a Command wait in a callback of this read must know (command_multi.go)
 	ext.inRead++
-	defer func() { ext.inRead-- }()
-	if !p.one {
-		s.beginReplyBatch()
-		_, err := p.r.ReadBatchMax(p.fn, p.w.requestBudget())
-		s.endReplyBatch()
-		if err != nil {
-			s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
-		}
-		return
-	}
-	// A ModeProcess worker takes its events one datagram (one event: the master does not
-	// pack them) at a time and answers each before it receives the next: a worker killed
-	// here loses only the event in hand, as in Swoole, never the ones read with it.
-	for range eventReadsPerWake {
-		s.beginReplyBatch()
-		n, err := p.r.ReadBatchMax(p.fn, 1)
-		s.endReplyBatch()
-		if err != nil {
-			s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
-			return
-		}
-		if n == 0 || p.w.leaving() || p.w.loop.Stopped() {
-			return
-		}
+	s.beginReplyBatch() // ModeProcess: the Sends of one batch go to the master together
+	_, err := p.r.ReadBatchMax(p.fn, p.w.requestBudget())
+	s.endReplyBatch()
+	ext.inRead--
+	if err != nil {
+		p.w.s.log.Warn("swoole: reading the worker's pipe", "worker", p.w.id, "err", err)
 	}
 }
 

@@ -103,6 +103,7 @@ type multi struct {
 	mgr      *supervisor.Manager
 	pairs    [][2]*os.File // per worker: {a, b}
 	mgrPair  [2]*os.File
+	areas    []*os.File // ModeProcess, master: each event worker's receive area (event_area.go)
 	lnFiles  []*os.File
 	shutOnce sync.Once
 	reloadWG sync.WaitGroup
@@ -314,6 +315,11 @@ func (s *Server) buildManager() error {
 		mp.lnFiles = append(mp.lnFiles, f)
 	}
 	cfg := s.ipcConfig()
+	if mp.master != nil {
+		if err := s.buildEventAreas(); err != nil { // event_area.go
+			return err
+		}
+	}
 	for range total {
 		a, b, err := ipc.NewPair()
 		if err != nil {
@@ -658,6 +664,9 @@ func (s *Server) cleanupMulti() {
 		if f != nil {
 			f.Close()
 		}
+	}
+	for _, f := range mp.areas {
+		f.Close()
 	}
 	for _, f := range mp.files {
 		f.Close()

@@ -162,10 +162,9 @@ func (s *Server) masterWriter(a *os.File, events bool) (*ipc.Writer, error) {
 	po := &pipeOut{loop: loop}
 	cfg := s.ipcConfig()
 	cfg.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
-	// Each event takes a datagram of its own: a worker receives one at a time (pipeIn), so
-	// that one killed, or one that reaches max_request, holds no event past the one in hand:
-	// the rest stays in the pipe for its replacement.
-	cfg.NoPacking = true
+	// With max_request each event takes a datagram of its own: a worker that reaches its
+	// limit reads no event past it (see worker.requestBudget), the rest is its replacement's.
+	cfg.NoPacking = s.eff.MaxRequest > 0
 	if events {
 		cfg.MaxBuffered = math.MaxInt / 2
 	}

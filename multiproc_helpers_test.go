@@ -52,6 +52,7 @@ const (
 	mpEnvDaemon     = "GOSWOOLE_TEST_DAEMON"      // "1": daemonize, pid_file and log_file in the test's directory
 	mpEnvMaxQueued  = "GOSWOOLE_TEST_MAX_QUEUED"  // max_queued_bytes
 	mpEnvDelayRecv  = "GOSWOOLE_TEST_DELAY_RECV"  // "1": enable_delay_receive; OnConnect confirms
+	mpEnvRedeliver  = "GOSWOOLE_TEST_REDELIVER"   // "1": redeliver_event_in_hand
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -161,6 +162,7 @@ func mpEchoServer() int {
 		set.LogFile = os.Getenv(mpEnvDir) + "/log"
 	}
 	set.MaxQueuedBytes = envInt(mpEnvMaxQueued, 0)
+	set.RedeliverEventInHand = os.Getenv(mpEnvRedeliver) == "1"
 	if os.Getenv(mpEnvDelayRecv) == "1" {
 		set.EnableDelayReceive = true
 		s.OnConnect(func(s *swoole.Server, fd int64, _ int) {
@@ -276,6 +278,15 @@ func mpEchoServer() int {
 				}
 			}
 			reply("held")
+		case "dieonce":
+			// dieonce <path>: the first time (no file at path), creates it and holds the
+			// loop until killed; after that, answers "redelivered".
+			if f, err := os.OpenFile(arg, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+				f.Close()
+				mpEvent("sleeping", s.GetWorkerID())
+				time.Sleep(time.Minute)
+			}
+			reply("redelivered")
 		case "dispatched":
 			reply("dispatched %d", s.Stats().DispatchCount)
 		case "flood":

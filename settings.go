@@ -165,6 +165,12 @@ type Settings struct {
 	// connection's data: it also stops reading the connections that dispatch to a worker
 	// whose pipe queue holds more than 32 MiB (see SECURITY.md).
 	MaxQueuedBytes int
+	// RedeliverEventInHand is redeliver_event_in_hand (goswoole's own, ModeProcess): when a
+	// worker process dies (killed, crashed) in the middle of an event, its replacement gets
+	// that event again before the ones queued behind it, so an event is handled at least
+	// once. Default false: as in Swoole, the event in hand is lost (at most once); the
+	// events the worker had received with it are never lost either way (see RELIABILITY.md).
+	RedeliverEventInHand bool
 	// BufferOutputSize is buffer_output_size (alias output_buffer_size): the largest single
 	// Send; above it Send fails with 1202. Default 4294967295 (math.MaxUint32).
 	BufferOutputSize int

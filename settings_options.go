@@ -69,6 +69,7 @@ var options = []option{
 	{key: "send_yield", field: "SendYield", kind: kindBool},
 	{key: "send_timeout", field: "SendTimeout", kind: kindSeconds},
 	{key: "max_queued_bytes", field: "MaxQueuedBytes", kind: kindSize},
+	{key: "redeliver_event_in_hand", field: "RedeliverEventInHand", kind: kindBool},
 	{key: "buffer_output_size", aliases: []string{"output_buffer_size"}, field: "BufferOutputSize", kind: kindSize},
 	{key: "buffer_input_size", aliases: []string{"input_buffer_size"}, field: "BufferInputSize", kind: kindSize},
 	{key: "discard_timeout_request", field: "DiscardTimeoutRequest", kind: kindBool},

@@ -144,6 +144,9 @@ func fdConn(fd int, name string) (net.Conn, error) {
 func (s *Server) childFiles(id int, mgrEnd *os.File) supervisor.Files {
 	mp := s.mp
 	files := supervisor.Files{fileTable: s.table.File(), fileIn: mp.pairs[id][1], fileMgr: mgrEnd}
+	if id < len(mp.areas) {
+		files[fileArea] = mp.areas[id] // event_area.go
+	}
 	if s.logFile != nil {
 		files[fileLog] = s.logFile // files.go: children never open log_file themselves
 	}

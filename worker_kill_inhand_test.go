@@ -5,15 +5,26 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
 // TestModeProcessKilledWorkerLosesOnlyTheEventInHand: events that reached a ModeProcess
 // worker's pipe together, while it was busy, are not lost with it when it is killed in the
 // first one's callback: only the event in hand is (as in Swoole, whose worker reads one
-// message at a time); its replacement answers the rest, on the same connections.
+// message at a time); its replacement answers the rest, on the same connections. With
+// redeliver_event_in_hand the replacement gets the event in hand again, first.
 func TestModeProcessKilledWorkerLosesOnlyTheEventInHand(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	t.Run("at most once", func(t *testing.T) { testKilledWorkerInHand(t, false) })
+	t.Run("redeliver_event_in_hand", func(t *testing.T) { testKilledWorkerInHand(t, true) })
+}
+
+func testKilledWorkerInHand(t *testing.T, redeliver bool) {
+	env := []string{mpEnvDispatch + "=2"}
+	if redeliver {
+		env = append(env, mpEnvRedeliver+"=1")
+	}
+	ms := mpProcStart(t, env...)
 	var mine, other []*mpClient // worker 0's connections, and one of worker 1's
 	for i := 0; i < 60 && (len(mine) < 6 || len(other) < 1); i++ {
 		c := ms.dial()
@@ -53,7 +64,7 @@ func TestModeProcessKilledWorkerLosesOnlyTheEventInHand(t *testing.T) {
 	// four more behind it.
 	probes = 0
 	base := dispatched()
-	mine[1].send("sleep 60000")
+	mine[1].send("dieonce " + filepath.Join(t.TempDir(), "died"))
 	waitQueued(base, 1)
 	for i, c := range mine[2:] {
 		c.send(fmt.Sprintf("echo queued-%d", i))
@@ -71,11 +82,19 @@ func TestModeProcessKilledWorkerLosesOnlyTheEventInHand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms.waitEvent("workererror", func(e mpEv) bool { return e.int(1) == victim })
+	if redeliver {
+		if f := mine[1].read(); len(f) != 1 || f[0] != "redelivered" {
+			t.Fatalf("the event in hand: %q, want it redelivered", f)
+		}
+	}
 	for i, c := range mine[2:] {
 		want := fmt.Sprintf("queued-%d", i)
 		if f := c.read(); len(f) != 1 || f[0] != want {
 			t.Fatalf("event %d queued behind the one in hand: %q, want %q (lost with the killed worker)", i, f, want)
 		}
+	}
+	if !redeliver {
+		ms.eventually("the lost event logged", func() bool { return strings.Contains(ms.output(), "an event was lost") })
 	}
 	// Every connection is still served, by the replacement.
 	for i, c := range mine {

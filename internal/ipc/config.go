@@ -57,6 +57,12 @@ type Config struct {
 	// Reader drops, with the header it had (possibly zero) and the reason (ErrMalformed,
 	// ErrTooLarge, ErrIncomplete, ErrTruncated, ErrReassemblyFull).
 	OnDrop func(h Header, err error)
+	// Area (Reader), when set, is memory shared with the process that takes over the socket
+	// should this one die (a MAP_SHARED mapping of a memfd, at least AreaSize bytes): the
+	// Reader receives its first-level batches there and records which message it is
+	// handing to fn, so that the next Reader on the same Area delivers what the dead one
+	// received and never delivered ([Reader.Resume]).
+	Area []byte
 }
 
 // withDefaults returns cfg with zero fields set to their defaults, or an error for a value

@@ -40,5 +40,6 @@ var (
 	errChunk  = fmt.Errorf("%w: chunk out of sequence", ErrMalformed)
 	errTotal  = fmt.Errorf("%w: chunk lengths do not match the message length", ErrMalformed)
 	errFD     = fmt.Errorf("%w: descriptors on a datagram that cannot carry them", ErrMalformed)
+	errResume = fmt.Errorf("%w: a receive area's record in hand is not at a record's start", ErrMalformed)
 	errSender = fmt.Errorf("%w: a chunk from another process than its message's first", ErrMalformed)
 )

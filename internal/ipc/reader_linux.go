@@ -37,7 +37,8 @@ type Reader struct {
 	sets  []*recvSet  // by nesting depth: the buffers of one recvmmsg
 	stack []*received // the batches of the ReadBatch calls in progress, outermost first
 	asm   reassembler
-	held  int // the descriptor of the message fn is being given (TakeFD), or -1
+	held  int       // the descriptor of the message fn is being given (TakeFD), or -1
+	area  *recvArea // Config.Area: where the first-level batches are received, or nil
 }
 
 // recvSet is the buffers of one recvmmsg: Batch slots of slot bytes, and a control buffer
@@ -48,6 +49,7 @@ type recvSet struct {
 	iov  []unix.Iovec
 	msgs []unix.Mmsghdr
 	st   received
+	area *recvArea // bufs lie in it (the first-level set of a Reader with an Area)
 }
 
 // received is what one ReadBatch call received and is delivering: datagrams next..n-1 of
@@ -61,14 +63,23 @@ type received struct {
 	off  int
 	fd   int
 	pid  int32 // the sender's pid of cur (0: unknown)
+	idx  int   // cur's datagram in set
+	// resumed: the datagrams were received by a previous Reader on the same Area; what the
+	// kernel said of each is in the Area.
+	resumed bool
 }
 
 // ctlSize is the control buffer of one datagram.
 var ctlSize = sys.ControlSpace()
 
-func newRecvSet(batch, slot int) *recvSet {
+// newRecvSet makes the buffers of one recvmmsg, receiving into bufs (batch*slot bytes), or
+// into a new buffer when bufs is nil.
+func newRecvSet(batch, slot int, bufs []byte) *recvSet {
+	if bufs == nil {
+		bufs = make([]byte, batch*slot)
+	}
 	rs := &recvSet{
-		bufs: make([]byte, batch*slot),
+		bufs: bufs,
 		ctl:  make([]byte, batch*ctlSize),
 		iov:  make([]unix.Iovec, batch),
 		msgs: make([]unix.Mmsghdr, batch),
@@ -115,7 +126,15 @@ func NewReader(f *os.File, cfg Config) (*Reader, error) {
 		asm:   newReassembler(cfg),
 		held:  -1,
 	}
-	r.sets = []*recvSet{newRecvSet(r.batch, r.slot)}
+	var bufs []byte
+	if cfg.Area != nil {
+		if r.area, err = newArea(cfg.Area, r.batch, r.slot); err != nil {
+			return nil, err
+		}
+		bufs = r.area.bufs
+	}
+	r.sets = []*recvSet{newRecvSet(r.batch, r.slot, bufs)}
+	r.sets[0].area = r.area
 	return r, nil
 }
 
@@ -156,7 +175,7 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 	}
 	depth := len(r.stack)
 	if depth == len(r.sets) {
-		r.sets = append(r.sets, newRecvSet(r.batch, r.slot))
+		r.sets = append(r.sets, newRecvSet(r.batch, r.slot, nil))
 	}
 	rs := r.sets[depth]
 	msgs := rs.msgs
@@ -175,13 +194,65 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 		return 0, os.NewSyscallError("recvmmsg", errno)
 	}
 	r.c.DgramsRecv.Add(uint64(n))
+	if rs.area != nil {
+		rs.area.received(rs, n)
+	}
 	st := &rs.st
-	st.n, st.next, st.cur, st.off, st.fd = n, 0, nil, 0, -1
+	st.n, st.next, st.cur, st.off, st.fd, st.resumed = n, 0, nil, 0, -1, false
 	r.stack = append(r.stack, st)
 	defer r.pop(st) // fn may panic
 	for r.step(st, fn) {
 	}
+	if rs.area != nil {
+		rs.area.done()
+	}
 	return n, nil
+}
+
+// Resume delivers, before the socket is read, what a previous Reader on the same Area (a
+// process that died) received and did not deliver: the messages after the one it was
+// handing to fn when it died. That one is lost (its header is returned, with lost true)
+// unless redeliver is true: it is then given to fn again, so that it is delivered at
+// least once. Descriptors that came with those datagrams died with that process: such a
+// message is dropped (ErrMalformed). Without an Area, or with nothing left there, Resume
+// does nothing. Call it before the first ReadBatch.
+func (r *Reader) Resume(fn func(h Header, payload []byte), redeliver bool) (h Header, lost bool) {
+	a := r.area
+	if a == nil || len(r.stack) > 0 {
+		return Header{}, false
+	}
+	n := int(a.hdr.n.Load())
+	if n <= 0 || n > r.batch {
+		a.done()
+		return Header{}, false
+	}
+	rs := r.sets[0]
+	st := &rs.st
+	st.n, st.next, st.cur, st.off, st.fd, st.resumed = n, 0, nil, 0, -1, true
+	if cur, off := int(a.hdr.cur.Load()), int(a.hdr.off.Load()); cur >= 0 && cur < n {
+		// The record in hand: skip the ones before it in its datagram, and it too unless
+		// it is to be delivered again.
+		st.next = cur + 1
+		if r.open(st, cur) {
+			for st.off < off && st.off < len(st.cur) {
+				st.off += HeaderSize + int(decodeHeader(st.cur[st.off:]).Len)
+			}
+			switch {
+			case st.off != off:
+				r.asm.drop(Header{}, errResume) // not a record's start: the rest of it is dropped
+				st.cur, st.off = nil, 0
+			case !redeliver && st.off < len(st.cur):
+				h, lost = decodeHeader(st.cur[st.off:]), true
+				st.off += HeaderSize + int(h.Len)
+			}
+		}
+	}
+	r.stack = append(r.stack, st)
+	defer r.pop(st)
+	for r.step(st, fn) {
+	}
+	a.done()
+	return h, lost
 }
 
 // pop ends a ReadBatch call: st is done, or abandoned by a panic in fn, and the descriptors
@@ -240,40 +311,12 @@ func (r *Reader) step(st *received, fn func(h Header, payload []byte)) bool {
 		}
 		i := st.next
 		st.next++
-		m := &st.set.msgs[i]
-		d := st.set.bufs[i*r.slot : i*r.slot+int(m.Len)]
-		var ctl sys.Control
-		if m.Hdr.Controllen != 0 {
-			ctl = st.set.control(i)
-		}
-		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
-			ctl.CloseFDs()
-			var h Header
-			if len(d) >= HeaderSize {
-				h = decodeHeader(d)
-			}
-			r.asm.drop(h, ErrTruncated)
-			continue
-		}
-		records, h, err := checkDatagram(d)
-		if err == nil && ctl.NFD > 0 && (ctl.NFD > 1 || ctl.More || m.Hdr.Flags&unix.MSG_CTRUNC != 0 || records != 1 || h.Flags&FlagChunkMask != FlagChunkMask) {
-			err = errFD
-		}
-		if err != nil {
-			ctl.CloseFDs()
-			r.asm.drop(h, err)
-			continue
-		}
-		st.cur, st.off = d, 0
-		if ctl.NFD == 1 {
-			st.fd = ctl.FDs[0]
-		}
-		st.pid = 0
-		if ctl.Cred {
-			st.pid = ctl.PID
-		}
+		r.open(st, i)
 	}
 	h := decodeHeader(st.cur[st.off:])
+	if a := st.set.area; a != nil {
+		a.handing(st.idx, st.off) // should this process die in fn, this record was in hand
+	}
 	end := st.off + HeaderSize + int(h.Len)
 	body := st.cur[st.off+HeaderSize : end]
 	st.off = end
@@ -289,6 +332,56 @@ func (r *Reader) step(st *received, fn func(h Header, payload []byte)) bool {
 		r.asm.record(h, body, fn)
 	}
 	r.asm.pid = outerPID
+	return true
+}
+
+// open makes datagram i of st's set the one to deliver (st.cur from offset 0), or drops it
+// (false): a datagram that does not check out, or brings descriptors it cannot carry.
+func (r *Reader) open(st *received, i int) bool {
+	var d []byte
+	var ctl sys.Control
+	trunc, fds := false, false
+	if st.resumed {
+		m := &st.set.area.dg[i]
+		d = st.set.bufs[i*r.slot : i*r.slot+min(max(int(m.len.Load()), 0), r.slot)]
+		flags := m.flags.Load()
+		trunc, fds = flags&areaTrunc != 0, flags&areaFD != 0
+		ctl.Cred, ctl.PID = m.pid.Load() != 0, m.pid.Load()
+	} else {
+		m := &st.set.msgs[i]
+		d = st.set.bufs[i*r.slot : i*r.slot+int(m.Len)]
+		if m.Hdr.Controllen != 0 {
+			ctl = st.set.control(i)
+		}
+		trunc = m.Hdr.Flags&unix.MSG_TRUNC != 0
+		fds = ctl.NFD > 0 && (ctl.NFD > 1 || ctl.More || m.Hdr.Flags&unix.MSG_CTRUNC != 0)
+	}
+	if trunc {
+		ctl.CloseFDs()
+		var h Header
+		if len(d) >= HeaderSize {
+			h = decodeHeader(d)
+		}
+		r.asm.drop(h, ErrTruncated)
+		return false
+	}
+	records, h, err := checkDatagram(d)
+	if err == nil && (fds || ctl.NFD > 0 && (records != 1 || h.Flags&FlagChunkMask != FlagChunkMask)) {
+		err = errFD // too many descriptors, or on a datagram that cannot carry one, or lost
+	}
+	if err != nil {
+		ctl.CloseFDs()
+		r.asm.drop(h, err)
+		return false
+	}
+	st.cur, st.off, st.idx = d, 0, i
+	if ctl.NFD == 1 {
+		st.fd = ctl.FDs[0]
+	}
+	st.pid = 0
+	if ctl.Cred {
+		st.pid = ctl.PID
+	}
 	return true
 }
 

@@ -1,0 +1,88 @@
+package swoole
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goswoole/swoole/internal/ipc"
+	"github.com/goswoole/swoole/internal/supervisor"
+)
+
+// Event areas. A ModeProcess worker receives the master's events in batches (one recvmmsg,
+// many events). So that a worker killed in the middle of a batch loses at most the event in
+// hand, as in Swoole, and never the ones it received with it, each event worker receives its
+// batches into memory the master made (a memfd per worker id, file ipc.area) and records
+// there the event it is handling (ipc.Config.Area). Its replacement maps the same memory
+// and, before it reads the pipe, delivers what the dead process left (ipc.Reader.Resume):
+// the events after the one in hand, and with redeliver_event_in_hand that one too.
+
+const fileArea = "ipc.area"
+
+// buildEventAreas makes the event areas, in the master of a ModeProcess server.
+func (s *Server) buildEventAreas() error {
+	mp := s.mp
+	size, err := ipc.AreaSize(s.ipcConfig())
+	if err != nil {
+		return wrapErrno("", err, "cannot size the workers' receive areas")
+	}
+	for range s.eff.WorkerNum {
+		fd, err := unix.MemfdCreate("goswoole-event-area", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			return wrapErrno("", os.NewSyscallError("memfd_create", err), "cannot create the workers' receive areas")
+		}
+		f := os.NewFile(uintptr(fd), "goswoole-event-area")
+		mp.areas = append(mp.areas, f)
+		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+			return wrapErrno("", os.NewSyscallError("ftruncate", err), "cannot size the workers' receive areas")
+		}
+		// Nobody can shrink it under a worker's mapping (SIGBUS).
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+			return wrapErrno("", os.NewSyscallError("fcntl(F_ADD_SEALS)", err), "cannot seal the workers' receive areas")
+		}
+	}
+	return nil
+}
+
+// adoptEventArea maps the event area a ModeProcess worker inherited (kept mapped for the
+// process's life: its Reader receives there).
+func (s *Server) adoptEventArea(what string, cfg ipc.Config) (ipc.Config, error) {
+	f, ok := supervisor.Inherited(fileArea)
+	if !ok {
+		return cfg, newError(ErrOperationNotSupport, "%s: the master passed no receive area", what)
+	}
+	defer f.Close()
+	size, err := ipc.AreaSize(cfg)
+	if err != nil {
+		return cfg, wrapErrno("", err, "%s: cannot size the receive area", what)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
+		return cfg, newError(ErrOperationNotSupport, "%s: the receive area is not %d bytes: set the same settings in every process", what, size)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return cfg, wrapErrno("", os.NewSyscallError("mmap", err), "%s: cannot map the receive area", what)
+	}
+	cfg.Area = mem
+	return cfg, nil
+}
+
+// resumeEvents delivers, when this worker takes its pipe, the events its predecessor
+// received and did not handle (it died). Loop goroutine, before the pipe is read.
+func (w *worker) resumeEvents() {
+	s := w.s
+	mp := s.mp
+	if mp.pin == nil || !mp.pin.area {
+		return
+	}
+	ext := &mp.ext
+	ext.inRead++
+	s.beginReplyBatch()
+	h, lost := mp.reader.Resume(mp.pin.fn, s.eff.RedeliverEventInHand)
+	s.endReplyBatch()
+	ext.inRead--
+	if lost {
+		s.log.Warn("swoole: an event was lost: the worker process before this one died handling it (set redeliver_event_in_hand to have it again)",
+			"worker", w.id, "type", h.Type.String(), "fd", h.Fd, "code", ErrServerWorkerTerminated)
+	}
+}
