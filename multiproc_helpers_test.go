@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -287,6 +288,8 @@ func mpEchoServer() int {
 				time.Sleep(time.Minute)
 			}
 			reply("redelivered")
+		case "goroutines":
+			reply("goroutines %d", runtime.NumGoroutine())
 		case "dispatched":
 			reply("dispatched %d", s.Stats().DispatchCount)
 		case "flood":
