@@ -19,6 +19,10 @@ type IdleConfig struct {
 	Addr    string
 	Conns   int           // connections to hold
 	Ping    int           // bytes echoed once on each connection after connecting (0: none)
+	// Claim, when positive, replaces the ping: each connection sends a 4-byte big-endian
+	// length header claiming Claim bytes and nothing after it (the header attack on a
+	// length-framed server: what the server holds for a frame it was only promised).
+	Claim int
 	Dialers int           // connections opened concurrently (default 32)
 	Settle  time.Duration // wait after the last echo before measuring (default 1s)
 	Hold    time.Duration // keep the connections open this long after measuring
@@ -159,6 +163,16 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 					return
 				}
 				conns[i] = c
+				if cfg.Claim > 0 {
+					c.SetDeadline(time.Now().Add(cfg.IOTimeout))
+					if _, err := c.Write([]byte{byte(cfg.Claim >> 24), byte(cfg.Claim >> 16), byte(cfg.Claim >> 8), byte(cfg.Claim)}); err != nil {
+						errs <- fmt.Errorf("load: idle connection %d of %d: claim: %w", i+1, cfg.Conns, err)
+						cancel()
+						return
+					}
+					c.SetDeadline(time.Time{})
+					continue
+				}
 				if cfg.Ping == 0 {
 					continue
 				}

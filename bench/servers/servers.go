@@ -41,11 +41,17 @@ type Options struct {
 	// Process runs goswoole in ModeProcess: a master process whose reactor loops hold the
 	// connections and Workers worker processes running the callbacks (only from a command).
 	Process bool
+	// Length frames the input with a 4-byte big-endian length header (open_length_check,
+	// package_max_length 2 MiB): the server of the header-attack cell (goswoole only).
+	Length bool
 }
 
 // Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port) with
 // the default Options.
 func Start(name, addr string) (Server, error) { return StartWith(name, addr, Options{}) }
+
+// lengthFraming is Options.Length for the goswoole server StartWith starts.
+var lengthFraming bool
 
 // StartWith starts the named server on addr with o.
 func StartWith(name, addr string, o Options) (Server, error) {
@@ -57,6 +63,7 @@ func StartWith(name, addr string, o Options) (Server, error) {
 		if o.Process {
 			mode = swoole.ModeProcess
 		}
+		lengthFraming = o.Length
 		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
 		return StartGnetWith(addr, o.Multicore)
@@ -177,6 +184,12 @@ func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Serve
 	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
 	if err := s.Set(swoole.Settings{WorkerNum: max(workers, 1), OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
+	}
+	if lengthFraming {
+		if err := s.SetOptions(map[string]any{"open_length_check": true, "package_length_type": "N", "package_length_offset": 0,
+			"package_body_offset": 4, "package_max_length": 2 << 20}); err != nil {
+			return nil, err
+		}
 	}
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) {
 		_ = s.Send(fd, data)

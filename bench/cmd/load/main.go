@@ -53,6 +53,7 @@ func main() {
 	settle := flag.Duration("settle", time.Second, "idle: wait after connecting before measuring")
 	hold := flag.Duration("hold", 0, "idle: keep the connections open this long after measuring")
 	dialers := flag.Int("dialers", 32, "idle: connections opened at a time")
+	claim := flag.Int("claim", 0, "idle: instead of an echo, send a 4-byte big-endian length header claiming this many bytes and nothing more (the header attack; the server runs with -length)")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
 	bad := func(msg string) {
@@ -108,7 +109,7 @@ func main() {
 		if uint64(*conns) >= nofile {
 			bad(fmt.Sprintf("idle: -conns %d does not fit under this process's RLIMIT_NOFILE of %d", *conns, nofile))
 		}
-		res, err := load.Idle(ctx, load.IdleConfig{Addr: *addr, Conns: *conns, Ping: *size, Dialers: *dialers,
+		res, err := load.Idle(ctx, load.IdleConfig{Addr: *addr, Conns: *conns, Ping: *size, Claim: *claim, Dialers: *dialers,
 			Settle: *settle, Hold: *hold, Probe: load.ProcTree{Pid: *pid}})
 		if err != nil {
 			fail(err)
