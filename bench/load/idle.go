@@ -16,13 +16,13 @@ import (
 // bytes on each (so that the server has accepted, registered and served every one of them),
 // wait Settle, and measure the server's resident memory against what it was before.
 type IdleConfig struct {
-	Addr    string
-	Conns   int           // connections to hold
-	Ping    int           // bytes echoed once on each connection after connecting (0: none)
+	Addr  string
+	Conns int // connections to hold
+	Ping  int // bytes echoed once on each connection after connecting (0: none)
 	// Claim, when positive, replaces the ping: each connection sends a 4-byte big-endian
 	// length header claiming Claim bytes and nothing after it (the header attack on a
 	// length-framed server: what the server holds for a frame it was only promised).
-	Claim int
+	Claim   int
 	Dialers int           // connections opened concurrently (default 32)
 	Settle  time.Duration // wait after the last echo before measuring (default 1s)
 	Hold    time.Duration // keep the connections open this long after measuring
