@@ -54,6 +54,7 @@ const (
 	mpEnvMaxQueued  = "GOSWOOLE_TEST_MAX_QUEUED"  // max_queued_bytes
 	mpEnvDelayRecv  = "GOSWOOLE_TEST_DELAY_RECV"  // "1": enable_delay_receive; OnConnect confirms
 	mpEnvRedeliver  = "GOSWOOLE_TEST_REDELIVER"   // "1": redeliver_event_in_hand
+	mpEnvSnoop      = "GOSWOOLE_TEST_SNOOP"       // a file: a user process that reads every pipe end it holds until it exists (pipe_ends_test.go)
 )
 
 // mpMode is the server mode the test environment asks for.
@@ -382,6 +383,12 @@ func mpEchoServer() int {
 			reply("unknown %q", cmd)
 		}
 	})
+	if stop := os.Getenv(mpEnvSnoop); stop != "" {
+		if _, err := s.AddProcess(swoole.NewProcess(func(*swoole.Process) { snoopPipes(stop) })); err != nil {
+			fmt.Fprintln(os.Stderr, "AddProcess:", err)
+			return 2
+		}
+	}
 	if err := s.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "Start:", err)
 		return 1
