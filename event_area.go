@@ -16,13 +16,31 @@ import (
 // there the event it is handling (ipc.Config.Area). Its replacement maps the same memory
 // and, before it reads the pipe, delivers what the dead process left (ipc.Reader.Resume):
 // the events after the one in hand, and with redeliver_event_in_hand that one too.
+//
+// The replies of a batch are held and sent together (process_worker.go): the same memory
+// holds, after the receive area, a journal per reactor pipe mirroring what the worker has
+// queued for that reactor and not sent yet (ipc.Writer.AttachJournal), which the
+// replacement sends first. So the replies made before the event in hand are not lost with
+// the worker either.
 
-const fileArea = "ipc.area"
+const (
+	fileArea = "ipc.area"
+	// journalSize is the journal of one reactor pipe: past it, replies queued at once are
+	// not mirrored (virtual memory: the journal starts over each time its queue empties,
+	// so only its first pages are used in practice).
+	journalSize = 1 << 20
+)
+
+// eventAreaSize is the size of an event area: the receive area, then a journal per reactor.
+func (s *Server) eventAreaSize() (recv, total int, err error) {
+	recv, err = ipc.AreaSize(s.ipcConfig())
+	return recv, recv + s.eff.ReactorNum*journalSize, err
+}
 
 // buildEventAreas makes the event areas, in the master of a ModeProcess server.
 func (s *Server) buildEventAreas() error {
 	mp := s.mp
-	size, err := ipc.AreaSize(s.ipcConfig())
+	_, size, err := s.eventAreaSize()
 	if err != nil {
 		return wrapErrno("", err, "cannot size the workers' receive areas")
 	}
@@ -52,7 +70,7 @@ func (s *Server) adoptEventArea(what string, cfg ipc.Config) (ipc.Config, error)
 		return cfg, newError(ErrOperationNotSupport, "%s: the master passed no receive area", what)
 	}
 	defer f.Close()
-	size, err := ipc.AreaSize(cfg)
+	recv, size, err := s.eventAreaSize()
 	if err != nil {
 		return cfg, wrapErrno("", err, "%s: cannot size the receive area", what)
 	}
@@ -63,7 +81,10 @@ func (s *Server) adoptEventArea(what string, cfg ipc.Config) (ipc.Config, error)
 	if err != nil {
 		return cfg, wrapErrno("", os.NewSyscallError("mmap", err), "%s: cannot map the receive area", what)
 	}
-	cfg.Area = mem
+	cfg.Area = mem[:recv:recv]
+	for off := recv; off+journalSize <= size; off += journalSize {
+		s.mp.journals = append(s.mp.journals, mem[off:off+journalSize:off+journalSize])
+	}
 	return cfg, nil
 }
 
@@ -74,6 +95,21 @@ func (w *worker) resumeEvents() {
 	mp := s.mp
 	if mp.pin == nil || !mp.pin.area {
 		return
+	}
+	// The replies the predecessor queued and did not send go first, in order; from now on
+	// this process's are mirrored in their place.
+	for r, wr := range mp.toReactor {
+		if r >= len(mp.journals) {
+			break
+		}
+		n, err := wr.AttachJournal(mp.journals[r])
+		if err != nil {
+			s.log.Warn("swoole: cannot use the reply journal of a reactor pipe", "worker", w.id, "reactor", r, "err", err)
+			continue
+		}
+		if n > 0 {
+			s.log.Info("swoole: replies of the worker process before this one sent", "worker", w.id, "reactor", r, "datagrams", n)
+		}
 	}
 	ext := &mp.ext
 	ext.inRead++

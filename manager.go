@@ -104,6 +104,7 @@ type multi struct {
 	pairs    [][2]*os.File // per worker: {a, b}
 	mgrPair  [2]*os.File
 	areas    []*os.File // ModeProcess, master: each event worker's receive area (event_area.go)
+	journals [][]byte   // ModeProcess worker: the reply journal of each reactor pipe (event_area.go)
 	lnFiles  []*os.File
 	shutOnce sync.Once
 	reloadWG sync.WaitGroup

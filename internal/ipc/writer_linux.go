@@ -5,6 +5,7 @@ package ipc
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -53,6 +54,8 @@ type Writer struct {
 	slabSize int
 	buffered int // bytes of queued datagrams
 	holds    int // Hold calls not yet Released: small messages queue (see Hold)
+
+	jr *journal // AttachJournal: the queue mirrored where a replacement finds it, or nil
 }
 
 // HoldMax is the largest message Write queues while the Writer is held; a larger one is sent
@@ -97,6 +100,7 @@ type qrec struct {
 	msgs int32 // messages whose last record is in it
 	fd   int32 // a descriptor passed with the datagram (WriteFD), owned by the queue; -1: none
 	pack bool  // holds only whole messages: more may be appended
+	jr   bool  // mirrored in the journal
 }
 
 // NewWriter returns a Writer on f, an end of a pair from NewPair or Inherit.
@@ -314,7 +318,10 @@ func (w *Writer) queueChunks(h Header, payload []byte, i, k, fd int) {
 		// whole messages and both fit: one datagram, one skb, for a burst.
 		if k == 1 && fd < 0 && !w.cfg.NoPacking && w.qhead < len(w.q) {
 			if last := &w.q[len(w.q)-1]; last.pack && int(last.n)+d <= maxD && w.tail+d <= w.slabSize {
-				appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
+				rec := appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
+				if last.jr {
+					w.jr.grow(rec) // past the journal's room, the message is not mirrored
+				}
 				last.n += int32(d)
 				last.msgs++
 				w.tail += d
@@ -327,8 +334,9 @@ func (w *Writer) queueChunks(h Header, payload []byte, i, k, fd int) {
 			w.tail = 0
 		}
 		slab := w.slabs[len(w.slabs)-1]
-		appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
+		dg := appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
 		r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), fd: int32(fd), pack: k == 1 && fd < 0}
+		r.jr = w.jr != nil && fd < 0 && w.jr.add(dg) // a descriptor cannot outlive its process
 		if i == k-1 {
 			r.msgs = 1
 		}
@@ -461,7 +469,11 @@ func (w *Writer) flushLocked() (done bool, err error) {
 func (w *Writer) pop(n int) {
 	w.c.DgramsSent.Add(uint64(n))
 	var msgs uint64
+	jr := 0
 	for _, r := range w.q[w.qhead : w.qhead+n] {
+		if r.jr {
+			jr++
+		}
 		w.buffered -= int(r.n)
 		msgs += uint64(r.msgs)
 		if r.fd >= 0 { // the receiver has its own reference now
@@ -469,8 +481,14 @@ func (w *Writer) pop(n int) {
 		}
 	}
 	w.c.MsgsSent.Add(msgs)
+	if jr > 0 {
+		w.jr.sentN(jr)
+	}
 	w.qhead += n
 	if w.qhead == len(w.q) {
+		if w.jr != nil {
+			w.jr.reset() // all sent
+		}
 		// Empty: keep the last slab for the next burst, free the others.
 		w.q = w.q[:0]
 		w.qhead = 0
@@ -524,7 +542,57 @@ func (w *Writer) Discard() int {
 	w.buffered = 0
 	w.freeSlabs(len(w.slabs))
 	w.tail = 0
+	if w.jr != nil {
+		w.jr.reset()
+	}
 	return n
+}
+
+// AttachJournal mirrors the Writer's send queue from now on in mem, memory shared with the
+// process that will take over this socket should this one die (see the journal type): it
+// first queues, ahead of what it queues next, the datagrams a previous Writer (a dead
+// process) left there unsent, and returns their number. Attach only once the previous
+// Writer's process is gone.
+func (w *Writer) AttachJournal(mem []byte) (int, error) {
+	j, err := newJournal(mem)
+	if err != nil {
+		return 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	left := j.leftovers()
+	w.jr = j
+	for _, d := range left {
+		if err := w.queueDatagram(d); err != nil {
+			return 0, err
+		}
+	}
+	if len(left) > 0 && w.holds == 0 {
+		if done, err := w.flushLocked(); !done && err == nil && w.cfg.OnQueue != nil {
+			w.cfg.OnQueue()
+		}
+	}
+	return len(left), nil
+}
+
+// queueDatagram queues a datagram as it is (one a dead Writer left in the journal), not to
+// be packed with. Must hold w.mu.
+func (w *Writer) queueDatagram(d []byte) error {
+	if len(d) > HeaderSize+w.cfg.MaxPayload || len(d) > w.slabSize {
+		return fmt.Errorf("%w: a journaled datagram of %d bytes", ErrTooLarge, len(d))
+	}
+	if len(w.slabs) == 0 || w.tail+len(d) > w.slabSize {
+		w.slabs = append(w.slabs, buffer.Get(w.slabSize))
+		w.tail = 0
+	}
+	slab := w.slabs[len(w.slabs)-1]
+	copy(slab[w.tail:], d)
+	r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(len(d)), fd: -1, msgs: 1}
+	r.jr = w.jr.add(d)
+	w.q = append(w.q, r)
+	w.tail += len(d)
+	w.buffered += len(d)
+	return nil
 }
 
 // FlushBlocking flushes, waiting with poll(2) for the socket to become writable, until the
