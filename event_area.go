@@ -118,6 +118,7 @@ func (w *worker) resumeEvents() {
 	s.endReplyBatch()
 	ext.inRead--
 	if lost {
+		s.table.Counters().LostMessageCount.Add(1)
 		s.log.Warn("swoole: an event was lost: the worker process before this one died handling it (set redeliver_event_in_hand to have it again)",
 			"worker", w.id, "type", h.Type.String(), "fd", h.Fd, "code", ErrServerWorkerTerminated)
 	}

@@ -164,7 +164,7 @@ func (s *Server) chooseProcessModel() error {
 // package_max_length of the ports (every process resolves the same settings, so both ends
 // agree); the pipes' own limit, 2 GiB, caps it.
 func (s *Server) ipcConfig() ipc.Config {
-	var cfg ipc.Config
+	cfg := ipc.Config{OnDrop: s.ipcDropped}
 	largest := s.eff.PackageMaxLength
 	for _, p := range s.ports {
 		largest = max(largest, p.eff.PackageMaxLength)
@@ -173,6 +173,17 @@ func (s *Server) ipcConfig() ipc.Config {
 		cfg.MaxMessage = min(largest, 1<<31)
 	}
 	return cfg
+}
+
+// ipcDropped accounts for a message a Reader of this process dropped: counted in Stats
+// (lost_message_count) and logged, once per second at most.
+func (s *Server) ipcDropped(h ipc.Header, err error) {
+	if s.table != nil {
+		s.table.Counters().LostMessageCount.Add(1)
+	}
+	if ok, left := s.logLimits[logIPCDrop].allow(); ok {
+		s.log.Warn("swoole: a message between the server's processes was dropped", "type", h.Type.String(), "from", h.SrcWorker, "fd", h.Fd, "err", err, "suppressed", left)
+	}
 }
 
 // runManager is Start in the manager: it spawns the workers and supervises them until the

@@ -49,6 +49,7 @@ func (s *Server) metricFamilies() []metrics.Family {
 		g("goswoole_tasking_num", "Tasks queued or running (Stats tasking_num).", float64(st.TaskingNum)),
 		g("goswoole_task_queue_num", "Tasks waiting in the queue (Stats task_queue_num).", float64(st.TaskQueueNum)),
 		g("goswoole_task_queue_bytes", "Bytes of the tasks waiting in the queue (Stats task_queue_bytes).", float64(st.TaskQueueBytes)),
+		c("goswoole_lost_messages_total", "Messages between the server's processes dropped or lost with a process (Stats lost_message_count).", float64(st.LostMessageCount)),
 		c("goswoole_dispatch_total", "Packets the master dispatched to workers (Stats dispatch_count).", float64(st.DispatchCount)),
 		c("goswoole_request_total", "Receive and Packet deliveries (Stats request_count).", float64(st.RequestCount)),
 		c("goswoole_response_total", "Successful Send calls (Stats response_count).", float64(st.ResponseCount)),

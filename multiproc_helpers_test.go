@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goswoole/swoole"
+	"github.com/goswoole/swoole/internal/ipc"
 )
 
 // Environment of a test server tree.
@@ -54,6 +55,7 @@ const (
 	mpEnvMaxQueued  = "GOSWOOLE_TEST_MAX_QUEUED"  // max_queued_bytes
 	mpEnvDelayRecv  = "GOSWOOLE_TEST_DELAY_RECV"  // "1": enable_delay_receive; OnConnect confirms
 	mpEnvRedeliver  = "GOSWOOLE_TEST_REDELIVER"   // "1": redeliver_event_in_hand
+	mpEnvFault      = "GOSWOOLE_TEST_FAULT"       // "cut": every process cuts its messages of 300-400 KB in half (ipc.Fault)
 	mpEnvSnoop      = "GOSWOOLE_TEST_SNOOP"       // a file: a user process that reads every pipe end it holds until it exists (pipe_ends_test.go)
 )
 
@@ -129,6 +131,9 @@ func envInt(name string, def int) int {
 //	msg <dst> <text> → SendMessage(text, dst): "msg <error code>"; the target logs "pipemessage"
 //	reload / stop <id> / shutdown → Reload(false) / Stop(id, false) / Shutdown(): "<cmd> <error code>"
 func mpEchoServer() int {
+	if os.Getenv(mpEnvFault) == "cut" {
+		ipc.Fault = func(_ ipc.Header, size int) bool { return size >= 300_000 && size < 400_000 }
+	}
 	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)
@@ -291,6 +296,8 @@ func mpEchoServer() int {
 			reply("redelivered")
 		case "goroutines":
 			reply("goroutines %d", runtime.NumGoroutine())
+		case "lost":
+			reply("lost %d", s.Stats().LostMessageCount)
 		case "dispatched":
 			reply("dispatched %d", s.Stats().DispatchCount)
 		case "flood":

@@ -222,6 +222,7 @@ func (s *Server) taskWorkerExited(slot, pid, exitCode, sig int) {
 			continue
 		}
 		src, id, flags := int(e.src.Load()), e.id.Load(), uint16(e.flags.Load())
+		s.table.Counters().LostMessageCount.Add(1)
 		if src >= 0 && src < len(ts.lostOut) {
 			h := ipc.Header{Type: ipc.TypeFinish, SrcWorker: int16(slot), Fd: id, Aux: flags&(taskFlagWait|taskFlagCallback) | taskFlagLost}
 			if err := ts.lostOut[src].WriteBlocking(h, []byte(how), deadline); err != nil {

@@ -67,4 +67,9 @@ type Stats struct {
 	CoroutinePeekNum    int   `json:"coroutine_peek_num"`
 	TaskQueueNum        int   `json:"task_queue_num"`
 	TaskQueueBytes      int64 `json:"task_queue_bytes"`
+	// LostMessageCount (goswoole's own) counts messages between the server's processes
+	// that were dropped (malformed, cut short, too large for package_max_length) or lost
+	// with a process that died handling them (the event in hand of a killed worker); each
+	// kind is also logged, once per second at most. See RELIABILITY.md.
+	LostMessageCount int64 `json:"lost_message_count"`
 }

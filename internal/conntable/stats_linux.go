@@ -56,8 +56,11 @@ type Counters struct {
 	TaskQueueNum atomic.Int64
 	// TaskQueueBytes counts the payload bytes of those tasks.
 	TaskQueueBytes atomic.Int64
+	// LostMessageCount counts messages between the server's processes that were dropped
+	// (malformed, cut short, too large) or lost with a process that died holding them.
+	LostMessageCount atomic.Int64
 
-	_ [12]uint64 // reserved for later counters
+	_ [11]uint64 // reserved for later counters
 }
 
 // WorkerSlot is the status of one worker id, one record per worker slot in

@@ -154,11 +154,25 @@ func (w *Writer) Write(h Header, payload []byte) error {
 	defer w.mu.Unlock()
 	h.MsgID = w.nextID
 	w.nextID++
+	if f := Fault; f != nil {
+		if k := chunkCount(len(payload), w.cfg.MaxPayload); k > 1 && f(h, len(payload)) {
+			w.queueChunksTo(h, payload, 0, k/2, k, -1) // the rest never comes
+			_, err := w.flushLocked()
+			return err
+		}
+	}
 	if w.qhead < len(w.q) || (w.holds > 0 && len(payload) <= HoldMax) {
 		return w.queueMsg(h, payload)
 	}
 	return w.sendDirect(h, payload)
 }
+
+// Fault, when set, is asked by every Writer of the process, before it sends a message of
+// several datagrams, whether to cut that message short: it then sends only the first half of
+// its datagrams, as a process killed in the middle of it would. For the fault-injection
+// tests only (set it before any Writer is used, in the process to be faulty); never set it
+// in a program.
+var Fault func(h Header, size int) bool
 
 // WriteFD sends a message with a descriptor (SCM_RIGHTS): the receiver gets a descriptor of
 // its own for the same open file with that message (see [Reader.TakeFD]). The message must
@@ -305,10 +319,16 @@ func (w *Writer) queueMsg(h Header, payload []byte) error {
 // queueChunks queues datagrams i..k-1 of a message; fd (-1: none) goes with its only
 // datagram, which nothing is packed with. Must hold w.mu.
 func (w *Writer) queueChunks(h Header, payload []byte, i, k, fd int) {
+	w.queueChunksTo(h, payload, i, k, k, fd)
+}
+
+// queueChunksTo queues datagrams i..end-1 of a message of k (end < k: a message cut short,
+// see Fault). Must hold w.mu.
+func (w *Writer) queueChunksTo(h Header, payload []byte, i, end, k, fd int) {
 	wasEmpty := w.qhead == len(w.q)
 	w.c.MsgsQueued.Add(1)
 	maxD := HeaderSize + w.cfg.MaxPayload
-	for ; i < k; i++ {
+	for ; i < end; i++ {
 		start, end := chunkRange(len(payload), w.cfg.MaxPayload, i, k)
 		d := HeaderSize + end - start
 		if i == 0 && k > 1 {
