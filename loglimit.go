@@ -24,6 +24,7 @@ const (
 	logDispatchBad                // dispatch_func returned an invalid worker id
 	logRefusedMsg                 // a request from another process refused (a SendFile without its file)
 	logForgedSrc                  // a message that claims to be the manager's from another process
+	logTLS                        // a TLS handshake that failed (tls.go)
 	logKinds
 )
 
