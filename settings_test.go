@@ -35,6 +35,8 @@ func kindType(k optKind, field string) reflect.Type {
 		case "PackageLengthFunc":
 			return reflect.TypeFor[func(data []byte) int]()
 		}
+	case kindSNI:
+		return reflect.TypeFor[map[string]SSLCertPair]()
 	}
 	return nil
 }
@@ -100,6 +102,9 @@ func sample(o *option) (given, want any) {
 		}
 		f := func(data []byte) int { return 3 }
 		return f, f
+	case kindSNI:
+		return map[string]any{"a.test": map[string]any{"ssl_cert_file": "/x/a.pem", "ssl_key_file": "/x/a.key"}},
+			map[string]SSLCertPair{"a.test": {CertFile: "/x/a.pem", KeyFile: "/x/a.key"}}
 	}
 	panic("unknown kind")
 }
