@@ -333,7 +333,7 @@ func TestPortOnly(t *testing.T) {
 			"open_eof_check", "open_eof_split", "package_eof", "open_length_check", "package_length_type",
 			"package_length_offset", "package_body_offset", "package_length_func", "package_max_length",
 			"ssl_cert_file", "ssl_key_file", "ssl_verify_peer", "ssl_client_cert_file",
-			"ssl_allow_self_signed", "ssl_protocols", "ssl_ciphers"}
+			"ssl_allow_self_signed", "ssl_protocols", "ssl_ciphers", "ssl_verify_depth", "ssl_sni_certs"}
 		var got []string
 		for _, o := range options {
 			if o.port {
