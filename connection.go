@@ -268,6 +268,9 @@ func (s *Server) GetClientInfo(fd int64, reactorID int, ignoreError bool) (*Clie
 	}
 	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
 		info.SendQueuedBytes = c.rc.Queued()
+		if c.rc.IsTLS() {
+			info.SSLClientCert = certPEM(c.rc) // tls.go
+		}
 	}
 	if sl.Session.Load() != fd {
 		return nil, s.fail(newError(ErrSessionNotExist, "GetClientInfo: session %d closed while being read", fd))

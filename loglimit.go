@@ -25,6 +25,7 @@ const (
 	logRefusedMsg                 // a request from another process refused (a SendFile without its file)
 	logForgedSrc                  // a message that claims to be the manager's from another process
 	logIPCDrop                    // a message between the server's processes dropped by its reader
+	logTLS                        // a TLS handshake that failed (tls.go)
 	logKinds
 )
 

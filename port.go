@@ -1,6 +1,7 @@
 package swoole
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ type Port struct {
 
 	eff   Settings        // resolved at Start: the server's settings with the port's on top
 	frame *framing.Config // resolved at Start: how stream input splits into messages
+	tls   *tls.Config     // resolved at Start: a SockSSL port's TLS configuration (tls.go)
 	ecb   portCallbacks   // resolved at Start: the port's handlers, else the server's
 	ln    *reactor.Listener
 	file  *os.File // GetSocket's duplicate, closed at shutdown
@@ -51,8 +53,8 @@ func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
 	default:
 		return nil, newError(ErrBadSocketType, "unknown socket type %d: use SockTCP, SockTCP6, SockUDP, SockUDP6, SockUnixStream or SockUnixDgram", int(sock))
 	}
-	if sock&SockSSL != 0 {
-		return nil, newError(ErrOperationNotSupport, "SockSSL is not available yet in goswoole: serve plain %v", sock.base())
+	if sock&SockSSL != 0 && !spec.Stream {
+		return nil, newError(ErrBadSocketType, "SockSSL needs a stream socket (SockTCP, SockTCP6 or SockUnixStream), not %v", sock.base())
 	}
 	if spec.Family != sys.FamilyUnix && (port < 0 || port > 65535) {
 		return nil, newError(ErrBadPort, "port %d is out of range: use 0 (any free port) to 65535", port)

@@ -293,13 +293,29 @@ type Settings struct {
 	// certificates. Default false. [port]
 	SSLAllowSelfSigned bool
 	// SSLProtocols is ssl_protocols: a bit set of Swoole's SWOOLE_SSL_* protocol values
-	// (SSLv2 2, SSLv3 4, TLSv1 8, TLSv1.1 16, TLSv1.2 32, TLSv1.3 64). Default 0: every
-	// protocol the TLS library offers. [port]
+	// (SSLv2 2, SSLv3 4, TLSv1 8, TLSv1.1 16, TLSv1.2 32, TLSv1.3 64). Default 0: TLS 1.2
+	// and TLS 1.3. SSLv2 and SSLv3 are refused (Go's crypto/tls has neither); the versions
+	// in force are those from the lowest bit set to the highest. [port]
 	SSLProtocols int
 	// SSLCiphers is ssl_ciphers: the cipher list, OpenSSL syntax. Default "": Go
 	// crypto/tls's own secure suites (Swoole's default list,
 	// "EECDH+AESGCM:EDH+AESGCM:AES256+EECDH:AES256+EDH", asks for the same kind). [port]
 	SSLCiphers string
+	// SSLVerifyDepth is ssl_verify_depth: with SSLVerifyPeer, the most CA certificates a
+	// client certificate's verified chain may have above it (OpenSSL's depth). Default 0: no
+	// limit beyond crypto/tls's. [port]
+	SSLVerifyDepth int
+	// SSLSNICerts is ssl_sni_certs: by server name (SNI, exact or "*.example.com"), the
+	// certificate and key served to clients that ask for it instead of SSLCertFile /
+	// SSLKeyFile. Through SetOptions: map[string]any{"name": map[string]any{"ssl_cert_file":
+	// ..., "ssl_key_file": ...}}. [port]
+	SSLSNICerts map[string]SSLCertPair
+}
+
+// SSLCertPair is a certificate file and its key file (PEM), an entry of SSLSNICerts.
+type SSLCertPair struct {
+	CertFile string `json:"ssl_cert_file"`
+	KeyFile  string `json:"ssl_key_file"`
 }
 
 // Bool returns a pointer to v, for the *bool fields of Settings (ReloadAsync,
@@ -545,6 +561,20 @@ func (s Settings) validate() error {
 	if s.SSLProtocols&^sslProtocolBits != 0 {
 		return bad("ssl_protocols", "%#x has bits outside SSLv2 2, SSLv3 4, TLSv1 8, TLSv1.1 16, TLSv1.2 32, TLSv1.3 64", s.SSLProtocols)
 	}
+	if _, _, err := tlsVersions(s.SSLProtocols); err != nil {
+		return bad("ssl_protocols", "%v", err)
+	}
+	if _, err := parseCiphers(s.SSLCiphers); err != nil {
+		return bad("ssl_ciphers", "%v", err)
+	}
+	if s.SSLVerifyDepth < 0 {
+		return bad("ssl_verify_depth", "%d is negative; give 0 (no limit) or the most CA certificates above a client's", s.SSLVerifyDepth)
+	}
+	for name, pair := range s.SSLSNICerts {
+		if name == "" || pair.CertFile == "" || pair.KeyFile == "" {
+			return bad("ssl_sni_certs", "entry %q needs a server name, ssl_cert_file and ssl_key_file", name)
+		}
+	}
 
 	// Combinations, on the values in force.
 	r := s.withDefaults()
@@ -628,6 +658,14 @@ func (s Settings) toMap() map[string]any {
 				v = nil
 			} else {
 				v = f.Interface()
+			}
+		case kindSNI:
+			if f.Len() > 0 {
+				sni := map[string]any{}
+				for name, pair := range f.Interface().(map[string]SSLCertPair) {
+					sni[name] = map[string]any{"ssl_cert_file": pair.CertFile, "ssl_key_file": pair.KeyFile}
+				}
+				v = sni
 			}
 		}
 		m[o.key] = v

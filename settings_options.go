@@ -3,6 +3,7 @@ package swoole
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"sort"
@@ -24,6 +25,7 @@ const (
 	kindSeconds                 // time.Duration: seconds as an integer or float, or a time.Duration
 	kindLogLevel                // LogLevel: Swoole's 0..6, or a LogLevel
 	kindFunc                    // a func field: a func with exactly the field's signature
+	kindSNI                     // map[string]SSLCertPair: that, or map[string]any of {ssl_cert_file, ssl_key_file}
 )
 
 // option ties one Swoole key (and its aliases) to one Settings field. This table is the
@@ -114,6 +116,8 @@ var options = []option{
 	{key: "ssl_allow_self_signed", field: "SSLAllowSelfSigned", kind: kindBool, port: true},
 	{key: "ssl_protocols", field: "SSLProtocols", kind: kindInt, port: true},
 	{key: "ssl_ciphers", field: "SSLCiphers", kind: kindString, port: true},
+	{key: "ssl_verify_depth", field: "SSLVerifyDepth", kind: kindInt, port: true},
+	{key: "ssl_sni_certs", field: "SSLSNICerts", kind: kindSNI, port: true},
 }
 
 // unsupportedOptions are Swoole keys goswoole knows but refuses with ErrOperationNotSupport
@@ -179,10 +183,8 @@ var unsupportedOptions = map[string]string{
 	"ssl_dhparam":                 "Go's crypto/tls has no finite-field DHE suites; ECDHE is always used",
 	"ssl_ecdh_curve":              "goswoole uses crypto/tls's curve preferences",
 	"ssl_prefer_server_ciphers":   "Go's crypto/tls chooses the cipher suite itself",
-	"ssl_verify_depth":            "Go's crypto/tls verifies whole chains; there is no depth limit to set",
 	"ssl_cafile":                  "goswoole takes the client CA bundle from ssl_client_cert_file",
 	"ssl_capath":                  "goswoole takes the client CA bundle from ssl_client_cert_file",
-	"ssl_sni_certs":               "SNI certificate maps are not supported yet; run one port per certificate",
 	"max_concurrency":             "request concurrency limits are not supported yet",
 	"worker_max_concurrency":      "request concurrency limits are not supported yet",
 	"open_cpu_affinity":           "CPU pinning is not supported; the Go scheduler places goroutines",
@@ -337,8 +339,53 @@ func (o *option) set(f reflect.Value, k string, v any) error {
 			return wrongType(k, o.kind, v, fmt.Errorf("want %s", f.Type()))
 		}
 		f.Set(rv.Convert(f.Type()))
+	case kindSNI:
+		m, err := sniValue(v)
+		if err != nil {
+			return wrongType(k, o.kind, v, err)
+		}
+		f.Set(reflect.ValueOf(m))
 	}
 	return nil
+}
+
+// sniValue reads ssl_sni_certs: a map[string]SSLCertPair, or Swoole's shape, a map of server
+// name to a map with ssl_cert_file and ssl_key_file.
+func sniValue(v any) (map[string]SSLCertPair, error) {
+	switch m := v.(type) {
+	case map[string]SSLCertPair:
+		return maps.Clone(m), nil
+	case map[string]any:
+		out := make(map[string]SSLCertPair, len(m))
+		for name, e := range m {
+			var pair SSLCertPair
+			switch e := e.(type) {
+			case SSLCertPair:
+				pair = e
+			case map[string]any:
+				for k, x := range e {
+					s, ok := x.(string)
+					switch {
+					case !ok:
+						return nil, fmt.Errorf("entry %q: %q is %T, want a string", name, k, x)
+					case k == "ssl_cert_file":
+						pair.CertFile = s
+					case k == "ssl_key_file":
+						pair.KeyFile = s
+					default:
+						return nil, fmt.Errorf("entry %q: unknown key %q (give ssl_cert_file and ssl_key_file)", name, k)
+					}
+				}
+			case map[string]string:
+				pair = SSLCertPair{CertFile: e["ssl_cert_file"], KeyFile: e["ssl_key_file"]}
+			default:
+				return nil, fmt.Errorf("entry %q is %T, want a map with ssl_cert_file and ssl_key_file", name, e)
+			}
+			out[name] = pair
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("want a map of server name to {ssl_cert_file, ssl_key_file}")
 }
 
 // kindNames says what each kind accepts, for error messages.
@@ -352,6 +399,7 @@ var kindNames = map[optKind]string{
 	kindSeconds:  "a duration (seconds as an integer or float, or a time.Duration)",
 	kindLogLevel: "a log level (an integer 0..6, or a swoole.LogLevel)",
 	kindFunc:     "a function",
+	kindSNI:      "a map of server name to {ssl_cert_file, ssl_key_file}",
 }
 
 // errWrongType says a value's kind does not fit; wrongType's message already says so.

@@ -35,6 +35,8 @@ func kindType(k optKind, field string) reflect.Type {
 		case "PackageLengthFunc":
 			return reflect.TypeFor[func(data []byte) int]()
 		}
+	case kindSNI:
+		return reflect.TypeFor[map[string]SSLCertPair]()
 	}
 	return nil
 }
@@ -100,6 +102,9 @@ func sample(o *option) (given, want any) {
 		}
 		f := func(data []byte) int { return 3 }
 		return f, f
+	case kindSNI:
+		return map[string]any{"a.test": map[string]any{"ssl_cert_file": "/x/a.pem", "ssl_key_file": "/x/a.key"}},
+			map[string]SSLCertPair{"a.test": {CertFile: "/x/a.pem", KeyFile: "/x/a.key"}}
 	}
 	panic("unknown kind")
 }
@@ -328,7 +333,7 @@ func TestPortOnly(t *testing.T) {
 			"open_eof_check", "open_eof_split", "package_eof", "open_length_check", "package_length_type",
 			"package_length_offset", "package_body_offset", "package_length_func", "package_max_length",
 			"ssl_cert_file", "ssl_key_file", "ssl_verify_peer", "ssl_client_cert_file",
-			"ssl_allow_self_signed", "ssl_protocols", "ssl_ciphers"}
+			"ssl_allow_self_signed", "ssl_protocols", "ssl_ciphers", "ssl_verify_depth", "ssl_sni_certs"}
 		var got []string
 		for _, o := range options {
 			if o.port {

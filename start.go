@@ -167,6 +167,13 @@ func (s *Server) prepare() error {
 				return err
 			}
 			p.frame = f
+			if p.sock&SockSSL != 0 {
+				cfg, err := p.tlsConfig() // tls.go
+				if err != nil {
+					return err
+				}
+				p.tls = cfg
+			}
 		} else if p.ecb.packet == nil {
 			return newError(ErrServerInvalidCallback, "datagram port %s has no Packet handler: register one with OnPacket (on the server or the port)", p.addr())
 		}

@@ -125,6 +125,9 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		High:      p.eff.BufferHighWatermark,
 		Low:       p.eff.BufferLowWatermark,
 		Delayed:   s.eff.EnableDelayReceive,
+		TLS:       p.tls,
+		// A handshake that stalls is cut off after heartbeat_idle_time when that is shorter.
+		HandshakeTimeout: min(reactor.DefaultHandshakeTimeout, max(p.eff.HeartbeatIdleTime, 0)),
 	})
 	if s.eff.EnableDelayReceive {
 		slot.SetFlag(conntable.FlagDelayRecv)

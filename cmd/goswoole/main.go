@@ -2,7 +2,7 @@
 //
 // Usage:
 //
-//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M] [--pid-file F] [--admin ADDR]
+//	goswoole serve [--host 127.0.0.1] [--port 9501] [--mode base|process|thread] [--workers N] [--task-workers M] [--pid-file F] [--admin ADDR] [--ssl-cert F --ssl-key F]
 //	goswoole reload --pid-file F | --admin ADDR [--only-task]
 //	goswoole stop --pid-file F | --admin ADDR [--timeout 30s]
 //	goswoole stats --pid-file F | --admin ADDR [--json]
@@ -93,6 +93,8 @@ type serveConfig struct {
 	taskWorkers int
 	pidFile     string
 	admin       string
+	sslCert     string // --ssl-cert: serve TLS with this PEM certificate (needs sslKey)
+	sslKey      string
 }
 
 // valueError is a flag value parseServe rejects (the flag package reports its own errors).
@@ -115,6 +117,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.taskWorkers, "task-workers", 0, "task workers (task_worker_num), 0 or more")
 	fs.StringVar(&c.pidFile, "pid-file", "", "write the server's pid here (pid_file), for goswoole reload|stop|stats")
 	fs.StringVar(&c.admin, "admin", "", "serve the admin API and /metrics here (admin_server: [user:secret@]host:port)")
+	fs.StringVar(&c.sslCert, "ssl-cert", "", "serve TLS (SockSSL) with this PEM certificate (ssl_cert_file); needs --ssl-key")
+	fs.StringVar(&c.sslKey, "ssl-key", "", "the PEM private key of --ssl-cert (ssl_key_file)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: goswoole serve [flags]\n\nRuns an echo server until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -143,6 +147,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if c.taskWorkers < 0 {
 		return c, badValue("invalid --task-workers %d: use 0 (none) or more", c.taskWorkers)
+	}
+	if (c.sslCert == "") != (c.sslKey == "") {
+		return c, badValue("--ssl-cert and --ssl-key go together: give the certificate and its key")
 	}
 	return c, nil
 }
@@ -196,7 +203,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	s.OnStart(func(s *swoole.Server) {
 		p := s.Ports()[0]
-		fmt.Fprintf(stdout, "goswoole: echo server listening on %s:%d (mode %v, %s)\n", p.Host(), p.Port(), c.mode, workers)
+		tlsNote := ""
+		if c.sslCert != "" {
+			tlsNote = ", TLS"
+		}
+		fmt.Fprintf(stdout, "goswoole: echo server listening on %s:%d (mode %v, %s%s)\n", p.Host(), p.Port(), c.mode, workers, tlsNote)
 		if stopAsked.Load() {
 			_ = s.Shutdown()
 		}
@@ -222,11 +233,15 @@ var testHookBeforeStart func(stop func(why string))
 // newEchoServer builds the echo server c describes. The library refuses what it does not
 // support (mode, worker counts) here or in Start.
 func newEchoServer(c serveConfig) (*swoole.Server, error) {
-	s, err := swoole.NewServer(c.host, c.port, c.mode, swoole.SockTCP)
+	sock := swoole.SockTCP
+	if c.sslCert != "" {
+		sock |= swoole.SockSSL
+	}
+	s, err := swoole.NewServer(c.host, c.port, c.mode, sock)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers, PidFile: c.pidFile, AdminServer: c.admin}); err != nil {
+	if err := s.Set(swoole.Settings{WorkerNum: c.workers, TaskWorkerNum: c.taskWorkers, PidFile: c.pidFile, AdminServer: c.admin, SSLCertFile: c.sslCert, SSLKeyFile: c.sslKey}); err != nil {
 		_ = s.Shutdown() // before Start: releases the port (and says so with an error)
 		return nil, err
 	}

@@ -3,6 +3,7 @@
 package reactor
 
 import (
+	"crypto/tls"
 	"errors"
 	"sync"
 	"time"
@@ -28,8 +29,8 @@ type Conn struct {
 	FD    int
 	Owner any // the user's object for this connection (the server's *conn)
 
-	maxQueued int // refuse a Send when this many bytes are already queued (0 = no limit)
-	high, low int // watermarks for BufferFull / BufferEmpty
+	maxQueued int32 // refuse a Send when this many bytes are already queued (0 = no limit)
+	high, low int32 // watermarks for BufferFull / BufferEmpty
 
 	loop *Loop
 
@@ -50,6 +51,8 @@ type Conn struct {
 	held     uint8     // nested runs waiting inside this connection's callback: no read interest
 
 	notified bool // Closed has run (loop goroutine only)
+
+	tls *tlsState // a TLS connection's state (tls_linux.go); nil for a plain one
 }
 
 // outQueue is a connection's queued output. Most connections never queue anything (their
@@ -82,11 +85,19 @@ type ConnOptions struct {
 	MaxQueued int  // bytes queued before Send fails with ErrOverflow (0 = unlimited)
 	High, Low int  // watermarks; High 0 = MaxQueued
 	Delayed   bool // register without read interest until Confirm
+	// TLS makes the connection a TLS server connection with this configuration: Opened runs
+	// after the handshake, Data gets plaintext, Send encrypts (tls_linux.go).
+	TLS *tls.Config
+	// HandshakeTimeout bounds the TLS handshake (0: DefaultHandshakeTimeout).
+	HandshakeTimeout time.Duration
 }
 
 // NewConn wraps an accepted descriptor. Return it from Handler.Accept.
 func NewConn(fd int, owner any, o ConnOptions) *Conn {
-	c := &Conn{FD: fd, Owner: owner, maxQueued: o.MaxQueued, high: o.High, low: o.Low, delayed: o.Delayed}
+	c := &Conn{FD: fd, Owner: owner, maxQueued: clamp32(o.MaxQueued), high: clamp32(o.High), low: clamp32(o.Low), delayed: o.Delayed}
+	if o.TLS != nil {
+		c.tls = newTLSState(c, o.TLS, o.HandshakeTimeout)
+	}
 	if c.high <= 0 {
 		c.high = c.maxQueued
 	}
@@ -96,12 +107,15 @@ func NewConn(fd int, owner any, o ConnOptions) *Conn {
 	return c
 }
 
+// clamp32 bounds a byte count to what an int32 holds (2 GiB is past any queue limit).
+func clamp32(n int) int32 { return int32(min(n, 1<<31-1)) }
+
 // Loop returns the loop c belongs to.
 func (c *Conn) Loop() *Loop { return c.loop }
 
 func (c *Conn) wantEvents() uint32 {
 	var ev uint32
-	if !c.paused && !c.delayed && !c.draining && c.held == 0 {
+	if !c.paused && (!c.delayed || c.tls != nil && !c.tls.established) && !c.draining && c.held == 0 {
 		ev |= unix.EPOLLIN
 	}
 	if c.queued > 0 && !c.corked {
@@ -169,6 +183,9 @@ func (c *Conn) send(p []byte, closing, force bool) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if c.tls != nil {
+		return c.sendTLS(p, closing, force)
+	}
 	c.mu.Lock()
 	if c.closed || (c.closing && !closing) {
 		c.mu.Unlock()
@@ -188,7 +205,7 @@ func (c *Conn) send(p []byte, closing, force bool) error {
 			return ErrClosed
 		}
 		p = p[n:]
-	} else if !force && c.queued > 0 && c.maxQueued > 0 && c.queued+len(p) > c.maxQueued {
+	} else if !force && c.queued > 0 && c.maxQueued > 0 && c.queued+len(p) > int(c.maxQueued) {
 		// (A corked connection with nothing queued yet takes p whole, as an uncorked one.)
 		full := c.markFullLocked()
 		c.mu.Unlock()
@@ -219,12 +236,12 @@ func (c *Conn) markFullLocked() bool {
 // its limit when it reached it, and reports whether the queue just reached the high
 // watermark (BufferFull owed). c.mu must be held.
 func (c *Conn) queuedLocked() bool {
-	full := !c.full && c.high > 0 && c.queued >= c.high
+	full := !c.full && c.high > 0 && c.queued >= int(c.high)
 	if full {
 		c.full = true
 		c.owedFull = true
 	}
-	if !c.over && c.maxQueued > 0 && c.queued >= c.maxQueued {
+	if !c.over && c.maxQueued > 0 && c.queued >= int(c.maxQueued) {
 		c.over = true
 		if oh := c.loop.oh; oh != nil {
 			oh.Overflow(c, true)
@@ -237,7 +254,7 @@ func (c *Conn) queuedLocked() bool {
 // drainedLocked runs after queued output was written: a queue that was at its limit and is
 // now below it is no longer over. c.mu must be held.
 func (c *Conn) drainedLocked() {
-	if c.over && c.queued < c.maxQueued {
+	if c.over && c.queued < int(c.maxQueued) {
 		c.over = false
 		if oh := c.loop.oh; oh != nil {
 			oh.Overflow(c, false)
@@ -298,6 +315,12 @@ func (c *Conn) writeQueuedLocked(iov []unix.Iovec) unix.Errno {
 	for c.queued > 0 {
 		q := c.q // not nil: output is queued
 		head := &q.out[0]
+		if head.fileFD > 0 && c.tls != nil {
+			if errno := c.encryptFileLocked(); errno != 0 {
+				return errno
+			}
+			continue
+		}
 		if head.fileFD > 0 {
 			n, err := unix.Sendfile(c.FD, head.fileFD, &head.off, int(min(head.n, 1<<30)))
 			if n > 0 {
@@ -403,12 +426,12 @@ func (c *Conn) dropQueueLocked() {
 // when SendFile fails. Errors are those of Send.
 func (c *Conn) SendFile(fileFD int, off, n int64) error {
 	c.mu.Lock()
-	if c.closing || c.closed {
+	if c.closing || c.closed || c.tls != nil && !c.tls.established {
 		c.mu.Unlock()
 		unix.Close(fileFD)
 		return ErrClosed
 	}
-	if c.queued > 0 && c.maxQueued > 0 && c.queued+int(n) > c.maxQueued {
+	if c.queued > 0 && c.maxQueued > 0 && c.queued+int(n) > int(c.maxQueued) {
 		full := c.markFullLocked()
 		c.mu.Unlock()
 		unix.Close(fileFD)
@@ -529,6 +552,9 @@ func (c *Conn) setPaused(v bool) {
 	c.mu.Lock()
 	c.paused = v
 	c.updateEventsLocked()
+	if !v {
+		c.resumedLocked()
+	}
 	c.mu.Unlock()
 }
 
@@ -539,6 +565,7 @@ func (c *Conn) Confirm() bool {
 	was := c.delayed
 	c.delayed = false
 	c.updateEventsLocked()
+	c.resumedLocked()
 	c.mu.Unlock()
 	return was
 }

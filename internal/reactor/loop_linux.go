@@ -151,6 +151,7 @@ type Loop struct {
 	wakefd int
 	events []unix.EpollEvent
 	buf    []byte
+	tbuf   []byte // plaintext of TLS connections (allocated with the first)
 	iov    []unix.Iovec
 	ab     *acceptBuf       // accept4's scratch space
 	conns  []*Conn          // connections by descriptor (nil: none)
@@ -558,6 +559,10 @@ func (l *Loop) accept(ln *Listener) {
 		l.setConn(nfd, c)
 		l.nconns++
 		accepted++
+		if c.tls != nil {
+			l.startHandshake(c) // Opened runs when it succeeds
+			continue
+		}
 		l.active = append(l.active, c)
 		l.h.Opened(c)
 		l.active = l.active[:len(l.active)-1]
@@ -654,6 +659,10 @@ func (l *Loop) connEvent(c *Conn, ev uint32) {
 		// kernel until Resume.
 		return
 	}
+	if c.tls != nil {
+		l.tlsEvent(c)
+		return
+	}
 	for {
 		n, err := unix.Read(c.FD, l.buf)
 		if err == unix.EINTR {
@@ -691,6 +700,16 @@ func (l *Loop) closeConn(c *Conn, why CloseReason, errno unix.Errno) {
 	if c.closed {
 		return
 	}
+	if t := c.tls; t != nil && !c.notified {
+		c.mu.Lock()
+		hs := !t.established
+		c.mu.Unlock()
+		if hs {
+			// Closed while handshaking: the session never opened.
+			l.abortTLS(c, closeError(why, errno))
+			return
+		}
+	}
 	if c.notified {
 		// Closed ran already: a Reset while the output drains (or while Closed ran) closes
 		// the descriptor now.
@@ -711,6 +730,7 @@ func (l *Loop) closeConn(c *Conn, why CloseReason, errno unix.Errno) {
 		return
 	}
 	c.mu.Lock()
+	c.closeNotifyLocked()
 	if c.reset || c.queued == 0 {
 		c.mu.Unlock()
 		l.finalClose(c)
@@ -740,7 +760,7 @@ func (l *Loop) finalClose(c *Conn) {
 	unix.Close(c.FD)
 	c.dropQueueLocked()
 	c.mu.Unlock()
-	if l.fh != nil && c.notified {
+	if l.fh != nil && c.notified && (c.tls == nil || !c.tls.aborted) {
 		l.fh.Finished(c)
 	}
 }
@@ -762,7 +782,7 @@ func (l *Loop) flush(c *Conn) {
 		return
 	}
 	c.drainedLocked()
-	empty := c.full && c.queued <= c.low
+	empty := c.full && c.queued <= int(c.low)
 	owedFull := false
 	if empty {
 		c.full = false

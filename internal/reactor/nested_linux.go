@@ -28,6 +28,7 @@ import (
 type nestBufs struct {
 	events []unix.EpollEvent
 	buf    []byte
+	tbuf   []byte // TLS plaintext (allocated on first use)
 }
 
 // Depth returns how many nested runs (RunUntil, RunFDsUntil) are in progress. Loop goroutine
@@ -150,8 +151,8 @@ func (l *Loop) enterNested() func() {
 		})
 	}
 	nb := l.nest[l.depth-1]
-	events, buf := l.events, l.buf
-	l.events, l.buf = nb.events, nb.buf
+	events, buf, tbuf := l.events, l.buf, l.tbuf
+	l.events, l.buf, l.tbuf = nb.events, nb.buf, nb.tbuf
 	held := append([]*Conn(nil), l.active...)
 	for _, c := range held {
 		c.hold(1)
@@ -160,7 +161,7 @@ func (l *Loop) enterNested() func() {
 		for _, c := range held {
 			c.hold(-1)
 		}
-		l.events, l.buf = events, buf
+		l.events, l.buf, l.tbuf = events, buf, tbuf
 		l.depth--
 	}
 }
