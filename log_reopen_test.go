@@ -19,7 +19,7 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-func init() { mpMoreServers["logfile"] = logTestServer }
+func init() { mpMoreServers["logreopen"] = logTestServer }
 
 // Environment of logTestServer.
 const (
@@ -91,7 +91,7 @@ func logTestServer() int {
 func logStart(t *testing.T, workers int, env ...string) *mpServer {
 	t.Helper()
 	env = append(env, mpEnvWorkers+"="+strconv.Itoa(workers))
-	ms := mpStartServer(t, "logfile", "managerstart", env...)
+	ms := mpStartServer(t, "logreopen", "managerstart", env...)
 	ms.eventually("every worker's workerstart", func() bool {
 		ids := map[string]bool{}
 		for _, e := range ms.events() {
