@@ -97,6 +97,9 @@ const fileLog = "logfile"
 // with log_rotation, and owns its reopening (logfile.go).
 func (s *Server) logFileOpen() (*os.File, error) {
 	if f, ok := supervisor.Inherited(fileLog); ok {
+		// SIGRTMIN is the manager's to act on (logfile.go); sent to the whole process group
+		// (kill -RTMIN -PGID) it must not terminate a worker.
+		rtminIgnore()
 		return f, nil
 	}
 	name := logFileName(s.eff.LogFile, s.eff.LogRotation, logNow())
