@@ -400,6 +400,13 @@ func (w *worker) pipeMessage(h ipc.Header, payload []byte) {
 	case ipc.TypeCommand, ipc.TypeCommandReply: // command_multi.go
 		s.commandMessage(h, payload)
 		return
+	case msgLogReopen: // logfile.go
+		ffd := -1
+		if w.in != nil {
+			ffd = w.in.TakeFD()
+		}
+		s.logReopenMessage(h, ffd)
+		return
 	}
 	w.connRequest(h, payload)
 }

@@ -118,7 +118,7 @@ func (s *Server) daemonize() error {
 	}
 	out := os.DevNull
 	if s.eff.LogFile != "" {
-		out = s.eff.LogFile
+		out = logFileName(s.eff.LogFile, s.eff.LogRotation, logNow())
 	}
 	var f *os.File
 	if out == os.DevNull {

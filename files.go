@@ -93,10 +93,19 @@ const fileLog = "logfile"
 
 // logFileOpen opens log_file: a child process takes the one its manager opened and passed
 // down (so that a worker running as another user never needs to open the file itself), the
-// manager or a single process opens it (openLogFile).
+// manager or a single process opens it (openLogFile), under the name of the current period
+// with log_rotation, and owns its reopening (logfile.go).
 func (s *Server) logFileOpen() (*os.File, error) {
 	if f, ok := supervisor.Inherited(fileLog); ok {
+		// SIGRTMIN is the manager's to act on (logfile.go); sent to the whole process group
+		// (kill -RTMIN -PGID) it must not terminate a worker.
+		rtminIgnore()
 		return f, nil
 	}
-	return openLogFile(s.eff.LogFile)
+	name := logFileName(s.eff.LogFile, s.eff.LogRotation, logNow())
+	f, err := openLogFile(name)
+	if err == nil {
+		s.logCtl = &logControl{name: name}
+	}
+	return f, err
 }

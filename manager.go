@@ -236,6 +236,7 @@ func (s *Server) runManager() error {
 	sigCh := make(chan os.Signal, 4)
 	signal.Notify(sigCh, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 
+	s.startLogWatch() // logfile.go: SIGRTMIN and log_rotation; stopped in cleanupMulti
 	runErr := make(chan error, 1)
 	go func() { runErr <- mp.mgr.Run(context.Background()) }()
 	// Signals are answered at once: a worker catches SIGTERM from its first moments (its
@@ -661,6 +662,7 @@ func (s *Server) reloadManager(onlyTask bool) {
 
 // cleanupMulti closes the pipes and the files made for the workers.
 func (s *Server) cleanupMulti() {
+	s.stopLogWatch() // logfile.go: before the pipes to the children close
 	mp := s.mp
 	if mp.reader != nil {
 		mp.reader.Release()

@@ -46,6 +46,7 @@ type Server struct {
 	lastErr       atomic.Int64
 	log           *slog.Logger
 	logFile       *os.File
+	logCtl        *logControl        // log_file's reopen and rotation, in the process that opened it (logfile.go)
 	logLimits     [logKinds]logLimit // warnings a peer can cause, once per second per kind (loglimit.go)
 
 	table   *conntable.Table

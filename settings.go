@@ -122,6 +122,11 @@ type Settings struct {
 	StartSessionID int64
 	// LogFile is log_file: where the server logs. Default "": stderr.
 	LogFile string
+	// LogRotation is log_rotation: with LogRotationMonthly, LogRotationDaily,
+	// LogRotationHourly or LogRotationEveryMinute, the server writes to LogFile plus "." and
+	// the period in local time (log_file.20261207 for daily) and switches file when the period
+	// changes, as Swoole. Default LogRotationSingle (0): LogFile itself. See logfile.go.
+	LogRotation int
 	// LogLevel is log_level: the lowest level logged. Default (zero): LogLevelInfo. In
 	// SetOptions it takes Swoole's numbers 0 (DEBUG) to 6 (NONE).
 	LogLevel LogLevel
@@ -543,6 +548,12 @@ func (s Settings) validate() error {
 	case 0, 1, 2, 3:
 	default:
 		return bad("task_ipc_mode", "%d is not one of 1 (socket pair), 2 (message queue), 3 (competing message queue)", s.TaskIPCMode)
+	}
+	if s.LogRotation > LogRotationEveryMinute {
+		return bad("log_rotation", "%d is not one of 0 (single), 1 (monthly), 2 (daily), 3 (hourly), 4 (every minute)", s.LogRotation)
+	}
+	if s.LogRotation != LogRotationSingle && s.LogFile == "" {
+		return bad("log_rotation", "needs log_file: the rotated files are named after it")
 	}
 	if s.LogLevel < LogLevelDefault || s.LogLevel > LogLevelNone {
 		return bad("log_level", "%d is outside 0 (DEBUG) .. 6 (NONE)", int(s.LogLevel)-1)

@@ -62,6 +62,7 @@ var options = []option{
 	{key: "start_session_id", field: "StartSessionID", kind: kindInt64},
 	{key: "log_file", field: "LogFile", kind: kindString},
 	{key: "log_level", field: "LogLevel", kind: kindLogLevel},
+	{key: "log_rotation", field: "LogRotation", kind: kindInt},
 	{key: "stats_file", field: "StatsFile", kind: kindString},
 	{key: "admin_server", field: "AdminServer", kind: kindString},
 	{key: "enable_reuse_port", field: "EnableReusePort", kind: kindBool},
@@ -192,7 +193,6 @@ var unsupportedOptions = map[string]string{
 	"chroot":                      "chroot is not supported; run the server in a container or with systemd's RootDirectory",
 	"log_date_format":             "the log line format is fixed",
 	"log_date_with_microseconds":  "the log line format is fixed",
-	"log_rotation":                "log rotation is not built yet; rotate with logrotate's copytruncate (the server keeps log_file open)",
 	"stats_timer_interval":        "stats_file is written once a second",
 }
 

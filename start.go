@@ -75,6 +75,7 @@ func (s *Server) Start() error {
 	if s.stopRequested.Load() {
 		_ = s.Shutdown() // asked while Start was preparing
 	}
+	s.startLogWatch() // logfile.go: SIGRTMIN and log_rotation; stopped in cleanup
 	s.sigDone = make(chan struct{})
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(sigCh, syscall.SIGTERM)
@@ -255,6 +256,7 @@ func (p *Port) listen() error {
 
 // cleanup releases what prepare built. Listening sockets close here.
 func (s *Server) cleanup() {
+	s.stopLogWatch() // logfile.go
 	for _, p := range s.ports {
 		if p.fd >= 0 {
 			syscall.Close(p.fd)

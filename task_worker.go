@@ -171,6 +171,10 @@ func (p *taskIn) Readable() {
 		if !s.fromManager(p.r, h, false) {
 			return
 		}
+		if h.Type == msgLogReopen { // logfile.go
+			s.logReopenMessage(h, p.r.TakeFD())
+			return
+		}
 		m := taskMsg{h: h, data: append([]byte(nil), payload...), hand: -1}
 		if h.Type == ipc.TypeTask {
 			// Held from now: should this process die before answering, the manager

@@ -317,6 +317,8 @@ func (s *Server) userProcessReader() {
 			}
 		case ipc.TypeCommand, ipc.TypeCommandReply:
 			s.commandMessage(h, payload)
+		case msgLogReopen: // logfile.go
+			s.logReopenMessage(h, mp.reader.TakeFD())
 		default:
 			s.log.Debug("swoole: user process: unexpected message dropped", "type", h.Type.String(), "from", h.SrcWorker)
 		}

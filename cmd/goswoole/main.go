@@ -6,6 +6,7 @@
 //	goswoole reload --pid-file F | --admin ADDR [--only-task]
 //	goswoole stop --pid-file F | --admin ADDR [--timeout 30s]
 //	goswoole stats --pid-file F | --admin ADDR [--json]
+//	goswoole top --admin ADDR [--token T]
 //	goswoole help
 //
 // "serve" runs an echo server: every message a client sends comes back as it came. It prints
@@ -25,6 +26,10 @@
 // running (no pid file, a stale one) they say so and exit 1. Without a pid file they use the
 // server's admin server instead (--admin [user:secret@]host:port, or $GOSWOOLE_ADMIN: the
 // server's admin_server setting; serve --admin ADDR sets it).
+//
+// top shows a live view of a server through its admin server, refreshed each second: every
+// process (pid, status, requests, dispatch count, CPU, resident memory), the connections and
+// the task queue. Key r reloads the workers, q quits.
 package main
 
 import (
@@ -58,6 +63,7 @@ const usage = `Usage:
   goswoole reload --pid-file F     reload the workers of a running server
   goswoole stop --pid-file F       stop a running server and wait for it to exit
   goswoole stats --pid-file F      print a running server's stats and processes (--json)
+  goswoole top --admin ADDR        a live view of a server's processes (r: reload, q: quit)
                                    (reload, stop, stats: --admin ADDR instead of a pid file
                                    uses the server's admin_server)
   goswoole help                    show this help
@@ -76,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "reload", "stop", "stats":
 		return admin(args[0], args[1:], stdout, stderr)
+	case "top":
+		return top(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
