@@ -37,49 +37,94 @@ func (s *Server) eventAreaSize() (recv, total int, err error) {
 	return recv, recv + s.eff.ReactorNum*journalSize, err
 }
 
-// buildEventAreas makes the event areas, in the master of a ModeProcess server.
-func (s *Server) buildEventAreas() error {
+// taskAreaSize is the size of a task worker's area: a receive area for its own pipe and one
+// for the shared queue (task_ipc_mode 3), each for one datagram at a time. A task worker
+// killed between receiving a task and recording it as held (task_inhand.go) would lose it
+// without a word; its replacement delivers it instead.
+func (s *Server) taskAreaSize() (one, total int, err error) {
+	one, err = ipc.AreaSize(s.taskReaderConfig())
+	return one, 2 * one, err
+}
+
+// buildAreas makes the receive areas, in the manager (the master of ModeProcess): an event
+// area per event worker in ModeProcess, an area per task worker in every mode. mp.areas is
+// indexed by global id; nil for a process without one.
+func (s *Server) buildAreas() error {
 	mp := s.mp
-	_, size, err := s.eventAreaSize()
-	if err != nil {
-		return wrapErrno("", err, "cannot size the workers' receive areas")
-	}
-	for range s.eff.WorkerNum {
-		fd, err := unix.MemfdCreate("goswoole-event-area", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	mp.areas = make([]*os.File, s.eff.WorkerNum+s.eff.TaskWorkerNum)
+	if mp.master != nil {
+		_, size, err := s.eventAreaSize()
 		if err != nil {
-			return wrapErrno("", os.NewSyscallError("memfd_create", err), "cannot create the workers' receive areas")
+			return wrapErrno("", err, "cannot size the workers' receive areas")
 		}
-		f := os.NewFile(uintptr(fd), "goswoole-event-area")
-		mp.areas = append(mp.areas, f)
-		if err := unix.Ftruncate(fd, int64(size)); err != nil {
-			return wrapErrno("", os.NewSyscallError("ftruncate", err), "cannot size the workers' receive areas")
+		for i := range s.eff.WorkerNum {
+			if mp.areas[i], err = newAreaFile(size); err != nil {
+				return err
+			}
 		}
-		// Nobody can shrink it under a worker's mapping (SIGBUS).
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-			return wrapErrno("", os.NewSyscallError("fcntl(F_ADD_SEALS)", err), "cannot seal the workers' receive areas")
+	}
+	if s.eff.TaskWorkerNum > 0 {
+		_, size, err := s.taskAreaSize()
+		if err != nil {
+			return wrapErrno("", err, "cannot size the task workers' receive areas")
+		}
+		for i := range s.eff.TaskWorkerNum {
+			if mp.areas[s.eff.WorkerNum+i], err = newAreaFile(size); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// adoptEventArea maps the event area a ModeProcess worker inherited (kept mapped for the
-// process's life: its Reader receives there).
-func (s *Server) adoptEventArea(what string, cfg ipc.Config) (ipc.Config, error) {
+// newAreaFile makes a sealed memfd of size bytes.
+func newAreaFile(size int) (*os.File, error) {
+	{
+		fd, err := unix.MemfdCreate("goswoole-event-area", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			return nil, wrapErrno("", os.NewSyscallError("memfd_create", err), "cannot create the workers' receive areas")
+		}
+		f := os.NewFile(uintptr(fd), "goswoole-event-area")
+		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+			f.Close()
+			return nil, wrapErrno("", os.NewSyscallError("ftruncate", err), "cannot size the workers' receive areas")
+		}
+		// Nobody can shrink it under a worker's mapping (SIGBUS).
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+			f.Close()
+			return nil, wrapErrno("", os.NewSyscallError("fcntl(F_ADD_SEALS)", err), "cannot seal the workers' receive areas")
+		}
+		return f, nil
+	}
+}
+
+// mapArea maps the area a child inherited, of size bytes (kept mapped for the process's
+// life: its Readers receive there).
+func mapArea(what string, size int) ([]byte, error) {
 	f, ok := supervisor.Inherited(fileArea)
 	if !ok {
-		return cfg, newError(ErrOperationNotSupport, "%s: the master passed no receive area", what)
+		return nil, newError(ErrOperationNotSupport, "%s: the manager passed no receive area", what)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
+		return nil, newError(ErrOperationNotSupport, "%s: the receive area is not %d bytes: set the same settings in every process", what, size)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, wrapErrno("", os.NewSyscallError("mmap", err), "%s: cannot map the receive area", what)
+	}
+	return mem, nil
+}
+
+// adoptEventArea maps the event area a ModeProcess worker inherited.
+func (s *Server) adoptEventArea(what string, cfg ipc.Config) (ipc.Config, error) {
 	recv, size, err := s.eventAreaSize()
 	if err != nil {
 		return cfg, wrapErrno("", err, "%s: cannot size the receive area", what)
 	}
-	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
-		return cfg, newError(ErrOperationNotSupport, "%s: the receive area is not %d bytes: set the same settings in every process", what, size)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := mapArea(what, size)
 	if err != nil {
-		return cfg, wrapErrno("", os.NewSyscallError("mmap", err), "%s: cannot map the receive area", what)
+		return cfg, err
 	}
 	cfg.Area = mem[:recv:recv]
 	for off := recv; off+journalSize <= size; off += journalSize {

@@ -328,10 +328,8 @@ func (s *Server) buildManager() error {
 		mp.lnFiles = append(mp.lnFiles, f)
 	}
 	cfg := s.ipcConfig()
-	if mp.master != nil {
-		if err := s.buildEventAreas(); err != nil { // event_area.go
-			return err
-		}
+	if err := s.buildAreas(); err != nil { // event_area.go
+		return err
 	}
 	for range total {
 		a, b, err := ipc.NewPair()
@@ -680,7 +678,9 @@ func (s *Server) cleanupMulti() {
 		}
 	}
 	for _, f := range mp.areas {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 	for _, f := range mp.files {
 		f.Close()

@@ -40,6 +40,8 @@ type taskRunner struct {
 	running int // task_enable_coroutine: OnTask goroutines not yet done (loop only)
 
 	hand *inHand // the tasks it holds, for the manager should it die (task_inhand.go)
+
+	resume []*ipc.Reader // its Readers, to resume what its predecessor received (event_area.go)
 }
 
 // taskCtx is the task in hand.
@@ -81,6 +83,7 @@ func (s *Server) runTaskChild() {
 		}
 	}()
 	w.loop.BindGoroutine()
+	tr.resumeTasks() // event_area.go: what a predecessor that died received
 	w.slot.StartTime.Store(time.Now().Unix())
 	w.slot.RequestCount.Store(0)
 	w.slot.PID.Store(w.pid)
@@ -117,14 +120,26 @@ func (s *Server) buildTaskChild() error {
 	ts.runner = tr
 
 	// One datagram per read: a task worker takes one task (or one packed burst sent to it)
-	// at a time, so that in mode 3 the others get the rest.
-	rcfg := s.ipcConfig()
-	rcfg.Batch = 1
+	// at a time, so that in mode 3 the others get the rest. Received in its area
+	// (event_area.go): a task read and not yet recorded as held is its replacement's.
+	rcfg := s.taskReaderConfig()
+	one, size, err := s.taskAreaSize()
+	if err != nil {
+		return wrapErrno("", err, "%s: cannot size the receive area", what)
+	}
+	mem, err := mapArea(what, size)
+	if err != nil {
+		return err
+	}
+	areas := [][]byte{mem[:one:one], mem[one:size:size]}
 	adoptIn := func(name string) (*ipc.Reader, error) {
-		r, err := s.adoptInPipe(what, name, rcfg)
+		cfg := rcfg
+		cfg.Area, areas = areas[0], areas[1:]
+		r, err := s.adoptInPipe(what, name, cfg)
 		if err != nil {
 			return nil, err
 		}
+		tr.resume = append(tr.resume, r)
 		if err := loop.AddFD(r.FD(), &taskIn{tr: tr, r: r}, reactor.Readable); err != nil {
 			return nil, wrapErrno("", err, "cannot watch %s", name)
 		}
@@ -157,6 +172,13 @@ func (s *Server) buildTaskChild() error {
 	return nil
 }
 
+// taskReaderConfig is the configuration of a task worker's Readers.
+func (s *Server) taskReaderConfig() ipc.Config {
+	cfg := s.ipcConfig()
+	cfg.Batch = 1
+	return cfg
+}
+
 // taskIn is one of a task worker's pipes in its loop.
 type taskIn struct {
 	tr *taskRunner
@@ -164,15 +186,34 @@ type taskIn struct {
 }
 
 func (p *taskIn) Readable() {
-	tr := p.tr
+	p.tr.take(p.r, func(fn func(ipc.Header, []byte)) error {
+		_, err := p.r.ReadBatch(fn)
+		return err
+	})
+}
+
+// resumeTasks takes, before the task worker reads its pipes, what its predecessor received
+// and had not recorded as held (it died in between). The task it was handing over when it
+// died, if any, it had recorded (the first thing done with a task): the manager answered it.
+func (tr *taskRunner) resumeTasks() {
+	for _, r := range tr.resume {
+		tr.take(r, func(fn func(ipc.Header, []byte)) error {
+			r.Resume(fn, false)
+			return nil
+		})
+	}
+}
+
+// take collects what read delivers from r, then runs it.
+func (tr *taskRunner) take(r *ipc.Reader, read func(fn func(ipc.Header, []byte)) error) {
 	s := tr.ts.s
 	var batch []taskMsg
-	if _, err := p.r.ReadBatch(func(h ipc.Header, payload []byte) {
-		if !s.fromManager(p.r, h, false) {
+	if err := read(func(h ipc.Header, payload []byte) {
+		if !s.fromManager(r, h, false) {
 			return
 		}
 		if h.Type == msgLogReopen { // logfile.go
-			s.logReopenMessage(h, p.r.TakeFD())
+			s.logReopenMessage(h, r.TakeFD())
 			return
 		}
 		m := taskMsg{h: h, data: append([]byte(nil), payload...), hand: -1}

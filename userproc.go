@@ -144,7 +144,7 @@ func fdConn(fd int, name string) (net.Conn, error) {
 func (s *Server) childFiles(id int, mgrEnd *os.File) supervisor.Files {
 	mp := s.mp
 	files := supervisor.Files{fileTable: s.table.File(), fileIn: mp.pairs[id][1], fileMgr: mgrEnd}
-	if id < len(mp.areas) {
+	if id < len(mp.areas) && mp.areas[id] != nil {
 		files[fileArea] = mp.areas[id] // event_area.go
 	}
 	if s.logFile != nil {
