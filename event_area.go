@@ -159,7 +159,7 @@ func (w *worker) resumeEvents() {
 	ext := &mp.ext
 	ext.inRead++
 	s.beginReplyBatch()
-	h, lost := mp.reader.Resume(mp.pin.fn, s.eff.RedeliverEventInHand)
+	h, lost := mp.reader.Resume(mp.pin.fn, func(ipc.Header) bool { return s.eff.RedeliverEventInHand })
 	s.endReplyBatch()
 	ext.inRead--
 	if lost {

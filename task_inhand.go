@@ -39,6 +39,9 @@ const (
 	// taskFlagLost (a finish message from the manager): the task worker that held the task
 	// died; the payload says how.
 	taskFlagLost uint16 = 1 << 4
+	// inHandAnswered is the pid of an entry the manager answered (its task worker died);
+	// free for a claim.
+	inHandAnswered int32 = -1
 )
 
 // inHandEntry is one entry of the table (24 bytes, in shared memory).
@@ -141,7 +144,7 @@ func (h *inHand) claim(hd ipc.Header) int {
 	for k := range inHandPerWorker {
 		i := (h.next + k) % inHandPerWorker
 		e := h.t.entry(h.tw, i)
-		if e.pid.Load() != 0 {
+		if p := e.pid.Load(); p != 0 && p != inHandAnswered {
 			continue
 		}
 		e.src.Store(int32(src))
@@ -229,6 +232,34 @@ func (s *Server) taskWorkerExited(slot, pid, exitCode, sig int) {
 				s.log.Warn("swoole: cannot tell a worker that its task was lost", "task", id, "worker", src, "err", err)
 			}
 		}
-		e.pid.CompareAndSwap(int32(pid), 0)
+		// Kept, marked answered, until the replacement has looked (heldBefore): a task it
+		// finds there was recorded, so answered, and is not to be taken again.
+		e.pid.CompareAndSwap(int32(pid), inHandAnswered)
+	}
+}
+
+// heldBefore reports whether a predecessor of this task worker recorded the task (the entry
+// is still its, or marked answered by the manager): the manager answers it, so it must not
+// run again. Before the first claim.
+func (h *inHand) heldBefore(hd ipc.Header) bool {
+	if h == nil {
+		return false
+	}
+	for i := range inHandPerWorker {
+		e := h.t.entry(h.tw, i)
+		if p := e.pid.Load(); p != 0 && p != h.pid && e.id.Load() == hd.Fd && e.src.Load() == int32(hd.SrcWorker) {
+			return true
+		}
+	}
+	return false
+}
+
+// release frees the entries the manager marked answered (after heldBefore had its look).
+func (h *inHand) release() {
+	if h == nil {
+		return
+	}
+	for i := range inHandPerWorker {
+		h.t.entry(h.tw, i).pid.CompareAndSwap(inHandAnswered, 0)
 	}
 }

@@ -193,15 +193,20 @@ func (p *taskIn) Readable() {
 }
 
 // resumeTasks takes, before the task worker reads its pipes, what its predecessor received
-// and had not recorded as held (it died in between). The task it was handing over when it
-// died, if any, it had recorded (the first thing done with a task): the manager answered it.
+// and had not recorded as held (it died in between). The message it was handing over when it
+// died is taken again if it is a task that the predecessor had not recorded yet (the
+// manager answers those it had: task_inhand.go); another kind of message is lost, as in
+// Swoole.
 func (tr *taskRunner) resumeTasks() {
 	for _, r := range tr.resume {
 		tr.take(r, func(fn func(ipc.Header, []byte)) error {
-			r.Resume(fn, false)
+			r.Resume(fn, func(h ipc.Header) bool {
+				return h.Type == ipc.TypeTask && !tr.hand.heldBefore(h)
+			})
 			return nil
 		})
 	}
+	tr.hand.release()
 }
 
 // take collects what read delivers from r, then runs it.

@@ -6,6 +6,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,9 @@ type Config struct {
 
 	// Verify compares every echo with what was sent (costs a little CPU).
 	Verify bool
+	// Framed makes each message a frame of a 4-byte big-endian length header (Size-4) and
+	// Size-4 bytes, for a length-framed server (swooleecho -length). Size must be above 4.
+	Framed bool
 	// DialTimeout bounds connecting (default 5s). IOTimeout (default 10s) bounds waiting on
 	// the server: a connection with no progress for between IOTimeout/2 and IOTimeout fails
 	// the run instead of hanging it.
@@ -100,6 +104,9 @@ func (c *Config) defaults() error {
 	if c.Depth == 0 {
 		c.Depth = 1
 	}
+	if c.Framed && c.Size <= 4 {
+		return fmt.Errorf("load: a framed message of %d bytes: it needs more than its 4-byte header", c.Size)
+	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 5 * time.Second
 	}
@@ -152,9 +159,15 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("load: connection %d of %d: %w", i+1, cfg.Conns, err)
 		}
 		cl.conns = append(cl.conns, c)
+		out := bytes.Repeat([]byte{'x'}, cfg.Size*cfg.Depth)
+		if cfg.Framed {
+			for m := 0; m+cfg.Size <= len(out); m += cfg.Size {
+				binary.BigEndian.PutUint32(out[m:], uint32(cfg.Size-4))
+			}
+		}
 		cl.loads = append(cl.loads, &connLoad{
 			c:    c,
-			out:  bytes.Repeat([]byte{'x'}, cfg.Size*cfg.Depth),
+			out:  out,
 			in:   make([]byte, min(max(cfg.Size*cfg.Depth, 4096), 256<<10)),
 			sent: make([]time.Time, cfg.Depth),
 		})

@@ -34,4 +34,7 @@ type Report struct {
 	AnonPerConn  float64 `json:"anon_per_conn,omitempty"`  // RssAnon growth per connection
 	ShmemPerConn float64 `json:"shmem_per_conn,omitempty"` // RssShmem growth per connection
 	OpenSeconds  float64 `json:"open_s,omitempty"`
+
+	// An echo run beside an attack (-slowloris, -badrate): what the attack did.
+	Attack *AttackStats `json:"attack,omitempty"`
 }

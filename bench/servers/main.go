@@ -35,6 +35,7 @@ func Main(name string) {
 	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
 	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; ignored by the others)")
+	flag.IntVar(&o.Idle, "idle", 0, "goswoole: close connections idle this many seconds (heartbeat_idle_time; 0: never)")
 	flag.BoolVar(&o.Length, "length", false, "goswoole: frame the input with a 4-byte big-endian length header (package_max_length 2 MiB); the header-attack cell")
 	mode := flag.String("mode", "base", "goswoole: base (ModeBase) or process (ModeProcess: a master and -workers worker processes; ignored by the others)")
 	nofile := flag.Bool("nofile", false, "raise the RLIMIT_NOFILE soft limit to the hard limit")

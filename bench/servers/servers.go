@@ -44,14 +44,21 @@ type Options struct {
 	// Length frames the input with a 4-byte big-endian length header (open_length_check,
 	// package_max_length 2 MiB): the server of the header-attack cell (goswoole only).
 	Length bool
+	// Idle closes connections idle (no complete frame) this many seconds (heartbeat_idle_time,
+	// checked every second; goswoole only; 0: never).
+	Idle int
 }
 
 // Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port) with
 // the default Options.
 func Start(name, addr string) (Server, error) { return StartWith(name, addr, Options{}) }
 
-// lengthFraming is Options.Length for the goswoole server StartWith starts.
-var lengthFraming bool
+// lengthFraming and idleSeconds are Options.Length and Options.Idle for the goswoole server
+// StartWith starts.
+var (
+	lengthFraming bool
+	idleSeconds   int
+)
 
 // StartWith starts the named server on addr with o.
 func StartWith(name, addr string, o Options) (Server, error) {
@@ -63,7 +70,7 @@ func StartWith(name, addr string, o Options) (Server, error) {
 		if o.Process {
 			mode = swoole.ModeProcess
 		}
-		lengthFraming = o.Length
+		lengthFraming, idleSeconds = o.Length, o.Idle
 		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
 		return StartGnetWith(addr, o.Multicore)
@@ -184,6 +191,11 @@ func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Serve
 	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
 	if err := s.Set(swoole.Settings{WorkerNum: max(workers, 1), OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
+	}
+	if idleSeconds > 0 {
+		if err := s.SetOptions(map[string]any{"heartbeat_check_interval": 1, "heartbeat_idle_time": idleSeconds}); err != nil {
+			return nil, err
+		}
 	}
 	if lengthFraming {
 		if err := s.SetOptions(map[string]any{"open_length_check": true, "package_length_type": "N", "package_length_offset": 0,

@@ -96,7 +96,7 @@ func TestAreaResume(t *testing.T) {
 
 			second := newReader(t, b, cfg)
 			var got []delivered
-			h, lost := second.Resume(collector(&got), redeliver)
+			h, lost := second.Resume(collector(&got), func(Header) bool { return redeliver })
 			want := []int64{4, 5, 6, 7, 8, 9}
 			if redeliver {
 				want = append([]int64{3}, want...)
@@ -118,7 +118,7 @@ func TestAreaResume(t *testing.T) {
 				}
 			}
 			// Nothing left to resume: a second Resume does nothing, and the socket goes on.
-			if _, lost := second.Resume(func(h Header, _ []byte) { t.Fatalf("resumed again: %d", h.Fd) }, redeliver); lost {
+			if _, lost := second.Resume(func(h Header, _ []byte) { t.Fatalf("resumed again: %d", h.Fd) }, nil); lost {
 				t.Fatal("second Resume lost a message")
 			}
 			got = got[:0]
@@ -134,7 +134,7 @@ func TestAreaResume(t *testing.T) {
 				t.Fatal(n, err)
 			}
 			third := newReader(t, b, cfg)
-			if _, lost := third.Resume(func(h Header, _ []byte) { t.Fatalf("resumed a delivered message %d", h.Fd) }, redeliver); lost {
+			if _, lost := third.Resume(func(h Header, _ []byte) { t.Fatalf("resumed a delivered message %d", h.Fd) }, nil); lost {
 				t.Fatal("Resume after a whole batch lost a message")
 			}
 		})

@@ -212,11 +212,11 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 // Resume delivers, before the socket is read, what a previous Reader on the same Area (a
 // process that died) received and did not deliver: the messages after the one it was
 // handing to fn when it died. That one is lost (its header is returned, with lost true)
-// unless redeliver is true: it is then given to fn again, so that it is delivered at
-// least once. Descriptors that came with those datagrams died with that process: such a
-// message is dropped (ErrMalformed). Without an Area, or with nothing left there, Resume
-// does nothing. Call it before the first ReadBatch.
-func (r *Reader) Resume(fn func(h Header, payload []byte), redeliver bool) (h Header, lost bool) {
+// unless redeliver, asked with its header, returns true: it is then given to fn again, so
+// that it is delivered at least once. Descriptors that came with those datagrams died with
+// that process: such a message is dropped (ErrMalformed). Without an Area, or with nothing
+// left there, Resume does nothing. Call it before the first ReadBatch.
+func (r *Reader) Resume(fn func(h Header, payload []byte), redeliver func(h Header) bool) (h Header, lost bool) {
 	a := r.area
 	if a == nil || len(r.stack) > 0 {
 		return Header{}, false
@@ -241,9 +241,11 @@ func (r *Reader) Resume(fn func(h Header, payload []byte), redeliver bool) (h He
 			case st.off != off:
 				r.asm.drop(Header{}, errResume) // not a record's start: the rest of it is dropped
 				st.cur, st.off = nil, 0
-			case !redeliver && st.off < len(st.cur):
-				h, lost = decodeHeader(st.cur[st.off:]), true
-				st.off += HeaderSize + int(h.Len)
+			case st.off < len(st.cur):
+				if h = decodeHeader(st.cur[st.off:]); redeliver == nil || !redeliver(h) {
+					lost = true
+					st.off += HeaderSize + int(h.Len)
+				}
 			}
 		}
 	}

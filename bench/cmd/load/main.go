@@ -53,6 +53,11 @@ func main() {
 	settle := flag.Duration("settle", time.Second, "idle: wait after connecting before measuring")
 	hold := flag.Duration("hold", 0, "idle: keep the connections open this long after measuring")
 	dialers := flag.Int("dialers", 32, "idle: connections opened at a time")
+	framed := flag.Bool("framed", false, "echo: each message is a frame with a 4-byte big-endian length header (the server runs with -length)")
+	slow := flag.Int("slowloris", 0, "echo: beside the good clients, this many connections sending a frame one byte a second (reconnecting when closed)")
+	badRate := flag.Int("badrate", 0, "echo: beside the good clients, this many bad connections a second: garbage bytes, or a header claiming -attackclaim bytes")
+	garbage := flag.Float64("garbage", 0.5, "echo: the share of -badrate connections that write garbage (the rest: an oversized header)")
+	attackClaim := flag.Uint("attackclaim", 64<<20, "echo: what an oversized header claims (above the server's package_max_length)")
 	claim := flag.Int("claim", 0, "idle: instead of an echo, send a 4-byte big-endian length header claiming this many bytes and nothing more (the header attack; the server runs with -length)")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
@@ -91,8 +96,24 @@ func main() {
 			bad("echo: -size must be positive")
 		}
 		rep.Depth = *depth
+		var attack chan *load.AttackStats
+		actx, stopAttack := context.WithCancel(ctx)
+		if *slow > 0 || *badRate > 0 {
+			attack = make(chan *load.AttackStats, 1)
+			go func() {
+				attack <- load.Attack(actx, load.AttackConfig{Addr: *addr, Slowloris: *slow, Rate: *badRate,
+					GarbageShare: *garbage, Claim: uint32(*attackClaim)})
+			}()
+		}
 		res, err := load.Run(ctx, load.Config{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth,
-			Duration: *duration, Warmup: *warmup, Verify: *verify, Probe: probe})
+			Duration: *duration, Warmup: *warmup, Verify: *verify, Framed: *framed, Probe: probe})
+		if probe != nil {
+			rep.RSSAfter, _ = probe.RSS() // the server's memory at the end (under the attack)
+		}
+		stopAttack()
+		if attack != nil {
+			rep.Attack = <-attack
+		}
 		if err != nil {
 			fail(err)
 		}
