@@ -459,3 +459,22 @@ func TestReliabilityBinaryUpgrades(t *testing.T) {
 		t.Fatalf("%d connections dropped, %d replies corrupt, %d requests unanswered (want 0)", l.dropped.Load(), l.corrupt.Load(), l.unanswered.Load())
 	}
 }
+
+// TestReliabilityMasterKill: SIGKILL to the master of a ModeProcess server with workers and
+// task workers: every process of the tree is gone soon after (each child watches a lifeline
+// to its parent); the figure is how long the last one took.
+func TestReliabilityMasterKill(t *testing.T) {
+	ms := taskStart(t, mpEnvMode+"=process", taskEnvTasks+"=2", mpEnvWorkers+"=4")
+	ms.eventually("every process started", func() bool { return len(ms.workerPIDs()) >= 6 })
+	pids := ms.workerPIDs()
+	start := time.Now()
+	ms.signal(syscall.SIGKILL)
+	ms.wait(mpTimeout)
+	for _, pid := range pids {
+		if !mpGoneWithin(pid, 5*time.Second) {
+			t.Fatalf("process %d outlived the master killed with SIGKILL by 5 s", pid)
+		}
+	}
+	took := time.Since(start)
+	relReport(t, map[string]any{"processes": len(pids), "all_gone_ms": took.Milliseconds()})
+}
