@@ -248,7 +248,11 @@ func taskBurst(s *swoole.Server, fd int64, n, window int, op string, reply func(
 	sent, ok, bad, errs := 0, 0, 0, 0
 	me := s.GetWorkerID()
 	var next func()
+	trace := os.Getenv("GOSWOOLE_TEST_TRACE") == "1"
 	done := func(_ *swoole.Server, taskID int, data []byte) {
+		if trace {
+			mpEvent("tdone", taskID, len(data))
+		}
 		if w, found := want[taskID]; found && string(data) == w {
 			ok++
 		} else {
@@ -274,6 +278,9 @@ func taskBurst(s *swoole.Server, fd int64, n, window int, op string, reply func(
 				continue
 			}
 			want[id] = "r:" + tag
+			if trace {
+				mpEvent("tsent", id, tag)
+			}
 		}
 	}
 	next()
