@@ -358,6 +358,7 @@ type pipeOut struct {
 	loop *reactor.Loop
 	wr   *ipc.Writer
 	fd   int
+	s    *Server // for the accounting of what it cannot deliver
 }
 
 // arm watches for room when messages are queued (posted by the Writer's OnQueue).
@@ -370,7 +371,14 @@ func (p *pipeOut) arm() {
 func (p *pipeOut) Writable() {
 	done, err := p.wr.Flush()
 	if err != nil {
-		p.wr.Discard()
+		// The other end refuses for good: what is queued cannot be delivered.
+		n := p.wr.Discard()
+		if s := p.s; s != nil {
+			s.table.Counters().LostMessageCount.Add(int64(n))
+			if ok, left := s.logLimits[logIPCDrop].allow(); ok {
+				s.log.Warn("swoole: messages queued for another process were dropped: its pipe refuses them", "datagrams", n, "err", err, "suppressed", left)
+			}
+		}
 		done = true
 	}
 	if done {
@@ -380,7 +388,12 @@ func (p *pipeOut) Writable() {
 
 // Readable is called only for an error or hang-up on the socket (no read interest): stop
 // watching it rather than spin; writes still try it directly.
-func (p *pipeOut) Readable() { p.loop.RemoveFD(p.fd) }
+func (p *pipeOut) Readable() {
+	if s := p.s; s != nil && p.wr.Buffered() > 0 {
+		s.log.Warn("swoole: a pipe to another process reported an error or hang-up while messages wait for it", "bytes", p.wr.Buffered())
+	}
+	p.loop.RemoveFD(p.fd)
+}
 
 // pipeMessage applies one message from another process to a ModeBase worker, on its loop:
 // a pipe message, a command, or a request for one of its connections (connRequest).

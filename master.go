@@ -159,7 +159,7 @@ func (s *Server) buildMasterLoops() error {
 func (s *Server) masterWriter(a *os.File, events bool) (*ipc.Writer, error) {
 	ms := s.mp.master
 	loop := ms.reactors[0].loop
-	po := &pipeOut{loop: loop}
+	po := &pipeOut{loop: loop, s: s}
 	cfg := s.ipcConfig()
 	cfg.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
 	// With max_request each event takes a datagram of its own: a worker that reaches its

@@ -713,7 +713,7 @@ func (s *Server) adoptWriter(loop *reactor.Loop, f *os.File, name string, cfg ip
 		return nil, err
 	}
 	s.mp.files = append(s.mp.files, nf)
-	po := &pipeOut{loop: loop}
+	po := &pipeOut{loop: loop, s: s}
 	cfg.OnQueue = func() { loop.Post(reactor.Task{Fn: po.arm}) }
 	if po.wr, err = ipc.NewWriter(nf, cfg); err != nil {
 		return nil, err

@@ -18,8 +18,13 @@ import (
 // (Resume), then reads the socket: a dead reader loses at most the message in hand, never
 // the ones received with it.
 //
-// Layout: an areaHeader, then Batch areaDgram entries, then (page-aligned) Batch datagram
-// slots of HeaderSize+MaxPayload bytes.
+// The recvmmsg arguments themselves (the mmsghdr array, the iovecs, the control buffers)
+// lie in the area, so the kernel writes each datagram's length, flags and sender there: a
+// process killed while in recvmmsg (a fatal signal takes effect when the call returns, after
+// the datagrams left the socket) still leaves a complete record of what it received.
+//
+// Layout: an areaHeader, the Batch mmsghdrs, the Batch iovecs, the Batch control buffers,
+// then (page-aligned) Batch datagram slots of HeaderSize+MaxPayload bytes.
 
 const areaMagic = 0x61726561 // "area"
 
@@ -28,37 +33,34 @@ type areaHeader struct {
 	magic atomic.Uint32
 	batch atomic.Uint32
 	slot  atomic.Uint32
-	n     atomic.Int32 // datagrams of the batch being delivered; 0: none
+	n     atomic.Int32 // datagrams of the batch being delivered; 0: none; -1: in recvmmsg
 	cur   atomic.Int32 // the datagram of the record being handed to fn; -1: none yet
 	off   atomic.Int32 // that record's offset in its datagram
 	_     [40]byte
 }
 
-// areaDgram is what the kernel said of one received datagram.
-type areaDgram struct {
-	len   atomic.Int32
-	pid   atomic.Int32 // its sender's pid (0: unknown)
-	flags atomic.Uint32
-	_     uint32
-}
-
-const (
-	areaTrunc uint32 = 1 << iota // larger than a slot (MSG_TRUNC)
-	areaFD                       // came with descriptors: they died with the reader
-)
+const areaReceiving = -1 // areaHeader.n while in recvmmsg
 
 // recvArea is an Area mapped in this process.
 type recvArea struct {
 	hdr  *areaHeader
-	dg   []areaDgram
+	msgs []unix.Mmsghdr
+	iov  []unix.Iovec
+	ctl  []byte
 	bufs []byte
 }
 
-func areaLayout(batch, slot int) (bufsOff, total int) {
+type areaOffsets struct{ msgs, iov, ctl, bufs, total int }
+
+func areaLayout(batch, slot int) areaOffsets {
 	page := os.Getpagesize()
-	meta := int(unsafe.Sizeof(areaHeader{})) + batch*int(unsafe.Sizeof(areaDgram{}))
-	bufsOff = (meta + page - 1) / page * page
-	return bufsOff, bufsOff + batch*slot
+	var o areaOffsets
+	o.msgs = int(unsafe.Sizeof(areaHeader{}))
+	o.iov = o.msgs + batch*int(unsafe.Sizeof(unix.Mmsghdr{}))
+	o.ctl = o.iov + batch*int(unsafe.Sizeof(unix.Iovec{}))
+	o.bufs = (o.ctl + batch*ctlSize + page - 1) / page * page
+	o.total = o.bufs + batch*slot
+	return o
 }
 
 // AreaSize returns the size of the Area a Reader with cfg needs.
@@ -67,24 +69,25 @@ func AreaSize(cfg Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, total := areaLayout(cfg.Batch, HeaderSize+cfg.MaxPayload)
-	return total, nil
+	return areaLayout(cfg.Batch, HeaderSize+cfg.MaxPayload).total, nil
 }
 
 // newArea lays the area out on mem: a fresh (zero) area is initialised, one a previous
 // Reader used must have been made for the same Batch and slot size.
 func newArea(mem []byte, batch, slot int) (*recvArea, error) {
-	bufsOff, total := areaLayout(batch, slot)
-	if len(mem) < total {
-		return nil, fmt.Errorf("ipc: Area is %d bytes; a Reader with Batch %d and MaxPayload %d needs %d", len(mem), batch, slot-HeaderSize, total)
+	o := areaLayout(batch, slot)
+	if len(mem) < o.total {
+		return nil, fmt.Errorf("ipc: Area is %d bytes; a Reader with Batch %d and MaxPayload %d needs %d", len(mem), batch, slot-HeaderSize, o.total)
 	}
 	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%8 != 0 {
 		return nil, fmt.Errorf("ipc: Area is not 8-byte aligned")
 	}
 	a := &recvArea{
 		hdr:  (*areaHeader)(unsafe.Pointer(unsafe.SliceData(mem))),
-		dg:   unsafe.Slice((*areaDgram)(unsafe.Pointer(&mem[unsafe.Sizeof(areaHeader{})])), batch),
-		bufs: mem[bufsOff:total:total],
+		msgs: unsafe.Slice((*unix.Mmsghdr)(unsafe.Pointer(&mem[o.msgs])), batch),
+		iov:  unsafe.Slice((*unix.Iovec)(unsafe.Pointer(&mem[o.iov])), batch),
+		ctl:  mem[o.ctl : o.ctl+batch*ctlSize : o.ctl+batch*ctlSize],
+		bufs: mem[o.bufs:o.total:o.total],
 	}
 	switch a.hdr.magic.Load() {
 	case 0:
@@ -102,31 +105,36 @@ func newArea(mem []byte, batch, slot int) (*recvArea, error) {
 	return a, nil
 }
 
-// received records a batch of n datagrams (before any is delivered).
-func (a *recvArea) received(rs *recvSet, n int) {
-	for i := range n {
-		m := &rs.msgs[i]
-		var flags uint32
-		var pid int32
-		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
-			flags |= areaTrunc
-		}
-		if m.Hdr.Controllen != 0 {
-			c := rs.control(i)
-			if c.Cred {
-				pid = c.PID
-			}
-			if c.NFD > 0 || c.More {
-				flags |= areaFD
-			}
-		}
-		d := &a.dg[i]
-		d.len.Store(int32(m.Len))
-		d.pid.Store(pid)
-		d.flags.Store(flags)
+// receiving marks the first k datagram records empty (a received datagram is never), and
+// the area as in recvmmsg.
+func (a *recvArea) receiving(k int) {
+	for i := range k {
+		a.msgs[i].Len = 0
 	}
+	a.hdr.n.Store(areaReceiving)
+}
+
+// received records a batch of n datagrams (before any is delivered); n = 0: none.
+func (a *recvArea) received(n int) {
 	a.hdr.cur.Store(-1)
 	a.hdr.n.Store(int32(n)) // last: the batch is complete
+}
+
+// left returns the number of datagrams a dead Reader left: its batch, or what the kernel
+// recorded of a recvmmsg it was killed in.
+func (a *recvArea) left(batch int) int {
+	n := int(a.hdr.n.Load())
+	if n == areaReceiving {
+		a.hdr.cur.Store(-1)
+		n = 0
+		for n < batch && a.msgs[n].Len > 0 {
+			n++
+		}
+	}
+	if n < 0 || n > batch {
+		return 0
+	}
+	return n
 }
 
 // handing records that the record at off of datagram i is being given to fn.

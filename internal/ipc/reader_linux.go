@@ -72,17 +72,18 @@ type received struct {
 // ctlSize is the control buffer of one datagram.
 var ctlSize = sys.ControlSpace()
 
-// newRecvSet makes the buffers of one recvmmsg, receiving into bufs (batch*slot bytes), or
-// into a new buffer when bufs is nil.
-func newRecvSet(batch, slot int, bufs []byte) *recvSet {
-	if bufs == nil {
-		bufs = make([]byte, batch*slot)
-	}
-	rs := &recvSet{
-		bufs: bufs,
-		ctl:  make([]byte, batch*ctlSize),
-		iov:  make([]unix.Iovec, batch),
-		msgs: make([]unix.Mmsghdr, batch),
+// newRecvSet makes the buffers of one recvmmsg: in a, or new ones when a is nil. In an area
+// only the pointers are set (they are this process's addresses): what a dead Reader's
+// recvmmsg recorded there stays for Resume.
+func newRecvSet(batch, slot int, a *recvArea) *recvSet {
+	rs := &recvSet{area: a}
+	if a != nil {
+		rs.bufs, rs.ctl, rs.iov, rs.msgs = a.bufs, a.ctl, a.iov, a.msgs
+	} else {
+		rs.bufs = make([]byte, batch*slot)
+		rs.ctl = make([]byte, batch*ctlSize)
+		rs.iov = make([]unix.Iovec, batch)
+		rs.msgs = make([]unix.Mmsghdr, batch)
 	}
 	for i := range rs.msgs {
 		rs.iov[i].Base = &rs.bufs[i*slot]
@@ -126,15 +127,12 @@ func NewReader(f *os.File, cfg Config) (*Reader, error) {
 		asm:   newReassembler(cfg),
 		held:  -1,
 	}
-	var bufs []byte
 	if cfg.Area != nil {
 		if r.area, err = newArea(cfg.Area, r.batch, r.slot); err != nil {
 			return nil, err
 		}
-		bufs = r.area.bufs
 	}
-	r.sets = []*recvSet{newRecvSet(r.batch, r.slot, bufs)}
-	r.sets[0].area = r.area
+	r.sets = []*recvSet{newRecvSet(r.batch, r.slot, r.area)}
 	return r, nil
 }
 
@@ -185,9 +183,15 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 	for i := range msgs {
 		msgs[i].Hdr.SetControllen(ctlSize) // the kernel wrote the last read's length there
 	}
+	if rs.area != nil {
+		rs.area.receiving(len(msgs))
+	}
 	n, errno := recvmmsg(r.fd, msgs)
 	r.c.RecvSyscalls.Add(1)
 	if errno != 0 {
+		if rs.area != nil {
+			rs.area.received(0)
+		}
 		if errno == unix.EAGAIN {
 			return 0, nil
 		}
@@ -195,7 +199,7 @@ func (r *Reader) ReadBatchMax(fn func(h Header, payload []byte), limit int) (n i
 	}
 	r.c.DgramsRecv.Add(uint64(n))
 	if rs.area != nil {
-		rs.area.received(rs, n)
+		rs.area.received(n)
 	}
 	st := &rs.st
 	st.n, st.next, st.cur, st.off, st.fd, st.resumed = n, 0, nil, 0, -1, false
@@ -221,8 +225,8 @@ func (r *Reader) Resume(fn func(h Header, payload []byte), redeliver func(h Head
 	if a == nil || len(r.stack) > 0 {
 		return Header{}, false
 	}
-	n := int(a.hdr.n.Load())
-	if n <= 0 || n > r.batch {
+	n := a.left(r.batch)
+	if n == 0 {
 		a.done()
 		return Header{}, false
 	}
@@ -344,11 +348,16 @@ func (r *Reader) open(st *received, i int) bool {
 	var ctl sys.Control
 	trunc, fds := false, false
 	if st.resumed {
-		m := &st.set.area.dg[i]
-		d = st.set.bufs[i*r.slot : i*r.slot+min(max(int(m.len.Load()), 0), r.slot)]
-		flags := m.flags.Load()
-		trunc, fds = flags&areaTrunc != 0, flags&areaFD != 0
-		ctl.Cred, ctl.PID = m.pid.Load() != 0, m.pid.Load()
+		// What a dead Reader's recvmmsg recorded. Descriptors that came with a datagram
+		// were the dead process's: their numbers mean nothing here, and are never closed.
+		m := &st.set.msgs[i]
+		d = st.set.bufs[i*r.slot : i*r.slot+min(int(m.Len), r.slot)]
+		trunc = m.Hdr.Flags&unix.MSG_TRUNC != 0
+		if m.Hdr.Controllen != 0 {
+			c := st.set.control(i)
+			ctl.Cred, ctl.PID = c.Cred, c.PID
+			fds = c.NFD > 0 || c.More
+		}
 	} else {
 		m := &st.set.msgs[i]
 		d = st.set.bufs[i*r.slot : i*r.slot+int(m.Len)]
