@@ -375,10 +375,10 @@ func certPEM(rc *reactor.Conn) string {
 // that dispatch picks for it (masterOpened), which keeps it here until the connection's close
 // event, and answers from here. That is Swoole's design (worker.cc keeps ssl_client_cert with
 // the pid of the worker that got SW_SERVER_EVENT_CONNECT): the worker that serves the
-// connection (dispatch_mode 2, 4, 5, or a DispatchFunc that keeps a connection on one worker)
-// has it, and other processes (another ModeBase worker, a task worker, a user process, a
-// ModeProcess worker that gets some of the connection's data under dispatch_mode 1 or 3, a
-// worker started by a reload after the connect) get "". The shared table does not hold it
+// connection (dispatch_mode 2 or 4, or a DispatchFunc that keeps a connection on one worker)
+// has it, and other processes (another ModeBase worker, a task worker, a user process, every
+// worker under the dispatch modes that leave connect events out (connEventsOff), a worker
+// started by a reload after the connect) get "". The shared table does not hold it
 // (a certificate is ~0.5-2 KiB, a slot is fixed-size), and a synchronous request to the
 // owning process from inside a callback could deadlock two workers asking each other.
 
