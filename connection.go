@@ -271,6 +271,8 @@ func (s *Server) GetClientInfo(fd int64, reactorID int, ignoreError bool) (*Clie
 		if c.rc.IsTLS() {
 			info.SSLClientCert = certPEM(c.rc) // tls.go
 		}
+	} else if mp := s.mp; mp != nil && s.mode == ModeProcess {
+		info.SSLClientCert = mp.certs.get(fd) // passed with the connect event (tls.go)
 	}
 	if sl.Session.Load() != fd {
 		return nil, s.fail(newError(ErrSessionNotExist, "GetClientInfo: session %d closed while being read", fd))

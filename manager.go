@@ -119,6 +119,7 @@ type multi struct {
 	batchGen    atomic.Uint64 // in a worker: batches ended (the flush timer's stop signal)
 	tickGen     atomic.Uint64 // in a worker: the batch the flush timer was armed for
 	flushTimer  *time.Timer   // in a worker: flushes a held batch (loop sets it once)
+	certs       workerCerts   // in a worker: the TLS client certificates the master passed (tls.go)
 
 	ext procExt // commands between processes, user processes (userproc.go)
 }

@@ -489,15 +489,24 @@ func (w *worker) uncorkBatch() {
 // replyFlushEvery bounds how long a reply waits in a held batch.
 const replyFlushEvery = time.Millisecond
 
-// masterOpened passes OnConnect to a worker (when the dispatch mode delivers it).
+// masterOpened passes OnConnect to a worker (when the dispatch mode delivers it). The
+// certificate a TLS client presented travels with it, in PEM, and the event is sent for it
+// even without an OnConnect, as Swoole's reactor does: that worker's GetClientInfo returns it
+// (workerCerts, tls.go).
 func (w *worker) masterOpened(c *conn) {
-	if c.port.ecb.connect == nil || !w.ms.events {
+	var cert []byte
+	if c.rc.IsTLS() {
+		if p := certPEM(c.rc); p != "" {
+			cert = []byte(p)
+		}
+	}
+	if (c.port.ecb.connect == nil && cert == nil) || !w.ms.events {
 		return
 	}
 	id := w.pick(c, dispatch.EventConnect, c.key(), nil)
 	switch {
 	case id >= 0:
-		w.toWorker(id, ipc.Header{Type: ipc.TypeConnect, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, nil)
+		w.toWorker(id, ipc.Header{Type: ipc.TypeConnect, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}, cert)
 	case id == -2:
 		w.closeByDispatch(c)
 	}

@@ -153,6 +153,9 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 			w.countRequest()
 		}
 	case ipc.TypeConnect:
+		if len(payload) > 0 {
+			s.mp.certs.put(s, h.Fd, string(payload)) // the TLS client's certificate (tls.go)
+		}
 		if cb := p.ecb.connect; cb != nil {
 			w.slot.Status.Store(WorkerBusy)
 			cb(s, h.Fd, rid)
@@ -180,6 +183,7 @@ func (w *worker) procEvent(h ipc.Header, payload []byte) bool {
 			w.slot.Status.Store(WorkerIdle)
 			s.mp.inClose.Store(0)
 		}
+		s.mp.certs.drop(h.Fd)
 		if rid >= 0 && rid < len(s.mp.toReactor) {
 			_ = s.mp.toReactor[rid].Write(ipc.Header{Type: msgCloseAck, SrcWorker: s.mp.src, Fd: h.Fd}, nil)
 		}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/goswoole/swoole/internal/reactor"
 )
@@ -331,6 +333,11 @@ func clientVerifier(pool *x509.CertPool, allowSelfSigned bool, depth int) func([
 		}
 		leaf := certs[0]
 		if allowSelfSigned && bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil {
+			// Self-signed is allowed, not an expired (or not yet valid) certificate: OpenSSL
+			// reports that error for it too, and Swoole refuses it.
+			if now := time.Now(); now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+				return x509.CertificateInvalidError{Cert: leaf, Reason: x509.Expired, Detail: fmt.Sprintf("current time %s is outside %s to %s", now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))}
+			}
 			return nil
 		}
 		inter := x509.NewCertPool()
@@ -360,6 +367,58 @@ func certPEM(rc *reactor.Conn) string {
 		return ""
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[0].Raw}))
+}
+
+// Where GetClientInfo finds SSLClientCert. The PEM of a client's certificate lives in the
+// process that terminates the connection's TLS: a ModeBase worker reads it from its own
+// session (certPEM). A ModeProcess master passes it, with the connect event, to the worker
+// that dispatch picks for it (masterOpened), which keeps it here until the connection's close
+// event, and answers from here. That is Swoole's design (worker.cc keeps ssl_client_cert with
+// the pid of the worker that got SW_SERVER_EVENT_CONNECT): the worker that serves the
+// connection (dispatch_mode 2 or 4, or a DispatchFunc that keeps a connection on one worker)
+// has it, and other processes (another ModeBase worker, a task worker, a user process, every
+// worker under the dispatch modes that leave connect events out (connEventsOff), a worker
+// started by a reload after the connect) get "". The shared table does not hold it
+// (a certificate is ~0.5-2 KiB, a slot is fixed-size), and a synchronous request to the
+// owning process from inside a callback could deadlock two workers asking each other.
+
+// workerCerts are the certificates a ModeProcess worker got with connect events, by session.
+// The close event removes one, when it comes to this worker (only with an OnClose); put also
+// sweeps sessions that are gone from the table once the map doubled, so none is kept for long.
+type workerCerts struct {
+	mu      sync.Mutex
+	m       map[int64]string
+	sweepAt int
+}
+
+func (wc *workerCerts) put(s *Server, fd int64, pem string) {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	if wc.m == nil {
+		wc.m = map[int64]string{}
+	}
+	wc.m[fd] = pem
+	if len(wc.m) < max(wc.sweepAt, 64) {
+		return
+	}
+	for id := range wc.m {
+		if s.table.Get(id) == nil { // gone (closing sessions stay: OnClose may ask)
+			delete(wc.m, id)
+		}
+	}
+	wc.sweepAt = 2 * len(wc.m)
+}
+
+func (wc *workerCerts) get(fd int64) string {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	return wc.m[fd]
+}
+
+func (wc *workerCerts) drop(fd int64) {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	delete(wc.m, fd)
 }
 
 // HandshakeFailed releases a TLS connection whose handshake did not complete (no OnConnect,

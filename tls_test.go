@@ -44,6 +44,8 @@ type tlsFiles struct {
 	client, self            tls.Certificate
 	clientPEM               string
 	serverCN, sniCN, selfCN string
+	caCert                  *x509.Certificate // the CA and its key, to sign more certificates
+	caKey                   *ecdsa.PrivateKey
 }
 
 var serial atomic.Int64
@@ -91,6 +93,7 @@ func newTLSFiles(t testing.TB) *tlsFiles {
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}, nil, nil)
 	f.ca = write("ca.pem", caPEM)
+	f.caCert, f.caKey = ca, caKey
 	f.caPool = x509.NewCertPool()
 	f.caPool.AddCert(ca)
 	server := func(cn string, dns ...string) ([]byte, []byte) {
