@@ -271,7 +271,17 @@ func TestReliabilityTaskWorkerKills(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	kills := 0
 	done := make(chan [2][]string, 1)
-	go func() { done <- [2][]string{a.read(), b.read()} }()
+	go func() {
+		// Not c.read: its deadline is shorter than a long run, and it fails the test from
+		// this goroutine. A burst that never ends shows as the test's own timeout.
+		var out [2][]string
+		for i, c := range []*mpClient{a, b} {
+			_ = c.c.SetReadDeadline(time.Time{})
+			l, _ := c.r.ReadString('\n')
+			out[i] = strings.Fields(l)
+		}
+		done <- out
+	}()
 	var res [2][]string
 	for running := true; running; {
 		select {
