@@ -79,23 +79,21 @@ func (s *Server) buildAreas() error {
 
 // newAreaFile makes a sealed memfd of size bytes.
 func newAreaFile(size int) (*os.File, error) {
-	{
-		fd, err := unix.MemfdCreate("goswoole-event-area", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-		if err != nil {
-			return nil, wrapErrno("", os.NewSyscallError("memfd_create", err), "cannot create the workers' receive areas")
-		}
-		f := os.NewFile(uintptr(fd), "goswoole-event-area")
-		if err := unix.Ftruncate(fd, int64(size)); err != nil {
-			f.Close()
-			return nil, wrapErrno("", os.NewSyscallError("ftruncate", err), "cannot size the workers' receive areas")
-		}
-		// Nobody can shrink it under a worker's mapping (SIGBUS).
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-			f.Close()
-			return nil, wrapErrno("", os.NewSyscallError("fcntl(F_ADD_SEALS)", err), "cannot seal the workers' receive areas")
-		}
-		return f, nil
+	fd, err := unix.MemfdCreate("goswoole-area", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, wrapErrno("", os.NewSyscallError("memfd_create", err), "cannot create the workers' receive areas")
 	}
+	f := os.NewFile(uintptr(fd), "goswoole-area")
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		f.Close()
+		return nil, wrapErrno("", os.NewSyscallError("ftruncate", err), "cannot size the workers' receive areas")
+	}
+	// Nobody can shrink it under a worker's mapping (SIGBUS).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, wrapErrno("", os.NewSyscallError("fcntl(F_ADD_SEALS)", err), "cannot seal the workers' receive areas")
+	}
+	return f, nil
 }
 
 // mapArea maps the area a child inherited, of size bytes (kept mapped for the process's
