@@ -155,6 +155,42 @@ func (l *relLoad) figures() map[string]any {
 	}
 }
 
+// finishLossless checks, once the load has gone on past the last fault, that the run lost
+// nothing (no connection dropped, no reply corrupt, no request unanswered), and reports its
+// figures with extra.
+func (l *relLoad) finishLossless(ms *mpServer, conns int, extra map[string]any) {
+	t := ms.t.(*testing.T)
+	t.Helper()
+	at := l.answered.Load()
+	ms.eventually("load after the last fault", func() bool { return l.answered.Load() >= at+int64(conns) })
+	l.finish()
+	f := l.figures()
+	for k, v := range extra {
+		f[k] = v
+	}
+	relReport(t, f)
+	if err, _ := l.firstErr.Load().(error); err != nil {
+		t.Errorf("first failure: %v", err)
+	}
+	if l.dropped.Load() != 0 || l.corrupt.Load() != 0 || l.unanswered.Load() != 0 {
+		t.Fatalf("%d connections dropped, %d replies corrupt, %d requests unanswered (want 0)", l.dropped.Load(), l.corrupt.Load(), l.unanswered.Load())
+	}
+}
+
+// waitAllReplaced waits until every event worker has a pid other than the one in before.
+func waitAllReplaced(ms *mpServer, before map[int]int) {
+	ms.t.Helper()
+	ms.eventually("every worker replaced", func() bool {
+		now := currentWorkerPIDs(ms)
+		for id, pid := range before {
+			if now[id] == pid {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // currentWorkerPIDs returns the pid of each event worker id as its last workerstart says.
 func currentWorkerPIDs(ms *mpServer) map[int]int {
 	pids := map[int]int{}
@@ -231,30 +267,10 @@ func TestReliabilityReloads(t *testing.T) {
 		before := currentWorkerPIDs(ms)
 		ms.signal(syscall.SIGUSR1)
 		reloads++
-		ms.eventually("every worker replaced", func() bool {
-			now := currentWorkerPIDs(ms)
-			for id, pid := range before {
-				if now[id] == pid {
-					return false
-				}
-			}
-			return true
-		})
+		waitAllReplaced(ms, before)
 		time.Sleep(time.Second) // the fault's own rhythm: one reload a second
 	}
-	at := l.answered.Load()
-	ms.eventually("load after the last reload", func() bool { return l.answered.Load() >= at+int64(sc.conns) })
-	l.finish()
-	f := l.figures()
-	f["reloads"] = reloads
-	f["conns"] = sc.conns
-	relReport(t, f)
-	if err, _ := l.firstErr.Load().(error); err != nil {
-		t.Errorf("first failure: %v", err)
-	}
-	if l.dropped.Load() != 0 || l.corrupt.Load() != 0 || l.unanswered.Load() != 0 {
-		t.Fatalf("%d connections dropped, %d replies corrupt, %d requests unanswered (want 0)", l.dropped.Load(), l.corrupt.Load(), l.unanswered.Load())
-	}
+	l.finishLossless(ms, sc.conns, map[string]any{"reloads": reloads, "conns": sc.conns})
 }
 
 // TestReliabilityTaskWorkerKills: bursts of tasks (TaskWithCallback, 64 in flight per
@@ -442,32 +458,12 @@ func TestReliabilityBinaryUpgrades(t *testing.T) {
 		}
 		before := currentWorkerPIDs(ms)
 		ms.signal(syscall.SIGUSR1)
-		ms.eventually("every worker replaced", func() bool {
-			now := currentWorkerPIDs(ms)
-			for id, pid := range before {
-				if now[id] == pid {
-					return false
-				}
-			}
-			return true
-		})
+		waitAllReplaced(ms, before)
 		if f := probe.do("version"); len(f) != 2 || f[1] != string(tag(i)) {
 			t.Fatalf("after upgrade %d: version %q, want %s", i, f, tag(i))
 		}
 	}
-	at := l.answered.Load()
-	ms.eventually("load after the last upgrade", func() bool { return l.answered.Load() >= at+int64(sc.conns) })
-	l.finish()
-	f := l.figures()
-	f["upgrades"] = upgrades
-	f["conns"] = sc.conns
-	relReport(t, f)
-	if err, _ := l.firstErr.Load().(error); err != nil {
-		t.Errorf("first failure: %v", err)
-	}
-	if l.dropped.Load() != 0 || l.corrupt.Load() != 0 || l.unanswered.Load() != 0 {
-		t.Fatalf("%d connections dropped, %d replies corrupt, %d requests unanswered (want 0)", l.dropped.Load(), l.corrupt.Load(), l.unanswered.Load())
-	}
+	l.finishLossless(ms, sc.conns, map[string]any{"upgrades": upgrades, "conns": sc.conns})
 }
 
 // TestReliabilityMasterKill: SIGKILL to the master of a ModeProcess server with workers and
