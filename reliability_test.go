@@ -386,7 +386,6 @@ func TestReliabilityConnectClose(t *testing.T) {
 			}
 			start, g0 := fds(), goroutines()
 			rss0 := rss()
-			var wg sync.WaitGroup
 			// Two halves: memory that a leak would take keeps growing in the second, memory
 			// the runtime keeps for its peak (and returns to the system over minutes) does not.
 			per := sc.cycles / 16
