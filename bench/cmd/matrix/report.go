@@ -223,7 +223,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	dur := func(d time.Duration) string { return d.String() }
 
 	p("# Benchmarks: goswoole's echo server beside its peers\n\n")
-	p("Written by `bench/matrix.sh` (issue 7's matrix) on %s; the whole run took %v. ",
+	p("Written by `bench/matrix.sh` (the benchmark matrix) on %s; the whole run took %v. ",
 		m.started.UTC().Format("2006-01-02 15:04 MST"), m.took.Round(time.Second))
 	p("Every figure is the **median of %d runs**, with the min–max of those runs in brackets; ", cfg.reps)
 	p("each run starts a fresh server process.\n\n")
@@ -457,7 +457,7 @@ func writeBar(w io.Writer, t *table) {
 	both := func(c cell, m func(load.Report) float64) string {
 		return fmt.Sprintf("goswoole %s vs gnet %s", t.stat(c, "goswoole", m), t.stat(c, "gnet", m))
 	}
-	p("## Issue 7's bar (goswoole vs gnet, medians of this run)\n\n")
+	p("## The bar against gnet (medians of this run)\n\n")
 	p("Judged on the single-process goswoole row, the one the bar was set for; the goswoole-2w and goswoole-proc rows' ratios are in the table above.\n\n")
 	p("Each line: the verdict from the medians, and whether every run agrees with it (goswoole's whole min–max range on the right side of gnet's, scaled by the bar's factor) or the ranges overlap (the verdict is within this machine's noise).\n\n")
 	if c, ok := find("echo", 1000, 64, 1); ok {
