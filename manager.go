@@ -639,6 +639,12 @@ func (s *Server) reloadManager(onlyTask bool) {
 		s.log.Info("swoole: reload of task workers ignored: the server has none")
 		return
 	}
+	if !onlyTask && s.run.role() == roleMaster {
+		// Beyond Swoole: the ModeProcess master terminates TLS, and re-reads its certificate
+		// files for the connections it accepts from now on (ModeBase workers read theirs as
+		// they start).
+		s.reloadTLS()
+	}
 	mp := s.mp
 	mp.reloadWG.Add(1)
 	go func() {

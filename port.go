@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/goswoole/swoole/internal/framing"
@@ -31,10 +32,13 @@ type Port struct {
 
 	eff   Settings        // resolved at Start: the server's settings with the port's on top
 	frame *framing.Config // resolved at Start: how stream input splits into messages
-	tls   *tls.Config     // resolved at Start: a SockSSL port's TLS configuration (tls.go)
 	ecb   portCallbacks   // resolved at Start: the port's handlers, else the server's
 	ln    *reactor.Listener
 	file  *os.File // GetSocket's duplicate, closed at shutdown
+
+	// tls is a SockSSL port's TLS configuration (tls.go), resolved at Start and replaced
+	// when a reload re-reads the certificate files (reloadTLS); accepts load it.
+	tls atomic.Pointer[tls.Config]
 
 	adopted bool // a worker process's copy of the manager's socket (the manager unlinks a unix path)
 	ownFD   bool // a worker process's own SO_REUSEPORT socket, closed when the worker stops

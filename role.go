@@ -125,7 +125,12 @@ func (r singleRuntime) command(name string, cmd command, processID, processType 
 	return s.commandHere(name, cmd, payload)
 }
 
-func (r singleRuntime) reload(bool) error {
+func (r singleRuntime) reload(onlyTaskWorkers bool) error {
+	// Beyond Swoole: a single process that serves TLS re-reads its certificate files for the
+	// connections it accepts from now on (tls.go); there is no worker to restart.
+	if !onlyTaskWorkers && r.s.reloadTLS() {
+		return nil
+	}
 	return r.s.fail(newError(ErrOperationNotSupport, "Reload: this server runs in a single process, with no manager to restart workers: reload needs worker_num > 1 or task workers (multi-process model)"))
 }
 

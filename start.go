@@ -173,7 +173,7 @@ func (s *Server) prepare() error {
 				if err != nil {
 					return err
 				}
-				p.tls = cfg
+				p.tls.Store(cfg)
 			}
 		} else if p.ecb.packet == nil {
 			return newError(ErrServerInvalidCallback, "datagram port %s has no Packet handler: register one with OnPacket (on the server or the port)", p.addr())

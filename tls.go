@@ -434,3 +434,25 @@ func (w *worker) HandshakeFailed(rc *reactor.Conn, err error) {
 	s.conns[c.id&s.mask].CompareAndSwap(c, nil)
 	s.table.Release(c.slot)
 }
+
+// reloadTLS re-reads every SockSSL port's certificate files (ssl_cert_file, ssl_key_file,
+// ssl_sni_certs, ssl_client_cert_file) in this process, the one that terminates TLS: the
+// connections accepted from then on get the new configuration; those open keep theirs. A
+// port whose files fail to load keeps its configuration, and the failure is logged. It
+// reports whether the server has a SockSSL port.
+func (s *Server) reloadTLS() bool {
+	has := false
+	for _, p := range s.ports {
+		if p.sock&SockSSL == 0 || p.tls.Load() == nil {
+			continue
+		}
+		has = true
+		cfg, err := p.tlsConfig()
+		if err != nil {
+			s.log.Warn("swoole: reload: TLS certificates not reloaded; the port keeps its configuration", "port", p.addr(), "err", err)
+			continue
+		}
+		p.tls.Store(cfg)
+	}
+	return has
+}

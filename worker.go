@@ -125,7 +125,7 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 		High:      p.eff.BufferHighWatermark,
 		Low:       p.eff.BufferLowWatermark,
 		Delayed:   s.eff.EnableDelayReceive,
-		TLS:       p.tls,
+		TLS:       p.tls.Load(),
 		// A handshake that stalls is cut off after heartbeat_idle_time when that is shorter.
 		HandshakeTimeout: min(reactor.DefaultHandshakeTimeout, max(p.eff.HeartbeatIdleTime, 0)),
 	})

@@ -3,6 +3,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,9 @@ type ConnectConfig struct {
 	Duration time.Duration
 	Warmup   time.Duration
 	Probe    Probe // if set, Result.ServerCPU is the server's CPU time over the window
+	// TLS, if set, makes each cycle a TLS client with this configuration: a handshake per
+	// connection (a full one, or a resumed one when it has a ClientSessionCache).
+	TLS *tls.Config
 
 	DialTimeout time.Duration // default 5s
 	IOTimeout   time.Duration // per echo (default 10s)
@@ -30,6 +34,7 @@ type ConnectResult struct {
 	Conns     uint64        // connections opened, echoed and closed in the window
 	Total     uint64        // ... in all, warmup included
 	Errors    uint64        // failed cycles (dial, echo), in all
+	Resumed   uint64        // TLS: connections of the window whose handshake resumed a session
 	FirstErr  error         // the first failure, if any
 	Elapsed   time.Duration // the window
 	Latency   Histogram     // connect + echo + close, per connection in the window
@@ -56,6 +61,9 @@ func (r *ConnectResult) String() string {
 	s := fmt.Sprintf("%d conns in %v: %.0f conns/s, connect+echo+close p50 %v p99 %v p999 %v max %v, server CPU %.2f µs/conn",
 		r.Conns, r.Elapsed.Round(time.Millisecond), r.ConnsPerSec(), r.Latency.Quantile(0.5),
 		r.Latency.Quantile(0.99), r.Latency.Quantile(0.999), r.Latency.Max(), r.CPUPerConn())
+	if r.Resumed > 0 {
+		s += fmt.Sprintf(", %d resumed TLS sessions", r.Resumed)
+	}
 	if r.Errors > 0 {
 		s += fmt.Sprintf("; %d errors, the first: %v", r.Errors, r.FirstErr)
 	}
@@ -96,6 +104,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*ConnectResult, error) {
 
 	type worker struct {
 		conns, total, errors uint64
+		resumed              uint64
 		first                error
 		hist                 Histogram
 	}
@@ -114,7 +123,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*ConnectResult, error) {
 				if !t0.Before(w.end) {
 					return
 				}
-				err := cycle(ctx, &d, cfg.Addr, cfg.IOTimeout, msg, got)
+				resumed, err := cycle(ctx, &d, cfg.Addr, cfg.TLS, cfg.IOTimeout, msg, got)
 				now := time.Now()
 				if err != nil {
 					if ctx.Err() != nil {
@@ -135,6 +144,9 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*ConnectResult, error) {
 				wk.total++
 				if !t0.Before(w.start) && now.Before(w.end) {
 					wk.conns++
+					if resumed {
+						wk.resumed++
+					}
 					wk.hist.Record(now.Sub(t0))
 				}
 			}
@@ -152,6 +164,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*ConnectResult, error) {
 		res.Conns += wk.conns
 		res.Total += wk.total
 		res.Errors += wk.errors
+		res.Resumed += wk.resumed
 		if res.FirstErr == nil {
 			res.FirstErr = wk.first
 		}
@@ -173,19 +186,24 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*ConnectResult, error) {
 	return res, nil
 }
 
-// cycle connects, echoes msg and closes.
-func cycle(ctx context.Context, d *net.Dialer, addr string, timeout time.Duration, msg, got []byte) error {
-	c, err := d.DialContext(ctx, "tcp", addr)
+// cycle connects (with a TLS handshake if conf is set), echoes msg and closes; it says
+// whether the TLS handshake resumed a session.
+func cycle(ctx context.Context, d *net.Dialer, addr string, conf *tls.Config, timeout time.Duration, msg, got []byte) (bool, error) {
+	c, err := dialTLS(ctx, d, addr, conf, timeout)
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
+		return false, fmt.Errorf("dial: %w", err)
 	}
 	defer c.Close()
+	resumed := false
+	if tc, ok := c.(*tls.Conn); ok {
+		resumed = tc.ConnectionState().DidResume
+	}
 	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.Write(msg); err != nil {
-		return fmt.Errorf("write: %w", err)
+		return resumed, fmt.Errorf("write: %w", err)
 	}
 	if _, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("read: %w", err)
+		return resumed, fmt.Errorf("read: %w", err)
 	}
-	return nil
+	return resumed, nil
 }

@@ -3,6 +3,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,9 @@ type IdleConfig struct {
 	Settle  time.Duration // wait after the last echo before measuring (default 1s)
 	Hold    time.Duration // keep the connections open this long after measuring
 	Probe   Probe         // the server (required)
+	// TLS, if set, makes every connection a TLS client with this configuration (the
+	// handshake done as it connects, before its ping).
+	TLS *tls.Config
 
 	DialTimeout time.Duration // per connection (default 5s)
 	IOTimeout   time.Duration // per ping (default 10s)
@@ -156,7 +160,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 				if i >= cfg.Conns {
 					return
 				}
-				c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+				c, err := dialTLS(ctx, &d, cfg.Addr, cfg.TLS, cfg.IOTimeout)
 				if err != nil {
 					errs <- fmt.Errorf("load: idle connection %d of %d: %w", i+1, cfg.Conns, err)
 					cancel()

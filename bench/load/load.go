@@ -6,6 +6,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type Config struct {
 	// Framed makes each message a frame of a 4-byte big-endian length header (Size-4) and
 	// Size-4 bytes, for a length-framed server (swooleecho -length). Size must be above 4.
 	Framed bool
+	// TLS, if set, makes every connection a TLS client with this configuration, its
+	// handshake completed by Dial (before the measured window).
+	TLS *tls.Config
 	// DialTimeout bounds connecting (default 5s). IOTimeout (default 10s) bounds waiting on
 	// the server: a connection with no progress for between IOTimeout/2 and IOTimeout fails
 	// the run instead of hanging it.
@@ -153,7 +157,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cl := &Client{cfg: cfg, conns: make([]net.Conn, 0, cfg.Conns)}
 	d := net.Dialer{Timeout: cfg.DialTimeout}
 	for i := range cfg.Conns {
-		c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		c, err := dialTLS(ctx, &d, cfg.Addr, cfg.TLS, cfg.IOTimeout)
 		if err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("load: connection %d of %d: %w", i+1, cfg.Conns, err)

@@ -3,10 +3,12 @@ package load
 // Report is one run of cmd/load as JSON (its -json output, and what cmd/matrix reads back).
 // Each mode fills its own fields.
 type Report struct {
-	Mode  string `json:"mode"` // echo, idle or connect
-	Conns int    `json:"conns"`
-	Size  int    `json:"size"`
-	Depth int    `json:"depth,omitempty"`
+	Mode   string `json:"mode"` // echo, idle or connect
+	Conns  int    `json:"conns"`
+	Size   int    `json:"size"`
+	Depth  int    `json:"depth,omitempty"`
+	TLS    bool   `json:"tls,omitempty"`    // connections over TLS (-tls)
+	Resume bool   `json:"resume,omitempty"` // ... with a client session cache (-resume)
 
 	// echo and connect
 	Seconds  float64 `json:"seconds,omitempty"` // the measured window
@@ -19,6 +21,7 @@ type Report struct {
 	P999us   float64 `json:"p999_us,omitempty"`
 	MaxUs    float64 `json:"max_us,omitempty"`
 	Errors   uint64  `json:"errors,omitempty"`
+	Resumed  uint64  `json:"resumed,omitempty"` // connect -tls: handshakes that resumed a session
 	FirstErr string  `json:"first_error,omitempty"`
 
 	// every mode: the server's CPU time over the window (idle: while connecting), and per

@@ -27,6 +27,8 @@ import (
 //	-mode base|process goswoole: ModeBase (default) or ModeProcess (a master holding the
 //	                  connections in its reactor loops, -workers worker processes running the
 //	                  callbacks; the master and every worker print the line)
+//	-tlscert FILE -tlskey FILE  goswoole, netstd: serve TLS with this PEM certificate and
+//	                  key (goswoole: SockTCP|SockSSL; netstd: crypto/tls's listener)
 //	-cpuprofile FILE  write a CPU profile of the whole run to FILE
 //	-memprofile FILE  write a heap profile to FILE on SIGUSR1 and at exit
 func Main(name string) {
@@ -36,6 +38,8 @@ func Main(name string) {
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
 	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; ignored by the others)")
 	flag.IntVar(&o.Idle, "idle", 0, "goswoole: close connections idle this many seconds (heartbeat_idle_time; 0: never)")
+	flag.StringVar(&o.TLSCert, "tlscert", "", "goswoole, netstd: serve TLS with this PEM certificate (needs -tlskey)")
+	flag.StringVar(&o.TLSKey, "tlskey", "", "goswoole, netstd: the PEM private key of -tlscert")
 	flag.BoolVar(&o.Length, "length", false, "goswoole: frame the input with a 4-byte big-endian length header (package_max_length 2 MiB); the header-attack cell")
 	mode := flag.String("mode", "base", "goswoole: base (ModeBase) or process (ModeProcess: a master and -workers worker processes; ignored by the others)")
 	nofile := flag.Bool("nofile", false, "raise the RLIMIT_NOFILE soft limit to the hard limit")

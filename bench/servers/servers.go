@@ -5,6 +5,7 @@ package servers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,10 @@ type Options struct {
 	// Idle closes connections idle (no complete frame) this many seconds (heartbeat_idle_time,
 	// checked every second; goswoole only; 0: never).
 	Idle int
+	// TLSCert and TLSKey, both set, serve TLS with this PEM certificate and key: goswoole on
+	// a SockTCP|SockSSL port (ssl_cert_file, ssl_key_file), netstd through crypto/tls's
+	// listener (still a goroutine per connection). The other servers refuse them.
+	TLSCert, TLSKey string
 }
 
 // Start starts the named server ("netstd", "goswoole" or "gnet") on addr (host:port) with
@@ -56,14 +61,24 @@ func Start(name, addr string) (Server, error) { return StartWith(name, addr, Opt
 // lengthFraming and idleSeconds are Options.Length and Options.Idle for the goswoole server
 // StartWith starts.
 var (
-	lengthFraming bool
-	idleSeconds   int
+	lengthFraming   bool
+	idleSeconds     int
+	tlsCert, tlsKey string
 )
 
 // StartWith starts the named server on addr with o.
 func StartWith(name, addr string, o Options) (Server, error) {
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, errors.New("TLS needs both a certificate and a key file")
+	}
+	if o.TLSCert != "" && name != "netstd" && name != "goswoole" {
+		return nil, fmt.Errorf("%s: TLS is served by netstd and goswoole only", name)
+	}
 	switch name {
 	case "netstd":
+		if o.TLSCert != "" {
+			return StartNetStdTLS(addr, o.TLSCert, o.TLSKey)
+		}
 		return StartNetStd(addr)
 	case "goswoole":
 		mode := swoole.ModeBase
@@ -71,6 +86,7 @@ func StartWith(name, addr string, o Options) (Server, error) {
 			mode = swoole.ModeProcess
 		}
 		lengthFraming, idleSeconds = o.Length, o.Idle
+		tlsCert, tlsKey = o.TLSCert, o.TLSKey
 		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
 		return StartGnetWith(addr, o.Multicore)
@@ -99,6 +115,23 @@ func StartNetStd(addr string) (Server, error) {
 		return nil, err
 	}
 	s := &netStd{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Go(s.accept)
+	return s, nil
+}
+
+// StartNetStdTLS is StartNetStd serving TLS: crypto/tls's listener around the net listener,
+// with the PEM certificate and key from certFile and keyFile; each connection's goroutine
+// does its handshake (on its first Read) and then echoes.
+func StartNetStdTLS(addr, certFile, keyFile string) (Server, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &netStd{ln: tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}), conns: map[net.Conn]struct{}{}}
 	s.wg.Go(s.accept)
 	return s, nil
 }
@@ -182,9 +215,18 @@ func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Serve
 	if err != nil {
 		return nil, err
 	}
-	s, err := swoole.NewServer(host, port, mode, swoole.SockTCP)
+	sock := swoole.SockTCP
+	if tlsCert != "" {
+		sock |= swoole.SockSSL
+	}
+	s, err := swoole.NewServer(host, port, mode, sock)
 	if err != nil {
 		return nil, err
+	}
+	if tlsCert != "" {
+		if err := s.Set(swoole.Settings{SSLCertFile: tlsCert, SSLKeyFile: tlsKey}); err != nil {
+			return nil, err
+		}
 	}
 	// TCP_NODELAY as the peers have it (Go's net and gnet turn it on by default; Swoole's
 	// open_tcp_nodelay defaults to false, and Nagle's algorithm then holds back the tail of a

@@ -21,11 +21,18 @@
 // connect: C workers, each looping connect, one echo of -size bytes, close: connections/s,
 // the cycle's latency, server CPU µs per connection.
 //
+// -tls makes every connection a TLS client (no certificate verification): echo and idle
+// complete each handshake while connecting (before measuring), connect does one per
+// connection, a full one, or with -resume a resumed one (a client session cache).
+// -gencert DIR writes a self-signed ECDSA P-256 certificate and key for the servers' -tlscert
+// and -tlskey into DIR and exits.
+//
 // Output: a human summary, or with -json one JSON object (load.Report).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -59,6 +66,9 @@ func main() {
 	garbage := flag.Float64("garbage", 0.5, "echo: the share of -badrate connections that write garbage (the rest: an oversized header)")
 	attackClaim := flag.Uint("attackclaim", 64<<20, "echo: what an oversized header claims (above the server's package_max_length)")
 	claim := flag.Int("claim", 0, "idle: instead of an echo, send a 4-byte big-endian length header claiming this many bytes and nothing more (the header attack; the server runs with -length)")
+	useTLS := flag.Bool("tls", false, "connect over TLS (no certificate verification); echo and idle: each handshake done before measuring; connect: a handshake per connection")
+	resume := flag.Bool("resume", false, "with -tls: keep a client session cache, so that connections after the first resume their session (connect mode measures resumed handshakes)")
+	gencert := flag.String("gencert", "", "write a self-signed ECDSA P-256 certificate (DIR/cert.pem) and key (DIR/key.pem) for 127.0.0.1 and localhost into DIR, print their paths and exit")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
 	bad := func(msg string) {
@@ -69,6 +79,23 @@ func main() {
 	if flag.NArg() > 0 {
 		bad("no arguments follow the flags")
 	}
+	rep := load.Report{Mode: *mode, Conns: *conns, Size: *size}
+	if *gencert != "" {
+		cert, key, err := load.GenerateCert(*gencert)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println(cert, key)
+		return
+	}
+	if *resume && !*useTLS {
+		bad("-resume needs -tls")
+	}
+	var tlsConf *tls.Config
+	if *useTLS {
+		tlsConf = load.ClientTLS(*resume)
+	}
+	rep.TLS, rep.Resume = *useTLS, *resume
 	if *conns < 1 || *size < 0 || *depth < 1 || *duration <= 0 || *warmup < 0 {
 		bad("-conns, -depth and -duration must be positive, -size and -warmup not negative")
 	}
@@ -88,7 +115,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rep := load.Report{Mode: *mode, Conns: *conns, Size: *size}
 	var human string
 	switch *mode {
 	case "echo":
@@ -106,7 +132,7 @@ func main() {
 			}()
 		}
 		res, err := load.Run(ctx, load.Config{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth,
-			Duration: *duration, Warmup: *warmup, Verify: *verify, Framed: *framed, Probe: probe})
+			Duration: *duration, Warmup: *warmup, Verify: *verify, Framed: *framed, Probe: probe, TLS: tlsConf})
 		if probe != nil {
 			rep.RSSAfter, _ = probe.RSS() // the server's memory at the end (under the attack)
 		}
@@ -131,7 +157,7 @@ func main() {
 			bad(fmt.Sprintf("idle: -conns %d does not fit under this process's RLIMIT_NOFILE of %d", *conns, nofile))
 		}
 		res, err := load.Idle(ctx, load.IdleConfig{Addr: *addr, Conns: *conns, Ping: *size, Claim: *claim, Dialers: *dialers,
-			Settle: *settle, Hold: *hold, Probe: load.ProcTree{Pid: *pid}})
+			Settle: *settle, Hold: *hold, Probe: load.ProcTree{Pid: *pid}, TLS: tlsConf})
 		if err != nil {
 			fail(err)
 		}
@@ -141,7 +167,7 @@ func main() {
 		human = fmt.Sprintf("idle %s: %v", *addr, res)
 	case "connect":
 		res, err := load.Connect(ctx, load.ConnectConfig{Addr: *addr, Workers: *conns, Size: max(*size, 1),
-			Duration: *duration, Warmup: *warmup, Probe: probe})
+			Duration: *duration, Warmup: *warmup, Probe: probe, TLS: tlsConf})
 		if err != nil {
 			fail(err)
 		}
@@ -149,7 +175,7 @@ func main() {
 		rep.P50us, rep.P99us = us(res.Latency.Quantile(0.5)), us(res.Latency.Quantile(0.99))
 		rep.P999us, rep.MaxUs = us(res.Latency.Quantile(0.999)), us(res.Latency.Max())
 		rep.ServerCPU, rep.CPUPer = res.ServerCPU.Seconds(), res.CPUPerConn()
-		rep.Errors = res.Errors
+		rep.Errors, rep.Resumed = res.Errors, res.Resumed
 		if res.FirstErr != nil {
 			rep.FirstErr = res.FirstErr.Error()
 		}
