@@ -48,11 +48,8 @@ func adminTestServer() int {
 		return 2
 	}
 	workers := envInt(mpEnvWorkers, 2)
-	set := swoole.Settings{
-		WorkerNum: workers, LogLevel: swoole.LogLevelWarning, MaxConnection: 1024,
-		OpenEOFSplit: true, PackageEOF: "\n", MaxWaitTime: 3 * time.Second,
-		AdminServer: os.Getenv(adminEnvAddr),
-	}
+	set := mpLineSettings(workers)
+	set.AdminServer = os.Getenv(adminEnvAddr)
 	if workers > 1 || mpMode() == swoole.ModeProcess {
 		set.TaskWorkerNum = 1
 		s.OnTask(func(s *swoole.Server, taskID int, srcWorker int, data []byte) any { return data })

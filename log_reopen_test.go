@@ -44,11 +44,9 @@ func logTestServer() int {
 		return 2
 	}
 	workers := envInt(mpEnvWorkers, 2)
-	if err := s.Set(swoole.Settings{
-		WorkerNum: workers, LogLevel: swoole.LogLevelWarning, MaxConnection: 1024,
-		OpenEOFSplit: true, PackageEOF: "\n", MaxWaitTime: 3 * time.Second,
-		LogFile: os.Getenv(logEnvFile), LogRotation: envInt(logEnvRotation, 0),
-	}); err != nil {
+	set := mpLineSettings(workers)
+	set.LogFile, set.LogRotation = os.Getenv(logEnvFile), envInt(logEnvRotation, 0)
+	if err := s.Set(set); err != nil {
 		fmt.Fprintln(os.Stderr, "Set:", err)
 		return 2
 	}

@@ -107,6 +107,15 @@ func mpEvent(event string, fields ...any) {
 	f.WriteString(line + "\n")
 }
 
+// mpLineSettings is the base of the line servers the multi-process tests build: workers
+// worker processes, "\n"-framed requests, warnings logged, max_wait_time 3 s.
+func mpLineSettings(workers int) swoole.Settings {
+	return swoole.Settings{
+		WorkerNum: workers, LogLevel: swoole.LogLevelWarning, MaxConnection: 1024,
+		OpenEOFSplit: true, PackageEOF: "\n", MaxWaitTime: 3 * time.Second,
+	}
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return v
@@ -291,7 +300,7 @@ func mpEchoServer() int {
 			if f, err := os.OpenFile(arg, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
 				f.Close()
 				mpEvent("sleeping", s.GetWorkerID())
-				time.Sleep(time.Minute)
+				select {} // until the test kills this process
 			}
 			reply("redelivered")
 		case "goroutines":

@@ -56,11 +56,9 @@ func lcServer() int {
 	if role := os.Getenv("GOSWOOLE_ROLE"); os.Getenv(lcEnvSlow) == "1" && role != "" && role != "worker:0" {
 		time.Sleep(300 * time.Millisecond) // a process with a slow start (loading its data)
 	}
-	err = s.Set(swoole.Settings{
-		WorkerNum: 2, TaskWorkerNum: 1, LogLevel: swoole.LogLevelWarning, MaxConnection: 1024,
-		OpenEOFSplit: true, PackageEOF: "\n", MaxWaitTime: 3 * time.Second,
-	})
-	if err != nil {
+	set := mpLineSettings(2)
+	set.TaskWorkerNum = 1
+	if err := s.Set(set); err != nil {
 		fmt.Fprintln(os.Stderr, "Set:", err)
 		return 2
 	}

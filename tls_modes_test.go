@@ -43,12 +43,11 @@ func tlsModesServer() int {
 		return 2
 	}
 	workers := envInt(mpEnvWorkers, 2)
-	if err := s.Set(swoole.Settings{
-		WorkerNum: workers, LogLevel: swoole.LogLevelError, MaxConnection: 1024,
-		OpenEOFSplit: true, PackageEOF: "\n", MaxWaitTime: 3 * time.Second,
-		SSLCertFile: dir + "/server.pem", SSLKeyFile: dir + "/server.key",
-		SSLClientCertFile: dir + "/ca.pem", PackageMaxLength: 4 << 20,
-	}); err != nil {
+	set := mpLineSettings(workers)
+	set.LogLevel = swoole.LogLevelError
+	set.SSLCertFile, set.SSLKeyFile, set.SSLClientCertFile = dir+"/server.pem", dir+"/server.key", dir+"/ca.pem"
+	set.PackageMaxLength = 4 << 20
+	if err := s.Set(set); err != nil {
 		fmt.Fprintln(os.Stderr, "Set:", err)
 		return 2
 	}
