@@ -238,7 +238,7 @@ func (s *Server) adoptTable(what string) (*conntable.Table, error) {
 		return nil, wrapErrno("", err, "%s: cannot map the connection table", what)
 	}
 	s.table = t
-	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
+	runtime.AddCleanup(s.serverCore, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	return t, nil

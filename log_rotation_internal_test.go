@@ -55,7 +55,7 @@ func TestLogRotationSwitchesOnTimer(t *testing.T) {
 	logNow = func() time.Time { return base.Add(time.Since(realStart)) }
 	defer func() { logNow = time.Now }()
 
-	s := &Server{}
+	s := &Server{serverCore: &serverCore{}}
 	s.eff = Settings{LogFile: filepath.Join(dir, "app.log"), LogRotation: LogRotationEveryMinute}
 	if err := s.newLogger(); err != nil {
 		t.Fatal(err)

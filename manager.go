@@ -304,7 +304,7 @@ func (s *Server) buildManager() error {
 		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
 	}
 	s.table = t
-	runtime.AddCleanup(s, func(t *conntable.Table) { t.Close() }, t)
+	runtime.AddCleanup(s.serverCore, func(t *conntable.Table) { t.Close() }, t)
 	s.conns = make([]atomic.Pointer[conn], t.Capacity())
 	s.mask = int64(t.Capacity() - 1)
 	t.Counters().StartTime.Store(time.Now().Unix())

@@ -24,7 +24,7 @@ func TestReplyBatchAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{mp: &multi{toReactor: []*ipc.Writer{w}}}
+	s := &Server{serverCore: &serverCore{mp: &multi{toReactor: []*ipc.Writer{w}}}}
 	batch := func() {
 		s.beginReplyBatch()
 		s.replyEvent()

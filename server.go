@@ -34,6 +34,16 @@ const (
 // they share needs no lock. Every method that acts on a connection (Send, Close, Exist,
 // GetClientInfo, ...) may be called from any goroutine, inside or outside callbacks.
 type Server struct {
+	*serverCore             // what every handle of the server shares
+	run         roleRuntime // the role this handle answers for, chosen once at Start (role.go); read it through rt() or after running()
+	cur         *worker     // the event loop this handle's callbacks run on (single-process ModeBase: the only one; nil in a manager)
+	lastErr     atomic.Int64
+}
+
+// serverCore is the server itself. A Server value is a handle on it: the one NewServer
+// returns, and in ModeThread one per worker, task-worker and user-process loop (thread.go),
+// which answers GetWorkerID, timers, Finish and the like for its loop.
+type serverCore struct {
 	mu    sync.Mutex // guards configuration before Start
 	mode  Mode
 	given Settings // what Set and SetOptions gave
@@ -43,7 +53,6 @@ type Server struct {
 
 	state         atomic.Int32
 	stopRequested atomic.Bool // Shutdown called while Start was preparing
-	lastErr       atomic.Int64
 	log           *slog.Logger
 	logFile       *os.File
 	logCtl        *logControl        // log_file's reopen and rotation, in the process that opened it (logfile.go)
@@ -53,10 +62,9 @@ type Server struct {
 	conns   []atomic.Pointer[conn] // this process's connections, by session id & mask
 	mask    int64
 	workers []*worker
-	cur     *worker     // the worker of this process (single-process ModeBase: the only one; nil in a manager)
-	mp      *multi      // set at Start when the server runs as several processes (manager.go)
-	run     roleRuntime // this process's role, chosen once at Start (role.go); read it through rt() or after running()
-	task    *taskState  // set at Start when task_worker_num > 0 (task.go)
+	mp      *multi     // set at Start when the server runs as several processes (manager.go)
+	task    *taskState // set at Start when task_worker_num > 0 (task.go)
+	thr     *threads   // set at Start in ModeThread (thread.go)
 
 	timerLoop *worker       // the timers of a ModeBase manager or a user process (timers.go)
 	timerDone chan struct{} // closed when timerLoop's Run returned
@@ -85,7 +93,7 @@ func NewServer(host string, port int, mode Mode, sock SockType) (*Server, error)
 	default:
 		return nil, newError(ErrInvalidParams, "unknown mode %d: use ModeBase, ModeProcess or ModeThread", int(mode))
 	}
-	s := &Server{mode: mode, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	s := &Server{serverCore: &serverCore{mode: mode, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}}
 	p, err := s.bindPort(host, port, sock)
 	if err != nil {
 		return nil, err
