@@ -31,6 +31,7 @@ var featureModes = []struct {
 	{"base-1proc", []string{mpEnvWorkers + "=1"}},
 	{"base-nproc", []string{mpEnvWorkers + "=2"}},
 	{"process", []string{mpEnvWorkers + "=2", mpEnvMode + "=process"}},
+	{"thread", []string{mpEnvWorkers + "=2", mpEnvMode + "=thread"}},
 }
 
 // featureMaxLen is package_max_length of the length-framed port.

@@ -111,7 +111,7 @@ func (s *Server) prepareProcessMode() error {
 // out under dispatch_mode 5 too (measured, 6.2.2), its docs notwithstanding.)
 func (s *Server) connEventsOff() bool {
 	m := s.eff.DispatchMode
-	return s.mode == ModeProcess && s.eff.DispatchFunc == nil && !s.eff.EnableUnsafeEvent && m != dispatch.FDMod && m != dispatch.IPMod
+	return s.mode != ModeBase && s.eff.DispatchFunc == nil && !s.eff.EnableUnsafeEvent && m != dispatch.FDMod && m != dispatch.IPMod
 }
 
 // buildMasterLoops creates the master's reactor loops and their pipes (buildManager, ModeProcess).

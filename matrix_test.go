@@ -39,6 +39,7 @@ var matrixModes = []matrixMode{
 	{"base-1proc", []string{mpEnvWorkers + "=1", matrixEnvExtras + "=0"}, []string{"worker", "goroutine"}},
 	{"base-nproc", []string{mpEnvWorkers + "=2"}, []string{"worker", "otherworker", "task", "userproc", "manager", "goroutine"}},
 	{"process", []string{mpEnvWorkers + "=2", mpEnvMode + "=process"}, []string{"worker", "otherworker", "task", "userproc", "manager", "master", "goroutine"}},
+	{"thread", []string{mpEnvWorkers + "=2", mpEnvMode + "=thread"}, []string{"worker", "otherworker", "task", "userproc", "manager", "master", "goroutine"}},
 }
 
 // matrixEnvExtras: "0" runs the matrix server with no task worker and no user process (so
@@ -83,7 +84,7 @@ func matrixServer() int {
 	if extras {
 		set.TaskWorkerNum = 1
 	}
-	if mpMode() == swoole.ModeProcess {
+	if mpMode() != swoole.ModeBase {
 		set.DispatchMode = swoole.DispatchFDMod
 	}
 	if err := s.Set(set); err != nil {

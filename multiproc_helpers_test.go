@@ -61,8 +61,11 @@ const (
 
 // mpMode is the server mode the test environment asks for.
 func mpMode() swoole.Mode {
-	if os.Getenv(mpEnvMode) == "process" {
+	switch os.Getenv(mpEnvMode) {
+	case "process":
 		return swoole.ModeProcess
+	case "thread":
+		return swoole.ModeThread
 	}
 	return swoole.ModeBase
 }

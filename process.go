@@ -58,9 +58,6 @@ func (s *Server) AddProcess(p *Process) (int, error) {
 	if s.state.Load() != stateNew {
 		return -1, s.fail(newError(ErrRefused, "AddProcess after Start: add user processes before calling Start"))
 	}
-	if s.mode == ModeThread {
-		return -1, s.fail(newError(ErrOperationNotSupport, "AddProcess: ModeThread is not built: use ModeBase or ModeProcess"))
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.mu.Lock()

@@ -70,6 +70,9 @@ type roleRuntime interface {
 // Start prepares (chooseProcessModel decided s.mp).
 func (s *Server) chooseRuntime() {
 	switch {
+	case s.mode == ModeThread:
+		s.thr = &threads{s: s}
+		s.run = threadRuntime{s: s, t: s.thr}
 	case s.mp == nil:
 		s.run = singleRuntime{s}
 	case !s.mp.child && s.mode == ModeProcess:
@@ -334,8 +337,11 @@ func (r managerRuntime) finish(data any) error        { return notTaskWorker(r).
 func (r childRuntime) sendsTasks(call string) error   { return notTaskWorker(r).sendsTasks(call) }
 func (r childRuntime) finish(data any) error          { return notTaskWorker(r).finish(data) }
 
-func (r taskWorkerRuntime) sendsTasks(call string) error {
-	return r.s.fail(newError(ErrOperationNotSupport, "%s in a task worker: a task worker cannot send tasks; return the work from OnTask, or send it from an event worker", call))
+func (r taskWorkerRuntime) sendsTasks(call string) error { return noTasksFromTaskWorker(r.s, call) }
+
+// noTasksFromTaskWorker is the error Task and its kin get in a task worker.
+func noTasksFromTaskWorker(s *Server, call string) error {
+	return s.fail(newError(ErrOperationNotSupport, "%s in a task worker: a task worker cannot send tasks; return the work from OnTask, or send it from an event worker", call))
 }
 
 func (r taskWorkerRuntime) finish(data any) error { return r.s.task.runner.finish(data) }

@@ -84,12 +84,11 @@ type serverCore struct {
 // processes (worker_num > 1: in a worker process NewServer adopts the manager's socket
 // instead of binding, see Start). ModeProcess runs a master that holds every connection and
 // worker processes that run the callbacks (see master.go and docs/process-model.md).
-// ModeThread is refused with ErrOperationNotSupport until it lands (see README, "Status").
+// ModeThread runs in one process: reactor loops hold the connections, worker and
+// task-worker loops run the callbacks, each with a *Server handle of its own (thread.go).
 func NewServer(host string, port int, mode Mode, sock SockType) (*Server, error) {
 	switch mode {
-	case ModeBase, ModeProcess:
-	case ModeThread:
-		return nil, newError(ErrOperationNotSupport, "mode %v is not available yet in goswoole: use ModeBase (the process model is being built; see README, Status)", mode)
+	case ModeBase, ModeProcess, ModeThread:
 	default:
 		return nil, newError(ErrInvalidParams, "unknown mode %d: use ModeBase, ModeProcess or ModeThread", int(mode))
 	}

@@ -71,6 +71,9 @@ func (s *Server) Start() error {
 		s.state.Store(stateStopped)
 		return s.fail(err)
 	}
+	if s.thr != nil {
+		return s.runThreads() // thread.go
+	}
 	s.state.Store(stateRunning) // publishes what prepare built to every goroutine
 	if s.stopRequested.Load() {
 		_ = s.Shutdown() // asked while Start was preparing
@@ -184,6 +187,9 @@ func (s *Server) prepare() error {
 	}
 	if s.mp != nil {
 		return nil // the manager (manager.go) or the worker process (child.go) builds the rest
+	}
+	if s.thr != nil {
+		return s.prepareThreads() // thread.go
 	}
 	t, err := conntable.New(s.eff.MaxConnection, s.eff.WorkerNum, s.eff.StartSessionID)
 	if err != nil {

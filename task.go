@@ -102,6 +102,9 @@ type taskWaiter struct {
 	done   atomic.Bool
 	result []byte
 	err    error
+	// claimed: ModeThread's result and timeout race for the waiter; the first one wins
+	// (thread_task.go).
+	claimed atomic.Bool
 }
 
 // newTaskState sets up the task machinery at Start, when task_worker_num > 0.
@@ -113,9 +116,6 @@ func newTaskState(s *Server) *taskState {
 func (s *Server) checkTaskSettings() error {
 	if s.eff.TaskWorkerNum <= 0 {
 		return nil
-	}
-	if s.mode == ModeThread {
-		return newError(ErrOperationNotSupport, "task_worker_num %d: ModeThread is not built: use ModeBase or ModeProcess", s.eff.TaskWorkerNum)
 	}
 	if s.eff.TaskIPCMode == 2 {
 		return newError(ErrOperationNotSupport, "task_ipc_mode 2 (System V message queue) is not available in goswoole: use 1 (a socket pair per task worker, targeted) or 3 (a shared queue idle task workers take from)")
@@ -132,17 +132,28 @@ func (s *Server) isTaskWorker() bool {
 	return s.tableLive() && s.run.role() == roleTaskWorker
 }
 
-// taskSender returns the task state for a sending call, or the error the call gets.
-func (s *Server) taskSender(call string) (*taskState, error) {
+// taskTransport is how a process (or a ModeThread handle) sends tasks and waits for their
+// results: taskState's pipes, or ModeThread's queues (threadTaskSender).
+type taskTransport interface {
+	send(call string, data any, dst int, flags uint16, wt *taskWaiter) (int, error)
+	wait(ws []*taskWaiter, ids []int64, timeout time.Duration) bool
+	inWorker() bool
+}
+
+// taskSender returns the task transport for a sending call, or the error the call gets.
+func (s *Server) taskSender(call string) (taskTransport, error) {
 	if err := s.running(call); err != nil {
 		return nil, err
 	}
 	ts := s.task
-	if ts == nil || s.mp == nil {
+	if ts == nil {
 		return nil, s.noTaskWorkers(call)
 	}
 	if err := s.run.sendsTasks(call); err != nil {
 		return nil, err
+	}
+	if th := s.thr; th != nil {
+		return threadTaskSender{s: s, tt: &th.tasks}, nil
 	}
 	return ts, nil
 }
@@ -727,7 +738,7 @@ func (s *Server) adoptWriter(loop *reactor.Loop, f *os.File, name string, cfg ip
 
 // taskStats fills the task fields of Stats.
 func (s *Server) taskStats(st *Stats) {
-	if s.task == nil || s.mp == nil {
+	if s.task == nil {
 		return
 	}
 	ctr := s.table.Counters()

@@ -40,6 +40,7 @@ type worker struct {
 	bursting      bool    // delivering several frames of one read: events to workers are held
 	held          []int   // workers whose pipe is held during this burst
 	heldMark      []bool  // by worker id: in held
+	thrOut        [][]threadEvent // a ModeThread reactor: the events held for each loop during a round (thread.go)
 }
 
 // conn is a connection held by this process.
