@@ -92,7 +92,7 @@ type threads struct {
 	procsDone    sync.WaitGroup // the user processes' functions (thread_process.go)
 	mu           sync.Mutex
 	procConns    map[net.Conn]struct{} // the user processes' own ends in use (thread_process.go)
-	stop         chan struct{} // closed by Shutdown: Start runs the shutdown
+	stop         chan struct{}         // closed by Shutdown: Start runs the shutdown
 	stopOnce     sync.Once
 	reloading    atomic.Bool
 
@@ -106,11 +106,11 @@ type threadLoop struct {
 	id   int
 	task bool
 
-	mu    sync.Mutex
-	items []threadEvent
-	spare []threadEvent
-	armed bool          // a drain is posted to loop
-	loop  *reactor.Loop // the generation that takes events; nil between two
+	mu        sync.Mutex
+	items     []threadEvent
+	spare     []threadEvent
+	armed     bool          // a drain is posted to loop
+	loop      *reactor.Loop // the generation that takes events; nil between two
 	drainTask reactor.Task
 
 	proc int // a user process's AddProcess index; -1 for a worker or task worker

@@ -184,7 +184,6 @@ func (r threadRuntime) finish(data any) error {
 func (r threadRuntime) masterPID() int  { return os.Getpid() }
 func (r threadRuntime) managerPID() int { return os.Getpid() }
 
-
 // runQueuedCommands takes the commands (tevFn) out of tl's queue, leaving the rest in order,
 // and runs them with handle h.
 func (tl *threadLoop) runQueuedCommands(h *Server) {

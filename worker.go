@@ -31,15 +31,15 @@ type worker struct {
 	// A reactor of a ModeProcess master (master.go): ms is nil in every other loop.
 	ms            *masterState
 	masterLns     []*reactor.Listener
-	pktBuf        []byte  // scratch for a datagram event
-	throttled     []*conn // connections not read because of max_queued_bytes or pipeQueueBound
-	throttleTimer int     // the timer that looks at throttled while it is not empty (0: none)
-	pipeState     []int8  // unthrottle's scratch, by worker
-	corkSends     bool    // reading the reactor's pipe: Sends to a connection are corked
-	corked        []*conn // connections corked during this pipe batch
-	bursting      bool    // delivering several frames of one read: events to workers are held
-	held          []int   // workers whose pipe is held during this burst
-	heldMark      []bool  // by worker id: in held
+	pktBuf        []byte          // scratch for a datagram event
+	throttled     []*conn         // connections not read because of max_queued_bytes or pipeQueueBound
+	throttleTimer int             // the timer that looks at throttled while it is not empty (0: none)
+	pipeState     []int8          // unthrottle's scratch, by worker
+	corkSends     bool            // reading the reactor's pipe: Sends to a connection are corked
+	corked        []*conn         // connections corked during this pipe batch
+	bursting      bool            // delivering several frames of one read: events to workers are held
+	held          []int           // workers whose pipe is held during this burst
+	heldMark      []bool          // by worker id: in held
 	thrOut        [][]threadEvent // a ModeThread reactor: the events held for each loop during a round (thread.go)
 }
 
