@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -308,6 +309,13 @@ func (w *worker) pickFD(c *conn, pktFD int64, ev int, key dispatch.Key, data []b
 		}
 	}
 	id, noIdle := ms.picker.Pick(s.eff.DispatchMode, key, w.idleWorker)
+	if noIdle && s.thr != nil {
+		// ModeThread: a worker's reply reaches its client before the worker marks itself
+		// idle (it writes to the socket itself), so a client's next request can find it
+		// still busy by a few instructions. Let the workers run once before falling back.
+		runtime.Gosched()
+		id, noIdle = ms.picker.Pick(s.eff.DispatchMode, key, w.idleWorker)
+	}
 	if noIdle {
 		if ok, left := s.logLimits[logNoIdle].allow(); ok {
 			s.lastErr.Store(ErrServerNoIdleWorker)

@@ -24,6 +24,23 @@ import (
 
 func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 
+// reactorModes are the modes whose reactors hold every connection while workers run the
+// callbacks: ModeProcess (worker processes) and ModeThread (worker loops). The suites that
+// hold for both run in each (forReactorModes).
+var reactorModes = []string{"process", "thread"}
+
+func forReactorModes(t *testing.T, fn func(t *testing.T, mode string)) {
+	for _, mode := range reactorModes {
+		t.Run(mode, func(t *testing.T) { fn(t, mode) })
+	}
+}
+
+// mpModeStart starts the echo server in mode ("process" or "thread") with env added.
+func mpModeStart(t *testing.T, mode string, env ...string) *mpServer {
+	t.Helper()
+	return mpStart(t, append([]string{mpEnvMode + "=" + mode}, env...)...)
+}
+
 // mpProcStart starts the echo server in ModeProcess with env added.
 func mpProcStart(t *testing.T, env ...string) *mpServer {
 	t.Helper()
@@ -78,138 +95,152 @@ func whoN(c *mpClient, n int) []int {
 	return ids
 }
 
-func TestModeProcessDispatchFDMod(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispatch+"=2")
-	seen := map[int]bool{}
-	for range 6 {
+func TestReactorModesDispatchFDMod(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvDispatch+"=2")
+		seen := map[int]bool{}
+		for range 6 {
+			c := ms.dial()
+			ids := whoN(c, 10)
+			for _, id := range ids {
+				if id != ids[0] {
+					t.Fatalf("dispatch_mode 2 moved a connection between workers: %v", ids)
+				}
+			}
+			seen[ids[0]] = true
+		}
+		if len(seen) != 2 {
+			t.Fatalf("6 connections all went to worker(s) %v: fd modulo must use both", seen)
+		}
+	})
+}
+
+func TestReactorModesDispatchRoundRobin(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvDispatch+"=1", mpEnvReactors+"=1")
 		c := ms.dial()
 		ids := whoN(c, 10)
+		for i := 1; i < len(ids); i++ {
+			if ids[i] == ids[i-1] {
+				t.Fatalf("dispatch_mode 1: consecutive packets went to the same worker: %v", ids)
+			}
+		}
+	})
+}
+
+func TestReactorModesDispatchIdle(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvDispatch+"=3", mpEnvReactors+"=1")
+		busy, other := ms.dial(), ms.dial()
+		// Hold one worker in a callback; every packet meanwhile must go to the other, idle one.
+		busy.send("sleep 1500")
+		busyID := ms.waitEvent("sleeping", nil).int(0)
+		ids := whoN(other, 10)
 		for _, id := range ids {
-			if id != ids[0] {
-				t.Fatalf("dispatch_mode 2 moved a connection between workers: %v", ids)
+			if id == busyID {
+				t.Fatalf("dispatch_mode 3 sent a packet to the busy worker %d: %v", busyID, ids)
 			}
 		}
-		seen[ids[0]] = true
-	}
-	if len(seen) != 2 {
-		t.Fatalf("6 connections all went to worker(s) %v: fd modulo must use both", seen)
-	}
-}
-
-func TestModeProcessDispatchRoundRobin(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispatch+"=1", mpEnvReactors+"=1")
-	c := ms.dial()
-	ids := whoN(c, 10)
-	for i := 1; i < len(ids); i++ {
-		if ids[i] == ids[i-1] {
-			t.Fatalf("dispatch_mode 1: consecutive packets went to the same worker: %v", ids)
+		if f := busy.read(); len(f) != 1 || f[0] != "slept" {
+			t.Fatalf("sleep: %q", f)
 		}
-	}
+	})
 }
 
-func TestModeProcessDispatchIdle(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispatch+"=3", mpEnvReactors+"=1")
-	busy, other := ms.dial(), ms.dial()
-	// Hold one worker in a callback; every packet meanwhile must go to the other, idle one.
-	busy.send("sleep 1500")
-	busyID := ms.waitEvent("sleeping", nil).int(0)
-	ids := whoN(other, 10)
-	for _, id := range ids {
-		if id == busyID {
-			t.Fatalf("dispatch_mode 3 sent a packet to the busy worker %d: %v", busyID, ids)
+func TestReactorModesDispatchIPMod(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvDispatch+"=4")
+		// 127.0.0.1 = 0x7f000001: odd, so worker 1 of 2, whatever the connection.
+		for range 5 {
+			c := ms.dial()
+			for _, id := range whoN(c, 3) {
+				if id != 1 {
+					t.Fatalf("dispatch_mode 4: a 127.0.0.1 connection reached worker %d, want 1", id)
+				}
+			}
 		}
-	}
-	if f := busy.read(); len(f) != 1 || f[0] != "slept" {
-		t.Fatalf("sleep: %q", f)
-	}
+	})
 }
 
-func TestModeProcessDispatchIPMod(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispatch+"=4")
-	// 127.0.0.1 = 0x7f000001: odd, so worker 1 of 2, whatever the connection.
-	for range 5 {
+func TestReactorModesDispatchUIDMod(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvDispatch+"=5")
+		for uid := 1; uid <= 4; uid++ {
+			c := ms.dial()
+			if f := c.do("bind " + strconv.Itoa(uid)); len(f) != 2 || f[1] != "0" {
+				t.Fatalf("bind %d: %q", uid, f)
+			}
+			for _, id := range whoN(c, 4) {
+				if id != uid%2 {
+					t.Fatalf("dispatch_mode 5: uid %d reached worker %d, want %d", uid, id, uid%2)
+				}
+			}
+			if f := c.do("bind 9"); len(f) != 2 || f[1] == "0" {
+				t.Fatalf("a second bind must fail: %q", f)
+			}
+		}
+	})
+}
+
+func TestReactorModesDispatchFunc(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvDispFunc+"=1", mpEnvConnEvents+"=1")
 		c := ms.dial()
-		for _, id := range whoN(c, 3) {
-			if id != 1 {
-				t.Fatalf("dispatch_mode 4: a 127.0.0.1 connection reached worker %d, want 1", id)
+		for range 3 {
+			if f := c.do("to0"); len(f) != 2 || f[1] != "0" {
+				t.Fatalf("to0: %q", f)
+			}
+			if f := c.do("to1"); len(f) != 2 || f[1] != "1" {
+				t.Fatalf("to1: %q", f)
 			}
 		}
-	}
-}
-
-func TestModeProcessDispatchUIDMod(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispatch+"=5")
-	for uid := 1; uid <= 4; uid++ {
-		c := ms.dial()
-		if f := c.do("bind " + strconv.Itoa(uid)); len(f) != 2 || f[1] != "0" {
-			t.Fatalf("bind %d: %q", uid, f)
+		// -1 drops the packet and keeps the connection; an invalid id drops it too.
+		c.send("drop")
+		c.send("bad")
+		if f := c.do("echo still-here"); len(f) != 1 || f[0] != "still-here" {
+			t.Fatalf("after dropped packets: %q", f)
 		}
-		for _, id := range whoN(c, 4) {
-			if id != uid%2 {
-				t.Fatalf("dispatch_mode 5: uid %d reached worker %d, want %d", uid, id, uid%2)
-			}
+		_, _, fd := c.who()
+		ms.waitEvent("connect", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) })
+		ms.waitEvent("dispatchfunc", func(e mpEv) bool { return e.Fields[0] == strconv.FormatInt(fd, 10) && e.Fields[1] == "5" })
+		// -2 closes the connection.
+		c.send("kill")
+		if _, err := c.readLine(); err == nil {
+			t.Fatal("dispatch_func -2 must close the connection")
 		}
-		if f := c.do("bind 9"); len(f) != 2 || f[1] == "0" {
-			t.Fatalf("a second bind must fail: %q", f)
-		}
-	}
-}
-
-func TestModeProcessDispatchFunc(t *testing.T) {
-	ms := mpProcStart(t, mpEnvDispFunc+"=1", mpEnvConnEvents+"=1")
-	c := ms.dial()
-	for range 3 {
-		if f := c.do("to0"); len(f) != 2 || f[1] != "0" {
-			t.Fatalf("to0: %q", f)
-		}
-		if f := c.do("to1"); len(f) != 2 || f[1] != "1" {
-			t.Fatalf("to1: %q", f)
-		}
-	}
-	// -1 drops the packet and keeps the connection; an invalid id drops it too.
-	c.send("drop")
-	c.send("bad")
-	if f := c.do("echo still-here"); len(f) != 1 || f[0] != "still-here" {
-		t.Fatalf("after dropped packets: %q", f)
-	}
-	_, _, fd := c.who()
-	ms.waitEvent("connect", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) })
-	ms.waitEvent("dispatchfunc", func(e mpEv) bool { return e.Fields[0] == strconv.FormatInt(fd, 10) && e.Fields[1] == "5" })
-	// -2 closes the connection.
-	c.send("kill")
-	if _, err := c.readLine(); err == nil {
-		t.Fatal("dispatch_func -2 must close the connection")
-	}
-	ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) })
-	ms.waitEvent("dispatchfunc", func(e mpEv) bool { return e.Fields[0] == strconv.FormatInt(fd, 10) && e.Fields[1] == "4" })
+		ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd, 10) })
+		ms.waitEvent("dispatchfunc", func(e mpEv) bool { return e.Fields[0] == strconv.FormatInt(fd, 10) && e.Fields[1] == "4" })
+	})
 }
 
 // OnConnect and OnClose reach the worker that serves the connection (dispatch_mode 2);
 // inside OnClose GetClientInfo still works, Send fails with 1004 and Close with 1003.
-func TestModeProcessConnectClose(t *testing.T) {
-	ms := mpProcStart(t, mpEnvConnEvents+"=1")
-	c := ms.dial()
-	id, _, fd := c.who()
-	sfd := strconv.FormatInt(fd, 10)
-	ms.waitEvent("connect", func(e mpEv) bool { return e.Fields[1] == sfd && e.int(0) == id })
-	c.c.Close()
-	e := ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == sfd })
-	if e.int(0) != id || e.int(2) < 0 || e.Fields[3] != "0" || e.Fields[4] != "1004" || e.Fields[5] != "1003" {
-		t.Fatalf("close event %q: want worker %d, reactor ≥ 0, GetClientInfo ok, Send 1004, Close 1003", e.Fields, id)
-	}
-	// A server-side Close: OnClose gets reactor id -1.
-	c2, c3 := ms.dial(), ms.dial()
-	_, _, fd2 := c2.who()
-	if f := c3.do("close " + strconv.FormatInt(fd2, 10)); len(f) != 2 || f[1] != "0" {
-		t.Fatalf("close: %q", f)
-	}
-	e = ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd2, 10) })
-	if e.Fields[2] != "-1" {
-		t.Fatalf("OnClose after Close: reactor id %s, want -1", e.Fields[2])
-	}
-	if f := c3.do("stats"); len(f) != 6 || f[2] != "1" {
-		t.Fatalf("stats after two closes: %q, want connection_num 1", f)
-	}
+func TestReactorModesConnectClose(t *testing.T) {
+	forReactorModes(t, func(t *testing.T, mode string) {
+		ms := mpModeStart(t, mode, mpEnvConnEvents+"=1")
+		c := ms.dial()
+		id, _, fd := c.who()
+		sfd := strconv.FormatInt(fd, 10)
+		ms.waitEvent("connect", func(e mpEv) bool { return e.Fields[1] == sfd && e.int(0) == id })
+		c.c.Close()
+		e := ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == sfd })
+		if e.int(0) != id || e.int(2) < 0 || e.Fields[3] != "0" || e.Fields[4] != "1004" || e.Fields[5] != "1003" {
+			t.Fatalf("close event %q: want worker %d, reactor ≥ 0, GetClientInfo ok, Send 1004, Close 1003", e.Fields, id)
+		}
+		// A server-side Close: OnClose gets reactor id -1.
+		c2, c3 := ms.dial(), ms.dial()
+		_, _, fd2 := c2.who()
+		if f := c3.do("close " + strconv.FormatInt(fd2, 10)); len(f) != 2 || f[1] != "0" {
+			t.Fatalf("close: %q", f)
+		}
+		e = ms.waitEvent("close", func(e mpEv) bool { return e.Fields[1] == strconv.FormatInt(fd2, 10) })
+		if e.Fields[2] != "-1" {
+			t.Fatalf("OnClose after Close: reactor id %s, want -1", e.Fields[2])
+		}
+		if f := c3.do("stats"); len(f) != 6 || f[2] != "1" {
+			t.Fatalf("stats after two closes: %q, want connection_num 1", f)
+		}
+	})
 }
 
 // A worker killed with SIGKILL: the master keeps every connection, the manager's work

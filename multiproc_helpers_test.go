@@ -246,13 +246,21 @@ func mpEchoServer() int {
 	})
 	s.OnBeforeShutdown(func(s *swoole.Server) { mpEvent("beforeshutdown", s.GetWorkerID()) })
 	// A tick per worker keeps a stopping worker in WorkerExit until WorkerExit clears it.
-	tick := -1
+	// (By worker id: in ModeThread the workers are loops of one process.)
+	var tickMu sync.Mutex
+	ticks := map[int]int{}
 	s.OnWorkerStart(func(s *swoole.Server, id int) {
-		tick, _ = s.Tick(60_000, func(int) {})
+		tick, _ := s.Tick(60_000, func(int) {})
+		tickMu.Lock()
+		ticks[id] = tick
+		tickMu.Unlock()
 		mpEvent("workerstart", id)
 	})
 	s.OnWorkerExit(func(s *swoole.Server, id int) {
 		mpEvent("workerexit", id)
+		tickMu.Lock()
+		tick := ticks[id]
+		tickMu.Unlock()
 		s.ClearTimer(tick)
 	})
 	s.OnWorkerStop(func(s *swoole.Server, id int) { mpEvent("workerstop", id) })

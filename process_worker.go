@@ -238,16 +238,29 @@ func (s *Server) adoptReactorPipes(out func(*os.File, string) (*ipc.Writer, erro
 	}
 }
 
-// closingInWorker is Send/Close inside OnClose in a ModeProcess worker: the master has
-// closed the socket already (Swoole: 1004 for Send, 1003 for Close).
+// closingInWorker is Send/Close inside OnClose in a ModeProcess worker or a ModeThread
+// worker loop: the reactor has closed the socket already (Swoole: 1004 for Send, 1003 for
+// Close).
 func (s *Server) closingInWorker(call string, fd int64) error {
-	if s.mp == nil || !s.mp.child || s.mode != ModeProcess || fd == 0 || s.mp.inClose.Load() != fd {
+	if fd == 0 || s.inCloseFD() != fd {
 		return nil
 	}
 	if call == "Close" {
 		return s.fail(newError(ErrSessionClosing, "Close: session %d is closing (this is its OnClose)", fd))
 	}
 	return s.fail(newError(ErrSessionClosed, "%s: session %d is closed: in ModeProcess the master has closed its socket before OnClose runs", call, fd))
+}
+
+// inCloseFD is the session whose OnClose this worker runs (0: none), where the reactor
+// closed the socket before OnClose: a ModeProcess worker, a ModeThread worker loop.
+func (s *Server) inCloseFD() int64 {
+	if s.mp != nil && s.mp.child && s.mode == ModeProcess {
+		return s.mp.inClose.Load()
+	}
+	if r, ok := s.run.(threadRuntime); ok && r.tl != nil {
+		return r.tl.inClose.Load()
+	}
+	return 0
 }
 
 // heartbeatRemote is Heartbeat in a worker of a ModeProcess server: the master holds the

@@ -117,6 +117,9 @@ type threadLoop struct {
 	// waker, while the loop's goroutine waits for a Command's reply, is told of each push:
 	// the loop serves the commands queued for it meanwhile (waitServing).
 	waker chan struct{}
+	// inClose is the session whose OnClose runs (Send gets 1004, Close 1003 there); a
+	// panic in OnClose leaves it set: the session is released all the same (generation).
+	inClose atomic.Int64
 
 	// The running generation (its loop goroutine only).
 	cur      *worker
@@ -444,9 +447,11 @@ func (tl *threadLoop) handle(w *worker, ev *threadEvent) bool {
 			if ev.appClose {
 				arg = -1
 			}
+			tl.inClose.Store(ev.fd)
 			w.slot.Status.Store(WorkerBusy)
 			cb(h, ev.fd, arg)
 			w.slot.Status.Store(WorkerIdle)
+			tl.inClose.Store(0)
 		}
 		r, fd := ev.r, ev.fd
 		r.loop.Post(reactor.Task{Fn: func() { r.closeAcked(fd) }})
@@ -555,6 +560,12 @@ func (tl *threadLoop) generation() (how uint8) {
 		tl.detach()
 		s.log.Error("swoole: a callback panicked: the worker loop is replaced; its connections stay open", "worker", tl.id, "panic", r, "stack", string(debug.Stack()), "code", ErrServerWorkerTerminated)
 		tl.lostTask() // thread_task.go
+		if fd := tl.inClose.Swap(0); fd != 0 {
+			// OnClose panicked: the session is still released.
+			if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd {
+				c.w.loop.Post(reactor.Task{Fn: func() { c.w.closeAcked(fd) }})
+			}
+		}
 		if cb := s.cb.workerError; cb != nil && s.state.Load() == stateRunning {
 			cb(s, tl.id, int(pid), 255, 0)
 		}

@@ -1,0 +1,458 @@
+package swoole_test
+
+// ModeThread in the test process itself (one process: no re-execution): the handles of the
+// loops, reload, Stop, max_request and a panicking callback (each keeps the connections
+// open), tasks, and what Shutdown leaves behind (goleak checks that no goroutine does).
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/goswoole/swoole"
+)
+
+// newThreadServer creates a ModeThread TCP server on 127.0.0.1 with quiet() and opts. Its
+// DispatchFunc sends session n to worker n modulo worker_num: the client and the server
+// share this process's descriptors, so dispatch_mode 2 (the socket's descriptor modulo
+// worker_num) would see only one parity.
+func newThreadServer(t *testing.T, opts map[string]any) *swoole.Server {
+	t.Helper()
+	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeThread, swoole.SockTCP)
+	if err != nil {
+		t.Fatalf("NewServer(ModeThread): %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown() })
+	setOpts(t, s, opts)
+	if err := s.Set(swoole.Settings{DispatchFunc: func(s *swoole.Server, fd int64, _ int, _ []byte) int {
+		return int(fd % int64(s.Setting().WorkerNum))
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// lineClient is a connection that speaks lines.
+type lineClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialLines(t *testing.T, r *running) *lineClient {
+	t.Helper()
+	c := r.dial(t)
+	return &lineClient{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// do sends one line and reads one line back.
+func (lc *lineClient) do(line string) string {
+	lc.t.Helper()
+	_ = lc.c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := lc.c.Write([]byte(line + "\n")); err != nil {
+		lc.t.Fatalf("write %q: %v", line, err)
+	}
+	got, err := lc.r.ReadString('\n')
+	if err != nil {
+		lc.t.Fatalf("reading the reply to %q: %v", line, err)
+	}
+	return strings.TrimSuffix(got, "\n")
+}
+
+// threadLines is the options of a line server.
+func threadLines(workers int, more map[string]any) map[string]any {
+	o := map[string]any{"worker_num": workers, "open_eof_split": true, "package_eof": "\n"}
+	for k, v := range more {
+		o[k] = v
+	}
+	return o
+}
+
+// whoReply answers "who" with the handle's worker id and the reactor id.
+func whoReply(s *swoole.Server, fd int64, reactorID int, data []byte) bool {
+	if strings.TrimSpace(string(data)) != "who" {
+		return false
+	}
+	_ = s.Send(fd, []byte(fmt.Sprintf("%d %d\n", s.GetWorkerID(), reactorID)))
+	return true
+}
+
+func TestThreadHandles(t *testing.T) {
+	s := newThreadServer(t, threadLines(3, map[string]any{"task_worker_num": 2, "reactor_num": 2}))
+	pid := os.Getpid()
+	var mu sync.Mutex
+	var bad []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		bad = append(bad, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	var started atomic.Int32
+	s.OnWorkerStart(func(h *swoole.Server, id int) {
+		if h.GetWorkerID() != id {
+			fail("OnWorkerStart(%d): GetWorkerID %d", id, h.GetWorkerID())
+		}
+		if h.IsTaskWorker() != (id >= 3) {
+			fail("OnWorkerStart(%d): IsTaskWorker %v", id, h.IsTaskWorker())
+		}
+		if st, err := h.GetWorkerStatus(-1); err != nil || st != swoole.WorkerIdle {
+			fail("OnWorkerStart(%d): GetWorkerStatus(-1) %d %v, want idle", id, st, err)
+		}
+		if h.GetWorkerPID(-1) != pid || h.GetMasterPID() != pid || h.GetManagerPID() != pid {
+			fail("OnWorkerStart(%d): pids %d %d %d, want %d", id, h.GetWorkerPID(-1), h.GetMasterPID(), h.GetManagerPID(), pid)
+		}
+		if h == s {
+			fail("OnWorkerStart(%d): got the master's handle", id)
+		}
+		// Each loop's timers are its own: a timer made here fires on this loop.
+		if _, err := h.After(1, func() {
+			if h.GetWorkerID() != id {
+				fail("worker %d's timer saw worker %d", id, h.GetWorkerID())
+			}
+			started.Add(1)
+		}); err != nil {
+			fail("After in worker %d: %v", id, err)
+		}
+	})
+	s.OnTask(func(h *swoole.Server, taskID, src int, data []byte) any {
+		if !h.IsTaskWorker() {
+			fail("OnTask: IsTaskWorker false")
+		}
+		if _, err := h.Task("x", -1); mpCode(err) != swoole.ErrOperationNotSupport {
+			fail("Task in a task worker: %v, want 507", err)
+		}
+		return append([]byte(strconv.Itoa(h.GetWorkerID())+":"), data...)
+	})
+	s.OnPipeMessage(func(h *swoole.Server, src int, data []byte) {})
+	s.OnReceive(func(h *swoole.Server, fd int64, reactorID int, data []byte) {
+		if whoReply(h, fd, reactorID, data) {
+			return
+		}
+		self := h.GetWorkerID()
+		err := h.SendMessage("me", self)
+		r, werr := h.TaskWait("ping", 10*time.Second, 0)
+		st, _ := h.GetWorkerStatus(-1)
+		_ = h.Send(fd, []byte(fmt.Sprintf("self=%d err=%d task=%s/%v status=%d finish=%d\n", self, mpCode(err), r, werr, st, mpCode(h.Finish("x")))))
+	})
+	r := start(t, s)
+	waitFor(t, startTimeout, "every loop's timer", func() bool { return started.Load() == 5 })
+	if s.GetWorkerID() != -1 || s.IsTaskWorker() {
+		t.Fatalf("the master's handle: GetWorkerID %d IsTaskWorker %v, want -1 false", s.GetWorkerID(), s.IsTaskWorker())
+	}
+	if s.GetMasterPID() != pid || s.GetManagerPID() != pid {
+		t.Fatalf("GetMasterPID %d GetManagerPID %d, want %d", s.GetMasterPID(), s.GetManagerPID(), pid)
+	}
+	for id := range 5 {
+		if got := s.GetWorkerPID(id); got != pid {
+			t.Fatalf("GetWorkerPID(%d) = %d, want %d", id, got, pid)
+		}
+	}
+	if _, err := s.GetWorkerStatus(-1); mpCode(err) != swoole.ErrInvalidParams {
+		t.Fatalf("GetWorkerStatus(-1) on the master: %v, want 505", err)
+	}
+	seen := map[string]bool{}
+	for range 6 {
+		lc := dialLines(t, r)
+		who := strings.Fields(lc.do("who"))
+		seen[who[0]] = true
+		got := lc.do("go")
+		want := fmt.Sprintf("self=%s err=%d task=3:ping/<nil> status=%d finish=%d", who[0], swoole.ErrRefused, swoole.WorkerBusy, swoole.ErrRefused)
+		if got != want {
+			t.Fatalf("worker %s: %q, want %q", who[0], got, want)
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("6 connections reached workers %v: fd modulo must use all 3", seen)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatal(strings.Join(bad, "\n"))
+	}
+}
+
+// threadLifecycle counts the loops' starts and stops and the OnWorkerError calls.
+type threadLifecycle struct {
+	mu     sync.Mutex
+	starts map[int]int
+	stops  map[int]int
+	errors []string
+}
+
+func watchLifecycle(s *swoole.Server) *threadLifecycle {
+	lc := &threadLifecycle{starts: map[int]int{}, stops: map[int]int{}}
+	s.OnWorkerStart(func(_ *swoole.Server, id int) { lc.mu.Lock(); lc.starts[id]++; lc.mu.Unlock() })
+	s.OnWorkerStop(func(_ *swoole.Server, id int) { lc.mu.Lock(); lc.stops[id]++; lc.mu.Unlock() })
+	s.OnWorkerError(func(_ *swoole.Server, id, pid, code, sig int) {
+		lc.mu.Lock()
+		lc.errors = append(lc.errors, fmt.Sprintf("%d %d %d %d", id, pid, code, sig))
+		lc.mu.Unlock()
+	})
+	return lc
+}
+
+func (lc *threadLifecycle) count(id int) (starts, stops, errs int) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.starts[id], lc.stops[id], len(lc.errors)
+}
+
+// TestThreadLoopsReplaced: Reload, Stop, max_request and a panicking callback each replace
+// worker loops and keep every connection open.
+func TestThreadLoopsReplaced(t *testing.T) {
+	s := newThreadServer(t, threadLines(2, map[string]any{"max_request": 50}))
+	life := watchLifecycle(s)
+	var reloaded atomic.Int32
+	s.OnAfterReload(func(*swoole.Server) { reloaded.Add(1) })
+	s.OnReceive(func(h *swoole.Server, fd int64, rid int, data []byte) {
+		if whoReply(h, fd, rid, data) {
+			return
+		}
+		switch strings.TrimSpace(string(data)) {
+		case "panic":
+			panic("a callback's bug")
+		case "stopme":
+			_ = h.Send(fd, []byte(fmt.Sprintf("stop %d\n", mpCode(h.Stop(-1, false)))))
+		default:
+			_ = h.Send(fd, data)
+		}
+	})
+	r := start(t, s)
+	waitFor(t, startTimeout, "both workers", func() bool { a, _, _ := life.count(0); b, _, _ := life.count(1); return a == 1 && b == 1 })
+	var clients []*lineClient
+	byWorker := map[int]*lineClient{}
+	for len(byWorker) < 2 && len(clients) < 10 {
+		lc := dialLines(t, r)
+		id, _ := strconv.Atoi(strings.Fields(lc.do("who"))[0])
+		byWorker[id] = lc
+		clients = append(clients, lc)
+	}
+	check := func(when string) {
+		t.Helper()
+		for i, lc := range clients {
+			if got := lc.do("hello " + strconv.Itoa(i)); got != "hello "+strconv.Itoa(i) {
+				t.Fatalf("%s: connection %d answered %q", when, i, got)
+			}
+		}
+	}
+	check("before")
+
+	if err := s.Reload(false); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	waitFor(t, startTimeout, "the reload", func() bool { return reloaded.Load() == 1 })
+	for id := range 2 {
+		if starts, stops, _ := life.count(id); starts != 2 || stops != 1 {
+			t.Fatalf("after Reload worker %d started %d times and stopped %d, want 2 and 1", id, starts, stops)
+		}
+	}
+	check("after Reload")
+
+	if err := s.Stop(1, false); err != nil {
+		t.Fatalf("Stop(1): %v", err)
+	}
+	waitFor(t, startTimeout, "worker 1 replaced", func() bool { starts, _, _ := life.count(1); return starts == 3 })
+	if got := byWorker[0].do("stopme"); got != "stop 0" {
+		t.Fatalf("Stop(-1) in worker 0: %q", got)
+	}
+	waitFor(t, startTimeout, "worker 0 replaced", func() bool { starts, _, _ := life.count(0); return starts == 3 })
+	check("after Stop")
+
+	// A panic: logged, OnWorkerError(id, pid, 255, 0), the loop replaced; the connection
+	// that caused it stays open too.
+	lc := byWorker[1]
+	_ = lc.c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := lc.c.Write([]byte("panic\nafter the panic\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := lc.r.ReadString('\n'); err != nil || got != "after the panic\n" {
+		t.Fatalf("the event after a panic: %q %v", got, err)
+	}
+	_, _, errs := life.count(1)
+	life.mu.Lock()
+	if errs != 1 || life.errors[0] != fmt.Sprintf("1 %d 255 0", os.Getpid()) {
+		t.Fatalf("OnWorkerError calls %q, want one \"1 %d 255 0\"", life.errors, os.Getpid())
+	}
+	life.mu.Unlock()
+	check("after a panic")
+
+	// max_request 50: the loop is replaced after its 50th request, the connection kept.
+	before, _, _ := life.count(0)
+	for i := range 60 {
+		if got := byWorker[0].do("n" + strconv.Itoa(i)); got != "n"+strconv.Itoa(i) {
+			t.Fatalf("request %d: %q", i, got)
+		}
+	}
+	if starts, _, _ := life.count(0); starts <= before {
+		t.Fatalf("60 requests past max_request 50: worker 0 started %d times, before %d", starts, before)
+	}
+	check("after max_request")
+	if st := s.Stats(); st.ConnectionNum != len(clients) {
+		t.Fatalf("connection_num %d, want %d: no connection may be lost", st.ConnectionNum, len(clients))
+	}
+}
+
+func TestThreadTasks(t *testing.T) {
+	s := newThreadServer(t, threadLines(1, map[string]any{"task_worker_num": 2}))
+	finished := make(chan string, 16)
+	s.OnFinish(func(h *swoole.Server, taskID int, data []byte) {
+		finished <- fmt.Sprintf("%d %s worker=%d", taskID, data, h.GetWorkerID())
+	})
+	s.OnTask(func(h *swoole.Server, taskID, src int, data []byte) any {
+		switch d := string(data); {
+		case d == "nil":
+			return nil
+		case d == "panic":
+			panic("OnTask's bug")
+		case d == "twice":
+			first := h.Finish("one")
+			second := h.Finish("two")
+			return fmt.Sprintf("%d", mpCode(first)*10000+mpCode(second)) // dropped: finished already
+		case strings.HasPrefix(d, "sleep"):
+			time.Sleep(50 * time.Millisecond)
+			return "slept"
+		default:
+			return "re:" + d + " from " + strconv.Itoa(src)
+		}
+	})
+	res := make(chan string, 16)
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		switch cmd := strings.TrimSpace(string(data)); cmd {
+		case "task":
+			id, err := h.Task([]byte("a"), -1)
+			res <- fmt.Sprintf("task %d %v", id, err)
+		case "callback":
+			_, err := h.TaskWithCallback("b", 1, func(h2 *swoole.Server, id int, d []byte) {
+				res <- fmt.Sprintf("callback %s worker=%d", d, h2.GetWorkerID())
+			})
+			if err != nil {
+				res <- "callback error " + err.Error()
+			}
+		case "wait":
+			d, err := h.TaskWait("c", 10*time.Second, -1)
+			res <- fmt.Sprintf("wait %s %v", d, err)
+		case "nil":
+			_, err := h.TaskWait("nil", 10*time.Second, -1)
+			res <- fmt.Sprintf("nil %d", mpCode(err))
+		case "twice":
+			d, err := h.TaskWait("twice", 10*time.Second, -1)
+			res <- fmt.Sprintf("twice %s %v", d, err)
+		case "multi":
+			out, err := h.TaskWaitMulti([]any{"x", "y", "nil", "z"}, 10*time.Second)
+			res <- fmt.Sprintf("multi %q %v", out, err)
+		case "co":
+			out, err := h.TaskCo([]any{"sleep", "sleep", "p"}, 10*time.Second)
+			res <- fmt.Sprintf("co %q %v", out, err)
+		case "timeout":
+			_, err := h.TaskWait("sleep", time.Millisecond, 0)
+			res <- fmt.Sprintf("timeout %d", mpCode(err))
+		case "panic":
+			// The waiter learns at once that the task is lost, not after its timeout.
+			t0 := time.Now()
+			_, err := h.TaskWait("panic", time.Minute, 0)
+			res <- fmt.Sprintf("panic %d %v", mpCode(err), time.Since(t0) < 30*time.Second)
+		}
+	})
+	r := start(t, s)
+	c := r.dial(t)
+	want := []struct{ cmd, want string }{
+		{"task", "task 0 <nil>"},
+		{"callback", "callback re:b from 0 worker=0"},
+		{"wait", "wait re:c from 0 <nil>"},
+		{"nil", "nil " + strconv.Itoa(swoole.ErrWrongOperation)},
+		{"twice", "twice one <nil>"},
+		{"multi", `multi ["re:x from 0" "re:y from 0" "" "re:z from 0"] <nil>`},
+		{"co", `co ["slept" "slept" "re:p from 0"] <nil>`},
+		{"timeout", "timeout " + strconv.Itoa(swoole.ErrTaskTimeout)},
+		{"panic", "panic " + strconv.Itoa(swoole.ErrTaskTimeout) + " true"},
+		{"wait", "wait re:c from 0 <nil>"}, // the replaced task worker serves on
+	}
+	for _, w := range want {
+		if _, err := c.Write([]byte(w.cmd + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-res:
+			if got != w.want {
+				t.Fatalf("%s: %q, want %q", w.cmd, got, w.want)
+			}
+		case <-time.After(ioTimeout):
+			t.Fatalf("%s: no answer", w.cmd)
+		}
+	}
+	select {
+	case got := <-finished:
+		if got != "0 re:a from 0 worker=0" {
+			t.Fatalf("OnFinish: %q", got)
+		}
+	case <-time.After(ioTimeout):
+		t.Fatal("no OnFinish")
+	}
+	// Results and counters settle: nothing queued, no task counted twice.
+	waitFor(t, ioTimeout, "an empty task queue", func() bool { return s.Stats().TaskQueueNum == 0 })
+}
+
+// TestThreadShutdown: every connection gets OnClose on a worker loop, every loop runs
+// OnWorkerStop, Start returns nil, and (goleak, TestMain) no goroutine stays.
+func TestThreadShutdown(t *testing.T) {
+	s := newThreadServer(t, threadLines(2, map[string]any{"task_worker_num": 1, "reactor_num": 2}))
+	life := watchLifecycle(s)
+	s.OnTask(func(*swoole.Server, int, int, []byte) any { return nil })
+	var closes atomic.Int32
+	s.OnConnect(func(*swoole.Server, int64, int) {})
+	s.OnClose(func(h *swoole.Server, fd int64, rid int) {
+		if h.GetWorkerID() < 0 {
+			t.Errorf("OnClose on the master's handle")
+		}
+		closes.Add(1)
+	})
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) { _ = h.Send(fd, data) })
+	proc := swoole.NewProcess(func(p *swoole.Process) {
+		buf := make([]byte, 64)
+		for {
+			if _, err := p.ExportSocket().Read(buf); err != nil {
+				return
+			}
+		}
+	})
+	if _, err := s.AddProcess(proc); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, s)
+	for range 4 {
+		lc := dialLines(t, r)
+		lc.do("x")
+	}
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wait(startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if n := closes.Load(); n != 4 {
+		t.Fatalf("%d OnClose at shutdown, want 4", n)
+	}
+	for id := range 3 {
+		if starts, stops, _ := life.count(id); starts != 1 || stops != 1 {
+			t.Fatalf("worker %d: %d starts, %d stops", id, starts, stops)
+		}
+	}
+}
+
+func TestThreadRefusesProcessSettings(t *testing.T) {
+	s := newThreadServer(t, map[string]any{"user": "nobody"})
+	s.OnReceive(func(*swoole.Server, int64, int, []byte) {})
+	err := s.Start()
+	var se *swoole.Error
+	if !errors.As(err, &se) || se.Code != swoole.ErrOperationNotSupport {
+		t.Fatalf("Start with user in ModeThread: %v, want 507", err)
+	}
+}
