@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -312,9 +311,8 @@ func (w *worker) pickFD(c *conn, pktFD int64, ev int, key dispatch.Key, data []b
 	if noIdle && s.thr != nil {
 		// ModeThread: a worker's reply reaches its client before the worker marks itself
 		// idle (it writes to the socket itself), so a client's next request can find it
-		// still busy by a few instructions. Let the workers run once before falling back.
-		runtime.Gosched()
-		id, noIdle = ms.picker.Pick(s.eff.DispatchMode, key, w.idleWorker)
+		// busy by a few instructions: take the worker that became busy last.
+		id, noIdle = s.thr.latestBusy(), false
 	}
 	if noIdle {
 		if ok, left := s.logLimits[logNoIdle].allow(); ok {

@@ -94,6 +94,7 @@ type threads struct {
 	procConns    map[net.Conn]struct{} // the user processes' own ends in use (thread_process.go)
 	stop         chan struct{}         // closed by Shutdown: Start runs the shutdown
 	stopOnce     sync.Once
+	idleDispatch bool // dispatch_mode 3 (idle worker): the loops note when they become busy
 	reloading    atomic.Bool
 
 	tasks threadTasks // thread_task.go
@@ -120,6 +121,8 @@ type threadLoop struct {
 	// inClose is the session whose OnClose runs (Send gets 1004, Close 1003 there); a
 	// panic in OnClose leaves it set: the session is released all the same (generation).
 	inClose atomic.Int64
+
+	busyAt atomic.Int64 // dispatch_mode 3: when its current OnReceive began (latestBusy)
 
 	// The running generation (its loop goroutine only).
 	cur      *worker
@@ -148,6 +151,7 @@ func (s *Server) prepareThreads() error {
 
 	th := s.thr
 	th.stop = make(chan struct{})
+	th.idleDispatch = s.eff.DispatchMode == dispatch.Idle
 	th.ms = &masterState{picker: dispatch.NewPicker(s.eff.WorkerNum), events: !s.connEventsOff()}
 	pid := int32(os.Getpid())
 	for r := range s.eff.ReactorNum {
@@ -428,6 +432,9 @@ func (tl *threadLoop) handle(w *worker, ev *threadEvent) bool {
 		}
 		ctr.RequestCount.Add(1)
 		w.slot.RequestCount.Add(1)
+		if tl.t.idleDispatch {
+			tl.busyAt.Store(nanotime())
+		}
 		w.slot.Status.Store(WorkerBusy)
 		ev.port.ecb.receive(h, ev.fd, int(ev.rid), ev.data)
 		w.slot.Status.Store(WorkerIdle)
@@ -714,3 +721,15 @@ type threadRounds struct{ w *worker }
 
 func (r threadRounds) RoundStart() { r.w.bursting = true }
 func (r threadRounds) RoundEnd()   { r.w.flushThreadEvents() }
+
+// latestBusy is dispatch_mode 3's choice when no worker is idle: the worker whose current
+// event began last, most likely the nearest to done (and never the one stuck longest).
+func (th *threads) latestBusy() int {
+	best, at := 0, int64(-1)
+	for id := range th.s.eff.WorkerNum {
+		if t := th.loops[id].busyAt.Load(); t > at {
+			best, at = id, t
+		}
+	}
+	return best
+}
