@@ -203,13 +203,22 @@ func (s *Server) runThreads() error {
 	}
 	s.startLogWatch()
 	s.sigDone = make(chan struct{})
-	sigCh := make(chan os.Signal, 1)
-	signal.Notify(sigCh, syscall.SIGTERM)
+	// SIGTERM shuts down; SIGUSR1 reloads every worker loop, SIGUSR2 the task workers' (as
+	// a manager does in the other modes).
+	sigCh := make(chan os.Signal, 4)
+	signal.Notify(sigCh, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 	go func() {
-		select {
-		case <-sigCh:
-			_ = s.Shutdown()
-		case <-s.sigDone:
+		for {
+			select {
+			case sig := <-sigCh:
+				if sig != syscall.SIGTERM {
+					_ = th.reload(sig == syscall.SIGUSR2)
+					continue
+				}
+				_ = s.Shutdown()
+			case <-s.sigDone:
+			}
+			return
 		}
 	}()
 	for i, w := range th.reactors {

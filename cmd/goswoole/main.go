@@ -15,8 +15,8 @@
 //
 // With --workers N above 1 the server runs as a manager (this process) and N worker processes
 // (this program started again, see the library's Start). Settings the library does not
-// support yet (today: a mode other than base) are refused with the library's
-// own message and exit code 2, as is a malformed flag.
+// support are refused with the library's own message and exit code 2, as is a malformed
+// flag. --mode thread runs ModeThread: one process, --workers worker loops.
 //
 // reload, stop and stats act on a running server (any goswoole server started with a
 // pid_file, not only the demo): reload sends SIGUSR1 (SIGUSR2 with --only-task) to the pid in

@@ -228,7 +228,7 @@ func TestServeRefusesAsProcess(t *testing.T) {
 		{name: "unknown mode", args: []string{"serve", "--mode", "nope"}, stderr: `invalid --mode "nope"`},
 		{name: "zero workers", args: []string{"serve", "--workers", "0"}, stderr: "invalid --workers 0"},
 		{name: "not a number", args: []string{"serve", "--workers", "x"}, stderr: `invalid value "x" for flag -workers`},
-		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, stderr: "(code 507)"},
+		{name: "thread mode, bad task workers", args: []string{"serve", "--port", "0", "--mode", "thread", "--task-workers", "-1"}, stderr: "invalid --task-workers -1"},
 		{name: "unknown command", args: []string{"nope"}, stderr: `unknown command "nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,7 +270,6 @@ func TestRun(t *testing.T) {
 		{name: "zero workers", args: []string{"serve", "--workers", "0"}, code: 2, stderr: "invalid --workers 0"},
 		{name: "negative task workers", args: []string{"serve", "--task-workers", "-1"}, code: 2, stderr: "invalid --task-workers -1"},
 		{name: "bad host", args: []string{"serve", "--host", "not an address", "--port", "0"}, code: 2, stderr: "goswoole serve: swoole:"},
-		{name: "library: thread mode", args: []string{"serve", "--port", "0", "--mode", "thread"}, code: 2, stderr: "(code 507)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -362,7 +361,7 @@ func TestServeStopBeforeStart(t *testing.T) {
 // worker 0's OnStart), connections spread over the workers echo, and SIGTERM to the manager
 // (the process started here) stops the whole tree with exit code 0.
 func TestServeWorkers(t *testing.T) {
-	for _, mode := range []string{"base", "process"} {
+	for _, mode := range []string{"base", "process", "thread"} {
 		t.Run(mode, func(t *testing.T) { testServeWorkers(t, mode) })
 	}
 }
