@@ -318,6 +318,9 @@ func (th *threads) reload(onlyTask bool) error {
 	if s.cb.beforeReload != nil {
 		s.cb.beforeReload(s)
 	}
+	if !onlyTask {
+		s.reloadTLS() // the reactors terminate TLS: new connections get the files as they are now
+	}
 	var started sync.WaitGroup
 	for _, tl := range th.loops {
 		if onlyTask && !tl.task || tl.proc >= 0 { // user processes are left alone, as in Swoole

@@ -189,7 +189,7 @@ func TestTLSInEveryMode(t *testing.T) {
 			}
 
 			// Connections reach every worker (each one terminates TLS, or sees plaintext).
-			pids := map[string]bool{}
+			pids := map[string]bool{} // the workers reached
 			var clients []*tlsLineClient
 			for i := 0; i < 40 && len(pids) < workers; i++ {
 				cl := tlsLineDial(t, f, tlsPort)
@@ -198,7 +198,7 @@ func TestTLSInEveryMode(t *testing.T) {
 				if len(fields) != 4 {
 					t.Fatalf("who: %q", fields)
 				}
-				pids[fields[2]] = true
+				pids[fields[1]+"/"+fields[2]] = true // worker id and pid (ModeThread: one pid)
 			}
 			if len(pids) < workers {
 				t.Errorf("TLS connections reached %d workers, want %d", len(pids), workers)
