@@ -364,8 +364,12 @@ func (w *worker) throttle(c *conn, pipe int) {
 // died, and what it held will never be taken off).
 func (w *worker) unthrottle(reset bool) {
 	limit := int64(w.s.eff.MaxQueuedBytes)
-	if len(w.pipeState) < len(w.s.mp.toWorker) {
-		w.pipeState = make([]int8, len(w.s.mp.toWorker))
+	var pipes []*ipc.Writer // none in ModeThread: its queues are bounded by max_queued_bytes alone
+	if w.s.mp != nil {
+		pipes = w.s.mp.toWorker
+	}
+	if len(w.pipeState) < len(pipes) {
+		w.pipeState = make([]int8, len(pipes))
 	}
 	clear(w.pipeState) // by worker: 0 not looked at, 1 drained enough, 2 not
 	pipeOK := func(id int16) bool {
@@ -375,7 +379,7 @@ func (w *worker) unthrottle(reset bool) {
 		st := &w.pipeState[id-1]
 		if *st == 0 {
 			*st = 2
-			if w.s.mp.toWorker[id-1].Buffered() <= pipeQueueBound/2 {
+			if pipes[id-1].Buffered() <= pipeQueueBound/2 {
 				*st = 1
 			}
 		}

@@ -520,6 +520,9 @@ func mpStartServer(t testing.TB, builder, ready string, env ...string) *mpServer
 // mpStartBinary is mpStartServer with the executable to start (a copy of the test binary).
 func mpStartBinary(t testing.TB, bin, builder, ready string, env ...string) *mpServer {
 	t.Helper()
+	if coreMode() == swoole.ModeThread {
+		t.Skip("the core suites' ModeThread pass (" + coreModeEnv + "): the multi-process suites run in the main pass, with their own table of modes")
+	}
 	// Orphans (the workers of a manager killed with SIGKILL) are re-parented to this process,
 	// so that the tests can reap them and tell whether they are gone.
 	mpSubreaper.Do(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })

@@ -617,6 +617,7 @@ func TestCallsOutsideRunning(t *testing.T) {
 // prepares the server and after it returned: they must neither race with Start (run under
 // -race) nor panic, and answer "nothing" outside the running server.
 func TestReadsWhileStarting(t *testing.T) {
+	onlyOneLoop(t, "the handle NewServer returns is the master's in ModeThread: GetWorkerID is -1 there (TestThreadHandles)")
 	s := newEcho(t, nil)
 	stop := make(chan struct{})
 	done := make(chan struct{})

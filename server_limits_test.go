@@ -232,6 +232,7 @@ func TestWatermarks(t *testing.T) {
 // TestBacklog: the listen backlog bounds how many connections the kernel completes while
 // the server does not accept (its loop is blocked in OnConnect).
 func TestBacklog(t *testing.T) {
+	onlyOneLoop(t, "it holds the one loop to stop accepting; ModeThread's reactors accept while a worker loop is held")
 	tests := []struct {
 		name    string
 		backlog int // 0: the default, 512
@@ -444,6 +445,7 @@ func TestPortInheritsSettings(t *testing.T) {
 // does not read raise OnBufferFull before Send starts failing with 1008, and the queue stays
 // within socket_buffer_size + one message.
 func TestBufferFullInCallback(t *testing.T) {
+	onlyOneLoop(t, "OnBufferFull runs inside the Send that fills the queue only where the loop that holds the connection runs the callbacks; in ModeThread (as ModeProcess) it is an event for the worker, after its callback")
 	const (
 		limit = 256 << 10
 		msg   = 32 << 10
@@ -487,6 +489,7 @@ func TestBufferFullInCallback(t *testing.T) {
 // OnReceive, a Send from the test goroutine takes a's queue over the high watermark, and
 // right after b's OnReceive returns the loop flushes a's queue below the low watermark.
 func TestWatermarkOrder(t *testing.T) {
+	onlyOneLoop(t, "it fills a connection's queue while the loop that would write it is held in a callback; ModeThread's reactors write meanwhile")
 	const (
 		high = 512 << 10
 		low  = high - 16<<10

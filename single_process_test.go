@@ -17,6 +17,7 @@ import (
 // GetMasterPID and GetWorkerPID(-1) are this process, in OnStart and in OnReceive; Shutdown
 // from OnReceive ends Start with nil after OnShutdown.
 func TestSingleProcessPIDs(t *testing.T) {
+	onlyOneLoop(t, "the pids of one process without a manager; ModeThread's are in TestThreadHandles")
 	s := newServer(t, map[string]any{"worker_num": 1})
 	var rec recorder
 	pids := func(s *swoole.Server) string {

@@ -67,11 +67,33 @@ func quiet() map[string]any {
 	return map[string]any{"log_level": 6, "max_connection": 1024}
 }
 
+// coreModeEnv, set to "thread", runs the core suites (every test built on newServer) in
+// ModeThread with one worker loop instead of ModeBase in one process: .ci/run runs them so.
+const coreModeEnv = "GOSWOOLE_TEST_CORE_MODE"
+
+// coreMode is the mode of the servers newServer creates.
+func coreMode() swoole.Mode {
+	if os.Getenv(coreModeEnv) == "thread" {
+		return swoole.ModeThread
+	}
+	return swoole.ModeBase
+}
+
+// onlyOneLoop skips a core test that holds only for ModeBase in one process (one loop that
+// accepts, reads and runs the callbacks) when the core suites run in ModeThread; why says
+// where ModeThread's behaviour is tested instead.
+func onlyOneLoop(t *testing.T, why string) {
+	t.Helper()
+	if coreMode() == swoole.ModeThread {
+		t.Skip("ModeBase in one process only: " + why)
+	}
+}
+
 // newServer creates a ModeBase TCP server on 127.0.0.1, port 0, with quiet() and then opts
 // applied. It is not started.
 func newServer(t testing.TB, opts map[string]any) *swoole.Server {
 	t.Helper()
-	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	s, err := swoole.NewServer("127.0.0.1", 0, coreMode(), swoole.SockTCP)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

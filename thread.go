@@ -652,8 +652,14 @@ func (threadEvents) frame(w *worker, c *conn, data []byte, now int64) {
 	c.slot.LastDispatch.Store(now)
 	switch id := w.pick(c, dispatch.EventData, c.key(), data); {
 	case id >= 0:
-		c.slot.RecvQueued.Add(int64(len(data)))
+		q := c.slot.RecvQueued.Add(int64(len(data)))
 		w.toLoop(id, threadEvent{typ: tevData, rid: int16(w.id), fd: c.id, port: c.port, data: append([]byte(nil), data...)})
+		if q > int64(w.s.eff.MaxQueuedBytes) {
+			// The workers do not keep up with this connection: stop reading it until they
+			// have handled all but max_queued_bytes of it (the peer's writes wait in the
+			// kernel), so that a slow worker never makes the queues grow without bound.
+			w.throttle(c, -1)
+		}
 	case id == -2:
 		w.closeByDispatch(c)
 	}

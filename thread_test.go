@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -455,4 +456,52 @@ func TestThreadRefusesProcessSettings(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != swoole.ErrOperationNotSupport {
 		t.Fatalf("Start with user in ModeThread: %v, want 507", err)
 	}
+}
+
+// TestThreadMaxQueuedBytes: a worker that does not keep up makes its reactor stop reading
+// the connection at max_queued_bytes (the peer's writes wait in the kernel), and nothing is
+// lost once it catches up.
+func TestThreadMaxQueuedBytes(t *testing.T) {
+	const limit = 256 << 10
+	s := newThreadServer(t, map[string]any{"worker_num": 1, "max_queued_bytes": limit})
+	release := make(chan struct{})
+	var got atomic.Int64
+	var once sync.Once
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		once.Do(func() { <-release })
+		got.Add(int64(len(data)))
+	})
+	r := start(t, s)
+	c := r.dial(t)
+	const total = 16 << 20
+	writeDone := make(chan error, 1)
+	go func() {
+		_ = c.SetWriteDeadline(time.Now().Add(4 * startTimeout))
+		_, err := c.Write(make([]byte, total))
+		writeDone <- err
+	}()
+	fd := fdOf(t, s, c)
+	// While the worker is held, what waits for it stays near the limit (one read beyond).
+	var peak int64
+	waitFor(t, ioTimeout, "the reactor to stop reading", func() bool {
+		info, err := s.GetClientInfo(fd, -1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, int64(info.RecvQueuedBytes))
+		return int64(info.RecvQueuedBytes) > limit
+	})
+	for range 20 {
+		info, _ := s.GetClientInfo(fd, -1, false)
+		peak = max(peak, int64(info.RecvQueuedBytes))
+		runtime.Gosched()
+	}
+	if peak > limit+256<<10 {
+		t.Fatalf("%d bytes queued for a held worker, limit %d", peak, limit)
+	}
+	close(release)
+	if err := <-writeDone; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	waitFor(t, 4*ioTimeout, "every byte handled", func() bool { return got.Load() == total })
 }
