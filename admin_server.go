@@ -183,9 +183,11 @@ func (s *Server) listenAdmin() error {
 	if err != nil {
 		return newError(ErrInvalidParams, "invalid setting admin_server (Settings.AdminServer): %v", err)
 	}
-	ln, err := net.Listen("tcp", a.hostPort())
-	if err != nil {
-		return wrapErrno("", err, "admin_server: cannot listen on %s: is the port taken?", a.hostPort())
+	ln := inheritedAdminListener(a.hostPort()) // the one the process Upgrade replaced served (handover.go)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", a.hostPort()); err != nil {
+			return wrapErrno("", err, "admin_server: cannot listen on %s: is the port taken?", a.hostPort())
+		}
 	}
 	as := &adminServer{s: s, addr: a, ln: ln, served: make(chan struct{})}
 	if t := a.token(); t != "" {

@@ -47,10 +47,13 @@ func childWorkerID() int {
 }
 
 // adoptPort takes, in a worker process, the socket the manager passed for the port with this
-// index instead of binding one: ok is false outside a child process (worker, user process). The port number is read
-// from the socket, so Port.Port() is the manager's even for port 0.
-func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok bool, err error) {
+// index instead of binding one: ok is false outside a child process (worker, user process)
+// unless this process inherited the port's socket from the process that started it (a
+// daemon's starter, or the process Upgrade replaces: daemonListener). The port number is
+// read from the socket, so Port.Port() is the manager's even for port 0.
+func (s *Server) adoptPort(index int, host string, sock SockType, want int) (p *Port, ok bool, err error) {
 	_, child := supervisor.Current() // user processes adopt the listeners too
+	who, same := "worker process", "in every process"
 	var f *os.File
 	if child {
 		found := false
@@ -59,14 +62,16 @@ func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok b
 		}
 	} else if f = daemonListener(index); f == nil {
 		return nil, false, nil // neither a child nor a daemon given this port: bind it
+	} else {
+		who, same = "inherited listener", "as the process that passed it"
 	}
 	fd, err := privateFD(f)
 	if err != nil {
-		return nil, true, wrapErrno("", err, "worker process: cannot adopt the socket of port %d", index)
+		return nil, true, wrapErrno("", err, "%s: cannot adopt the socket of port %d", who, index)
 	}
 	fail := func(format string, args ...any) (*Port, bool, error) {
 		unix.Close(fd)
-		return nil, true, newError(ErrOperationNotSupport, "worker process: port %d: "+format+": create the same ports, in the same order, in every process", append([]any{index}, args...)...)
+		return nil, true, newError(ErrOperationNotSupport, "%s: port %d: "+format+": create the same ports, in the same order, %s", append(append([]any{who, index}, args...), same)...)
 	}
 	typ, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	dom, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
@@ -75,7 +80,7 @@ func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok b
 	}
 	wantDom := map[SockType]int{SockTCP: unix.AF_INET, SockUDP: unix.AF_INET, SockTCP6: unix.AF_INET6, SockUDP6: unix.AF_INET6, SockUnixStream: unix.AF_UNIX, SockUnixDgram: unix.AF_UNIX}[sock.base()]
 	if (typ == unix.SOCK_STREAM) != sock.isStream() || dom != wantDom {
-		return fail("the manager's socket (domain %d, type %d) is not a %v socket", dom, typ, sock.base())
+		return fail("the passed socket (domain %d, type %d) is not a %v socket", dom, typ, sock.base())
 	}
 	// The listener is shared with every worker: it must stay non-blocking (a blocking accept4
 	// would hang a worker that lost the race for a connection).
@@ -85,7 +90,7 @@ func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok b
 		sa, err := unix.Getsockname(fd)
 		if err != nil {
 			unix.Close(fd)
-			return nil, true, wrapErrno("getsockname", err, "worker process: cannot read the port of socket %d", index)
+			return nil, true, wrapErrno("getsockname", err, "%s: cannot read the port of socket %d", who, index)
 		}
 		switch a := sa.(type) {
 		case *unix.SockaddrInet4:
@@ -93,9 +98,14 @@ func (s *Server) adoptPort(index int, host string, sock SockType) (p *Port, ok b
 		case *unix.SockaddrInet6:
 			port = a.Port
 		}
+		if !child && want != 0 && port != want {
+			// An upgraded program that moved a port: adopting the old one would serve the
+			// wrong port. (A worker runs the same code as its manager.)
+			return fail("the passed socket is bound to port %d, not %d", port, want)
+		}
 	}
 	// A daemon owns the sockets its starter passed (it unlinks a unix path when it stops).
-	return &Port{s: s, host: host, port: port, sock: sock, fd: fd, adopted: child}, true, nil
+	return &Port{s: s, host: host, port: port, sock: sock, fd: fd, adopted: child, inherited: !child}, true, nil
 }
 
 // privateFD returns a close-on-exec duplicate of an inherited file's descriptor and closes

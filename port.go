@@ -40,8 +40,9 @@ type Port struct {
 	// when a reload re-reads the certificate files (reloadTLS); accepts load it.
 	tls atomic.Pointer[tls.Config]
 
-	adopted bool // a worker process's copy of the manager's socket (the manager unlinks a unix path)
-	ownFD   bool // a worker process's own SO_REUSEPORT socket, closed when the worker stops
+	adopted   bool // not this process's to unlink (a unix path): a worker process's copy of the manager's socket, or one handed over to a new process (Upgrade)
+	inherited bool // passed by the process this one replaces (daemonize's starter, Upgrade's old process): with SO_REUSEPORT on it already, it is not bound again
+	ownFD     bool // a worker process's own SO_REUSEPORT socket, closed when the worker stops
 }
 
 func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
@@ -63,7 +64,7 @@ func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {
 	if spec.Family != sys.FamilyUnix && (port < 0 || port > 65535) {
 		return nil, newError(ErrBadPort, "port %d is out of range: use 0 (any free port) to 65535", port)
 	}
-	if p, ok, err := s.adoptPort(len(s.ports), host, sock); ok {
+	if p, ok, err := s.adoptPort(len(s.ports), host, sock, spec.Port); ok {
 		return p, err // a worker process: the manager bound it
 	}
 	fd, got, err := sys.Bind(spec)

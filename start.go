@@ -32,6 +32,10 @@ import (
 // AddListener adopt the manager's sockets), and there Start serves and never returns: the
 // process exits when the worker stops. So code before Start runs in every process; code
 // after it only in the manager. See docs/process-model.md.
+//
+// In a server of one process, Upgrade hands the listeners to a new process of the
+// executable on disk; Start then returns nil once this process's connections have closed
+// (or max_wait_time passed), as after Shutdown.
 func (s *Server) Start() error {
 	if !s.state.CompareAndSwap(stateNew, stateStarting) {
 		if s.state.Load() == stateStopped && s.table == nil {
@@ -97,7 +101,6 @@ func (s *Server) Start() error {
 	if s.eff.StatsFile != "" {
 		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
 	}
-	daemonReady() // daemonize: the process that called Start exits now (daemon.go)
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
@@ -106,8 +109,12 @@ func (s *Server) Start() error {
 		s.cb.workerStart(s, w.id)
 	}
 	s.startAdmin()
+	// The listeners are in the loop, which runs now: the process that started this one
+	// (daemonize's starter, or the process Upgrade replaces) lets go of them (daemon.go).
+	daemonReady()
 	err := w.loop.Run()
 	s.stopAdmin()
+	s.forgetUpgrade() // handover.go
 
 	signal.Stop(sigCh)
 	close(s.sigDone)
@@ -228,8 +235,10 @@ func (s *Server) prepare() error {
 
 // listen applies the listener options and starts listening.
 func (p *Port) listen() error {
-	if p.eff.EnableReusePort && p.sock.isStream() && p.sock.base() != SockUnixStream {
-		// SO_REUSEPORT must be set before bind: bind again, on the same port, with it.
+	if p.eff.EnableReusePort && p.sock.isStream() && p.sock.base() != SockUnixStream && !(p.inherited && reusePortSet(p.fd)) {
+		// SO_REUSEPORT must be set before bind: bind again, on the same port, with it. Not
+		// a socket the process this one replaces (Upgrade) set it on: that socket, and the
+		// connections waiting in its queue, are served on.
 		if err := syscall.Close(p.fd); err != nil {
 			return wrapErrno("close", err, "cannot rebind port %d with SO_REUSEPORT", p.port)
 		}
@@ -258,6 +267,12 @@ func (p *Port) listen() error {
 		return wrapErrno("", err, "cannot listen on port %d", p.port)
 	}
 	return nil
+}
+
+// reusePortSet reports whether SO_REUSEPORT is on for the socket fd.
+func reusePortSet(fd int) bool {
+	on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+	return err == nil && on != 0
 }
 
 // cleanup releases what prepare built. Listening sockets close here.

@@ -11,7 +11,11 @@
 //
 // "serve" runs an echo server: every message a client sends comes back as it came. It prints
 // the address it listens on (the real port when --port is 0) and serves until SIGINT (Ctrl-C)
-// or SIGTERM, then shuts down cleanly and exits 0.
+// or SIGTERM, then shuts down cleanly and exits 0. SIGHUP upgrades a server of one process
+// without refusing a connection (the library's Upgrade): the executable on disk is started
+// again with the listening sockets, and once it serves this process stops accepting, serves
+// its open connections until they close (max_wait_time at most), prints the stop line and
+// exits 0. The outcome is logged on stderr; a failed upgrade leaves this process serving.
 //
 // With --workers N above 1 the server runs as a manager (this process) and N worker processes
 // (this program started again, see the library's Start). Settings the library does not
@@ -183,6 +187,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigCh)
+	hupCh := make(chan os.Signal, 1) // SIGHUP: Upgrade, below
+	signal.Notify(hupCh, syscall.SIGHUP)
+	defer signal.Stop(hupCh)
 
 	s, err := newEchoServer(c)
 	if err != nil {
@@ -202,6 +209,23 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		case sig := <-sigCh:
 			stop(sig.String())
 		case <-done:
+		}
+	}()
+	// SIGHUP: hand the listeners to the binary on disk (one process only; the library says
+	// why not otherwise: a server of several processes reloads with SIGUSR1).
+	go func() {
+		for {
+			select {
+			case <-hupCh:
+				log.Info("goswoole: SIGHUP: upgrading to the executable on disk")
+				if err := s.Upgrade(); err != nil {
+					log.Error("goswoole: upgrade failed: this process keeps serving", "err", err)
+				} else {
+					log.Info("goswoole: upgraded: the new process serves; this one drains its connections and exits")
+				}
+			case <-done:
+				return
+			}
 		}
 	}()
 

@@ -292,6 +292,18 @@ func (l *Loop) RemoveListener(ln *Listener) {
 	}
 }
 
+// Listeners returns the listeners the loop watches (those paused after EMFILE included), in
+// no particular order. Loop goroutine only.
+func (l *Loop) Listeners() []*Listener {
+	var lns []*Listener
+	for _, e := range l.others {
+		if e.kind == kindListener {
+			lns = append(lns, e.ln)
+		}
+	}
+	return lns
+}
+
 // ConnCount returns the number of connections registered with the loop, including those
 // still flushing their output after Closed. Loop goroutine only.
 func (l *Loop) ConnCount() int { return l.nconns }
@@ -513,7 +525,12 @@ func (l *Loop) accept(ln *Listener) {
 			}
 		}()
 	}
-	for range 64 {
+	for i := range 64 {
+		if i > 0 {
+			if e := l.other(ln.FD, kindListener); e == nil || e.ln != ln {
+				return // removed by a callback (whose descriptor may be closed, its number reused)
+			}
+		}
 		nfd, sa, err := l.accept4(ln.FD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
