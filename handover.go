@@ -109,7 +109,7 @@ func (s *Server) Upgrade() error {
 	}
 	// The runtimes whose loops all live in this process can hand over (acceptLoops lists
 	// those loops); a process of a multi-process server holds only part of the server.
-	if r.role() != roleSingle {
+	if _, thread := r.(threadRuntime); r.role() != roleSingle && !thread {
 		return s.fail(newError(ErrOperationNotSupport, "Upgrade: the %s of a server of several processes cannot hand over its listeners: replace the binary and Reload (SIGUSR1), which starts every worker from the file on disk", r.role()))
 	}
 	st := &upgradeState{}
@@ -151,8 +151,11 @@ func (s *Server) Upgrade() error {
 
 // acceptLoops returns the event loops that accept this server's connections in this
 // process: Upgrade stops accepting on each of them and drains each. In a server of one
-// process that is the single worker loop.
+// process that is the single worker loop; in ModeThread, every reactor.
 func (s *Server) acceptLoops() []*worker {
+	if th := s.thr; th != nil {
+		return th.reactors
+	}
 	return []*worker{s.cur}
 }
 
@@ -255,14 +258,16 @@ var errNotReady = errors.New("the ready pipe closed")
 func (s *Server) awaitSuccessor(cmd *exec.Cmd, ready *os.File) error {
 	deadline := time.Now().Add(upgradeReadyTimeout)
 	done := make(chan error, 1)
-	w := s.cur
+	w := s.cur // nil on a ModeThread master's handle: it has no loop of its own to serve
 	go func() {
 		done <- readReady(ready, deadline)
-		w.loop.Post(reactor.Task{Fn: func() {}}) // wakes a nested wait
+		if w != nil {
+			w.loop.Post(reactor.Task{Fn: func() {}}) // wakes a nested wait
+		}
 	}()
 	var err error
 	got := false
-	if w.loop.OnLoop() {
+	if w != nil && w.loop.OnLoop() {
 		w.loop.RunUntil(func() bool {
 			select {
 			case err = <-done:

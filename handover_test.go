@@ -42,7 +42,7 @@ func init() { mpMoreServers["upgrade"] = upServerMain }
 // then "upgrade <code>". SIGHUP upgrades too. Events: workerstart, ready <port>,
 // upgrade <code> <message>, shutdown, exit; "failing" before exiting 3 (upEnvFail).
 func upServerMain() int {
-	s, err := swoole.NewServer("127.0.0.1", 0, swoole.ModeBase, swoole.SockTCP)
+	s, err := swoole.NewServer("127.0.0.1", 0, mpMode(), swoole.SockTCP)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)
 		return 2
@@ -328,14 +328,21 @@ func TestUpgradeHandsOverListeners(t *testing.T) {
 	for _, tc := range []struct {
 		name, trigger string
 		ports         bool
+		thread        bool // ModeThread (two worker loops, two reactors) instead of ModeBase in one process
 	}{
 		{name: "sighup", trigger: "sighup"},
 		{name: "callback", trigger: "callback"},
 		{name: "ports", trigger: "sighup", ports: true},
+		{name: "thread-sighup", trigger: "sighup", thread: true},
+		{name: "thread-callback", trigger: "callback", thread: true},
+		{name: "thread-ports", trigger: "sighup", ports: true, thread: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			trigger := tc.trigger
 			var env []string
+			if tc.thread {
+				env = append(env, mpEnvMode+"=thread", mpEnvWorkers+"=2")
+			}
 			dir := ""
 			if tc.ports {
 				dir = t.TempDir()

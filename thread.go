@@ -236,7 +236,6 @@ func (s *Server) runThreads() error {
 			}
 		}()
 	}
-	daemonReady()
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
@@ -254,6 +253,7 @@ func (s *Server) runThreads() error {
 		}
 	}
 	s.startAdmin()
+	daemonReady() // the reactors accept, the loops run: a daemon's starter, or Upgrade's old process, may go
 	<-th.stop
 	s.stopAdmin()
 	th.shutdownNow()
@@ -263,6 +263,7 @@ func (s *Server) runThreads() error {
 		s.cb.shutdown(s)
 	}
 	s.cleanup()
+	s.forgetUpgrade() // handover.go
 	s.state.Store(stateStopped)
 	return nil
 }
