@@ -21,8 +21,9 @@
 //	                   # the connections stay open; per-worker counts start again from 0
 //	kill <pid>         # graceful shutdown
 //
-// A reload in ModeThread restarts the loops, not the program: the code is the same. To load
-// new code without dropping a connection, use ModeProcess (see examples/modeprocess).
+// A reload in ModeThread restarts the loops, not the program: the code is the same. To run a
+// new binary without refusing a connection, call s.Upgrade() (README: "Upgrade a one-process
+// server"): the new process takes the listeners, this one drains its connections.
 package main
 
 import (
