@@ -343,7 +343,7 @@ func TestTaskWorkerAndUserProcessReachConnections(t *testing.T) {
 	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"process", "base"} {
+	for _, mode := range []string{"process", "base", "thread"} {
 		t.Run(mode, func(t *testing.T) {
 			r := trStart(t, mpEnvMode+"="+mode, mpEnvWorkers+"=2", taskEnvTasks+"=1")
 			for _, via := range []string{"task", "pipe", "timer", "uproc"} {
@@ -385,7 +385,7 @@ func TestTaskWorkerAndUserProcessReachConnections(t *testing.T) {
 // task worker outside OnTask (a timer, OnPipeMessage); Finish outside a task worker (a user
 // process) is 503. Finish in a task a worker sent delivers the result (OnFinish).
 func TestTaskFinishWithoutReceiver(t *testing.T) {
-	for _, mode := range []string{"process", "base"} {
+	for _, mode := range []string{"process", "base", "thread"} {
 		t.Run(mode, func(t *testing.T) {
 			r := trStart(t, mpEnvMode+"="+mode, mpEnvWorkers+"=1", taskEnvTasks+"=1")
 			taskWantFields(t, "the manager's Task", r.ms.waitEvent("mgrtask", nil).Fields, "0")
@@ -417,6 +417,7 @@ func TestTaskQueueFullWaits(t *testing.T) {
 		{mpEnvMode + "=base", taskEnvMode + "=1"},
 		{mpEnvMode + "=base", taskEnvMode + "=3"},
 		{mpEnvMode + "=process", taskEnvMode + "=1"},
+		{mpEnvMode + "=thread"},
 	} {
 		t.Run(strings.Join(env, ","), func(t *testing.T) {
 			r := trStart(t, append(env, mpEnvWorkers+"=1", taskEnvTasks+"=1")...)
