@@ -19,15 +19,7 @@ func (w *worker) Packet(ln *reactor.Listener, data []byte, from unix.Sockaddr) {
 // packetCallback runs OnPacket with the datagram's sender.
 func (w *worker) packetCallback(p *Port, data []byte, from unix.Sockaddr) {
 	s := w.s
-	client := ClientAddr{ServerSocket: p.fd, ServerPort: p.port}
-	switch a := from.(type) {
-	case *unix.SockaddrInet4:
-		client.Address, client.Port = netip.AddrFrom4(a.Addr).String(), a.Port
-	case *unix.SockaddrInet6:
-		client.Address, client.Port = netip.AddrFrom16(a.Addr).Unmap().String(), a.Port
-	case *unix.SockaddrUnix:
-		client.Address = a.Name
-	}
+	client := clientAddr(p, from)
 	ctr := s.table.Counters()
 	ctr.TotalRecvBytes.Add(int64(len(data)))
 	ctr.RequestCount.Add(1)
@@ -38,6 +30,20 @@ func (w *worker) packetCallback(p *Port, data []byte, from unix.Sockaddr) {
 	if w.maxRequests > 0 {
 		w.countRequest()
 	}
+}
+
+// clientAddr is what OnPacket tells of a datagram's sender, received on port p.
+func clientAddr(p *Port, from unix.Sockaddr) ClientAddr {
+	client := ClientAddr{ServerSocket: p.fd, ServerPort: p.port}
+	switch a := from.(type) {
+	case *unix.SockaddrInet4:
+		client.Address, client.Port = netip.AddrFrom4(a.Addr).String(), a.Port
+	case *unix.SockaddrInet6:
+		client.Address, client.Port = netip.AddrFrom16(a.Addr).Unmap().String(), a.Port
+	case *unix.SockaddrUnix:
+		client.Address = a.Name
+	}
+	return client
 }
 
 // PacketTooLarge logs a datagram dropped for being larger than the read buffer.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/ipc"
 	"github.com/goswoole/swoole/internal/pidfile"
 	"github.com/goswoole/swoole/internal/supervisor"
@@ -299,15 +297,9 @@ func (s *Server) buildManager() error {
 	mp := s.mp
 	n := s.procSlots()     // workers, then task workers (task_manager.go)
 	total := s.procTotal() // a pipe and a table slot per global id (workers, task workers, user processes)
-	t, err := conntable.New(s.eff.MaxConnection, total, s.eff.StartSessionID)
-	if err != nil {
-		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
+	if _, err := s.newTable(total); err != nil {
+		return err
 	}
-	s.table = t
-	runtime.AddCleanup(s.serverCore, func(t *conntable.Table) { t.Close() }, t)
-	s.conns = make([]atomic.Pointer[conn], t.Capacity())
-	s.mask = int64(t.Capacity() - 1)
-	t.Counters().StartTime.Store(time.Now().Unix())
 	if s.mode == ModeProcess {
 		if err := s.buildMasterLoops(); err != nil {
 			return err

@@ -198,15 +198,10 @@ func (s *Server) prepare() error {
 	if s.thr != nil {
 		return s.prepareThreads() // thread.go
 	}
-	t, err := conntable.New(s.eff.MaxConnection, s.eff.WorkerNum, s.eff.StartSessionID)
+	t, err := s.newTable(s.eff.WorkerNum)
 	if err != nil {
-		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
+		return err
 	}
-	s.table = t
-	runtime.AddCleanup(s.serverCore, func(t *conntable.Table) { t.Close() }, t)
-	s.conns = make([]atomic.Pointer[conn], t.Capacity())
-	s.mask = int64(t.Capacity() - 1)
-	t.Counters().StartTime.Store(time.Now().Unix())
 
 	w := &worker{s: s, id: 0, slot: t.Worker(0), pid: int32(os.Getpid()), ev: callbackEvents{}}
 	w.slot.PID.Store(int32(os.Getpid()))
@@ -231,6 +226,23 @@ func (s *Server) prepare() error {
 		}
 	}
 	return nil
+}
+
+// newTable creates the connection table with a status slot per worker id (slots) and this
+// process's view of the connections, in the process that creates the server's table (the
+// single process, the manager or master, a ModeThread server). It is unmapped when the
+// server becomes unreachable.
+func (s *Server) newTable(slots int) (*conntable.Table, error) {
+	t, err := conntable.New(s.eff.MaxConnection, slots, s.eff.StartSessionID)
+	if err != nil {
+		return nil, wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
+	}
+	s.table = t
+	runtime.AddCleanup(s.serverCore, func(t *conntable.Table) { t.Close() }, t)
+	s.conns = make([]atomic.Pointer[conn], t.Capacity())
+	s.mask = int64(t.Capacity() - 1)
+	t.Counters().StartTime.Store(time.Now().Unix())
+	return t, nil
 }
 
 // listen applies the listener options and starts listening.

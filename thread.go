@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -139,15 +138,10 @@ func (s *Server) prepareThreads() error {
 		return newError(ErrOperationNotSupport, "user/group: ModeThread runs in one process, which cannot run its workers as another user: start the program as that user, or use ModeBase or ModeProcess")
 	}
 	total := s.procTotal()
-	t, err := conntable.New(s.eff.MaxConnection, total, s.eff.StartSessionID)
+	t, err := s.newTable(total)
 	if err != nil {
-		return wrapErrno("", err, "cannot create the connection table (max_connection %d)", s.eff.MaxConnection)
+		return err
 	}
-	s.table = t
-	runtime.AddCleanup(s.serverCore, func(t *conntable.Table) { t.Close() }, t)
-	s.conns = make([]atomic.Pointer[conn], t.Capacity())
-	s.mask = int64(t.Capacity() - 1)
-	t.Counters().StartTime.Store(time.Now().Unix())
 
 	th := s.thr
 	th.stop = make(chan struct{})
@@ -678,17 +672,9 @@ func (threadEvents) packet(w *worker, p *Port, data []byte, from unix.Sockaddr) 
 	if id < 0 {
 		return
 	}
-	client := &ClientAddr{ServerSocket: p.fd, ServerPort: p.port}
-	switch a := from.(type) {
-	case *unix.SockaddrInet4:
-		client.Address, client.Port = netip.AddrFrom4(a.Addr).String(), a.Port
-	case *unix.SockaddrInet6:
-		client.Address, client.Port = netip.AddrFrom16(a.Addr).Unmap().String(), a.Port
-	case *unix.SockaddrUnix:
-		client.Address = a.Name
-	}
+	client := clientAddr(p, from)
 	w.s.table.Counters().TotalRecvBytes.Add(int64(len(data)))
-	w.toLoop(id, threadEvent{typ: tevPacket, rid: int16(w.id), port: p, data: append([]byte(nil), data...), client: client})
+	w.toLoop(id, threadEvent{typ: tevPacket, rid: int16(w.id), port: p, data: append([]byte(nil), data...), client: &client})
 }
 
 func (threadEvents) buffer(w *worker, c *conn, full bool) {
