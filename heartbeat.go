@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/framing"
 )
 
 // heartbeatInterval is how often the automatic check runs: heartbeat_check_interval, or,
@@ -24,13 +25,16 @@ func (s *Server) heartbeatInterval() time.Duration {
 }
 
 // idleCheckInterval is how often the loop scans for idle connections: the heartbeat
-// interval, or more often when a port sets max_idle_time (half of it, at least 100 ms).
+// interval, or more often when a port sets max_idle_time or frame_timeout (half of it, at
+// least 100 ms).
 func (s *Server) idleCheckInterval() time.Duration {
 	iv := s.heartbeatInterval()
 	for _, p := range s.ports {
-		if idle := p.eff.MaxIdleTime; idle > 0 {
-			if d := max(idle/2, 100*time.Millisecond); iv == 0 || d < iv {
-				iv = d
+		for _, idle := range []time.Duration{p.eff.MaxIdleTime, p.frameTimeout()} {
+			if idle > 0 {
+				if d := max(idle/2, 100*time.Millisecond); iv == 0 || d < iv {
+					iv = d
+				}
 			}
 		}
 	}
@@ -69,6 +73,16 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 			if c == nil || c.id != id || c.slot.HasFlag(conntable.FlagProtected) {
 				continue
 			}
+			if !byApp && c.frameAt != 0 {
+				if ft := c.port.frameTimeout(); ft > 0 && time.Duration(now-c.frameAt) >= ft && s.table.MarkClosing(c.slot, id) {
+					// A frame begun and not finished in time: a slow (or slowloris) peer.
+					if ok, left := s.logLimits[logFrameSlow].allow(); ok {
+						s.log.Warn("swoole: closing connection: a frame was not finished within frame_timeout", "fd", id, "frame_timeout", ft, "port", c.port.addr(), "code", ErrPackageMalformedData, "suppressed", left)
+					}
+					c.rc.Close(true)
+					continue
+				}
+			}
 			last := max(c.slot.LastRecv.Load(), c.openedAt)
 			if limit := c.port.eff.HeartbeatIdleTime; limit <= 0 || time.Duration(now-last) < limit {
 				if maxIdle := c.port.eff.MaxIdleTime; byApp || maxIdle <= 0 ||
@@ -91,4 +105,13 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 		}
 		after = page[len(page)-1]
 	}
+}
+
+// frameTimeout is the port's frame_timeout in force: none (0) without framing or when
+// turned off.
+func (p *Port) frameTimeout() time.Duration {
+	if p.frame.Mode == framing.ModeNone || p.eff.FrameTimeout < 0 || !p.sock.isStream() {
+		return 0
+	}
+	return p.eff.FrameTimeout
 }

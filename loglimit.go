@@ -26,6 +26,7 @@ const (
 	logForgedSrc                  // a message that claims to be the manager's from another process
 	logIPCDrop                    // a message between the server's processes dropped by its reader
 	logTLS                        // a TLS handshake that failed (tls.go)
+	logFrameSlow                  // a connection closed for not finishing a frame within frame_timeout
 	logKinds
 )
 

@@ -49,6 +49,7 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 		rest, ok := w.frames(c, data, now)
 		if ok && len(rest) > 0 {
 			c.in = append(buffer.Get(inputSize(len(rest), 0, c.dec.Need(), c.port.frame.MaxLength))[:0], rest...)
+			c.frameAt = now // a frame begins (frame_timeout)
 		}
 	} else {
 		if want := len(c.in) + len(data); want > cap(c.in) {
@@ -65,10 +66,12 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 		if n < len(c.in) { // frames were consumed: move the rest to the front
 			n = copy(c.in, rest)
 			c.in = c.in[:n]
+			c.frameAt = now // what is left begins a new frame
 		}
 		if n == 0 {
 			buffer.Put(c.in)
 			c.in = nil
+			c.frameAt = 0
 		}
 	}
 	// As in Swoole, the input grows to the frame's size, which package_max_length bounds (a
@@ -161,6 +164,7 @@ func (w *worker) dropInput(c *conn) {
 		buffer.Put(c.in)
 		c.in = nil
 	}
+	c.frameAt = 0
 	c.dec.Reset()
 }
 

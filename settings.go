@@ -249,6 +249,12 @@ type Settings struct {
 	// MaxIdleTime is max_idle_time: a connection with nothing received and nothing sent
 	// for this long is closed (a timer per connection). Default 0: no limit. [port]
 	MaxIdleTime time.Duration
+	// FrameTimeout is frame_timeout (beyond Swoole): a connection that has sent part of a
+	// frame and not its end for this long is closed, however slowly it keeps sending (the
+	// heartbeat counts any byte as activity: a peer sending one byte a second would hold a
+	// buffer for ever). Only for ports with framing (length or EOF). Default 0: 60 s;
+	// negative: no limit. [port]
+	FrameTimeout time.Duration
 
 	// ---- input framing (all [port], stream sockets only) ----
 
@@ -378,6 +384,7 @@ const (
 	defaultPackageEOF       = "\r\n\r\n"
 	defaultLengthType       = "N"
 	defaultMaxWaitTime      = 3 * time.Second
+	defaultFrameTimeout     = 60 * time.Second
 	defaultTCPKeepIdle      = 3600
 	defaultTCPKeepInterval  = 60
 	defaultTCPKeepCount     = 5
@@ -444,6 +451,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.MaxQueuedBytes == 0 {
 		s.MaxQueuedBytes = defaultMaxQueuedBytes
+	}
+	if s.FrameTimeout == 0 {
+		s.FrameTimeout = defaultFrameTimeout
 	}
 	if s.Backlog == 0 {
 		s.Backlog = defaultBacklog
@@ -521,7 +531,7 @@ func (s Settings) validate() error {
 				neg = false
 			}
 		case kindSeconds:
-			neg = f.Int() < 0
+			neg = f.Int() < 0 && o.key != "frame_timeout" // negative: no limit
 		}
 		if neg {
 			if o.kind == kindSeconds {

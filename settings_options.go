@@ -97,6 +97,7 @@ var options = []option{
 	{key: "buffer_low_watermark", field: "BufferLowWatermark", kind: kindSize, port: true},
 	{key: "heartbeat_idle_time", field: "HeartbeatIdleTime", kind: kindSeconds, port: true},
 	{key: "max_idle_time", field: "MaxIdleTime", kind: kindSeconds, port: true},
+	{key: "frame_timeout", field: "FrameTimeout", kind: kindSeconds, port: true},
 
 	// input framing: port
 	{key: "open_eof_check", field: "OpenEOFCheck", kind: kindBool, port: true},

@@ -53,6 +53,7 @@ type conn struct {
 	in       []byte          // pending input: an incomplete frame (loop only)
 	dec      framing.Decoder // the port's framing state for this connection (loop only)
 	openedAt int64           // Unix nanoseconds when it was accepted
+	frameAt  int64           // nanotime when the pending incomplete frame began (0: none; loop only)
 	appClose atomic.Bool     // closed by Close (OnClose gets reactorID -1)
 	inClose  atomic.Bool     // OnClose is running
 
