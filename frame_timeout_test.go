@@ -25,7 +25,9 @@ func TestFrameTimeout(t *testing.T) {
 	})
 	s.OnReceive(func(s *swoole.Server, fd int64, _ int, data []byte) { _ = s.Send(fd, data) })
 	r := start(t, s)
-	frame := func(body string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...) }
+	frame := func(body string) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	}
 
 	slow := r.dial(t)
 	good := r.dial(t)
