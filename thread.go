@@ -307,6 +307,9 @@ func (th *threads) shutdownNow() {
 // ignored.
 func (th *threads) reload(onlyTask bool) error {
 	s := th.s
+	if s.state.Load() != stateRunning {
+		return s.fail(newError(ErrRefused, "Reload while the server shuts down"))
+	}
 	if !th.reloading.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -324,9 +327,13 @@ func (th *threads) reload(onlyTask bool) error {
 		started.Add(1)
 		tl.push(threadEvent{typ: tevReplace, done: &started})
 	}
+	th.loopsDone.Add(1) // Start waits for this one too
 	go func() {
+		defer th.loopsDone.Done()
+		// Each loop takes its marker before an exit marker a shutdown queues after it, so
+		// this returns before the loops end.
 		started.Wait()
-		if s.cb.afterReload != nil {
+		if s.cb.afterReload != nil && s.state.Load() == stateRunning {
 			s.cb.afterReload(s)
 		}
 		th.reloading.Store(false)
