@@ -58,6 +58,11 @@ func (s *Server) adoptPort(index int, host string, sock SockType, want int) (p *
 	if child {
 		found := false
 		if f, found = supervisor.Inherited(filePrefixL + strconv.Itoa(index)); !found {
+			if role, _ := supervisor.Current(); sock.isStream() && (s.mode != ModeBase || role.Kind != supervisor.KindWorker) {
+				// A process that does not accept is given no stream listener (childFiles):
+				// the port is known by its number only.
+				return &Port{s: s, host: host, port: childPort(index), sock: sock, fd: -1, adopted: true}, true, nil
+			}
 			return nil, true, newError(ErrOperationNotSupport, "worker process: the manager passed no socket for port %d (%s): create the same ports, in the same order, in every process (code before Start runs in each of them)", index, host)
 		}
 	} else if f = daemonListener(index); f == nil {

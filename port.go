@@ -118,6 +118,9 @@ func (p *Port) GetSocket() (*os.File, error) {
 	if p.file != nil {
 		return p.file, nil
 	}
+	if p.fd < 0 {
+		return nil, p.s.fail(newError(ErrOperationNotSupport, "GetSocket: this process does not hold port %d's listening socket: only the processes that accept on a stream port hold it (ModeBase's workers, a ModeProcess master, a single process); call GetSocket there", p.port))
+	}
 	nfd, err := syscall.Dup(p.fd)
 	if err != nil {
 		return nil, p.s.fail(wrapErrno("dup", err, "cannot duplicate the listening socket"))

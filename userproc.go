@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +44,7 @@ import (
 
 const (
 	envLayout      = "GOSWOOLE_LAYOUT" // "W,T,P" in every child of the manager
+	envPorts       = "GOSWOOLE_PORTS"  // the ports' numbers, by index, in every child
 	procFilePrefix = "proc."
 )
 
@@ -154,6 +156,13 @@ func (s *Server) childFiles(id int, mgrEnd *os.File) supervisor.Files {
 		files[filePrefixW+strconv.Itoa(j)] = mp.pairs[j][0]
 	}
 	for k, f := range mp.lnFiles {
+		// A stream listener goes only to the processes that accept on it (ModeBase's
+		// event workers): a ModeProcess worker, a task worker or a user process that held
+		// it could take the server's connections (SECURITY.md). Datagram ports go to every
+		// child, for SendTo.
+		if s.ports[k].sock.isStream() && !s.acceptsIn(id) {
+			continue
+		}
 		files[filePrefixL+strconv.Itoa(k)] = f
 	}
 	if mp.master != nil { // ModeProcess: the pipes to the master's reactors
@@ -171,9 +180,32 @@ func (s *Server) childFiles(id int, mgrEnd *os.File) supervisor.Files {
 	return files
 }
 
-// layoutEnv is the environment every child gets: the layout of the global ids.
+// layoutEnv is the environment every child gets: the layout of the global ids, and the
+// ports' numbers (a child that is given no stream listener still reports its port).
 func (s *Server) layoutEnv() []string {
-	return []string{fmt.Sprintf("%s=%d,%d,%d", envLayout, s.eff.WorkerNum, s.eff.TaskWorkerNum, len(s.procs))}
+	ports := make([]string, len(s.ports))
+	for i, p := range s.ports {
+		ports[i] = strconv.Itoa(p.port)
+	}
+	return []string{
+		fmt.Sprintf("%s=%d,%d,%d", envLayout, s.eff.WorkerNum, s.eff.TaskWorkerNum, len(s.procs)),
+		envPorts + "=" + strings.Join(ports, ","),
+	}
+}
+
+// acceptsIn reports whether the child with global id id accepts connections: an event
+// worker of a ModeBase server (a ModeProcess master accepts for its workers; task workers
+// and user processes never accept).
+func (s *Server) acceptsIn(id int) bool { return s.mode == ModeBase && id < s.eff.WorkerNum }
+
+// childPort is the port number of port index from the manager's envPorts (0 if absent).
+func childPort(index int) int {
+	nums := strings.Split(os.Getenv(envPorts), ",")
+	if index < len(nums) {
+		n, _ := strconv.Atoi(nums[index])
+		return n
+	}
+	return 0
 }
 
 // userProcessSlots are the supervisor slots of the user processes, after the workers' and
