@@ -468,7 +468,7 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 		// socket_buffer_size (never dropped); the queue then marks the connection's
 		// FlagOverflow, and the senders refuse further Sends until it drains (sendRemote).
 		var err error
-		if c.inClose.Load() {
+		if c.inCloseCallback() {
 			err = c.rc.SendClosing(payload)
 		} else {
 			err = c.rc.SendOver(payload)
@@ -483,9 +483,9 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 			c.rc.Uncork()
 		}
 		switch {
-		case c.inClose.Load():
+		case c.inCloseCallback():
 		case s.table.MarkClosing(c.slot, c.id):
-			c.appClose.Store(true)
+			c.markAppClose()
 			c.rc.Close(h.Aux == 1)
 		case h.Aux == 1: // closing already (its output drains): reset drops the rest
 			c.rc.Reset()

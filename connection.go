@@ -38,7 +38,7 @@ func (s *Server) closingConn(fd int64) *conn {
 	if fd <= 0 || s.table == nil || s.table.Get(fd) == nil {
 		return nil
 	}
-	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inClose.Load() && c.w.loop.OnLoop() {
+	if c := s.conns[fd&s.mask].Load(); c != nil && c.id == fd && c.inCloseCallback() && c.w.loop.OnLoop() {
 		return c
 	}
 	return nil
@@ -69,7 +69,7 @@ func (s *Server) Send(fd int64, data []byte) error {
 		return s.sendRemote(r, fd, data)
 	}
 	c := r.c
-	if c.inClose.Load() {
+	if c.inCloseCallback() {
 		err = c.rc.SendClosing(data)
 	} else {
 		err = c.rc.Send(data)
@@ -115,11 +115,11 @@ func (s *Server) Close(fd int64, reset bool) error {
 		return err
 	}
 	c := r.c
-	if c.inClose.Load() {
+	if c.inCloseCallback() {
 		return s.fail(newError(ErrSessionClosing, "Close: session %d is already closing (Close inside OnClose)", fd))
 	}
 	if s.table.MarkClosing(c.slot, fd) {
-		c.appClose.Store(true)
+		c.markAppClose()
 		c.rc.Close(reset)
 		return nil
 	}

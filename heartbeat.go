@@ -74,7 +74,7 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 				continue
 			}
 			if !byApp && c.frameAt != 0 {
-				if ft := c.port.frameTimeout(); ft > 0 && time.Duration(now-c.frameAt) >= ft && s.table.MarkClosing(c.slot, id) {
+				if ft := c.port.frameTimeout(); ft > 0 && c.frameAt.since(now) > ft && s.table.MarkClosing(c.slot, id) {
 					// A frame begun and not finished in time: a slow (or slowloris) peer.
 					if ok, left := s.logLimits[logFrameSlow].allow(); ok {
 						s.log.Warn("swoole: closing connection: a frame was not finished within frame_timeout", "fd", id, "frame_timeout", ft, "port", c.port.addr(), "code", ErrPackageMalformedData, "suppressed", left)
@@ -94,7 +94,7 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 			idle = append(idle, id)
 			if closeConns && s.table.MarkClosing(c.slot, id) {
 				if byApp {
-					c.appClose.Store(true)
+					c.markAppClose()
 				}
 				s.log.Info("swoole: closing idle connection", "fd", id, "idle", time.Duration(now-last))
 				c.rc.Close(false)
@@ -110,8 +110,20 @@ func (w *worker) idleConns(closeConns, byApp bool) []int64 {
 // frameTimeout is the port's frame_timeout in force: none (0) without framing or when
 // turned off.
 func (p *Port) frameTimeout() time.Duration {
-	if p.frame.Mode == framing.ModeNone || p.eff.FrameTimeout < 0 || !p.sock.isStream() {
+	if p.frame == nil || p.frame.Mode == framing.ModeNone || p.eff.FrameTimeout < 0 || !p.sock.isStream() {
 		return 0
 	}
 	return p.eff.FrameTimeout
+}
+
+// frameClock is a time in milliseconds, modulo 2³², kept in 4 bytes (a connection's struct
+// stays in its size class): enough to measure a frame's age up to 49 days. 0 means none.
+type frameClock uint32
+
+// frameTime turns nanotime's now into a frameClock (never 0).
+func frameTime(now int64) frameClock { return frameClock(uint32(now/int64(time.Millisecond)) | 1) }
+
+// since is the time from t to now (nanotime).
+func (t frameClock) since(now int64) time.Duration {
+	return time.Duration(uint32(frameTime(now))-uint32(t)) * time.Millisecond
 }

@@ -48,11 +48,11 @@ func (callbackEvents) opened(w *worker, c *conn) {
 
 func (callbackEvents) closed(w *worker, c *conn, reactorID int) {
 	if cb := c.port.ecb.close; cb != nil {
-		c.inClose.Store(true)
+		c.setInClose(true)
 		w.slot.Status.Store(WorkerBusy)
 		cb(w.s, c.id, reactorID)
 		w.slot.Status.Store(WorkerIdle)
-		c.inClose.Store(false)
+		c.setInClose(false)
 	}
 	w.dropInput(c)
 }

@@ -582,7 +582,7 @@ func (w *worker) masterClosed(c *conn) bool {
 		return false
 	}
 	h := ipc.Header{Type: ipc.TypeClose, Fd: c.id, ReactorID: int16(w.id), Aux: uint16(c.port.index)}
-	if c.appClose.Load() {
+	if c.appClosed() {
 		h.Flags = flagAppClose
 	}
 	if !w.toWorker(id, h, nil) {

@@ -49,7 +49,7 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 		rest, ok := w.frames(c, data, now)
 		if ok && len(rest) > 0 {
 			c.in = append(buffer.Get(inputSize(len(rest), 0, c.dec.Need(), c.port.frame.MaxLength))[:0], rest...)
-			c.frameAt = now // a frame begins (frame_timeout)
+			c.frameAt = frameTime(now) // a frame begins (frame_timeout)
 		}
 	} else {
 		if want := len(c.in) + len(data); want > cap(c.in) {
@@ -66,7 +66,7 @@ func (w *worker) Data(rc *reactor.Conn, data []byte) {
 		if n < len(c.in) { // frames were consumed: move the rest to the front
 			n = copy(c.in, rest)
 			c.in = c.in[:n]
-			c.frameAt = now // what is left begins a new frame
+			c.frameAt = frameTime(now) // what is left begins a new frame
 		}
 		if n == 0 {
 			buffer.Put(c.in)

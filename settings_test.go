@@ -329,7 +329,7 @@ func TestPortOnly(t *testing.T) {
 		want := []string{"backlog", "open_tcp_nodelay", "open_tcp_keepalive", "tcp_keepidle",
 			"tcp_keepinterval", "tcp_keepcount", "tcp_defer_accept", "tcp_fastopen", "tcp_user_timeout",
 			"socket_buffer_size", "kernel_socket_recv_buffer_size", "kernel_socket_send_buffer_size",
-			"buffer_high_watermark", "buffer_low_watermark", "heartbeat_idle_time", "max_idle_time",
+			"buffer_high_watermark", "buffer_low_watermark", "heartbeat_idle_time", "max_idle_time", "frame_timeout",
 			"open_eof_check", "open_eof_split", "package_eof", "open_length_check", "package_length_type",
 			"package_length_offset", "package_body_offset", "package_length_func", "package_max_length",
 			"ssl_cert_file", "ssl_key_file", "ssl_verify_peer", "ssl_client_cert_file",

@@ -53,11 +53,34 @@ type conn struct {
 	in       []byte          // pending input: an incomplete frame (loop only)
 	dec      framing.Decoder // the port's framing state for this connection (loop only)
 	openedAt int64           // Unix nanoseconds when it was accepted
-	frameAt  int64           // nanotime when the pending incomplete frame began (0: none; loop only)
-	appClose atomic.Bool     // closed by Close (OnClose gets reactorID -1)
-	inClose  atomic.Bool     // OnClose is running
+	flags    atomic.Uint32   // connAppClose, connInClose
+	frameAt  frameClock      // when the pending incomplete frame began (0: none; loop only; frame_timeout)
 
 	mc *masterConn // a ModeProcess master's state of the connection (master.go), else nil
+}
+
+// Flags of a conn (conn.flags).
+const (
+	connAppClose uint32 = 1 << iota // closed by Close (OnClose gets reactorID -1)
+	connInClose                     // OnClose is running
+)
+
+// appClosed reports whether the application closed c (Close).
+func (c *conn) appClosed() bool { return c.flags.Load()&connAppClose != 0 }
+
+// markAppClose records that the application closes c.
+func (c *conn) markAppClose() { c.flags.Or(connAppClose) }
+
+// inCloseCallback reports whether c's OnClose is running.
+func (c *conn) inCloseCallback() bool { return c.flags.Load()&connInClose != 0 }
+
+// setInClose marks c's OnClose as running, or done.
+func (c *conn) setInClose(on bool) {
+	if on {
+		c.flags.Or(connInClose)
+	} else {
+		c.flags.And(^connInClose)
+	}
 }
 
 // masterConn is what a ModeProcess master keeps per connection beyond conn (loop goroutine
@@ -163,7 +186,7 @@ func (w *worker) Closed(rc *reactor.Conn, reason reactor.CloseReason, errno unix
 	s.table.MarkClosing(c.slot, c.id)
 	c.slot.CloseErrno.Store(int32(errno))
 	reactorID := w.id
-	if c.appClose.Load() {
+	if c.appClosed() {
 		reactorID = -1
 	}
 	w.ev.closed(w, c, reactorID)
