@@ -13,13 +13,14 @@ import (
 // BenchmarkEcho drives each echo server, started in this process on a free port, with 100
 // connections sending 64-byte messages in a closed loop (depth 1): b.N round trips in all,
 // spread evenly over the connections. Connecting is not timed. Allocations are the whole
-// process's: the server's and the load generator's together.
+// process's: the server's and the load generator's together. goswoole-thread is goswoole in
+// ModeThread (one reactor loop, two worker loops).
 //
 //	cd bench && go test -run='^$' -bench=Echo -benchtime=200000x
 func BenchmarkEcho(b *testing.B) {
-	for _, name := range servers.Names {
-		b.Run(name, func(b *testing.B) {
-			srv, err := servers.Start(name, "127.0.0.1:0")
+	for _, sc := range serverCases(servers.Options{}) {
+		b.Run(sc.name, func(b *testing.B) {
+			srv, err := servers.StartWith(sc.server, "127.0.0.1:0", sc.opts)
 			if errors.Is(err, servers.ErrUnsupported) {
 				b.Skip(err)
 			}

@@ -11,11 +11,11 @@ import (
 )
 
 // TestEchoServers checks every server echoes correctly under a short load, with every echo
-// compared to what was sent, at depth 1 and 4.
+// compared to what was sent, at depth 1 and 4 (goswoole in ModeThread too).
 func TestEchoServers(t *testing.T) {
-	for _, name := range servers.Names {
-		t.Run(name, func(t *testing.T) {
-			srv, err := servers.Start(name, "127.0.0.1:0")
+	for _, sc := range serverCases(servers.Options{}) {
+		t.Run(sc.name, func(t *testing.T) {
+			srv, err := servers.StartWith(sc.server, "127.0.0.1:0", sc.opts)
 			if errors.Is(err, servers.ErrUnsupported) {
 				t.Skip(err)
 			}

@@ -11,6 +11,25 @@ import (
 	"github.com/goswoole/swoole/bench/servers"
 )
 
+// serverCase is one server the tests start in this process: a name of servers.Names and
+// its options.
+type serverCase struct {
+	name   string // the subtest's
+	server string
+	opts   servers.Options
+}
+
+// serverCases lists every server of servers.Names with o, and goswoole in ModeThread (one
+// reactor loop, two worker loops; threadpair.sh's goswoole-thread) with o's MaxConn.
+func serverCases(o servers.Options) []serverCase {
+	var cs []serverCase
+	for _, name := range servers.Names {
+		cs = append(cs, serverCase{name: name, server: name, opts: o})
+	}
+	return append(cs, serverCase{name: "goswoole-thread", server: "goswoole",
+		opts: servers.Options{MaxConn: o.MaxConn, Thread: true, Reactors: 1, Workers: 2}})
+}
+
 // TestModes runs the idle and connect modes against every server (in this process, so the
 // idle figures are not the server's alone: only that the modes work is checked), with the
 // options the matrix uses.
@@ -18,9 +37,9 @@ func TestModes(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("no /proc")
 	}
-	for _, name := range servers.Names {
-		t.Run(name, func(t *testing.T) {
-			srv, err := servers.StartWith(name, "127.0.0.1:0", servers.Options{Multicore: true, MaxConn: 1000})
+	for _, sc := range serverCases(servers.Options{Multicore: true, MaxConn: 1000}) {
+		t.Run(sc.name, func(t *testing.T) {
+			srv, err := servers.StartWith(sc.server, "127.0.0.1:0", sc.opts)
 			if errors.Is(err, servers.ErrUnsupported) {
 				t.Skip(err)
 			}

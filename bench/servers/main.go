@@ -23,10 +23,15 @@ import (
 //	                  package does this too since Go 1.19; the flag makes it explicit)
 //	-maxconn N        goswoole: max_connection (default: the library's, min(soft limit, 100000))
 //	-workers N        goswoole: worker_num; above 1, a manager and N worker processes (this
-//	                  command started again with the same arguments; each prints its line)
-//	-mode base|process goswoole: ModeBase (default) or ModeProcess (a master holding the
-//	                  connections in its reactor loops, -workers worker processes running the
-//	                  callbacks; the master and every worker print the line)
+//	                  command started again with the same arguments; each prints its line);
+//	                  in ModeThread, worker loops in the one process
+//	-mode base|process|thread goswoole: ModeBase (default), ModeProcess (a master holding
+//	                  the connections in its reactor loops, -workers worker processes running
+//	                  the callbacks; the master and every worker print the line) or ModeThread
+//	                  (one process: -reactors reactor loops holding the connections, -workers
+//	                  worker loops, goroutines, running the callbacks)
+//	-reactors N       goswoole: reactor_num (ModeProcess, ModeThread; 0: the library's
+//	                  default, the usable CPUs capped at worker_num)
 //	-tlscert FILE -tlskey FILE  goswoole, netstd: serve TLS with this PEM certificate and
 //	                  key (goswoole: SockTCP|SockSSL; netstd: crypto/tls's listener)
 //	-cpuprofile FILE  write a CPU profile of the whole run to FILE
@@ -36,12 +41,13 @@ func Main(name string) {
 	var o Options
 	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
-	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; ignored by the others)")
+	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; in -mode thread, worker loops; ignored by the others)")
 	flag.IntVar(&o.Idle, "idle", 0, "goswoole: close connections idle this many seconds (heartbeat_idle_time; 0: never)")
 	flag.StringVar(&o.TLSCert, "tlscert", "", "goswoole, netstd: serve TLS with this PEM certificate (needs -tlskey)")
 	flag.StringVar(&o.TLSKey, "tlskey", "", "goswoole, netstd: the PEM private key of -tlscert")
 	flag.BoolVar(&o.Length, "length", false, "goswoole: frame the input with a 4-byte big-endian length header (package_max_length 2 MiB); the header-attack cell")
-	mode := flag.String("mode", "base", "goswoole: base (ModeBase) or process (ModeProcess: a master and -workers worker processes; ignored by the others)")
+	mode := flag.String("mode", "base", "goswoole: base (ModeBase), process (ModeProcess: a master and -workers worker processes) or thread (ModeThread: one process, -reactors reactor loops and -workers worker loops); ignored by the others")
+	flag.IntVar(&o.Reactors, "reactors", 0, "goswoole: reactor_num (ModeProcess, ModeThread; 0: the library's default); ignored by the others")
 	nofile := flag.Bool("nofile", false, "raise the RLIMIT_NOFILE soft limit to the hard limit")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 and at exit")
@@ -55,8 +61,10 @@ func Main(name string) {
 	case "base":
 	case "process":
 		o.Process = true
+	case "thread":
+		o.Thread = true
 	default:
-		fmt.Fprintf(os.Stderr, "%s: -mode %q: use base or process\n", name, *mode)
+		fmt.Fprintf(os.Stderr, "%s: -mode %q: use base, process or thread\n", name, *mode)
 		os.Exit(2)
 	}
 	if *nofile {
@@ -76,7 +84,10 @@ func Main(name string) {
 	if o.Workers > 1 && name != "goswoole" {
 		fmt.Fprintf(os.Stderr, "%s: -workers applies to goswoole only; ignored\n", name)
 	}
-	if o.Process && name != "goswoole" {
+	if o.Reactors != 0 && name != "goswoole" {
+		fmt.Fprintf(os.Stderr, "%s: -reactors applies to goswoole only; ignored\n", name)
+	}
+	if (o.Process || o.Thread) && name != "goswoole" {
 		fmt.Fprintf(os.Stderr, "%s: -mode applies to goswoole only; ignored\n", name)
 	}
 	// In a goswoole worker process (the command started again), the profiles get the role as

@@ -37,11 +37,19 @@ type Options struct {
 	Multicore bool // gnet: an event loop per CPU (runtime.NumCPU); off: one loop
 	MaxConn   int  // goswoole: max_connection (0: the library's default)
 	// Workers is goswoole's worker_num: above 1, ModeBase with a manager and that many worker
-	// processes (the program started again: only from a command, see cmd/swooleecho).
+	// processes (the program started again: only from a command, see cmd/swooleecho); in
+	// ModeThread, that many worker loops in this process.
 	Workers int
 	// Process runs goswoole in ModeProcess: a master process whose reactor loops hold the
 	// connections and Workers worker processes running the callbacks (only from a command).
 	Process bool
+	// Thread runs goswoole in ModeThread: one process, Reactors reactor loops holding the
+	// connections and Workers worker loops (goroutines) running the callbacks, each event
+	// passed through an in-memory queue (in-process too).
+	Thread bool
+	// Reactors is goswoole's reactor_num (ModeProcess, ModeThread; 0: the library's default,
+	// the usable CPUs capped at worker_num).
+	Reactors int
 	// Length frames the input with a 4-byte big-endian length header (open_length_check,
 	// package_max_length 2 MiB): the server of the header-attack cell (goswoole only).
 	Length bool
@@ -64,6 +72,7 @@ var (
 	lengthFraming   bool
 	idleSeconds     int
 	tlsCert, tlsKey string
+	reactorNum      int
 )
 
 // StartWith starts the named server on addr with o.
@@ -82,10 +91,15 @@ func StartWith(name, addr string, o Options) (Server, error) {
 		return StartNetStd(addr)
 	case "goswoole":
 		mode := swoole.ModeBase
-		if o.Process {
+		switch {
+		case o.Process && o.Thread:
+			return nil, errors.New("goswoole: Process and Thread are two modes: pick one")
+		case o.Process:
 			mode = swoole.ModeProcess
+		case o.Thread:
+			mode = swoole.ModeThread
 		}
-		lengthFraming, idleSeconds = o.Length, o.Idle
+		lengthFraming, idleSeconds, reactorNum = o.Length, o.Idle, o.Reactors
 		tlsCert, tlsKey = o.TLSCert, o.TLSKey
 		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
@@ -190,7 +204,7 @@ func (s *netStd) Close() error {
 	return err
 }
 
-// ---- goswoole: ModeBase, worker_num 1 (or N worker processes), or ModeProcess ----
+// ---- goswoole: ModeBase, worker_num 1 (or N worker processes), ModeProcess or ModeThread ----
 
 type swooleServer struct {
 	s    *swoole.Server
@@ -203,7 +217,9 @@ type swooleServer struct {
 func StartSwoole(addr string) (Server, error) { return StartSwooleWith(addr, 0, 1, swoole.ModeBase) }
 
 // StartSwooleWith is StartSwoole with max_connection set to maxConn (0: the default),
-// worker_num to workers and the given mode (ModeBase or ModeProcess). With worker processes
+// worker_num to workers and the given mode (ModeBase, ModeProcess or ModeThread; reactor_num
+// from Options.Reactors, given to StartWith). ModeThread runs in this process: it returns once
+// a worker loop runs (OnWorkerStart). With worker processes
 // (ModeBase with workers > 1, or ModeProcess) the calling process becomes the manager (in
 // ModeProcess, the master, which also holds every connection in its reactor loops) and the
 // workers are this program started again with the same arguments (docs/process-model.md):
@@ -231,7 +247,7 @@ func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Serve
 	// TCP_NODELAY as the peers have it (Go's net and gnet turn it on by default; Swoole's
 	// open_tcp_nodelay defaults to false, and Nagle's algorithm then holds back the tail of a
 	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
-	if err := s.Set(swoole.Settings{WorkerNum: max(workers, 1), OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
+	if err := s.Set(swoole.Settings{WorkerNum: max(workers, 1), ReactorNum: reactorNum, OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
 	}
 	if idleSeconds > 0 {
@@ -251,7 +267,9 @@ func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Serve
 	started := make(chan struct{})
 	var once sync.Once
 	up := func() { once.Do(func() { close(started) }) }
-	if workers > 1 || mode == swoole.ModeProcess {
+	if mode == swoole.ModeThread {
+		s.OnWorkerStart(func(*swoole.Server, int) { up() })
+	} else if workers > 1 || mode == swoole.ModeProcess {
 		s.OnManagerStart(func(*swoole.Server) { up() })
 		s.OnWorkerStart(func(*swoole.Server, int) { up() })
 	} else {

@@ -1,7 +1,8 @@
 // Command swooleecho is the "goswoole" echo server of the benchmarks: goswoole in ModeBase
 // with worker_num 1: one process, one event loop, OnReceive sending the data back with
-// Server.Send. The server itself is in bench/servers, shared with the in-process Go
-// benchmarks.
+// Server.Send; with -mode process, ModeProcess (-workers worker processes), with -mode
+// thread, ModeThread (one process, -reactors reactor loops, -workers worker loops). The
+// server itself is in bench/servers, shared with the in-process Go benchmarks.
 //
 // It listens on -addr (default 127.0.0.1:9501; port 0 picks a free port), prints
 // "goswoole echo server listening on HOST:PORT", and echoes until SIGINT or SIGTERM. It takes
