@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goswoole/swoole/internal/buffer"
 	"github.com/goswoole/swoole/internal/conntable"
 	"github.com/goswoole/swoole/internal/dispatch"
 	"github.com/goswoole/swoole/internal/reactor"
@@ -37,9 +38,10 @@ import (
 // orders it with the reactor's writes) and queues the rest for the reactor's loop.
 //
 // Ownership: the data OnReceive gets is a copy the reactor made for that event (one copy,
-// from the read buffer); the callback may keep it. A []byte given to SendMessage, Task and
-// its kin, or Finish is handed over as it is, not copied: the sender must not change it once
-// the call returned. A string is converted once.
+// from the read buffer, into a pooled buffer): valid during the callback only, as in every
+// mode (bytes.Clone it to keep it). A []byte given to SendMessage, Task and its kin, or Finish
+// is handed over as it is, not copied: the sender must not change it once the call returned,
+// and the receiver may keep it. A string is converted once.
 //
 // A worker loop is replaced (a fresh loop on a fresh goroutine, OnWorkerStop then
 // OnWorkerStart) by Reload, Stop and max_request, and when a callback panics (the panic is
@@ -442,6 +444,7 @@ func (tl *threadLoop) handle(w *worker, ev *threadEvent) bool {
 			if sl != nil {
 				sl.RecvQueued.Add(-int64(len(ev.data)))
 			}
+			buffer.Put(ev.data)
 			return false // data for a session closed meanwhile (as ModeProcess)
 		}
 		ctr.RequestCount.Add(1)
@@ -455,6 +458,7 @@ func (tl *threadLoop) handle(w *worker, ev *threadEvent) bool {
 		if sl != nil {
 			sl.RecvQueued.Add(-int64(len(ev.data)))
 		}
+		buffer.Put(ev.data) // valid during OnReceive only, as in every mode
 		return tl.countRequest(w)
 	case tevConnect:
 		if cb := ev.port.ecb.connect; cb != nil {
@@ -562,7 +566,7 @@ func (tl *threadLoop) generation() (how uint8) {
 	w := &worker{s: h, id: tl.id, slot: s.table.Worker(tl.id), pid: pid, ev: callbackEvents{}}
 	h.cur = w
 	h.run = threadRuntime{s: h, t: th, tl: tl}
-	loop, err := reactor.New(w, reactor.Config{ReadBufferSize: 4096, MaxEvents: 64})
+	loop, err := reactor.New(w, reactor.Config{NoPoll: true})
 	if err != nil {
 		s.log.Error("swoole: cannot create a worker loop: retrying", "worker", tl.id, "err", err)
 		time.Sleep(100 * time.Millisecond)
@@ -655,7 +659,9 @@ func (threadEvents) frame(w *worker, c *conn, data []byte, now int64) {
 	switch id := w.pick(c, dispatch.EventData, c.key(), data); {
 	case id >= 0:
 		q := c.slot.RecvQueued.Add(int64(len(data)))
-		w.toLoop(id, threadEvent{typ: tevData, rid: int16(w.id), fd: c.id, port: c.port, data: append([]byte(nil), data...)})
+		b := buffer.Get(len(data)) // back to the pool once OnReceive returned (handle)
+		copy(b, data)
+		w.toLoop(id, threadEvent{typ: tevData, rid: int16(w.id), fd: c.id, port: c.port, data: b})
 		if q > int64(w.s.eff.MaxQueuedBytes) {
 			// The workers do not keep up with this connection: stop reading it until they
 			// have handled all but max_queued_bytes of it (the peer's writes wait in the

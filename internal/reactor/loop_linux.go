@@ -138,6 +138,11 @@ type Config struct {
 	ReadBufferSize int          // bytes read per readiness report; default 64 KiB
 	MaxEvents      int          // epoll events per wait; default 1024
 	Rounds         RoundHandler // told when each round of events starts and ends; optional
+	// NoPoll makes a loop without descriptors: no epoll, no eventfd, no listener, no
+	// connection, no AddFD; only posted tasks and timers, and a wake-up that is a channel
+	// send (a goroutine switch, no system call, when the loop sleeps). For the loops that
+	// only run callbacks handed to them (a ModeThread worker's).
+	NoPoll bool
 }
 
 // Loop is one event loop. Create it with New, add listeners, then call Run on the goroutine
@@ -159,6 +164,9 @@ type Loop struct {
 	timers Timers
 	epoch  time.Time
 	nconns int
+
+	wakeCh    chan struct{} // a NoPoll loop's wake-up (Config.NoPoll)
+	waitTimer *time.Timer   // a NoPoll loop's wait for its next timer
 
 	mu          sync.Mutex
 	tasks       []Task
@@ -185,6 +193,9 @@ func New(h Handler, cfg Config) (*Loop, error) {
 	}
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = 1024
+	}
+	if cfg.NoPoll {
+		return &Loop{h: h, rounds: cfg.Rounds, epfd: -1, wakefd: -1, wakeCh: make(chan struct{}, 1), conns: make([]*Conn, 0), others: make(map[int]*fdEntry), epoch: time.Now()}, nil
 	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -325,6 +336,15 @@ func (l *Loop) Post(t Task) bool {
 }
 
 func (l *Loop) wake() {
+	if l.wakeCh != nil {
+		if l.wakePending.CompareAndSwap(false, true) {
+			select {
+			case l.wakeCh <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	if l.wakePending.CompareAndSwap(false, true) {
 		var one = [8]byte{1}
 		for {
@@ -402,6 +422,12 @@ func (l *Loop) Run() error {
 		}
 		if len(l.paused) > 0 {
 			timeout = l.resumeAccept(timeout)
+		}
+		if l.wakeCh != nil {
+			l.waitChan(timeout)
+			l.runTimers()
+			l.runTasks()
+			continue
 		}
 		// Poll first without blocking, and yield once before a blocking wait: a goroutine
 		// that blocks in epoll_wait for a few µs per message keeps the runtime's sysmon
@@ -511,6 +537,12 @@ func (l *Loop) Close() error {
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
+	if l.wakeCh != nil {
+		if l.waitTimer != nil {
+			l.waitTimer.Stop()
+		}
+		return nil
+	}
 	err1 := unix.Close(l.epfd)
 	err2 := unix.Close(l.wakefd)
 	return errors.Join(err1, err2)
@@ -833,5 +865,29 @@ func (l *Loop) deliverFull(c *Conn) {
 	c.mu.Unlock()
 	if owed && !c.notified {
 		l.h.BufferFull(c)
+	}
+}
+
+// waitChan is a NoPoll loop's wait: until a wake-up, or timeout milliseconds (-1: no limit;
+// 0: none).
+func (l *Loop) waitChan(timeout int) {
+	if timeout == 0 {
+		return
+	}
+	if timeout < 0 {
+		<-l.wakeCh
+		l.wakePending.Store(false)
+		return
+	}
+	if l.waitTimer == nil {
+		l.waitTimer = time.NewTimer(time.Duration(timeout) * time.Millisecond)
+	} else {
+		l.waitTimer.Reset(time.Duration(timeout) * time.Millisecond)
+	}
+	select {
+	case <-l.wakeCh:
+		l.wakePending.Store(false)
+		l.waitTimer.Stop()
+	case <-l.waitTimer.C:
 	}
 }

@@ -73,11 +73,15 @@ func (l *Loop) RunUntil(done func() bool, deadline int64) bool {
 				timeout = t
 			}
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
-		if err != nil && err != unix.EINTR {
-			return done()
+		if l.wakeCh != nil {
+			l.waitChan(timeout)
+		} else {
+			n, err := unix.EpollWait(l.epfd, l.events, timeout)
+			if err != nil && err != unix.EINTR {
+				return done()
+			}
+			l.dispatch(l.events[:max(n, 0)])
 		}
-		l.dispatch(l.events[:max(n, 0)])
 		l.runTimers()
 		l.runTasks()
 	}
