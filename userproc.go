@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -290,16 +291,27 @@ func (s *Server) runUserProcess() {
 	}
 	s.state.Store(stateRunning)
 	go s.userProcessReader()
+	var inMessage sync.Mutex // held while OnPipeMessage runs
 	go func() {
 		for m := range mp.ext.msgs {
+			inMessage.Lock()
 			s.cb.pipeMessage(s, m.src, m.data)
+			inMessage.Unlock()
 		}
 	}()
 	go func() {
-		// The manager's SIGTERM (shutdown, Stop): the process ends. The handler was
-		// installed before main ran (childTerm), so the signal is never lost.
+		// The manager's SIGTERM (shutdown, Stop): the process ends, once the OnPipeMessage
+		// in progress returned (up to max_wait_time): a message that asked for the shutdown
+		// finishes what it does after Shutdown. The handler was installed before main ran
+		// (childTerm), so the signal is never lost.
 		<-childTerm
 		mp.termed.Store(true)
+		idle := make(chan struct{})
+		go func() { inMessage.Lock(); close(idle) }()
+		select {
+		case <-idle:
+		case <-time.After(s.eff.MaxWaitTime):
+		}
 		s.userProcessExit(0)
 	}()
 	slot.StartTime.Store(time.Now().Unix())
