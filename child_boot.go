@@ -27,6 +27,17 @@ func (s *Server) bootChild(what string, withLoop bool) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f, ok := supervisor.Inherited(filePidMap); ok {
+		pids, err := adoptPidMap(f)
+		if err != nil {
+			return nil, wrapErrno("", err, "%s: cannot map the pid map", what)
+		}
+		s.mp.pids = pids
+		// Until the manager has recorded this process, the others drop what it sends.
+		if !pids.awaitSelf(int(s.mp.src), pidMapWait) {
+			s.log.Warn("swoole: the manager did not record this process in time: the others may drop its first messages", "process", what, "code", ErrServerWorkerTerminated)
+		}
+	}
 	var w *worker
 	if withLoop {
 		w = &worker{s: s, id: id, slot: t.Worker(id), pid: int32(os.Getpid()), ev: callbackEvents{}}

@@ -80,6 +80,7 @@ type multi struct {
 	child bool
 	role  supervisor.Role // in a worker process
 	src   int16           // SrcWorker of the messages this process writes
+	pids  *pidMap         // who holds each global id (pidmap.go): written by the manager, read by all
 
 	toWorker []*ipc.Writer // by worker id: what reaches that worker's loop
 	toMgr    *ipc.Writer   // a worker's pipe to the manager
@@ -300,6 +301,11 @@ func (s *Server) buildManager() error {
 	if _, err := s.newTable(total); err != nil {
 		return err
 	}
+	pids, err := newPidMap(total)
+	if err != nil {
+		return wrapErrno("", err, "cannot create the pid map of the workers")
+	}
+	mp.pids = pids
 	if s.mode == ModeProcess {
 		if err := s.buildMasterLoops(); err != nil {
 			return err
@@ -366,6 +372,7 @@ func (s *Server) buildManager() error {
 	slots = append(slots, s.userProcessSlots(a)...) // after the workers (and task workers)
 	mp.mgr = supervisor.NewManager(supervisor.ManagerConfig{
 		Slots:        slots,
+		OnStart:      mp.pids.record,
 		OnExit:       s.workerExited,
 		BeforeReload: s.beforeReload,
 		AfterReload:  s.afterReload,
@@ -666,6 +673,9 @@ func (s *Server) cleanupMulti() {
 	}
 	for _, f := range mp.lnFiles {
 		f.Close()
+	}
+	if mp.pids != nil && mp.pids.file != nil {
+		mp.pids.file.Close()
 	}
 	for _, p := range mp.pairs {
 		p[0].Close()

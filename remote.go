@@ -200,20 +200,37 @@ func (w *worker) sendFileFor(c *conn, payload []byte, ffd int) {
 	s.countSend(c, length)
 }
 
-// fromManager reports whether a message that claims to come from the manager (SrcWorker
-// managerSrcID; the ModeProcess master does the manager's work), or that only the manager
-// sends (managerOnly: a client's events for a ModeProcess worker), came from the manager's
-// process. The header's SrcWorker is whatever its writer put there, and every child can
+// fromManager reports whether a message came from the process it names: one that claims to
+// come from the manager (SrcWorker managerSrcID; the ModeProcess master does the manager's
+// work), or that only the manager sends (managerOnly: a client's events for a ModeProcess
+// worker), from the manager's process; one that names a worker, task worker or user process,
+// from the process the manager started under that id or the one it replaced (the pid map,
+// pidmap.go; the manager may send in any id's name). The header's SrcWorker is whatever its writer put there, and every child can
 // write to every pipe; the pid r tells is the kernel's (ipc.NewPair sets SO_PASSCRED), which
 // a process cannot choose without CAP_SYS_ADMIN. The caller drops a message that fails; it
 // is logged here, rate-limited.
 func (s *Server) fromManager(r *ipc.Reader, h ipc.Header, managerOnly bool) bool {
-	if r == nil || (!managerOnly && h.SrcWorker != managerSrcID) {
+	if r == nil {
 		return true
 	}
 	pid := int(r.SenderPID())
 	if pid == 0 || pid == s.run.managerPID() { // 0: a socket that does not tell
 		return true
+	}
+	if !managerOnly && h.SrcWorker != managerSrcID {
+		// A worker's id: the sender must be the process the manager started under it (or
+		// the one that process replaced), as the pid map says (pidmap.go).
+		var pm *pidMap
+		if s.mp != nil {
+			pm = s.mp.pids
+		}
+		if pm == nil || pm.holds(int(h.SrcWorker), int32(pid)) {
+			return true
+		}
+		if ok, left := s.logLimits[logForgedSrc].allow(); ok {
+			s.log.Warn("swoole: a message came from another process than the worker it names: dropped", "type", h.Type.String(), "claims", h.SrcWorker, "sender_pid", pid, "suppressed", left)
+		}
+		return false
 	}
 	if ok, left := s.logLimits[logForgedSrc].allow(); ok {
 		s.log.Warn("swoole: a message that only the manager sends came from another process: dropped", "type", h.Type.String(), "claims", h.SrcWorker, "sender_pid", pid, "manager_pid", s.run.managerPID(), "suppressed", left)

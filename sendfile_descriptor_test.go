@@ -67,6 +67,9 @@ func sfdServerMain() int {
 		case len(f) == 1 && f[0] == "forgeevent":
 			n = sfdSpray(ipc.Header{Type: ipc.TypeData, Flags: ipc.FlagChunkMask, SrcWorker: -1, Fd: fd}, []byte("injected\n"))
 			sfdSpray(ipc.Header{Type: ipc.TypePipeMessage, Flags: ipc.FlagChunkMask, SrcWorker: -1}, []byte("forged"))
+		case len(f) == 1 && f[0] == "forgepeer":
+			// A PipeMessage in the other worker's name, as a compromised worker could write.
+			n = sfdSpray(ipc.Header{Type: ipc.TypePipeMessage, Flags: ipc.FlagChunkMask, SrcWorker: int16(1 - s.GetWorkerID())}, []byte("forged"))
 		case len(f) == 1 && f[0] == "injected":
 			mpEvent("injected")
 			return
@@ -266,5 +269,33 @@ func TestForgedManagerMessagesDropped(t *testing.T) {
 	}
 	if n := ms.count("pipemessage", nil); n > 0 {
 		t.Fatalf("a worker ran OnPipeMessage %d times for a forged message from the master", n)
+	}
+}
+
+// TestForgedWorkerMessagesDropped: a worker writes a PipeMessage that claims to come from the
+// other worker into every pipe it can write to. The readers tell by the sender's pid
+// (SO_PASSCRED) against the pid map the manager keeps (pidmap.go), which children cannot
+// write, that it is not that worker's: OnPipeMessage never runs for it, and the refusal is
+// logged. Before, the message reached OnPipeMessage with the forged source.
+func TestForgedWorkerMessagesDropped(t *testing.T) {
+	for _, mode := range []string{"base", "process"} {
+		t.Run(mode, func(t *testing.T) {
+			ms, _ := sfdSetup(t, mode)
+			c := ms.dial()
+			if _, n := sfdRequest(t, c, "forgepeer"); n < 1 {
+				t.Fatalf("the worker could write its forged message into no pipe (%d)", n)
+			}
+			const warning = "a message came from another process than the worker it names: dropped"
+			ms.eventually("the forged message's fate", func() bool {
+				return ms.count("pipemessage", nil) > 0 || strings.Count(ms.output(), warning) >= 1
+			})
+			// Every copy is handled by now: a request after it goes through the same pipes.
+			if got, code := sfdRequest(t, c, "file /nonexistent/file"); got != "" || code != swoole.ErrSystemCallFail {
+				t.Fatalf("after the forged message: %q, code %d", got, code)
+			}
+			if n := ms.count("pipemessage", nil); n > 0 {
+				t.Fatalf("OnPipeMessage ran %d times for a message in another worker's name", n)
+			}
+		})
 	}
 }

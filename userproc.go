@@ -146,7 +146,7 @@ func fdConn(fd int, name string) (net.Conn, error) {
 // files; see manager.go and above). mgrEnd is the manager's pipe.
 func (s *Server) childFiles(id int, mgrEnd *os.File) supervisor.Files {
 	mp := s.mp
-	files := supervisor.Files{fileTable: s.table.File(), fileIn: mp.pairs[id][1], fileMgr: mgrEnd}
+	files := supervisor.Files{fileTable: s.table.File(), fileIn: mp.pairs[id][1], fileMgr: mgrEnd, filePidMap: mp.pids.file}
 	if id < len(mp.areas) && mp.areas[id] != nil {
 		files[fileArea] = mp.areas[id] // event_area.go
 	}
