@@ -63,7 +63,7 @@ func sfdServerMain() int {
 			n = mpCode(s.SendFile(fd, f[1], 0, 0))
 		case len(f) == 3 && f[0] == "forge":
 			size, _ := strconv.ParseInt(f[2], 10, 64)
-			n = sfdForge(fd, f[1], size)
+			n = sfdForge(int16(s.GetWorkerID()), fd, f[1], size)
 		case len(f) == 1 && f[0] == "forgeevent":
 			n = sfdSpray(ipc.Header{Type: ipc.TypeData, Flags: ipc.FlagChunkMask, SrcWorker: -1, Fd: fd}, []byte("injected\n"))
 			sfdSpray(ipc.Header{Type: ipc.TypePipeMessage, Flags: ipc.FlagChunkMask, SrcWorker: -1}, []byte("forged"))
@@ -86,13 +86,14 @@ func sfdServerMain() int {
 }
 
 // sfdForge writes a SendFile request for session fd naming path (size bytes from 0), with
-// no descriptor, into every AF_UNIX datagram socket of this process, and returns how many
-// took it.
-func sfdForge(fd int64, path string, size int64) int {
+// no descriptor, in the name of worker src (the writer's own id: the pid check lets it
+// through, so the request meets the SendFile check itself), into every AF_UNIX datagram
+// socket of this process, and returns how many took it.
+func sfdForge(src int16, fd int64, path string, size int64) int {
 	payload := binary.LittleEndian.AppendUint64(nil, 0)
 	payload = binary.LittleEndian.AppendUint64(payload, uint64(size))
 	payload = append(payload, path...)
-	return sfdSpray(ipc.Header{Type: ipc.TypeSendFile, Flags: ipc.FlagChunkMask, SrcWorker: 1000, Fd: fd}, payload)
+	return sfdSpray(ipc.Header{Type: ipc.TypeSendFile, Flags: ipc.FlagChunkMask, SrcWorker: src, Fd: fd}, payload)
 }
 
 // sfdSpray writes one message into every AF_UNIX datagram socket of this process, and
