@@ -629,14 +629,23 @@ func TestGetClientList(t *testing.T) {
 	for i := range conns {
 		conns[i] = r.dial(t)
 	}
-	waitFor(t, ioTimeout, "all connections", func() bool { return s.Stats().ConnectionNum == n })
+	// OnConnect and OnClose may run after the table changed (ModeThread runs them on a
+	// worker loop): wait for both.
+	opened := func(k int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return s.Stats().ConnectionNum == k && len(open) == k
+		}
+	}
+	waitFor(t, ioTimeout, "all connections", opened(n))
 	var closedID int64
 	for i := 5; i < n; i += 10 { // close every tenth
 		fd := fdOf(t, s, conns[i])
 		closedID = fd
 		conns[i].Close()
 	}
-	waitFor(t, ioTimeout, "the closes", func() bool { return s.Stats().ConnectionNum == n-n/10 })
+	waitFor(t, ioTimeout, "the closes", opened(n-n/10))
 
 	mu.Lock()
 	var want []int64
