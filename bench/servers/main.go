@@ -42,6 +42,7 @@ func Main(name string) {
 	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
 	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; in -mode thread, worker loops; ignored by the others)")
+	flag.IntVar(&o.FrameTimeout, "frametimeout", 0, "goswoole: close a connection that leaves a frame unfinished this many seconds (frame_timeout; 0: the library's 60 s)")
 	flag.IntVar(&o.Idle, "idle", 0, "goswoole: close connections idle this many seconds (heartbeat_idle_time; 0: never)")
 	flag.StringVar(&o.TLSCert, "tlscert", "", "goswoole, netstd: serve TLS with this PEM certificate (needs -tlskey)")
 	flag.StringVar(&o.TLSKey, "tlskey", "", "goswoole, netstd: the PEM private key of -tlscert")

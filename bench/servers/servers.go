@@ -56,6 +56,9 @@ type Options struct {
 	// Idle closes connections idle (no complete frame) this many seconds (heartbeat_idle_time,
 	// checked every second; goswoole only; 0: never).
 	Idle int
+	// FrameTimeout is goswoole's frame_timeout in seconds: a connection that leaves a frame
+	// unfinished this long is closed (slowloris; 0: the library's default, 60 s).
+	FrameTimeout int
 	// TLSCert and TLSKey, both set, serve TLS with this PEM certificate and key: goswoole on
 	// a SockTCP|SockSSL port (ssl_cert_file, ssl_key_file), netstd through crypto/tls's
 	// listener (still a goroutine per connection). The other servers refuse them.
@@ -71,6 +74,7 @@ func Start(name, addr string) (Server, error) { return StartWith(name, addr, Opt
 var (
 	lengthFraming   bool
 	idleSeconds     int
+	frameTimeout    int
 	tlsCert, tlsKey string
 	reactorNum      int
 )
@@ -99,7 +103,7 @@ func StartWith(name, addr string, o Options) (Server, error) {
 		case o.Thread:
 			mode = swoole.ModeThread
 		}
-		lengthFraming, idleSeconds, reactorNum = o.Length, o.Idle, o.Reactors
+		lengthFraming, idleSeconds, reactorNum, frameTimeout = o.Length, o.Idle, o.Reactors, o.FrameTimeout
 		tlsCert, tlsKey = o.TLSCert, o.TLSKey
 		return StartSwooleWith(addr, o.MaxConn, o.Workers, mode)
 	case "gnet":
@@ -249,6 +253,11 @@ func StartSwooleWith(addr string, maxConn, workers int, mode swoole.Mode) (Serve
 	// large or pipelined echo until the client's delayed ACK, up to 40 ms).
 	if err := s.Set(swoole.Settings{WorkerNum: max(workers, 1), ReactorNum: reactorNum, OpenTCPNoDelay: true, MaxConnection: maxConn, LogLevel: swoole.LogLevelWarning}); err != nil {
 		return nil, err
+	}
+	if frameTimeout > 0 {
+		if err := s.SetOptions(map[string]any{"frame_timeout": frameTimeout}); err != nil {
+			return nil, err
+		}
 	}
 	if idleSeconds > 0 {
 		if err := s.SetOptions(map[string]any{"heartbeat_check_interval": 1, "heartbeat_idle_time": idleSeconds}); err != nil {
