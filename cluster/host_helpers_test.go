@@ -13,6 +13,7 @@ package cluster_test
 //	stats                   stats <node,node,...> <code>
 //	task <text>             task <result> | task err <code>
 //	tasks <n> <conc> <ms>   progress (at half), then tasks ok=<n> bad=<n> fail=<n> <first error>
+//	counters                counters sent=<n> handled=<n> failed=<n> received=<n> dropped=<n>
 
 import (
 	"bufio"
@@ -103,6 +104,9 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 			conc, _ := strconv.Atoi(f[1])
 			ms, _ := strconv.Atoi(f[2])
 			go runTasks(node, total, conc, time.Duration(ms)*time.Millisecond, reply)
+		case "counters":
+			c := node.Counters()
+			reply("counters sent=%d handled=%d failed=%d received=%d dropped=%d", c.TasksSent, c.TasksHandled, c.TasksFailed, c.ResultsReceived, c.ResultsDropped)
 		default:
 			reply("err unknown %q", cmd)
 		}

@@ -1,7 +1,280 @@
 package cluster_test
 
-import "os"
+// Three goswoole hosts as separate processes (the test binary started again with envRole),
+// each with an embedded nats-server, routed into one three-node NATS cluster on loopback:
+// R3 task stream and uid bucket. The test drives each host over its own port (the line
+// protocol of host_helpers_test.go) and kills by pid whatever it started.
 
-const envRole = "GOSWOOLE_CLUSTER_TEST_ROLE"
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
 
-func runHostProcess() int { _ = os.Getenv(envRole); return 3 }
+	"github.com/goswoole/swoole"
+	"github.com/goswoole/swoole/cluster"
+)
+
+// Environment of a host process.
+const (
+	envRole    = "GOSWOOLE_CLUSTER_TEST_ROLE"    // the node's name
+	envDir     = "GOSWOOLE_CLUSTER_TEST_DIR"     // where it writes <node>.ready (its port) and keeps its store
+	envNATS    = "GOSWOOLE_CLUSTER_TEST_NATS"    // its client port and cluster port: "4222,6222"
+	envRoutes  = "GOSWOOLE_CLUSTER_TEST_ROUTES"  // the other servers' route URLs, comma-separated
+	envMode    = "GOSWOOLE_CLUSTER_TEST_MODE"    // "thread": ModeThread (default ModeBase)
+	envAckWait = "GOSWOOLE_CLUSTER_TEST_ACKWAIT" // TaskAckWait in ms
+)
+
+// runHostProcess is the test binary as a host: it serves until SIGTERM (or is killed).
+func runHostProcess() int {
+	name, dir := os.Getenv(envRole), os.Getenv(envDir)
+	var client, route int
+	if _, err := fmt.Sscanf(os.Getenv(envNATS), "%d,%d", &client, &route); err != nil {
+		fmt.Fprintln(os.Stderr, "host: bad", envNATS, err)
+		return 2
+	}
+	ack, _ := strconv.Atoi(os.Getenv(envAckWait))
+	mode := swoole.ModeBase
+	if os.Getenv(envMode) == "thread" {
+		mode = swoole.ModeThread
+	}
+	s, node, err := newHost(mode, cluster.Config{
+		Cluster: "test", Node: name,
+		Embedded: cluster.Embedded{Port: client, ClusterPort: route,
+			Routes: strings.Split(os.Getenv(envRoutes), ","), StoreDir: filepath.Join(dir, "store-"+name)},
+		TaskAckWait:     time.Duration(ack) * time.Millisecond,
+		TaskConcurrency: 8,
+		RequestTimeout:  3 * time.Second,
+		Heartbeat:       500 * time.Millisecond,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "host:", err)
+		return 2
+	}
+	go func() {
+		select {
+		case <-node.Ready():
+		case <-time.After(2 * time.Minute):
+			return
+		}
+		port := strconv.Itoa(s.Ports()[0].Port())
+		_ = os.WriteFile(filepath.Join(dir, name+".tmp"), []byte(port), 0o600)
+		_ = os.Rename(filepath.Join(dir, name+".tmp"), filepath.Join(dir, name+".ready"))
+	}()
+	if err := s.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "host: Start:", err)
+		return 1
+	}
+	if err := node.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "host: node:", err)
+		return 1
+	}
+	return 0
+}
+
+// freePorts returns n ports free on 127.0.0.1 now.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	return out
+}
+
+// host is a host process the test started.
+type host struct {
+	name string
+	cmd  *exec.Cmd
+	port int // its goswoole port
+	log  string
+}
+
+// startHosts starts three hosts routed into one NATS cluster and waits until each is ready
+// and knows the two others.
+func startHosts(t *testing.T, names ...string) map[string]*host {
+	dir := t.TempDir()
+	ports := freePorts(t, 2*len(names))
+	hosts := map[string]*host{}
+	for i, name := range names {
+		var routes []string
+		for j := range names {
+			if j != i {
+				routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[2*j+1]))
+			}
+		}
+		h := &host{name: name, log: filepath.Join(dir, name+".log")}
+		logf, err := os.Create(h.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.cmd = exec.Command(os.Args[0], "-test.run=^$")
+		mode := ""
+		if i == 1 {
+			mode = "thread" // one host of the three runs ModeThread
+		}
+		h.cmd.Env = append(os.Environ(), envRole+"="+name, envDir+"="+dir,
+			envNATS+"="+strconv.Itoa(ports[2*i])+","+strconv.Itoa(ports[2*i+1]),
+			envRoutes+"="+strings.Join(routes, ","), envMode+"="+mode, envAckWait+"=2000")
+		h.cmd.Stdout, h.cmd.Stderr = logf, logf
+		if err := h.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_ = logf.Close()
+		hosts[name] = h
+		t.Cleanup(func() {
+			_ = h.cmd.Process.Kill()
+			_, _ = h.cmd.Process.Wait()
+			if t.Failed() {
+				b, _ := os.ReadFile(h.log)
+				t.Logf("host %s log:\n%s", h.name, b)
+			}
+		})
+	}
+	for _, h := range hosts {
+		waitFor(t, 90*time.Second, h.name+" ready", func() bool {
+			b, err := os.ReadFile(filepath.Join(dir, h.name+".ready"))
+			if err != nil {
+				return false
+			}
+			h.port, _ = strconv.Atoi(string(b))
+			return true
+		})
+	}
+	return hosts
+}
+
+// TestThreeHosts: tasks, uids, broadcasts and stats across three hosts, one of which (with
+// its NATS node) is SIGKILLed in the middle of the tasks.
+func TestThreeHosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three host processes")
+	}
+	began := time.Now()
+	hosts := startHosts(t, "A", "B", "C")
+	a, b, c := hosts["A"], hosts["B"], hosts["C"]
+	ctl := map[string]*client{}
+	for name, h := range hosts {
+		ctl[name] = dial(t, h.port)
+	}
+	for name := range hosts {
+		waitFor(t, 30*time.Second, name+" to know every node", func() bool {
+			return ctl[name].call("stats", "stats", 10*time.Second) == "stats A,B,C 0"
+		})
+	}
+	t.Logf("three hosts up in %v", time.Since(began).Round(time.Millisecond))
+
+	// A client on A bound to uid 7 receives a SendToUID from C.
+	u7 := dial(t, a.port)
+	if got := u7.call("bind 7", "", 10*time.Second); got != "bound" {
+		t.Fatalf("bind 7: %q", got)
+	}
+	if got := ctl["C"].call("touid 7 from-C", "touid", 10*time.Second); got != "touid ok" {
+		t.Fatalf("touid from C: %q", got)
+	}
+	u7.expect("msg from-C", 10*time.Second)
+	if got := ctl["C"].call("touid 8 nobody", "touid", 10*time.Second); got != "touid err 1005" {
+		t.Fatalf("touid 8 (unbound): %q", got)
+	}
+
+	// A broadcast from B reaches every client of the three hosts.
+	const perHost = 100
+	var clients []*client
+	for _, h := range []*host{a, b, c} {
+		for range perHost {
+			cl := dial(t, h.port)
+			cl.send("hello")
+			clients = append(clients, cl)
+		}
+	}
+	for _, cl := range clients {
+		cl.expect("hi ", 10*time.Second)
+	}
+	got := ctl["B"].call("bcast to-all", "bcast", 20*time.Second)
+	var reached, bcode int
+	if _, err := fmt.Sscanf(got, "bcast %d %d", &reached, &bcode); err != nil || bcode != 0 || reached < 3*perHost {
+		t.Fatalf("bcast: %q, want every one of %d clients", got, 3*perHost)
+	}
+	for _, cl := range append(clients, u7) {
+		cl.expect("msg to-all", 10*time.Second)
+	}
+	t.Logf("broadcast from B reached %d connections", reached)
+
+	// Tasks from every host; C (a goswoole host and a NATS node) is SIGKILLed in the middle.
+	const tasks = 700 // per host
+	began = time.Now()
+	for _, name := range []string{"A", "B", "C"} {
+		ctl[name].send(fmt.Sprintf("tasks %d 16 60000", tasks))
+	}
+	ctl["A"].expect("progress", 60*time.Second)
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.cmd.Process.Wait()
+	t.Logf("C killed %v into the tasks", time.Since(began).Round(time.Millisecond))
+	for _, name := range []string{"A", "B"} {
+		want := fmt.Sprintf("tasks ok=%d bad=0 fail=0 ", tasks)
+		if got := ctl[name].expect("tasks", 90*time.Second); got != want {
+			t.Fatalf("%s: %q, want %q", name, got, want)
+		}
+		counters := ctl[name].call("counters", "counters", 10*time.Second)
+		var sent, handled, failed, received, dropped int
+		if _, err := fmt.Sscanf(counters, "counters sent=%d handled=%d failed=%d received=%d dropped=%d", &sent, &handled, &failed, &received, &dropped); err != nil || sent != tasks || received != tasks {
+			t.Fatalf("%s: %q: want %d sent and %d results taken", name, counters, tasks, tasks)
+		}
+		t.Logf("%s: %s", name, counters)
+	}
+	t.Logf("%d tasks from A and B done in %v", 2*tasks, time.Since(began).Round(time.Millisecond))
+
+	// With C and its NATS node gone, calls on A and B go on.
+	waitFor(t, 20*time.Second, "A to forget C", func() bool {
+		return ctl["A"].call("stats", "stats", 10*time.Second) == "stats A,B 0"
+	})
+	if got := ctl["B"].call("touid 7 after-kill", "touid", 10*time.Second); got != "touid ok" {
+		t.Fatalf("touid from B after the kill: %q", got)
+	}
+	u7.expect("msg after-kill", 10*time.Second)
+	got = ctl["A"].call("bcast after-kill", "bcast", 20*time.Second)
+	if _, err := fmt.Sscanf(got, "bcast %d %d", &reached, &bcode); err != nil || bcode != 0 || reached < 2*perHost {
+		t.Fatalf("bcast after the kill: %q", got)
+	}
+	for _, cl := range append(clients[:2*perHost], u7) {
+		cl.expect("msg after-kill", 10*time.Second)
+	}
+	if got := ctl["B"].call("task after-kill", "task", 30*time.Second); got != "task done:after-kill" {
+		t.Fatalf("task after the kill: %q", got)
+	}
+	// A and B shut down cleanly (SIGTERM: the server's Shutdown, the node's close).
+	for _, h := range []*host{a, b} {
+		if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range []*host{a, b} {
+		done := make(chan error, 1)
+		go func() { done <- h.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("host %s exited: %v", h.name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("host %s did not exit within 30 s of SIGTERM", h.name)
+		}
+	}
+}

@@ -209,6 +209,12 @@ func (n *Node) sweep() {
 	}
 }
 
+// pullExpiry is how long one pull request of the consumer lasts; the server's heartbeats
+// come every half of it. A pull request lost with a NATS node (the consumer's leader moved)
+// is noticed after two missed heartbeats: with the client's default (30 s) the hosts would
+// take no task for half a minute after losing a NATS node.
+const pullExpiry = 4 * time.Second
+
 // consume starts taking tasks from the stream's durable consumer.
 func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
 	c := n.cfg
@@ -246,7 +252,7 @@ func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
 			defer func() { <-sem }()
 			n.run(msg)
 		}()
-	}, jetstream.PullMaxMessages(c.TaskConcurrency))
+	}, jetstream.PullMaxMessages(c.TaskConcurrency), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return err
 	}
