@@ -34,8 +34,10 @@ type Config struct {
 	// StartTimeout bounds the embedded server's start and the first connection, in the
 	// server's OnStart. Default 15 s.
 	StartTimeout time.Duration
-	// TaskAckWait is how long a task may run before JetStream delivers it again (to any
-	// host): a host killed mid-task has its task redelivered after it. Default 30 s.
+	// TaskAckWait is how long JetStream waits for word from the host running a task before
+	// it delivers the task again (to any host). A running handler reports progress every
+	// TaskAckWait/2, so a slow task is not redelivered while its host lives; a host killed
+	// mid-task has its task redelivered TaskAckWait after its last report. Default 30 s.
 	TaskAckWait time.Duration
 	// TaskMaxDeliver is how many times a task is delivered at most (a handler that panics,
 	// or hosts that die with it). Default 5; -1: no limit.

@@ -13,6 +13,10 @@ package cluster_test
 //	stats                   stats <node,node,...> <code>
 //	task <text>             task <result> | task err <code>
 //	tasks <n> <conc> <ms>   progress (at half), then tasks ok=<n> bad=<n> fail=<n> <first error>
+//	send <session> <text>   send ok | send err <code>       (the session gets "msg <text>")
+//	exist <session>         exist true | exist false
+//	info <session>          info uid=<uid> | info err <code>
+//	kick <session>          kick ok | kick err <code>       (Close)
 //	counters                counters sent=<n> handled=<n> failed=<n> received=<n> dropped=<n>
 
 import (
@@ -104,6 +108,37 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 			conc, _ := strconv.Atoi(f[1])
 			ms, _ := strconv.Atoi(f[2])
 			go runTasks(node, total, conc, time.Duration(ms)*time.Millisecond, reply)
+		case "send", "exist", "info", "kick":
+			target, text, _ := strings.Cut(arg, " ")
+			sess, err := cluster.ParseSession(target)
+			if err != nil {
+				reply("%s err %d", cmd, code(err))
+				return
+			}
+			go func() {
+				var err error
+				switch cmd {
+				case "send":
+					err = node.Send(sess, []byte("msg "+text+"\n"))
+				case "exist":
+					ok := node.Exist(sess)
+					reply("exist %v", ok)
+					return
+				case "info":
+					var ci *swoole.ClientInfo
+					if ci, err = node.ClientInfo(sess); err == nil {
+						reply("info uid=%d", ci.UID)
+						return
+					}
+				case "kick":
+					err = node.Close(sess)
+				}
+				if err != nil {
+					reply("%s err %d", cmd, code(err))
+					return
+				}
+				reply("%s ok", cmd)
+			}()
 		case "counters":
 			c := node.Counters()
 			reply("counters sent=%d handled=%d failed=%d received=%d dropped=%d", c.TasksSent, c.TasksHandled, c.TasksFailed, c.ResultsReceived, c.ResultsDropped)

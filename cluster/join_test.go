@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"errors"
 	"os"
 	"testing"
 	"time"
@@ -172,5 +171,3 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(pause)
 	}
 }
-
-var _ = errors.New

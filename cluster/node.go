@@ -85,6 +85,9 @@ func Join(s *swoole.Server, cfg Config) (*Node, error) {
 	if err := oneProcess(s, s.Setting(), false); err != nil {
 		return nil, err
 	}
+	if _, dup := joined.LoadOrStore(s, true); dup {
+		return nil, errorf(swoole.ErrRefused, "Join: this server joined a cluster already: a server is one node")
+	}
 	n := &Node{
 		s: s, cfg: c, pre: "goswoole." + c.Cluster,
 		log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("cluster", c.Cluster, "node", c.Node),
@@ -97,10 +100,14 @@ func Join(s *swoole.Server, cfg Config) (*Node, error) {
 		unbinds: make(chan binding, 4096),
 	}
 	if err := n.wrap(); err != nil {
+		joined.Delete(s)
 		return nil, err
 	}
 	return n, nil
 }
+
+// joined holds the servers that joined (until their node closes): a second Join is refused.
+var joined sync.Map
 
 // serverMode reads the server's mode. The root package has no accessor for it yet (a
 // Server.Mode() would replace this); the field is read, never written.
@@ -316,7 +323,9 @@ func (n *Node) connect() error {
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return errorf(int(syscall.ECONNREFUSED), "cannot connect to NATS at %s: %v", url, err)
+		e := errorf(int(syscall.ECONNREFUSED), "cannot connect to NATS at %s", url)
+		e.Err = err
+		return e
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -519,6 +528,7 @@ func (n *Node) close() {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	}
+	joined.Delete(n.s)
 }
 
 // heartbeats tells the others this node is alive, and forgets the nodes gone quiet.
@@ -596,12 +606,17 @@ func (n *Node) Peers() []string {
 }
 
 // natsErr turns a NATS error into a *swoole.Error.
+// The NATS error is the *swoole.Error's Err (errors.Is(err, nats.ErrTimeout) holds).
 func natsErr(call string, err error) *swoole.Error {
+	var e *swoole.Error
 	switch {
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return errorf(int(syscall.ETIMEDOUT), "%s: no answer in time: %v", call, err)
+		e = errorf(int(syscall.ETIMEDOUT), "%s: no answer in time", call)
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting):
-		return errorf(int(syscall.ENOTCONN), "%s: %v", call, err)
+		e = errorf(int(syscall.ENOTCONN), "%s: not connected to NATS", call)
+	default:
+		e = errorf(swoole.ErrSystemCallFail, "%s: NATS failed", call)
 	}
-	return errorf(swoole.ErrSystemCallFail, "%s: %v", call, err)
+	e.Err = err
+	return e
 }

@@ -311,10 +311,16 @@ func (n *Node) Stats() (map[string]swoole.Stats, error) {
 // Bind is the server's Bind(fd, uid) plus an entry uid -> session in the cluster's
 // key-value bucket, so that SendToUID on any node finds the connection. The entry goes when
 // the connection closes (or, failing that, when SendToUID finds the session gone). A later
-// Bind of the same uid, on any node, replaces the entry.
+// Bind of the same uid, on any node, replaces the entry. When the entry cannot be written
+// (ETIMEDOUT, ENOTCONN) the server's Bind stays done, and Bind may be called again with the
+// same uid to write the entry.
 func (n *Node) Bind(fd int64, uid uint32) error {
 	if err := n.s.Bind(fd, uid); err != nil {
-		return err
+		// Bound to this uid already (an earlier Bind whose entry failed): write the entry.
+		ci, cerr := n.s.GetClientInfo(fd, -1, true)
+		if cerr != nil || ci == nil || ci.UID != uid {
+			return err
+		}
 	}
 	deadline := time.Now().Add(n.cfg.RequestTimeout)
 	if err := n.waitReady("Bind", deadline); err != nil {
@@ -395,25 +401,28 @@ func (n *Node) closed(fd int64) {
 // it removes what is queued (each within RequestTimeout) before it ends.
 func (n *Node) unbinder() {
 	defer n.wg.Done()
-	del := func(b binding) {
+	del := func(ctx context.Context, b binding) {
 		select {
 		case <-n.ready:
 		default:
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-		defer cancel()
 		_ = n.kv.Delete(ctx, uidKey(b.uid), jetstream.LastRevision(b.rev))
 	}
 	for {
 		select {
 		case b := <-n.unbinds:
-			del(b)
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+			del(ctx, b)
+			cancel()
 		case <-n.stop:
+			// What is queued goes within one RequestTimeout in all.
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+			defer cancel()
 			for {
 				select {
 				case b := <-n.unbinds:
-					del(b)
+					del(ctx, b)
 				default:
 					return
 				}
