@@ -17,13 +17,14 @@ package cluster_test
 //	exist <session>         exist true | exist false
 //	info <session>          info uid=<uid> | info err <code>
 //	kick <session>          kick ok | kick err <code>       (Close)
-//	counters                counters sent=<n> handled=<n> failed=<n> received=<n> dropped=<n>
+//	counters                counters sent=<n> handled=<n> redone=<n> failed=<n> received=<n> dropped=<n>
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ import (
 	"github.com/goswoole/swoole"
 	"github.com/goswoole/swoole/cluster"
 )
+
+// holdFile, when set, makes the host's task handler keep a task whose data starts "hold:"
+// in hand (it writes the file first): the host dies with it.
+var holdFile string
 
 // newHost builds a test host on a free port of 127.0.0.1.
 func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Node, error) {
@@ -141,7 +146,7 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 			}()
 		case "counters":
 			c := node.Counters()
-			reply("counters sent=%d handled=%d failed=%d received=%d dropped=%d", c.TasksSent, c.TasksHandled, c.TasksFailed, c.ResultsReceived, c.ResultsDropped)
+			reply("counters sent=%d handled=%d redone=%d failed=%d received=%d dropped=%d", c.TasksSent, c.TasksHandled, c.TasksRedone, c.TasksFailed, c.ResultsReceived, c.ResultsDropped)
 		default:
 			reply("err unknown %q", cmd)
 		}
@@ -151,6 +156,11 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 		return nil, nil, err
 	}
 	node.OnTask(func(taskID string, data []byte) []byte {
+		if holdFile != "" && strings.HasPrefix(string(data), "hold:") {
+			// This host keeps the task in hand until it is killed (bounded: 2 minutes).
+			_ = os.WriteFile(holdFile, data, 0o600)
+			time.Sleep(2 * time.Minute)
+		}
 		return append([]byte("done:"), data...)
 	})
 	return s, node, nil

@@ -29,6 +29,7 @@ const (
 	envRoutes  = "GOSWOOLE_CLUSTER_TEST_ROUTES"  // the other servers' route URLs, comma-separated
 	envMode    = "GOSWOOLE_CLUSTER_TEST_MODE"    // "thread": ModeThread (default ModeBase)
 	envAckWait = "GOSWOOLE_CLUSTER_TEST_ACKWAIT" // TaskAckWait in ms
+	envHold    = "GOSWOOLE_CLUSTER_TEST_HOLD"    // "1": the handler keeps "hold:" tasks in hand (holdFile: <dir>/<node>.holding)
 )
 
 // runHostProcess is the test binary as a host: it serves until SIGTERM (or is killed).
@@ -40,6 +41,9 @@ func runHostProcess() int {
 		return 2
 	}
 	ack, _ := strconv.Atoi(os.Getenv(envAckWait))
+	if os.Getenv(envHold) == "1" {
+		holdFile = filepath.Join(dir, name+".holding")
+	}
 	mode := swoole.ModeBase
 	if os.Getenv(envMode) == "thread" {
 		mode = swoole.ModeThread
@@ -100,6 +104,7 @@ func freePorts(t *testing.T, n int) []int {
 // host is a host process the test started.
 type host struct {
 	name string
+	dir  string // the test's directory
 	cmd  *exec.Cmd
 	port int // its goswoole port
 	log  string
@@ -118,19 +123,22 @@ func startHosts(t *testing.T, names ...string) map[string]*host {
 				routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[2*j+1]))
 			}
 		}
-		h := &host{name: name, log: filepath.Join(dir, name+".log")}
+		h := &host{name: name, dir: dir, log: filepath.Join(dir, name+".log")}
 		logf, err := os.Create(h.log)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.cmd = exec.Command(os.Args[0], "-test.run=^$")
-		mode := ""
+		mode, hold := "", ""
 		if i == 1 {
 			mode = "thread" // one host of the three runs ModeThread
 		}
+		if i == 2 {
+			hold = "1" // the host the test kills keeps "hold:" tasks in hand
+		}
 		h.cmd.Env = append(os.Environ(), envRole+"="+name, envDir+"="+dir,
 			envNATS+"="+strconv.Itoa(ports[2*i])+","+strconv.Itoa(ports[2*i+1]),
-			envRoutes+"="+strings.Join(routes, ","), envMode+"="+mode, envAckWait+"=2000")
+			envRoutes+"="+strings.Join(routes, ","), envMode+"="+mode, envAckWait+"=2000", envHold+"="+hold)
 		h.cmd.Stdout, h.cmd.Stderr = logf, logf
 		if err := h.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -157,6 +165,38 @@ func startHosts(t *testing.T, names ...string) map[string]*host {
 		})
 	}
 	return hosts
+}
+
+// holdTask sends "hold:<i>" tasks through cl until the holding host writes file, and returns
+// the client whose TaskWait waits for the held task.
+func holdTask(t *testing.T, cl *client, file string) *client {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		cl.send(fmt.Sprintf("task hold:%d", i))
+		for {
+			if _, err := os.Stat(file); err == nil {
+				return cl
+			}
+			// The answer of a hold task taken by another host; none yet: poll the file.
+			_ = cl.conn.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			line, err := cl.r.ReadString('\n')
+			if err == nil {
+				if !strings.HasPrefix(line, "task done:hold:") {
+					t.Fatalf("hold task: %q", line)
+				}
+				break
+			}
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				t.Fatalf("hold task: %v", err)
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+		}
+	}
+	t.Fatal("no hold task reached the holding host within 30 s")
+	return nil
 }
 
 // TestThreeHosts: tasks, uids, broadcasts and stats across three hosts, one of which (with
@@ -222,6 +262,9 @@ func TestThreeHosts(t *testing.T) {
 		ctl[name].send(fmt.Sprintf("tasks %d 16 60000", tasks))
 	}
 	ctl["A"].expect("progress", 60*time.Second)
+	// C must die with a task in hand: A sends "hold:" tasks, one at a time, until C's handler
+	// holds one (those A or B take come back at once).
+	held := holdTask(t, dial(t, a.port), filepath.Join(c.dir, "C.holding"))
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -232,12 +275,25 @@ func TestThreeHosts(t *testing.T) {
 		if got := ctl[name].expect("tasks", 90*time.Second); got != want {
 			t.Fatalf("%s: %q, want %q", name, got, want)
 		}
+	}
+	// C died with the held task (and others) in hand: they ran again on A or B.
+	if got := held.expect("task", 30*time.Second); !strings.HasPrefix(got, "task done:hold:") {
+		t.Fatalf("the task C held: %q", got)
+	}
+	// Every task A and B sent has its one result (the hold tasks included); each ran on A
+	// and B both; some ran again.
+	redone := 0
+	for _, name := range []string{"A", "B"} {
 		counters := ctl[name].call("counters", "counters", 10*time.Second)
-		var sent, handled, failed, received, dropped int
-		if _, err := fmt.Sscanf(counters, "counters sent=%d handled=%d failed=%d received=%d dropped=%d", &sent, &handled, &failed, &received, &dropped); err != nil || sent != tasks || received != tasks {
-			t.Fatalf("%s: %q: want %d sent and %d results taken", name, counters, tasks, tasks)
+		var sent, handled, again, failed, received, dropped int
+		if _, err := fmt.Sscanf(counters, "counters sent=%d handled=%d redone=%d failed=%d received=%d dropped=%d", &sent, &handled, &again, &failed, &received, &dropped); err != nil || sent < tasks || received != sent || handled == 0 {
+			t.Fatalf("%s: %q: want %d sent or more, a result for each and some tasks handled", name, counters, tasks)
 		}
 		t.Logf("%s: %s", name, counters)
+		redone += again
+	}
+	if redone == 0 {
+		t.Errorf("no task C held ran again on A or B")
 	}
 	t.Logf("%d tasks from A and B done in %v", 2*tasks, time.Since(began).Round(time.Millisecond))
 

@@ -34,6 +34,7 @@ type Node struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue // uid -> session; set once ready
+	stream   jetstream.Stream   // the task stream; set once ready
 	subs     []*nats.Subscription
 	peers    map[string]time.Time // node name -> last heartbeat
 	binds    map[int64]binding    // this host's bound connections
@@ -395,6 +396,7 @@ func (n *Node) setup() {
 		err := n.setupOnce()
 		if err == nil {
 			close(n.ready)
+			n.keepConsuming()
 			return
 		}
 		if attempt == 20 {
@@ -442,13 +444,45 @@ func (n *Node) setupOnce() error {
 		return fmt.Errorf("uid bucket: %w", err)
 	}
 	n.mu.Lock()
-	n.kv = kv
+	n.kv, n.stream = kv, st
 	handler := n.onTask
 	n.mu.Unlock()
 	if handler == nil {
 		return nil
 	}
 	return n.consume(ctx, st)
+}
+
+// keepConsuming starts the task consumer again when it ends on its own (the consumer was
+// deleted, or the server refused a pull), until the node leaves.
+func (n *Node) keepConsuming() {
+	for {
+		n.mu.Lock()
+		cc, st := n.cons, n.stream
+		n.mu.Unlock()
+		if cc == nil {
+			return // no handler, or leaving
+		}
+		select {
+		case <-n.quit:
+			return
+		case <-cc.Closed():
+		}
+		n.log.Warn("swoole: cluster: the task consumer ended; starting it again")
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+			err := n.consume(ctx, st)
+			cancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-n.quit:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
 }
 
 func (n *Node) streamName() string { return "GOSWOOLE_" + n.cfg.Cluster + "_TASKS" }

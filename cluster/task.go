@@ -43,19 +43,20 @@ type pendingTask struct {
 type Counters struct {
 	TasksSent       int64 // tasks this node published
 	TasksHandled    int64 // handler runs on this node (a redelivered task counts again)
+	TasksRedone     int64 // of those, runs of a task delivered before (to any node)
 	TasksFailed     int64 // handler panics on this node (the task is delivered again)
 	ResultsReceived int64 // results that reached a waiting TaskWait or OnFinish
 	ResultsDropped  int64 // results nobody waited for any more: duplicates, late ones
 }
 
 type counters struct {
-	sent, handled, failed, received, dropped atomic.Int64
+	sent, handled, redone, failed, received, dropped atomic.Int64
 }
 
 // Counters returns the node's task figures.
 func (n *Node) Counters() Counters {
 	c := &n.counters
-	return Counters{c.sent.Load(), c.handled.Load(), c.failed.Load(), c.received.Load(), c.dropped.Load()}
+	return Counters{c.sent.Load(), c.handled.Load(), c.redone.Load(), c.failed.Load(), c.received.Load(), c.dropped.Load()}
 }
 
 // OnTask registers the handler that runs the cluster's tasks on this node; its return value
@@ -212,8 +213,9 @@ func (n *Node) sweep() {
 // pullExpiry is how long one pull request of the consumer lasts; the server's heartbeats
 // come every half of it. A pull request lost with a NATS node (the consumer's leader moved)
 // is noticed after two missed heartbeats: with the client's default (30 s) the hosts would
-// take no task for half a minute after losing a NATS node.
-const pullExpiry = 4 * time.Second
+// take no task for half a minute after losing a NATS node, or after a pull request sent
+// while the consumer's leader was being elected.
+const pullExpiry = 2 * time.Second
 
 // consume starts taking tasks from the stream's durable consumer.
 func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
@@ -252,7 +254,10 @@ func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
 			defer func() { <-sem }()
 			n.run(msg)
 		}()
-	}, jetstream.PullMaxMessages(c.TaskConcurrency), jetstream.PullExpiry(pullExpiry))
+	}, jetstream.PullMaxMessages(c.TaskConcurrency), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			n.log.Warn("swoole: cluster: task consumer", "err", err)
+		}))
 	if err != nil {
 		return err
 	}
@@ -289,6 +294,9 @@ func (n *Node) run(msg jetstream.Msg) {
 	result, ok := n.call1(handler, id, msg.Data())
 	close(done)
 	n.counters.handled.Add(1)
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		n.counters.redone.Add(1)
+	}
 	if !ok {
 		n.counters.failed.Add(1)
 		_ = msg.NakWithDelay(time.Second)
