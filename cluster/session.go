@@ -222,7 +222,7 @@ func (n *Node) gather(name, call string, data []byte) (map[string]*nats.Msg, []s
 		return nil, nil, err
 	}
 	inbox := nc.NewRespInbox()
-	ch := make(chan *nats.Msg, 64)
+	ch := make(chan *nats.Msg, 1024)
 	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		return nil, nil, natsErr(name, err)

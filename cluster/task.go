@@ -14,25 +14,6 @@ import (
 	"github.com/goswoole/swoole"
 )
 
-// Tasks across hosts.
-//
-// Task and TaskWait publish the task on the cluster's JetStream work-queue stream
-// (GOSWOOLE_<cluster>_TASKS, subject goswoole.<cluster>.task) with the task id as
-// Nats-Msg-Id, so a publish retried after a lost acknowledgement is stored once (within the
-// stream's two-minute duplicate window). Every node with an OnTask handler pulls from one
-// durable consumer ("workers"): a task goes to one node, runs the handler on one of the
-// node's TaskConcurrency goroutines, its result is published to the sender's reply subject
-// (goswoole.<cluster>.reply.<sender>), and then the task is acknowledged. While the handler
-// runs, the node tells JetStream it is in progress every TaskAckWait/2; a node that dies or
-// hangs up mid-task stops doing so, and JetStream delivers the task again, to any node,
-// TaskAckWait after the last word (at most TaskMaxDeliver times).
-//
-// So a handler must tolerate running twice for one task id (at least once): a node killed
-// after the handler's side effects but before the acknowledgement, or a result lost with
-// its node, runs it again elsewhere. Make its effects idempotent by task id (the taskID
-// argument is the same on every delivery). The sender sees one result per id: the first
-// that arrives; later ones are dropped (Counters().ResultsDropped).
-
 // pendingTask is a task whose sender waits for its result.
 type pendingTask struct {
 	ch chan []byte // TaskWait; nil for a Task with OnFinish
