@@ -23,6 +23,13 @@ import (
 // it, the server's shutdown closes it. Its methods may be called from any goroutine, inside
 // or outside the server's callbacks, once the server started; before that (and after the
 // shutdown) they return an error with code ENOTCONN (107).
+//
+// A call that reaches another host (Send, Close, Exist, ClientInfo on a remote session,
+// Broadcast, Stats, Bind, SendToUID, Task, TaskWait) waits for NATS: up to RequestTimeout
+// (PublishTimeout for a task's publish, the given timeout for TaskWait). In a callback, run
+// it on a goroutine of its own if the event loop must not wait that long (the examples do).
+// The node's own goroutines never wait for the event loop: the server's connection methods
+// they call do not.
 type Node struct {
 	s   *swoole.Server
 	cfg Config
