@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,9 +28,8 @@ type Config struct {
 	// embedded server, 1 without routes and 3 with two routes or more (len(Routes)+1 below
 	// that); with URL, 1 (set 3 for a three-node NATS cluster).
 	Replicas int
-	// RequestTimeout bounds one call to another host (Send, Close, Exist, ClientInfo), the
-	// wait for the answers of Broadcast and Stats, and one key-value operation (Bind,
-	// SendToUID). Default 5 s.
+	// RequestTimeout bounds one call to another host (Send, Close, Exist, ClientInfo) and
+	// the wait for the answers of Broadcast and Stats. Default 5 s.
 	RequestTimeout time.Duration
 	// StartTimeout bounds the embedded server's start and the first connection, in the
 	// server's OnStart. Default 15 s.
@@ -44,9 +44,13 @@ type Config struct {
 	TaskMaxDeliver int
 	// TaskConcurrency is how many task handlers run at once on this host. Default 4.
 	TaskConcurrency int
-	// PublishTimeout bounds how long Task and TaskWait retry publishing a task while the
-	// stream has no leader (a NATS node lost: an election takes a few seconds). Default 15 s.
+	// PublishTimeout bounds how long Task and TaskWait retry publishing a task, and Bind,
+	// SessionOf and SendToUID their key-value operation, while the stream or the bucket has
+	// no leader (a NATS node lost: an election takes a few seconds). Default 15 s.
 	PublishTimeout time.Duration
+	// Logger gets the node's warnings and errors, and the embedded nats-server's (its errors
+	// at Info, its warnings and notices at Debug). Default: a text logger on stderr at Warn.
+	Logger *slog.Logger
 	// Heartbeat is how often the node tells the others it is alive; a node unheard of for
 	// three heartbeats leaves the list Broadcast and Stats wait for. Default 1 s.
 	Heartbeat time.Duration
@@ -101,6 +105,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	if c.TaskMaxDeliver == 0 {
 		c.TaskMaxDeliver = 5

@@ -29,8 +29,10 @@
 // Nats-Msg-Id, so a publish retried after a lost acknowledgement is stored once (within the
 // stream's two-minute duplicate window). Every node with an OnTask handler pulls from one
 // durable consumer ("workers"): a task goes to one node, runs the handler on one of the
-// node's TaskConcurrency goroutines, its result is published to the sender's reply subject
-// (goswoole.<cluster>.reply.<sender>), and then the task is acknowledged. While the handler
+// node's TaskConcurrency goroutines, its result goes to the sender's reply subject
+// (goswoole.<cluster>.reply.<sender>) as a request the sender answers, and only then is the
+// task acknowledged: a result lost on the way (or unconfirmed within RequestTimeout) leaves
+// the task to run again, one whose sender is gone (no responders) is acknowledged. While the handler
 // runs, the node tells JetStream it is in progress every TaskAckWait/2; a node that dies or
 // hangs up mid-task stops doing so, and JetStream delivers the task again, to any node,
 // TaskAckWait after the last word (at most TaskMaxDeliver times).

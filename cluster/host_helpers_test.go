@@ -7,7 +7,7 @@ package cluster_test
 // Lines a client sends, and what the host answers:
 //
 //	hello                   hi <session>
-//	bind <uid>              bound | err <code>
+//	bind <uid>              bound | err <code> <message>
 //	touid <uid> <text>      touid ok | touid err <code>     (the uid's client gets "msg <text>")
 //	bcast <text>            bcast <count> <code>            (every client gets "msg <text>")
 //	stats                   stats <node,node,...> <code>
@@ -65,7 +65,7 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 		case "bind":
 			uid, _ := strconv.ParseUint(arg, 10, 32)
 			if err := node.Bind(fd, uint32(uid)); err != nil {
-				reply("err %d", code(err))
+				reply("err %d %v", code(err), err)
 				return
 			}
 			reply("bound")

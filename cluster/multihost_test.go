@@ -6,7 +6,10 @@ package cluster_test
 // protocol of host_helpers_test.go) and kills by pid whatever it started.
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goswoole/swoole"
 	"github.com/goswoole/swoole/cluster"
@@ -82,21 +88,27 @@ func runHostProcess() int {
 	return 0
 }
 
-// freePorts returns n ports free on 127.0.0.1 now.
+// freePorts returns n distinct ports free on 127.0.0.1 now, below the ephemeral range
+// (32768 and up) so that other programs' port-0 listeners do not take them meanwhile.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var out []int
 	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for try := 0; len(out) < n && try < 1000; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(20000+rand.IntN(12000)))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		lns = append(lns, ln)
 		out = append(out, ln.Addr().(*net.TCPAddr).Port)
 	}
-	for _, ln := range lns {
-		_ = ln.Close()
+	if len(out) < n {
+		t.Fatalf("found %d free ports of %d", len(out), n)
 	}
 	return out
 }
@@ -107,6 +119,7 @@ type host struct {
 	dir  string // the test's directory
 	cmd  *exec.Cmd
 	port int // its goswoole port
+	nats int // its nats-server's client port
 	log  string
 }
 
@@ -123,7 +136,7 @@ func startHosts(t *testing.T, names ...string) map[string]*host {
 				routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[2*j+1]))
 			}
 		}
-		h := &host{name: name, dir: dir, log: filepath.Join(dir, name+".log")}
+		h := &host{name: name, dir: dir, nats: ports[2*i], log: filepath.Join(dir, name+".log")}
 		logf, err := os.Create(h.log)
 		if err != nil {
 			t.Fatal(err)
@@ -165,6 +178,47 @@ func startHosts(t *testing.T, names ...string) map[string]*host {
 		})
 	}
 	return hosts
+}
+
+// dumpTasks logs what the task stream and its consumer look like through h's nats-server,
+// and the counters of A and B, when the tasks do not finish.
+func dumpTasks(t *testing.T, h *host, ctl map[string]*client) {
+	for _, name := range []string{"A", "B"} {
+		ctl[name].send("counters")
+		if line, err := ctl[name].read("counters", 10*time.Second); err == nil {
+			t.Logf("%s: %s", name, line)
+		}
+	}
+	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(h.nats))
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "GOSWOOLE_test_TASKS")
+	if err != nil {
+		t.Logf("dump: stream: %v", err)
+		return
+	}
+	si, err := st.Info(ctx)
+	if err == nil {
+		b, _ := json.Marshal(si.State)
+		c, _ := json.Marshal(si.Cluster)
+		t.Logf("stream state %s cluster %s", b, c)
+	}
+	cons, err := st.Consumer(ctx, "workers")
+	if err != nil {
+		t.Logf("dump: consumer: %v", err)
+		return
+	}
+	ci, err := cons.Info(ctx)
+	if err == nil {
+		b, _ := json.Marshal(ci)
+		t.Logf("consumer %s", b)
+	}
 }
 
 // holdTask sends "hold:<i>" tasks through cl until the holding host writes file, and returns
@@ -270,9 +324,24 @@ func TestThreeHosts(t *testing.T) {
 	}
 	_, _ = c.cmd.Process.Wait()
 	t.Logf("C killed %v into the tasks", time.Since(began).Round(time.Millisecond))
+	// At once, while the NATS cluster elects leaders again: a Bind on B, found from A.
+	u8 := dial(t, b.port)
+	if got := u8.call("bind 8", "", 20*time.Second); got != "bound" {
+		t.Fatalf("bind 8 on B just after the kill: %q", got)
+	}
+	// (on a connection of its own: ctl["A"] is waiting for A's tasks, and a read skips lines)
+	if got := dial(t, a.port).call("touid 8 from-A", "touid", 20*time.Second); got != "touid ok" {
+		t.Fatalf("touid 8 from A just after the kill: %q", got)
+	}
+	u8.expect("msg from-A", 10*time.Second)
 	for _, name := range []string{"A", "B"} {
 		want := fmt.Sprintf("tasks ok=%d bad=0 fail=0 ", tasks)
-		if got := ctl[name].expect("tasks", 90*time.Second); got != want {
+		got, err := ctl[name].read("tasks", 90*time.Second)
+		if err != nil {
+			dumpTasks(t, a, ctl)
+			t.Fatalf("%s: waiting for its tasks: %v", name, err)
+		}
+		if got != want {
 			t.Fatalf("%s: %q, want %q", name, got, want)
 		}
 	}

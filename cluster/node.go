@@ -98,7 +98,7 @@ func Join(s *swoole.Server, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		s: s, cfg: c, pre: "goswoole." + c.Cluster,
-		log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("cluster", c.Cluster, "node", c.Node),
+		log:     c.Logger.With("cluster", c.Cluster, "node", c.Node),
 		peers:   map[string]time.Time{},
 		binds:   map[int64]binding{},
 		pending: map[string]*pendingTask{},
@@ -361,7 +361,6 @@ func (n *Node) embedded() (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   e.StoreDir,
 		NoSigs:     true,
-		NoLog:      true,
 	}
 	if o.Port == 0 {
 		o.Port = server.RANDOM_PORT
@@ -386,6 +385,7 @@ func (n *Node) embedded() (*server.Server, error) {
 	if err != nil {
 		return nil, errorf(swoole.ErrInvalidParams, "embedded nats-server: %v", err)
 	}
+	ns.SetLoggerV2(natsLogger{n.log.With("nats", "server")}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(c.StartTimeout) {
 		ns.Shutdown()
@@ -653,6 +653,8 @@ func natsErr(call string, err error) *swoole.Error {
 	switch {
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		e = errorf(int(syscall.ETIMEDOUT), "%s: no answer in time", call)
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		e = errorf(int(syscall.ETIMEDOUT), "%s: no leader answered in time (a NATS node lost?)", call)
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting):
 		e = errorf(int(syscall.ENOTCONN), "%s: not connected to NATS", call)
 	default:
@@ -661,3 +663,15 @@ func natsErr(call string, err error) *swoole.Error {
 	e.Err = err
 	return e
 }
+
+// natsLogger passes the embedded server's fatal errors to the node's log (Error), its errors
+// at Info, its warnings and notices at Debug: a NATS node's routine (a peer not up yet or
+// gone, an election) stays below the default level unless asked for.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any)  {}
+func (l natsLogger) Tracef(format string, v ...any)  {}

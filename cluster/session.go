@@ -322,13 +322,17 @@ func (n *Node) Bind(fd int64, uid uint32) error {
 			return err
 		}
 	}
-	deadline := time.Now().Add(n.cfg.RequestTimeout)
+	deadline := time.Now().Add(n.cfg.PublishTimeout)
 	if err := n.waitReady("Bind", deadline); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	rev, err := n.kv.Put(ctx, uidKey(uid), []byte(n.Session(fd).String()))
+	var rev uint64
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		rev, err = n.kv.Put(ctx, uidKey(uid), []byte(n.Session(fd).String()))
+		return err
+	})
 	if err != nil {
 		return natsErr("Bind", err)
 	}
@@ -346,13 +350,17 @@ func uidKey(uid uint32) string { return strconv.FormatUint(uint64(uid), 10) }
 // SessionOf returns the session bound to uid anywhere in the cluster; none is an error
 // with code ErrSessionNotExist (1005).
 func (n *Node) SessionOf(uid uint32) (Session, uint64, error) {
-	deadline := time.Now().Add(n.cfg.RequestTimeout)
+	deadline := time.Now().Add(n.cfg.PublishTimeout)
 	if err := n.waitReady("SessionOf", deadline); err != nil {
 		return Session{}, 0, err
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	e, err := n.kv.Get(ctx, uidKey(uid))
+	var e jetstream.KeyValueEntry
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		e, err = n.kv.Get(ctx, uidKey(uid))
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Session{}, 0, errorf(swoole.ErrSessionNotExist, "uid %d is bound to no connection", uid)
 	}
@@ -376,7 +384,9 @@ func (n *Node) SendToUID(uid uint32, data []byte) error {
 	if errors.As(err, &se) && se.Code == swoole.ErrSessionNotExist {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
 		defer cancel()
-		_ = n.kv.Delete(ctx, uidKey(uid), jetstream.LastRevision(rev))
+		_ = retry(ctx, func(ctx context.Context) error {
+			return n.kv.Delete(ctx, uidKey(uid), jetstream.LastRevision(rev))
+		})
 	}
 	return err
 }
@@ -407,7 +417,9 @@ func (n *Node) unbinder() {
 		default:
 			return
 		}
-		_ = n.kv.Delete(ctx, uidKey(b.uid), jetstream.LastRevision(b.rev))
+		_ = retry(ctx, func(ctx context.Context) error {
+			return n.kv.Delete(ctx, uidKey(b.uid), jetstream.LastRevision(b.rev))
+		})
 	}
 	for {
 		select {
@@ -429,4 +441,33 @@ func (n *Node) unbinder() {
 			}
 		}
 	}
+}
+
+// retry runs op until it succeeds, fails for good, or ctx ends: a replicated bucket answers
+// nothing for the seconds its leader is elected again after a NATS node is lost.
+func retry(ctx context.Context, op func(ctx context.Context) error) error {
+	for {
+		err := op(ctx)
+		if err == nil || final(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// final reports whether a key-value error is an answer rather than a failure to get one.
+func final(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return true
+		}
+	}
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
+		errors.Is(err, jetstream.ErrInvalidKey) || errors.Is(err, nats.ErrConnectionClosed)
 }

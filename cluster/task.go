@@ -156,6 +156,7 @@ func (n *Node) publish(call, id string, data []byte, wantResult bool, deadline t
 
 // result takes a task's result off the node's reply subject.
 func (n *Node) result(m *nats.Msg) {
+	_ = m.Respond(nil) // taken (or dropped): the handler's node may acknowledge the task
 	id := m.Header.Get(hdrTask)
 	n.mu.Lock()
 	p := n.pending[id]
@@ -284,11 +285,17 @@ func (n *Node) run(msg jetstream.Msg) {
 		return
 	}
 	if reply != "" {
+		// The sender confirms the result before the task is acknowledged: a result lost on
+		// the way (its node killed between the two) leaves the task to run again.
 		r := nats.NewMsg(reply)
 		r.Header.Set(hdrTask, id)
 		r.Header.Set(hdrNode, n.cfg.Node)
 		r.Data = result
-		_ = n.nc.PublishMsg(r)
+		_, err := n.nc.RequestMsg(r, n.cfg.RequestTimeout)
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) { // no responders: the sender is gone
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
 	}
 	_ = msg.Ack()
 }
