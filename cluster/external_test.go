@@ -64,7 +64,7 @@ func TestTwoNodesExternalNATS(t *testing.T) {
 		t.Fatal("nats-server not ready")
 	}
 	cfg := func(name string) cluster.Config {
-		return cluster.Config{Cluster: "ext", Node: name, URL: ns.ClientURL(), Heartbeat: 200 * time.Millisecond}
+		return cluster.Config{Cluster: "ext", Node: name, URL: ns.ClientURL(), Heartbeat: 200 * time.Millisecond, Logger: quiet}
 	}
 	sx, nx, err := newHost(swoole.ModeBase, cfg("X"))
 	if err != nil {

@@ -41,6 +41,9 @@ import (
 // in hand (it writes the file first): the host dies with it.
 var holdFile string
 
+// panicked holds the ids of the "panic-once:" tasks whose handler panicked.
+var panicked sync.Map
+
 // newHost builds a test host on a free port of 127.0.0.1.
 func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Node, error) {
 	s, err := swoole.NewServer("127.0.0.1", 0, mode, swoole.SockTCP)
@@ -156,6 +159,11 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 		return nil, nil, err
 	}
 	node.OnTask(func(taskID string, data []byte) []byte {
+		if strings.HasPrefix(string(data), "panic-once:") {
+			if _, seen := panicked.LoadOrStore(taskID, true); !seen {
+				panic("a task handler that panics on the first delivery")
+			}
+		}
 		if holdFile != "" && strings.HasPrefix(string(data), "hold:") {
 			// This host keeps the task in hand until it is killed (bounded: 2 minutes).
 			_ = os.WriteFile(holdFile, data, 0o600)

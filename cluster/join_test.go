@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func TestOneHost(t *testing.T) {
 	for _, mode := range []swoole.Mode{swoole.ModeBase, swoole.ModeThread} {
 		t.Run(mode.String(), func(t *testing.T) {
 			defer goleak.VerifyNone(t)
-			s, node, err := newHost(mode, cluster.Config{Cluster: "one", Node: "solo",
+			s, node, err := newHost(mode, cluster.Config{Cluster: "one", Node: "solo", Logger: quiet,
 				Embedded: cluster.Embedded{StoreDir: t.TempDir()}})
 			if err != nil {
 				t.Fatal(err)
@@ -130,6 +131,25 @@ func TestOneHost(t *testing.T) {
 			if got := a.call("tasks 50 4 20000", "tasks", 60*time.Second); got != "tasks ok=50 bad=0 fail=0 " {
 				t.Fatalf("tasks: %q", got)
 			}
+			// A handler that panics: the task is delivered again (after a second) and done.
+			if got := a.call("task panic-once:p", "task", 20*time.Second); got != "task done:panic-once:p" {
+				t.Fatalf("task whose handler panicked once: %q", got)
+			}
+			// Task with OnFinish: the result comes once, with the task's id.
+			finished := make(chan string, 2)
+			node.OnFinish(func(id string, result []byte) { finished <- id + " " + string(result) })
+			id, err := node.Task([]byte("async"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case got := <-finished:
+				if got != id+" done:async" {
+					t.Fatalf("OnFinish: %q, want %q", got, id+" done:async")
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no OnFinish within 20 s")
+			}
 			sess, err := cluster.ParseSession(sa)
 			if err != nil || !node.Exist(sess) {
 				t.Fatalf("session %q: %v", sa, err)
@@ -153,12 +173,15 @@ func TestOneHost(t *testing.T) {
 			if _, err := node.TaskWait([]byte("late"), time.Second); code(err) != 107 {
 				t.Fatalf("TaskWait after the shutdown: %v", err)
 			}
-			if c := node.Counters(); c.TasksSent != 51 || c.TasksHandled < 51 {
+			if c := node.Counters(); c.TasksSent != 53 || c.TasksHandled < 54 || c.TasksFailed != 1 || c.TasksRedone < 1 {
 				t.Fatalf("counters: %+v", c)
 			}
 		})
 	}
 }
+
+// quiet is the logger of the in-process tests' nodes: what they log is expected.
+var quiet = slog.New(slog.DiscardHandler)
 
 // waitFor polls cond until it holds, failing the test at the deadline.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
