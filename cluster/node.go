@@ -441,7 +441,7 @@ func (n *Node) setupOnce() error {
 		return fmt.Errorf("task stream: %w", err)
 	}
 	kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      "goswoole_" + c.Cluster + "_uid",
+		Bucket:      n.bucket(),
 		Description: "goswoole cluster: uid -> session",
 		History:     1,
 		Storage:     jetstream.FileStorage,
@@ -491,6 +491,8 @@ func (n *Node) keepConsuming() {
 		}
 	}
 }
+
+func (n *Node) bucket() string { return "goswoole_" + n.cfg.Cluster + "_uid" }
 
 func (n *Node) streamName() string { return "GOSWOOLE_" + n.cfg.Cluster + "_TASKS" }
 

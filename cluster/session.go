@@ -356,9 +356,10 @@ func (n *Node) SessionOf(uid uint32) (Session, uint64, error) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	var e jetstream.KeyValueEntry
+	var value []byte
+	var rev uint64
 	err := retry(ctx, func(ctx context.Context) (err error) {
-		e, err = n.kv.Get(ctx, uidKey(uid))
+		value, rev, err = n.lookup(ctx, uidKey(uid))
 		return err
 	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -367,8 +368,43 @@ func (n *Node) SessionOf(uid uint32) (Session, uint64, error) {
 	if err != nil {
 		return Session{}, 0, natsErr("SessionOf", err)
 	}
-	s, err := ParseSession(string(e.Value()))
-	return s, e.Revision(), err
+	s, err := ParseSession(string(value))
+	return s, rev, err
+}
+
+// lookup reads a key of the uid bucket from the stream's leader. The bucket's own Get reads
+// any replica (direct get), which may not have a write yet that another node's Bind just
+// made; the leader has every write that was acknowledged.
+func (n *Node) lookup(ctx context.Context, key string) ([]byte, uint64, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + n.bucket() + "." + key})
+	r, err := n.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+n.bucket(), req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var resp struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(r.Data, &resp); err != nil {
+		return nil, 0, err
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, 0, jetstream.ErrKeyNotFound
+		}
+		return nil, 0, resp.Error
+	}
+	if resp.Message == nil {
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	if h := string(resp.Message.Hdrs); strings.Contains(h, "KV-Operation: DEL") || strings.Contains(h, "KV-Operation: PURGE") {
+		return nil, 0, jetstream.ErrKeyNotFound // removed
+	}
+	return resp.Message.Data, resp.Message.Seq, nil
 }
 
 // SendToUID sends data to the connection bound to uid (Bind), wherever it is. No such
