@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"reflect"
 	"sync"
 	"syscall"
@@ -351,50 +349,6 @@ func (n *Node) connect() error {
 	return nil
 }
 
-// embedded starts the embedded nats-server.
-func (n *Node) embedded() (*server.Server, error) {
-	c, e := n.cfg, n.cfg.Embedded
-	o := &server.Options{
-		ServerName: c.Node,
-		Host:       e.Host,
-		Port:       e.Port,
-		JetStream:  true,
-		StoreDir:   e.StoreDir,
-		NoSigs:     true,
-	}
-	if o.Port == 0 {
-		o.Port = server.RANDOM_PORT
-	}
-	if e.ClusterPort != 0 || len(e.Routes) > 0 {
-		o.Cluster = server.ClusterOpts{Name: c.Cluster, Host: e.Host, Port: e.ClusterPort}
-		if o.Cluster.Port == 0 {
-			o.Cluster.Port = server.RANDOM_PORT
-		}
-		for _, r := range e.Routes {
-			u, err := url.Parse(r)
-			if err != nil || u.Host == "" {
-				return nil, invalid("Config.Embedded.Routes: %q is not a route URL (nats://host:port)", r)
-			}
-			o.Routes = append(o.Routes, u)
-		}
-	}
-	if err := os.MkdirAll(e.StoreDir, 0o700); err != nil {
-		return nil, errorf(swoole.ErrSystemCallFail, "cannot create the JetStream store %s: %v", e.StoreDir, err)
-	}
-	ns, err := server.NewServer(o)
-	if err != nil {
-		return nil, errorf(swoole.ErrInvalidParams, "embedded nats-server: %v", err)
-	}
-	ns.SetLoggerV2(natsLogger{n.log.With("nats", "server")}, false, false, false)
-	ns.Start()
-	if !ns.ReadyForConnections(c.StartTimeout) {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, errorf(int(syscall.ETIMEDOUT), "the embedded nats-server did not accept connections within %v (is port %d or %d taken?)", c.StartTimeout, e.Port, e.ClusterPort)
-	}
-	return ns, nil
-}
-
 // setup creates the stream, the bucket and the consumer, retrying until they exist (a
 // replicated stream needs its NATS nodes up) or the node stops.
 func (n *Node) setup() {
@@ -574,80 +528,6 @@ func (n *Node) close() {
 	joined.Delete(n.s)
 }
 
-// heartbeats tells the others this node is alive, and forgets the nodes gone quiet.
-func (n *Node) heartbeats() {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.Heartbeat)
-	defer t.Stop()
-	n.beat()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-			n.beat()
-			n.sweep()
-			n.mu.Lock()
-			for p, seen := range n.peers {
-				if time.Since(seen) > 3*n.cfg.Heartbeat {
-					delete(n.peers, p)
-				}
-			}
-			n.mu.Unlock()
-		}
-	}
-}
-
-// Header names.
-const (
-	hdrNode   = "Goswoole-Node"
-	hdrBye    = "Goswoole-Bye"
-	hdrFD     = "Goswoole-Fd"
-	hdrCode   = "Goswoole-Code"
-	hdrMsg    = "Goswoole-Msg"
-	hdrTask   = "Goswoole-Task"
-	hdrReply  = "Goswoole-Reply"
-	hdrResult = "Goswoole-Result"
-)
-
-func (n *Node) beat() {
-	m := nats.NewMsg(n.pre + ".hb")
-	m.Header.Set(hdrNode, n.cfg.Node)
-	_ = n.nc.PublishMsg(m)
-}
-
-// heard notes a heartbeat; a node heard of the first time gets this node's at once, so
-// both know each other within a round trip.
-func (n *Node) heard(m *nats.Msg) {
-	name := m.Header.Get(hdrNode)
-	if name == "" || name == n.cfg.Node {
-		return
-	}
-	n.mu.Lock()
-	_, known := n.peers[name]
-	if m.Header.Get(hdrBye) != "" {
-		delete(n.peers, name)
-		n.mu.Unlock()
-		return
-	}
-	n.peers[name] = time.Now()
-	n.mu.Unlock()
-	if !known {
-		n.beat()
-	}
-}
-
-// Peers returns the names of the other nodes heard of lately (heartbeats).
-func (n *Node) Peers() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make([]string, 0, len(n.peers))
-	for p := range n.peers {
-		out = append(out, p)
-	}
-	return out
-}
-
 // natsErr turns a NATS error into a *swoole.Error.
 // The NATS error is the *swoole.Error's Err (errors.Is(err, nats.ErrTimeout) holds).
 func natsErr(call string, err error) *swoole.Error {
@@ -666,14 +546,14 @@ func natsErr(call string, err error) *swoole.Error {
 	return e
 }
 
-// natsLogger passes the embedded server's fatal errors to the node's log (Error), its errors
-// at Info, its warnings and notices at Debug: a NATS node's routine (a peer not up yet or
-// gone, an election) stays below the default level unless asked for.
-type natsLogger struct{ log *slog.Logger }
-
-func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Warnf(format string, v ...any)   { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Info(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Debugf(format string, v ...any)  {}
-func (l natsLogger) Tracef(format string, v ...any)  {}
+// Header names.
+const (
+	hdrNode   = "Goswoole-Node"
+	hdrBye    = "Goswoole-Bye"
+	hdrFD     = "Goswoole-Fd"
+	hdrCode   = "Goswoole-Code"
+	hdrMsg    = "Goswoole-Msg"
+	hdrTask   = "Goswoole-Task"
+	hdrReply  = "Goswoole-Reply"
+	hdrResult = "Goswoole-Result"
+)
