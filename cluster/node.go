@@ -548,12 +548,11 @@ func natsErr(call string, err error) *swoole.Error {
 
 // Header names.
 const (
-	hdrNode   = "Goswoole-Node"
-	hdrBye    = "Goswoole-Bye"
-	hdrFD     = "Goswoole-Fd"
-	hdrCode   = "Goswoole-Code"
-	hdrMsg    = "Goswoole-Msg"
-	hdrTask   = "Goswoole-Task"
-	hdrReply  = "Goswoole-Reply"
-	hdrResult = "Goswoole-Result"
+	hdrNode  = "Goswoole-Node"
+	hdrBye   = "Goswoole-Bye"
+	hdrFD    = "Goswoole-Fd"
+	hdrCode  = "Goswoole-Code"
+	hdrMsg   = "Goswoole-Msg"
+	hdrTask  = "Goswoole-Task"
+	hdrReply = "Goswoole-Reply"
 )
