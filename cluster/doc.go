@@ -1,0 +1,54 @@
+// Package cluster carries a goswoole server beyond one machine on NATS: sessions, uids,
+// broadcasts, stats and tasks across hosts.
+//
+// A server joins with Join before Start; the node connects in the server's OnStart (to an
+// external NATS, or to a nats-server embedded in the process, with JetStream) and closes in
+// its OnShutdown. A server that does not import this package does not link NATS.
+//
+// What travels where (the prefix is goswoole.<cluster>):
+//
+//	<prefix>.n.<node>.<call>   core NATS request/reply: Send, Close, Exist, ClientInfo on a
+//	                           session of that node
+//	<prefix>.all.<call>        core NATS, every node answers: Broadcast, Stats
+//	<prefix>.hb                heartbeats: who is in the cluster
+//	<prefix>.task              the JetStream work-queue stream GOSWOOLE_<cluster>_TASKS
+//	<prefix>.reply.<node>      task results for the node that sent the tasks
+//	KV goswoole_<cluster>_uid  uid -> session ("node/fd"), for SendToUID
+//
+// Faults. A call to a node that is not running answers ErrSessionNotExist (1005: its
+// sessions are gone with it); a node that does not answer in RequestTimeout, ETIMEDOUT (110);
+// a call before Start or after the shutdown, ENOTCONN (107). With three NATS nodes and
+// Replicas 3, the stream and the bucket survive the loss of one: Task and TaskWait retry the
+// publish while a new leader is elected (PublishTimeout). A task stored is not lost: it is
+// delivered until a handler acknowledges it (at least once: see "Tasks").
+//
+// # Tasks
+//
+// Task and TaskWait publish the task on the cluster's JetStream work-queue stream
+// (GOSWOOLE_<cluster>_TASKS, subject goswoole.<cluster>.task) with the task id as
+// Nats-Msg-Id, so a publish retried after a lost acknowledgement is stored once (within the
+// stream's two-minute duplicate window). Every node with an OnTask handler pulls from one
+// durable consumer ("workers"): a task goes to one node, runs the handler on one of the
+// node's TaskConcurrency goroutines, its result goes to the sender's reply subject
+// (goswoole.<cluster>.reply.<sender>) as a request the sender answers, and only then is the
+// task acknowledged: a result lost on the way (or unconfirmed within RequestTimeout) leaves
+// the task to run again, one whose sender is gone (no responders) is acknowledged. While the handler
+// runs, the node tells JetStream it is in progress every TaskAckWait/2; a node that dies or
+// hangs up mid-task stops doing so, and JetStream delivers the task again, to any node,
+// TaskAckWait after the last word (at most TaskMaxDeliver times).
+//
+// So a handler must tolerate running twice for one task id (at least once): a node killed
+// after the handler's side effects but before the acknowledgement, or a result lost with
+// its node, runs it again elsewhere. Make its effects idempotent by task id (the taskID
+// argument is the same on every delivery). The sender sees one result per id: the first
+// that arrives; later ones are dropped (Counters().ResultsDropped).
+//
+// A handler must also tolerate: running on the node's goroutines, not the server's event
+// loop, alongside the server's callbacks and TaskConcurrency-1 other handlers (share state
+// with a lock; the server's connection methods may be called from any goroutine); a task
+// from any node, sent at any time before (a stored task outlives its sender: its result is
+// then dropped); and the shutdown, which stops taking tasks in OnBeforeShutdown and waits for
+// the running handlers in OnShutdown. A task delivered TaskMaxDeliver times without an
+// acknowledgement (a handler that panics each time) is delivered no more and stays in the
+// stream, where an operator can see it (nats stream view).
+package cluster
