@@ -163,15 +163,23 @@ func (s *Server) SetOptions(opts map[string]any) error {
 }
 
 // Setting returns the settings in force: after Start the resolved values (defaults filled
-// in); before Start what Set and SetOptions gave, with defaults filled in.
+// in); before Start what Set and SetOptions gave, with defaults filled in as Start will fill
+// them (an unset worker_num is 1 in ModeBase and ModeThread, the CPU count in ModeProcess).
 func (s *Server) Setting() Settings {
 	if st := s.state.Load(); st >= stateRunning {
 		return s.eff
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.given.withDefaults()
+	g := s.given
+	if g.WorkerNum == 0 && s.mode != ModeProcess {
+		g.WorkerNum = 1 // as prepare resolves it
+	}
+	return g.withDefaults()
 }
+
+// Mode returns the mode the server was created with (NewServer's mode argument).
+func (s *Server) Mode() Mode { return s.mode }
 
 // On registers cb for the event name (case-insensitive, without the "on" prefix: "receive",
 // "Connect", "WorkerStart"). It replaces an earlier handler; a nil cb removes it. An unknown

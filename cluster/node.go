@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -88,7 +87,7 @@ func Join(s *swoole.Server, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := oneProcess(s, s.Setting(), false); err != nil {
+	if err := oneProcess(s, s.Setting()); err != nil {
 		return nil, err
 	}
 	if _, dup := joined.LoadOrStore(s, true); dup {
@@ -115,52 +114,10 @@ func Join(s *swoole.Server, cfg Config) (*Node, error) {
 // joined holds the servers that joined (until their node closes): a second Join is refused.
 var joined sync.Map
 
-// serverMode reads the server's mode. The root package has no accessor for it yet (a
-// Server.Mode() would replace this); the field is read, never written.
-func serverMode(s *swoole.Server) (swoole.Mode, bool) {
-	v := reflect.ValueOf(s).Elem()
-	core := v.FieldByName("serverCore")
-	if !core.IsValid() || core.Kind() != reflect.Pointer || core.IsNil() {
-		return 0, false
-	}
-	m := core.Elem().FieldByName("mode")
-	if !m.IsValid() || m.Kind() != reflect.Int {
-		return 0, false
-	}
-	return swoole.Mode(m.Int()), true
-}
-
-// givenWorkerNum reads the worker_num Set gave (0: unset). Before Start, Setting() fills an
-// unset worker_num with the CPU count, which ModeBase resolves to 1 at Start: the value given
-// is what tells. A root accessor would replace this too.
-func givenWorkerNum(s *swoole.Server) int {
-	core := reflect.ValueOf(s).Elem().FieldByName("serverCore")
-	if !core.IsValid() || core.Kind() != reflect.Pointer || core.IsNil() {
-		return -1
-	}
-	w := core.Elem().FieldByName("given").FieldByName("WorkerNum")
-	if !w.IsValid() || w.Kind() != reflect.Int {
-		return -1
-	}
-	return int(w.Int())
-}
-
-// oneProcess refuses a server whose connections may live in several processes. started:
-// st is the resolved settings (OnStart).
-func oneProcess(s *swoole.Server, st swoole.Settings, started bool) error {
-	mode, ok := serverMode(s)
-	if !ok {
-		return errorf(swoole.ErrOperationNotSupport, "Join: cannot tell the server's mode")
-	}
-	if mode == swoole.ModeBase && !started {
-		st.WorkerNum = givenWorkerNum(s)
-		if st.WorkerNum == 0 {
-			st.WorkerNum = 1
-		}
-		if st.WorkerNum < 0 {
-			return errorf(swoole.ErrOperationNotSupport, "Join: cannot tell the server's worker_num")
-		}
-	}
+// oneProcess refuses a server whose connections may live in several processes; st is its
+// settings (before Start, Setting() resolves worker_num as Start will).
+func oneProcess(s *swoole.Server, st swoole.Settings) error {
+	mode := s.Mode()
 	switch mode {
 	case swoole.ModeThread:
 		return nil
@@ -285,7 +242,7 @@ func (n *Node) waitReady(call string, deadline time.Time) error {
 func (n *Node) start(h *swoole.Server) {
 	err := n.connect()
 	if err == nil {
-		err = oneProcess(n.s, h.Setting(), true)
+		err = oneProcess(n.s, h.Setting())
 	}
 	if err == nil {
 		err = n.subscribe()
