@@ -1,6 +1,6 @@
 package swoole_test
 
-// dispatch_mode 7 (stream) in ModeProcess (Swoole's dispatch_mode_7.phpt).
+// dispatch_mode 7 (stream) in ModeProcess and ModeThread (Swoole's dispatch_mode_7.phpt).
 
 import (
 	"fmt"
@@ -13,7 +13,11 @@ import (
 // answered whole, a busy worker does not hold other connections back (an idle worker takes
 // their packets), and every connection is served.
 func TestDispatchStream(t *testing.T) {
-	ms := mpStart(t, mpEnvMode+"=process", mpEnvDispatch+"=7")
+	forReactorModes(t, testDispatchStream)
+}
+
+func testDispatchStream(t *testing.T, mode string) {
+	ms := mpModeStart(t, mode, mpEnvDispatch+"=7")
 	c := ms.dial()
 	// An 8-24 KiB request line written 2 KiB at a time.
 	body := strings.Repeat("A", 8192*3)

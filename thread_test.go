@@ -505,3 +505,35 @@ func TestThreadMaxQueuedBytes(t *testing.T) {
 	}
 	waitFor(t, 4*ioTimeout, "every byte handled", func() bool { return got.Load() == total })
 }
+
+// TestThreadTaskMaxRequest: a task-worker loop is replaced after task_max_request tasks; the
+// tasks queued behind it are run by its replacement.
+func TestThreadTaskMaxRequest(t *testing.T) {
+	s := newThreadServer(t, map[string]any{"worker_num": 1, "task_worker_num": 1, "task_max_request": 3})
+	life := watchLifecycle(s)
+	s.OnTask(func(h *swoole.Server, id, _ int, data []byte) any { return data })
+	results := make(chan string, 16)
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		for i := range 7 {
+			r, err := h.TaskWait(strconv.Itoa(i), 10*time.Second, 0)
+			results <- fmt.Sprintf("%s %v", r, err)
+		}
+	})
+	r := start(t, s)
+	c := r.dial(t)
+	if _, err := c.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 7 {
+		select {
+		case got := <-results:
+			if got != strconv.Itoa(i)+" <nil>" {
+				t.Fatalf("task %d: %q", i, got)
+			}
+		case <-time.After(ioTimeout):
+			t.Fatalf("task %d: no result", i)
+		}
+	}
+	// 7 tasks at 3 per loop: the task worker (id 1) started 3 times (2 replacements).
+	waitFor(t, ioTimeout, "the task worker's replacements", func() bool { starts, _, _ := life.count(1); return starts == 3 })
+}
