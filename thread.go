@@ -504,7 +504,7 @@ func (tl *threadLoop) handle(w *worker, ev *threadEvent) bool {
 			w.slot.Status.Store(WorkerIdle)
 		}
 	case tevTask:
-		tl.runTask(w, ev.task) // thread_task.go
+		tl.runTask(w, ev.task)    // thread_task.go
 		return tl.countRequest(w) // task_max_request
 	case tevFinish:
 		tl.finished(w, ev.task)
