@@ -303,6 +303,7 @@ func TestThreadLoopsReplaced(t *testing.T) {
 
 func TestThreadTasks(t *testing.T) {
 	s := newThreadServer(t, threadLines(1, map[string]any{"task_worker_num": 2}))
+	release := make(chan struct{}) // a "hold" task waits for it (the timeout case)
 	finished := make(chan string, 16)
 	s.OnFinish(func(h *swoole.Server, taskID int, data []byte) {
 		finished <- fmt.Sprintf("%d %s worker=%d", taskID, data, h.GetWorkerID())
@@ -317,9 +318,9 @@ func TestThreadTasks(t *testing.T) {
 			first := h.Finish("one")
 			second := h.Finish("two")
 			return fmt.Sprintf("%d", mpCode(first)*10000+mpCode(second)) // dropped: finished already
-		case strings.HasPrefix(d, "sleep"):
-			time.Sleep(50 * time.Millisecond)
-			return "slept"
+		case d == "hold":
+			<-release
+			return "held"
 		default:
 			return "re:" + d + " from " + strconv.Itoa(src)
 		}
@@ -350,10 +351,10 @@ func TestThreadTasks(t *testing.T) {
 			out, err := h.TaskWaitMulti([]any{"x", "y", "nil", "z"}, 10*time.Second)
 			res <- fmt.Sprintf("multi %q %v", out, err)
 		case "co":
-			out, err := h.TaskCo([]any{"sleep", "sleep", "p"}, 10*time.Second)
+			out, err := h.TaskCo([]any{"hold", "hold", "p"}, 10*time.Second)
 			res <- fmt.Sprintf("co %q %v", out, err)
 		case "timeout":
-			_, err := h.TaskWait("sleep", time.Millisecond, 0)
+			_, err := h.TaskWait("hold", time.Millisecond, 0)
 			res <- fmt.Sprintf("timeout %d", mpCode(err))
 		case "panic":
 			// The waiter learns at once that the task is lost, not after its timeout.
@@ -363,6 +364,9 @@ func TestThreadTasks(t *testing.T) {
 		}
 	})
 	r := start(t, s)
+	var releaseOnce sync.Once
+	unhold := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unhold) // before the server's shutdown: a failed test leaves no task held
 	c := r.dial(t)
 	want := []struct{ cmd, want string }{
 		{"task", "task 0 <nil>"},
@@ -371,12 +375,15 @@ func TestThreadTasks(t *testing.T) {
 		{"nil", "nil " + strconv.Itoa(swoole.ErrWrongOperation)},
 		{"twice", "twice one <nil>"},
 		{"multi", `multi ["re:x from 0" "re:y from 0" "" "re:z from 0"] <nil>`},
-		{"co", `co ["slept" "slept" "re:p from 0"] <nil>`},
 		{"timeout", "timeout " + strconv.Itoa(swoole.ErrTaskTimeout)},
+		{"co", `co ["held" "held" "re:p from 0"] <nil>`},
 		{"panic", "panic " + strconv.Itoa(swoole.ErrTaskTimeout) + " true"},
 		{"wait", "wait re:c from 0 <nil>"}, // the replaced task worker serves on
 	}
 	for _, w := range want {
+		if w.cmd == "co" {
+			unhold() // the timed-out "hold" task finishes; the later ones run through
+		}
 		if _, err := c.Write([]byte(w.cmd + "\n")); err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 // oneTimer is a Timers with one deadline (loop clock nanoseconds; 0: none).
 type oneTimer struct {
 	at    int64
-	fired atomic.Int32
+	fired chan struct{}
 }
 
 func (t *oneTimer) Timeout(now int64) int {
@@ -25,7 +25,7 @@ func (t *oneTimer) Timeout(now int64) int {
 func (t *oneTimer) Run(now int64) int {
 	if t.at != 0 && now >= t.at {
 		t.at = 0
-		t.fired.Add(1)
+		close(t.fired)
 		return 1
 	}
 	return 0
@@ -38,7 +38,7 @@ func TestNoPollLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	timers := &oneTimer{}
+	timers := &oneTimer{fired: make(chan struct{})}
 	l.SetTimers(timers)
 	if err := l.AddListener(&Listener{FD: 0}); err == nil {
 		t.Fatal("AddListener on a NoPoll loop: no error")
@@ -47,25 +47,27 @@ func TestNoPollLoop(t *testing.T) {
 	go func() { done <- l.Run() }()
 
 	var ran atomic.Int32
+	all := make(chan struct{})
 	for i := range 1000 {
-		if !l.Post(Task{Fn: func() { ran.Add(1) }}) {
+		if !l.Post(Task{Fn: func() {
+			if ran.Add(1) == 1000 {
+				close(all)
+			}
+		}}) {
 			t.Fatalf("Post %d refused", i)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ran.Load() != 1000 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 1000 posted tasks ran", ran.Load())
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d of 1000 posted tasks ran", ran.Load())
 	}
 	// A timer set from the loop fires while the loop sleeps with nothing posted.
 	l.Post(Task{Fn: func() { timers.at = l.Now() + int64(20*time.Millisecond) }})
-	for timers.fired.Load() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the timer did not fire")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-timers.fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the timer did not fire")
 	}
 	// A nested run inside a task waits for a task posted meanwhile.
 	nested := make(chan bool, 1)
