@@ -181,11 +181,14 @@ func (s *Server) masterWriter(a *os.File, events bool) (*ipc.Writer, error) {
 
 // masterListen puts the listeners in every reactor loop (each watches them with
 // EPOLLEXCLUSIVE: one reactor wakes per connection).
-func (s *Server) masterListen() error {
-	ms := s.mp.master
+func (s *Server) masterListen() error { return s.listenOn(s.mp.master.reactors) }
+
+// listenOn puts every port's listener in each of the reactor loops reactors (a ModeProcess
+// master's, a ModeThread server's).
+func (s *Server) listenOn(reactors []*worker) error {
 	for _, p := range s.ports {
-		for _, w := range ms.reactors {
-			ln := &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: len(ms.reactors) > 1}
+		for _, w := range reactors {
+			ln := &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: len(reactors) > 1}
 			if p.ln == nil {
 				p.ln = ln
 			}
@@ -199,13 +202,16 @@ func (s *Server) masterListen() error {
 }
 
 // runReactors starts the master's loops, each on a goroutine of its own.
-func (s *Server) runReactors() {
-	ms := s.mp.master
+func (s *Server) runReactors() { s.runReactorLoops(s.mp.master.reactors, &s.mp.master.running) }
+
+// runReactorLoops starts reactor loops (a ModeProcess master's, a ModeThread server's), each
+// on a goroutine of its own counted in running, with the idle scan.
+func (s *Server) runReactorLoops(reactors []*worker, running *sync.WaitGroup) {
 	iv := s.idleCheckInterval()
-	for _, w := range ms.reactors {
-		ms.running.Add(1)
+	for _, w := range reactors {
+		running.Add(1)
 		go func() {
-			defer ms.running.Done()
+			defer running.Done()
 			// Not locked to a thread (Swoole's reactors are threads): a locked goroutine
 			// that blocks in epoll_wait costs a thread handoff each time it wakes.
 			// Measured unlocked against locked, 3 s runs in pairs (BENCHMARKS.md, notes):

@@ -166,16 +166,9 @@ func (s *Server) prepareThreads() error {
 		if err := p.listen(); err != nil {
 			return err
 		}
-		for _, w := range th.reactors {
-			ln := &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: len(th.reactors) > 1}
-			if p.ln == nil {
-				p.ln = ln
-			}
-			w.masterLns = append(w.masterLns, ln)
-			if err := w.loop.AddListener(ln); err != nil {
-				return wrapErrno("", err, "cannot watch port %d", p.port)
-			}
-		}
+	}
+	if err := s.listenOn(th.reactors); err != nil {
+		return err
 	}
 	for id := range total {
 		tl := &threadLoop{t: th, id: id, task: id >= s.eff.WorkerNum && id < s.userProcessID(0), proc: s.userProcessIndex(id)}
@@ -217,21 +210,11 @@ func (s *Server) runThreads() error {
 			return
 		}
 	}()
-	for i, w := range th.reactors {
-		if iv := s.idleCheckInterval(); iv > 0 {
-			w.timers.Add(w.loop.Now(), iv, iv, func(int) { w.idleConns(true, false) })
-		}
-		if i == 0 && s.eff.StatsFile != "" {
-			w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
-		}
-		th.reactorsDone.Add(1)
-		go func() {
-			defer th.reactorsDone.Done()
-			if err := w.loop.Run(); err != nil {
-				s.log.Error("swoole: a reactor's event loop failed", "reactor", w.id, "err", err)
-			}
-		}()
+	if s.eff.StatsFile != "" {
+		w := th.reactors[0] // not running yet: its timers may be set from here
+		w.timers.Add(w.loop.Now(), 0, time.Second, func(int) { s.writeStatsFile() })
 	}
+	s.runReactorLoops(th.reactors, &th.reactorsDone) // master.go
 	if s.cb.start != nil {
 		s.cb.start(s)
 	}
