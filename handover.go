@@ -50,11 +50,6 @@ const (
 // variables the new process reads the same way.
 const envUpgrade = "GOSWOOLE_UPGRADE"
 
-// upgrades holds, for each server (its core) that runs Upgrade, the state of the upgrade:
-// set when Upgrade starts a new process, removed if that fails, kept once the listeners are
-// handed over (the server then drains, and a second Upgrade is refused) until Start returns.
-var upgrades sync.Map // *serverCore → *upgradeState
-
 // upgradeState is one server's upgrade.
 type upgradeState struct {
 	handedOver atomic.Bool // the new process serves: this one accepts no more
@@ -113,8 +108,8 @@ func (s *Server) Upgrade() error {
 		return s.fail(newError(ErrOperationNotSupport, "Upgrade: the %s of a server of several processes cannot hand over its listeners: replace the binary and Reload (SIGUSR1), which starts every worker from the file on disk", r.role()))
 	}
 	st := &upgradeState{}
-	if prev, busy := upgrades.LoadOrStore(s.serverCore, st); busy {
-		if prev.(*upgradeState).handedOver.Load() {
+	if !s.upgrade.CompareAndSwap(nil, st) {
+		if prev := s.upgrade.Load(); prev != nil && prev.handedOver.Load() {
 			return s.fail(newError(ErrRefused, "Upgrade: this process handed its listeners over already and drains its connections: upgrade the process that serves now"))
 		}
 		return s.fail(newError(ErrRefused, "Upgrade: an upgrade is in progress"))
@@ -123,11 +118,11 @@ func (s *Server) Upgrade() error {
 	var files []inheritedFile
 	var ferr error
 	if !loops[0].onLoop(func() { files, ferr = s.upgradeFiles() }) {
-		upgrades.Delete(s.serverCore)
+		s.upgrade.Store(nil)
 		return s.fail(newError(ErrRefused, "Upgrade while the server shuts down"))
 	}
 	if ferr != nil {
-		upgrades.Delete(s.serverCore)
+		s.upgrade.Store(nil)
 		return s.fail(ferr)
 	}
 	cmd, ready, err := startSuccessor(files)
@@ -135,11 +130,11 @@ func (s *Server) Upgrade() error {
 		f.f.Close() // the new process holds its copies
 	}
 	if err != nil {
-		upgrades.Delete(s.serverCore)
+		s.upgrade.Store(nil)
 		return s.fail(err)
 	}
 	if err := s.awaitSuccessor(cmd, ready); err != nil {
-		upgrades.Delete(s.serverCore)
+		s.upgrade.Store(nil)
 		return s.fail(err)
 	}
 	st.handedOver.Store(true)
@@ -422,7 +417,7 @@ func (d *drain) finish(open int) {
 }
 
 // forgetUpgrade drops the server's upgrade state when Start returns.
-func (s *Server) forgetUpgrade() { upgrades.Delete(s.serverCore) }
+func (s *Server) forgetUpgrade() { s.upgrade.Store(nil) }
 
 // inheritedAdminListener returns the admin_server listener the process this one replaces
 // passed (Upgrade), when it listens on the address addr names (host:port; port 0 takes any),

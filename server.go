@@ -73,6 +73,10 @@ type serverCore struct {
 	commands map[string]command
 	procs    []*Process   // user processes, by AddProcess index (userproc.go)
 	admin    *adminServer // the admin_server of the process that serves it (admin_server.go)
+	// upgrade is set when Upgrade starts a new process, cleared if that fails, kept once the
+	// listeners are handed over (the server then drains, and a second Upgrade is refused)
+	// until Start returns (handover.go).
+	upgrade atomic.Pointer[upgradeState]
 }
 
 // NewServer creates a server and binds its first port at once, as Swoole's constructor does:
