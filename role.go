@@ -24,6 +24,10 @@ const (
 	roleUserProcess                   // user process (AddProcess)
 )
 
+// selfPID is this process's pid. A Go program never forks without exec, so it cannot change;
+// os.Getpid is a system call, and the master compares a message's sender with it per message.
+var selfPID = os.Getpid()
+
 var roleNames = [...]string{"", "single process", "manager", "master", "event worker", "event worker", "task worker", "user process"}
 
 func (r role) String() string {
@@ -107,7 +111,7 @@ func (r singleRuntime) selfID() int                       { return 0 }
 func (r singleRuntime) workerID() int                     { return 0 }
 func (r singleRuntime) loop(string) (*worker, error)      { return r.s.cur, nil }
 func (r singleRuntime) heartbeat(c bool) ([]int64, error) { return r.s.cur.idleConns(c, true), nil }
-func (r singleRuntime) masterPID() int                    { return os.Getpid() }
+func (r singleRuntime) masterPID() int                    { return selfPID }
 func (r singleRuntime) managerPID() int                   { return 0 }
 func (r singleRuntime) shutdown() error                   { return r.s.shutdownSingle() }
 func (r singleRuntime) asyncPipes() bool                  { return false }
@@ -196,13 +200,13 @@ func (r managerRuntime) heartbeat(bool) ([]int64, error) {
 // masterPID: a ModeBase server of several processes has no master; as in Swoole, it is
 // worker 0's pid (0 while worker 0 is being replaced).
 func (r managerRuntime) masterPID() int  { return int(r.s.table.Worker(0).PID.Load()) }
-func (r managerRuntime) managerPID() int { return os.Getpid() }
+func (r managerRuntime) managerPID() int { return selfPID }
 
 // masterRuntime: the master of a ModeProcess server, which does the manager's work too.
 type masterRuntime struct{ managerRuntime }
 
 func (r masterRuntime) role() role                   { return roleMaster }
-func (r masterRuntime) masterPID() int               { return os.Getpid() }
+func (r masterRuntime) masterPID() int               { return selfPID }
 func (r masterRuntime) loop(string) (*worker, error) { return r.s.mp.master.reactors[0], nil }
 
 // childRuntime: a worker process of a ModeBase server; the other children embed it.

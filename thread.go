@@ -63,6 +63,10 @@ const (
 	tevFn      // fn runs on the loop (Command)
 	tevReplace // the loop is replaced (Reload, Stop): what follows is the next loop's
 	tevExit    // the server shuts down: the loop ends
+
+	// tevHandedOff is not queued: a generation that ends with it started its successor
+	// itself, to drain its timers beside it (retire), so its goroutine ends with it.
+	tevHandedOff
 )
 
 // threadEvent is one entry of a thread loop's queue.
@@ -128,7 +132,6 @@ type threadLoop struct {
 	// The running generation (its loop goroutine only).
 	cur      *worker
 	requests int64
-	how      uint8           // why the generation ends: tevReplace or tevExit
 	started  *sync.WaitGroup // Done once the next generation started (Reload waits on it)
 	inHand   *threadTask     // a task worker: the task OnTask runs
 }
@@ -520,11 +523,50 @@ func (tl *threadLoop) countRequest(w *worker) bool {
 	return true
 }
 
-// retire ends this generation on its loop: OnWorkerStop, its timers dropped.
+// retire ends this generation on its loop: it leaves the queue to the next one; OnWorkerStop
+// runs and the loop ends. A loop that still has timers keeps running them first, calling
+// OnWorkerExit each round so that the user can clear them, until none is left or
+// max_wait_time has passed, as a worker process drains (child.go, exitWorker). With
+// reload_async (the default) its replacement starts at once and runs beside it; without, after
+// it.
 func (tl *threadLoop) retire(w *worker, how uint8) {
-	tl.how = how
+	s := w.s
+	w.thrEnd = how
 	tl.detach()
-	w.slot.Status.Store(WorkerExit)
+	if tl.proc >= 0 || w.timers.Len() == 0 {
+		tl.finishRetire(w, true)
+		return
+	}
+	owner := true // it still owns the worker's slot: no successor runs yet
+	if how == tevReplace && *s.eff.ReloadAsync {
+		w.thrEnd, owner = tevHandedOff, false
+		tl.t.loopsDone.Add(1)
+		go tl.serve()
+	}
+	deadline := w.loop.Now() + int64(s.eff.MaxWaitTime)
+	var round func(int)
+	round = func(int) {
+		if w.timers.Len() > 0 && s.cb.workerExit != nil {
+			s.cb.workerExit(s, tl.id)
+		}
+		if w.timers.Len() == 0 || w.loop.Now() >= deadline {
+			if n := w.timers.Len(); n > 0 {
+				s.log.Warn("swoole: the worker loop's timers still run after max_wait_time: it stops anyway", "worker", tl.id, "timers", n, "code", ErrServerWorkerExitTimeout)
+			}
+			tl.finishRetire(w, owner)
+			return
+		}
+		w.timers.Add(w.loop.Now(), workerExitRound, 0, round)
+	}
+	round(0)
+}
+
+// finishRetire runs OnWorkerStop and ends generation w's loop; owner: no successor runs yet,
+// so the worker's slot is still w's to mark.
+func (tl *threadLoop) finishRetire(w *worker, owner bool) {
+	if owner {
+		w.slot.Status.Store(WorkerExit)
+	}
 	if cb := w.s.cb.workerStop; cb != nil && tl.proc < 0 {
 		cb(w.s, tl.id)
 	}
@@ -535,7 +577,10 @@ func (tl *threadLoop) retire(w *worker, how uint8) {
 // serve runs the loop's generations until the server shuts down.
 func (tl *threadLoop) serve() {
 	defer tl.t.loopsDone.Done()
-	for tl.generation() != tevExit {
+	for {
+		if how := tl.generation(); how == tevExit || how == tevHandedOff {
+			return
+		}
 	}
 }
 
@@ -559,10 +604,16 @@ func (tl *threadLoop) generation() (how uint8) {
 	w.loop = loop
 	loop.SetTimers(&w.timers)
 	defer loop.Close()
-	tl.cur, tl.requests, tl.how = w, 0, tevExit
+	tl.cur, tl.requests, w.thrEnd = w, 0, tevExit
 	defer func() {
 		r := recover()
 		if r == nil {
+			return
+		}
+		if w.thrEnd == tevHandedOff {
+			// It panicked while draining its timers beside its successor: only it ends.
+			s.log.Error("swoole: a callback panicked while a replaced worker loop drained its timers", "worker", tl.id, "panic", r, "stack", string(debug.Stack()), "code", ErrServerWorkerTerminated)
+			how = tevHandedOff
 			return
 		}
 		how = tevReplace
@@ -601,7 +652,7 @@ func (tl *threadLoop) generation() (how uint8) {
 	if err := loop.Run(); err != nil {
 		s.log.Error("swoole: a worker loop failed", "worker", tl.id, "err", err)
 	}
-	return tl.how
+	return w.thrEnd
 }
 
 // threadEvents: a ModeThread reactor passes the events to the worker loops.

@@ -1,7 +1,6 @@
 package swoole
 
 import (
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -181,8 +180,8 @@ func (r threadRuntime) finish(data any) error {
 	return r.t.tasks.finish(r.s, r.tl, data)
 }
 
-func (r threadRuntime) masterPID() int  { return os.Getpid() }
-func (r threadRuntime) managerPID() int { return os.Getpid() }
+func (r threadRuntime) masterPID() int  { return selfPID }
+func (r threadRuntime) managerPID() int { return selfPID }
 
 // runQueuedCommands takes the commands (tevFn) out of tl's queue, leaving the rest in order,
 // and runs them with handle h.

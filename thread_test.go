@@ -544,3 +544,125 @@ func TestThreadTaskMaxRequest(t *testing.T) {
 	// 7 tasks at 3 per loop: the task worker (id 1) started 3 times (2 replacements).
 	waitFor(t, ioTimeout, "the task worker's replacements", func() bool { starts, _, _ := life.count(1); return starts == 3 })
 }
+
+// TestThreadWorkerExit: a replaced or stopping worker loop that still has timers keeps
+// running them, calling OnWorkerExit each round until the user clears them; then
+// OnWorkerStop. With reload_async its replacement serves meanwhile; without, it starts after.
+func TestThreadWorkerExit(t *testing.T) {
+	for _, async := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reload_async=%v", async), func(t *testing.T) {
+			s := newThreadServer(t, threadLines(2, map[string]any{"reload_async": async, "max_wait_time": 60}))
+			var (
+				mu      sync.Mutex
+				log     = map[int][]string{} // by worker id: start, exit (once per generation), stop
+				ticks   = map[int]int{}      // timer id by worker id, of the generation that set it
+				exits   = map[int]int{}      // OnWorkerExit calls by worker id
+				exited  = map[*swoole.Server]bool{}
+				release = make(chan struct{})
+				once    sync.Once
+			)
+			// A failed check must not leave the loops draining for max_wait_time.
+			releaseAll := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(releaseAll)
+			s.OnWorkerStart(func(h *swoole.Server, id int) {
+				tid, err := h.Tick(10, func(int) {})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("Tick in OnWorkerStart: %v", err)
+				}
+				log[id] = append(log[id], "start")
+				ticks[id] = tid
+			})
+			s.OnWorkerExit(func(h *swoole.Server, id int) {
+				mu.Lock()
+				exits[id]++
+				if !exited[h] { // once per generation: each has a handle of its own
+					exited[h] = true
+					log[id] = append(log[id], "exit")
+				}
+				mu.Unlock()
+				select {
+				case <-release:
+					// Each generation clears its own timer: the handle's timers are its loop's.
+					for tid := 1; tid < 100; tid++ {
+						h.ClearTimer(tid)
+					}
+				default:
+				}
+			})
+			s.OnWorkerStop(func(h *swoole.Server, id int) {
+				mu.Lock()
+				log[id] = append(log[id], "stop")
+				mu.Unlock()
+			})
+			s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) { _ = h.Send(fd, data) })
+			r := start(t, s)
+			snapshot := func(id int) ([]string, int) {
+				mu.Lock()
+				defer mu.Unlock()
+				return append([]string(nil), log[id]...), exits[id]
+			}
+			waitFor(t, startTimeout, "both workers", func() bool {
+				a, _ := snapshot(0)
+				b, _ := snapshot(1)
+				return len(a) == 1 && len(b) == 1
+			})
+			lc := dialLines(t, r)
+			if err := s.Reload(false); err != nil {
+				t.Fatalf("Reload: %v", err)
+			}
+			waitFor(t, startTimeout, "OnWorkerExit in both old loops", func() bool {
+				_, a := snapshot(0)
+				_, b := snapshot(1)
+				return a > 1 && b > 1 // more than one round: the timers keep the loops draining
+			})
+			if async {
+				if got := lc.do("while draining"); got != "while draining" {
+					t.Fatalf("echo while the old loops drain: %q", got)
+				}
+			}
+			for id := range 2 {
+				got, _ := snapshot(id)
+				want := "start exit"
+				if async {
+					want = "start exit start" // the replacement runs beside the draining loop
+				}
+				if strings.Join(got, " ") != want {
+					t.Fatalf("worker %d before the timers are cleared: %q, want %q", id, got, want)
+				}
+			}
+			releaseAll()
+			waitFor(t, startTimeout, "the old loops to stop and the new ones to start", func() bool {
+				a, _ := snapshot(0)
+				b, _ := snapshot(1)
+				return len(a) == 4 && len(b) == 4
+			})
+			for id := range 2 {
+				got, _ := snapshot(id)
+				want := "start exit stop start"
+				if async {
+					want = "start exit start stop"
+				}
+				if strings.Join(got, " ") != want {
+					t.Fatalf("worker %d after the reload: %q, want %q", id, got, want)
+				}
+			}
+			if got := lc.do("after"); got != "after" {
+				t.Fatalf("echo after the reload: %q", got)
+			}
+			// Shutdown: the new loops' timers are cleared by OnWorkerExit too, then they stop.
+			if err := s.Shutdown(); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.wait(startTimeout); err != nil {
+				t.Fatal(err)
+			}
+			for id := range 2 {
+				if got, _ := snapshot(id); strings.Join(got[4:], " ") != "exit stop" {
+					t.Fatalf("worker %d at shutdown: %q, want exit then stop", id, got[4:])
+				}
+			}
+		})
+	}
+}

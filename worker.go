@@ -41,6 +41,7 @@ type worker struct {
 	held          []int           // workers whose pipe is held during this burst
 	heldMark      []bool          // by worker id: in held
 	thrOut        [][]threadEvent // a ModeThread reactor: the events held for each loop during a round (thread.go)
+	thrEnd        uint8           // a ModeThread worker loop: why its generation ends (tevReplace, tevExit, tevHandedOff)
 }
 
 // conn is a connection held by this process.
