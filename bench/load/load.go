@@ -30,6 +30,13 @@ type Config struct {
 	Warmup   time.Duration
 	Messages int
 
+	// Rate, when above 0, paces each connection (Depth 1 only) to this many messages a second
+	// on a fixed schedule, the connections' schedules spread over one interval: an open-loop
+	// client, whose latency counts from when a message was due, so a server that falls behind
+	// is charged for the backlog (no coordinated omission). 0: each message is sent as soon as
+	// the previous echo is back (closed loop).
+	Rate float64
+
 	// Verify compares every echo with what was sent (costs a little CPU).
 	Verify bool
 	// Framed makes each message a frame of a 4-byte big-endian length header (Size-4) and
@@ -122,6 +129,8 @@ func (c *Config) defaults() error {
 		return errors.New("load: no address")
 	case c.Conns < 0 || c.Size < 0 || c.Depth < 0:
 		return errors.New("load: conns, size and depth must be positive")
+	case c.Rate < 0 || c.Rate > 0 && c.Depth != 1:
+		return errors.New("load: a rate must be positive, and needs depth 1")
 	case (c.Duration > 0) == (c.Messages > 0):
 		return errors.New("load: give exactly one of Duration and Messages")
 	case c.Duration < 0 || c.Warmup < 0 || c.Messages < 0:
@@ -234,6 +243,10 @@ func (cl *Client) Run(ctx context.Context) (*Result, error) {
 		}
 		l := workers[i]
 		l.cfg, l.w, l.counted, l.quota, l.ctx = &cfg, w, counted, quota, ctx
+		if cfg.Rate > 0 {
+			iv := time.Duration(float64(time.Second) / cfg.Rate)
+			l.interval, l.due = iv, now.Add(iv*time.Duration(i)/time.Duration(len(conns)))
+		}
 		wg.Go(func() {
 			if err := l.run(); err != nil {
 				errs <- fmt.Errorf("load: connection %d: %w", i+1, err)
@@ -330,6 +343,9 @@ type connLoad struct {
 	in   []byte      // the read buffer: echoes are counted as their bytes arrive
 	sent []time.Time // send times of the messages in flight, a ring of Depth
 
+	interval time.Duration // Config.Rate: the time between two messages' due times
+	due      time.Time     // Config.Rate: when the next message is due
+
 	msgs  uint64 // in the window
 	total uint64 // all
 	hist  Histogram
@@ -376,6 +392,18 @@ func (l *connLoad) run() error {
 		return nil
 	}
 	send := func(now time.Time, k int) error {
+		if l.interval > 0 { // paced, depth 1: wait for the message's due time
+			if d := l.due.Sub(now); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-l.ctx.Done():
+					t.Stop()
+					return nil
+				}
+				now = time.Now()
+			}
+		}
 		if k = allowed(now, k); k <= 0 {
 			return nil
 		}
@@ -394,6 +422,10 @@ func (l *connLoad) run() error {
 		for range k {
 			sent[(head+inFlight)%depth] = now
 			inFlight++
+		}
+		if l.interval > 0 {
+			sent[head] = l.due // latency counts from when it was due (it is 1 in flight)
+			l.due = l.due.Add(l.interval)
 		}
 		sentTotal += k
 		return nil

@@ -96,11 +96,32 @@ func TestConfigErrors(t *testing.T) {
 		{name: "neither bound", cfg: Config{Addr: "127.0.0.1:1"}},
 		{name: "both bounds", cfg: Config{Addr: "127.0.0.1:1", Messages: 1, Duration: time.Second}},
 		{name: "negative conns", cfg: Config{Addr: "127.0.0.1:1", Messages: 1, Conns: -1}},
+		{name: "negative rate", cfg: Config{Addr: "127.0.0.1:1", Messages: 1, Rate: -1}},
+		{name: "rate with depth", cfg: Config{Addr: "127.0.0.1:1", Messages: 1, Rate: 10, Depth: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Run(context.Background(), tc.cfg); err == nil {
 				t.Error("no error")
 			}
 		})
+	}
+}
+
+// TestRatePaces: a paced run never sends ahead of its schedule, and a counted one still
+// completes its messages.
+func TestRatePaces(t *testing.T) {
+	addr := echoServer(t)
+	const conns, rate = 4, 200.0
+	start := time.Now()
+	res, err := Run(context.Background(), Config{Addr: addr, Conns: conns, Messages: 40, Rate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Msgs != 40 {
+		t.Fatalf("%d messages, want 40", res.Msgs)
+	}
+	// 10 per connection at 200/s: the last is due 9 intervals (45 ms) after the first.
+	if took, least := time.Since(start), 9*time.Second/time.Duration(rate); took < least {
+		t.Fatalf("40 messages at %v/s on %d connections took %v, less than the schedule's %v", rate, conns, took, least)
 	}
 }

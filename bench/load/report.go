@@ -3,12 +3,13 @@ package load
 // Report is one run of cmd/load as JSON (its -json output, and what cmd/matrix reads back).
 // Each mode fills its own fields.
 type Report struct {
-	Mode   string `json:"mode"` // echo, idle or connect
-	Conns  int    `json:"conns"`
-	Size   int    `json:"size"`
-	Depth  int    `json:"depth,omitempty"`
-	TLS    bool   `json:"tls,omitempty"`    // connections over TLS (-tls)
-	Resume bool   `json:"resume,omitempty"` // ... with a client session cache (-resume)
+	Mode   string  `json:"mode"` // echo, idle or connect
+	Conns  int     `json:"conns"`
+	Size   int     `json:"size"`
+	Depth  int     `json:"depth,omitempty"`
+	Rate   float64 `json:"rate,omitempty"`   // echo: messages a second per connection (-rate), 0: closed loop
+	TLS    bool    `json:"tls,omitempty"`    // connections over TLS (-tls)
+	Resume bool    `json:"resume,omitempty"` // ... with a client session cache (-resume)
 
 	// echo and connect
 	Seconds  float64 `json:"seconds,omitempty"` // the measured window

@@ -56,6 +56,7 @@ func main() {
 	depth := flag.Int("depth", 1, "echo: messages in flight per connection")
 	duration := flag.Duration("duration", 5*time.Second, "echo, connect: measured time")
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "echo, connect: unmeasured time before -duration")
+	rate := flag.Float64("rate", 0, "echo: messages a second per connection on a fixed schedule (depth 1; latency from when each was due); 0: as fast as the echoes come back")
 	verify := flag.Bool("verify", false, "echo: check every echo against what was sent")
 	settle := flag.Duration("settle", time.Second, "idle: wait after connecting before measuring")
 	hold := flag.Duration("hold", 0, "idle: keep the connections open this long after measuring")
@@ -121,7 +122,7 @@ func main() {
 		if *size < 1 {
 			bad("echo: -size must be positive")
 		}
-		rep.Depth = *depth
+		rep.Depth, rep.Rate = *depth, *rate
 		var attack chan *load.AttackStats
 		actx, stopAttack := context.WithCancel(ctx)
 		if *slow > 0 || *badRate > 0 {
@@ -132,7 +133,7 @@ func main() {
 			}()
 		}
 		res, err := load.Run(ctx, load.Config{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth,
-			Duration: *duration, Warmup: *warmup, Verify: *verify, Framed: *framed, Probe: probe, TLS: tlsConf})
+			Duration: *duration, Warmup: *warmup, Rate: *rate, Verify: *verify, Framed: *framed, Probe: probe, TLS: tlsConf})
 		if probe != nil {
 			rep.RSSAfter, _ = probe.RSS() // the server's memory at the end (under the attack)
 		}
