@@ -92,8 +92,9 @@ func (s *Server) Reload(onlyTaskWorkers bool) error {
 	return s.run.reload(onlyTaskWorkers)
 }
 
-// Stop stops the worker workerID (-1 = this worker); waitEvent lets it finish its events
-// first. The manager then starts a new one.
+// Stop stops the worker or task worker workerID (-1 = this worker; task workers' ids follow
+// the workers', as in Swoole); waitEvent lets it finish its events first. The manager then
+// starts a new one (ModeThread: a fresh loop takes its queue).
 //
 // Stop needs a manager to restart the worker: a single-process ModeBase server has none, so
 // Stop returns ErrOperationNotSupport (507) there; use Shutdown to stop the server.
@@ -105,8 +106,9 @@ func (s *Server) Stop(workerID int, waitEvent bool) error {
 	if err := s.running("Stop"); err != nil {
 		return err
 	}
-	if workerID != -1 && (workerID < 0 || workerID >= s.eff.WorkerNum) {
-		return s.fail(newError(ErrInvalidParams, "Stop: no worker %d: ids are 0 to %d, or -1 for this worker", workerID, s.eff.WorkerNum-1))
+	// Workers and task workers, as Swoole's kill_worker; user processes are not stopped so.
+	if n := s.eff.WorkerNum + s.eff.TaskWorkerNum; workerID != -1 && (workerID < 0 || workerID >= n) {
+		return s.fail(newError(ErrInvalidParams, "Stop: no worker %d: ids are 0 to %d (workers, then task workers), or -1 for this worker", workerID, n-1))
 	}
 	return s.run.stop(workerID, waitEvent)
 }

@@ -33,6 +33,7 @@ package swoole_test
 //	pid <id>                            → "pid <GetWorkerPID(id)> <status> <code>"
 //	finish                              → Finish in a worker: "finish <code>"
 //	reloadtask                          → Reload(true): "reloadtask <code>"
+//	stop <id>                           → Stop(id, false): "stop <code>"
 
 import (
 	"bytes"
@@ -229,6 +230,9 @@ func taskTestServer() int {
 			reply("cmdtask %d %s", mpCode(err), res)
 		case "reloadtask":
 			reply("reloadtask %d", mpCode(s.Reload(true)))
+		case "stop":
+			id, _ := strconv.Atoi(arg)
+			reply("stop %d", mpCode(s.Stop(id, false)))
 		default:
 			reply("unknown %q", cmd)
 		}

@@ -292,3 +292,29 @@ func TestTaskEnableCoroutine(t *testing.T) {
 		t.Fatalf("without task_enable_coroutine: %q, want the first task alone", f)
 	}
 }
+
+// TestTaskWorkerStopped: Stop with a task worker's id (they follow the workers' ids, as in
+// Swoole's kill_worker) replaces that task worker, asked from a worker, in both process
+// modes; tasks go on, and an id past the task workers is refused.
+func TestTaskWorkerStopped(t *testing.T) {
+	for _, mode := range []string{"base", "process"} {
+		t.Run(mode, func(t *testing.T) {
+			env := []string{mpEnvWorkers + "=1", taskEnvTasks + "=2"}
+			if mode == "process" {
+				env = append(env, mpEnvMode+"=process")
+			}
+			ms := taskStart(t, env...)
+			c := ms.dial()
+			ms.eventually("task worker 2 started", func() bool { return len(taskWorkerPIDs(ms, 2)) == 1 })
+			old := taskWorkerPIDs(ms, 2)[0]
+			taskWantFields(t, "stop 2", c.do("stop 2"), "stop", "0")
+			ms.eventually("task worker 2 replaced", func() bool { return len(taskWorkerPIDs(ms, 2)) == 2 })
+			if !mpGoneWithin(old, mpTimeout) {
+				t.Fatalf("the stopped task worker %d still exists", old)
+			}
+			// Task worker 1 (TaskWait's index) is id 2.
+			taskWantFields(t, "a task to the new one", c.do("tw 5000 1 echo again"), "tw", "0", "r:again")
+			taskWantFields(t, "stop 3", c.do("stop 3"), "stop", "505")
+		})
+	}
+}

@@ -666,3 +666,77 @@ func TestThreadWorkerExit(t *testing.T) {
 		})
 	}
 }
+
+// TestThreadSwooleScenarios ports Swoole's own thread-server tests
+// (tests/swoole_thread/server: manager_timer, stop_worker, reload_task_workers_async): a
+// timer set in OnManagerStart ticks; Stop of a worker and of a task worker, asked from a
+// worker, replaces that loop; Reload(true) from a user process replaces the task-worker
+// loops only; every loop started is stopped by the shutdown.
+func TestThreadSwooleScenarios(t *testing.T) {
+	s := newThreadServer(t, threadLines(2, map[string]any{"task_worker_num": 3}))
+	var starts, stops, ticks, reloads atomic.Int32
+	s.OnWorkerStart(func(*swoole.Server, int) { starts.Add(1) })
+	s.OnWorkerStop(func(*swoole.Server, int) { stops.Add(1) })
+	s.OnTask(func(*swoole.Server, int, int, []byte) any { return nil })
+	s.OnAfterReload(func(*swoole.Server) { reloads.Add(1) })
+	s.OnManagerStart(func(h *swoole.Server) {
+		if _, err := h.Tick(20, func(int) { ticks.Add(1) }); err != nil {
+			t.Errorf("Tick in OnManagerStart: %v", err)
+		}
+	})
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		f := strings.Fields(string(data))
+		if len(f) == 2 && f[0] == "stop" {
+			id, _ := strconv.Atoi(f[1])
+			_ = h.Send(fd, []byte(fmt.Sprintf("stop %d: %d\n", id, mpCode(h.Stop(id, false)))))
+			return
+		}
+		_ = h.Send(fd, data)
+	})
+	reloadAsked := make(chan struct{})
+	reloadErr := make(chan error, 1)
+	proc := swoole.NewProcess(func(p *swoole.Process) {
+		select {
+		case <-reloadAsked:
+			reloadErr <- s.Reload(true) // the handle it captured, as Swoole's test uses $serv
+		case <-time.After(2 * startTimeout):
+		}
+	})
+	if _, err := s.AddProcess(proc); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, s)
+	waitFor(t, startTimeout, "5 loops to start", func() bool { return starts.Load() == 5 })
+	waitFor(t, startTimeout, "the manager's timer to tick 5 times", func() bool { return ticks.Load() >= 5 })
+
+	lc := dialLines(t, r)
+	for _, id := range []int{1, 3} { // a worker, then a task worker
+		if got := lc.do(fmt.Sprintf("stop %d", id)); got != fmt.Sprintf("stop %d: 0", id) {
+			t.Fatalf("Stop(%d) from a worker: %q", id, got)
+		}
+	}
+	waitFor(t, startTimeout, "the two stopped loops to start again", func() bool { return starts.Load() == 7 })
+
+	close(reloadAsked)
+	select {
+	case err := <-reloadErr:
+		if err != nil {
+			t.Fatalf("Reload(true) from a user process: %v", err)
+		}
+	case <-time.After(startTimeout):
+		t.Fatal("the user process did not reload")
+	}
+	waitFor(t, startTimeout, "the task workers' reload", func() bool { return reloads.Load() == 1 })
+	if n := starts.Load(); n != 10 { // 5, 2 after the Stops, 3 task workers reloaded
+		t.Fatalf("%d loop starts after Reload(true), want 10", n)
+	}
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wait(startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := starts.Load(), stops.Load(); a != 10 || b != 10 {
+		t.Fatalf("after the shutdown: %d starts, %d stops, want 10 and 10", a, b)
+	}
+}

@@ -1,0 +1,47 @@
+#!/bin/bash
+# attackpair.sh SWOOLEECHO LOAD [ROUNDS] [RATE]
+# The bad-peer cells of RELIABILITY.md ("Bad peers"), quiet and under attack taking turns
+# within each round, in ModeBase (one process) and ModeProcess (2 workers): server pinned to
+# CPU 0 (`swooleecho -length -idle 5`), generator and attackers (one bench/cmd/load process)
+# to CPU 1. 100 good clients send 64-byte frames, one in flight each, for 10 s after 3 s of
+# warm-up; the attack adds 5,000 slowloris connections (a frame one byte a second) and 1,000
+# bad connections a second (half garbage bytes, half a header claiming 64 MiB).
+# RATE (default 100): each good client's messages a second on a fixed schedule (load -rate;
+# latency from when a message was due), so the good clients do not saturate the generator's
+# core and their p99 shows the server's delay rather than the generator's own queue; 0 runs
+# them closed-loop (as fast as the echoes come back), as the first runs did.
+# One line per run: round mode kind rss_kb (the server's VmRSS at the end) warn (WARN lines
+# the server wrote) and load's JSON. A "# round N" line with the load average starts each round.
+# Build: (cd bench && go build -o /tmp/atk/ ./cmd/swooleecho ./cmd/load)
+set -u
+SW=$1 L=$2 R=${3:-2} RATE=${4:-100}
+port=19801
+echo "# $(date -u '+%F %H:%M UTC') attackpair.sh rounds=$R rate=$RATE; $(uptime | sed 's/.*load/load/')"
+for round in $(seq "$R"); do
+  echo "# round $round: $(uptime | sed 's/.*load/load/')"
+  for mode in process base; do
+    for kind in quiet attack; do
+      args=""
+      [ $mode = process ] && args="-mode process -workers 2"
+      port=$((port+1))
+      log=$(mktemp)
+      # shellcheck disable=SC2086
+      taskset -c 0 "$SW" -addr 127.0.0.1:$port -nofile -maxconn 20000 -length -idle 5 $args >"$log" 2>&1 &
+      pid=$!
+      for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+      if [ $mode = process ]; then
+        for i in $(seq 100); do [ "$(pgrep -c -P $pid)" -ge 2 ] && break; sleep 0.05; done
+      fi
+      atk=""
+      [ $kind = attack ] && atk="-slowloris 5000 -badrate 1000"
+      # shellcheck disable=SC2086
+      out=$(taskset -c 1 "$L" -mode echo -addr 127.0.0.1:$port -pid $pid -conns 100 -size 64 -framed -rate "$RATE" -duration 10s -warmup 3s $atk -json 2>&1)
+      rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null)
+      kill $pid 2>/dev/null
+      wait $pid 2>/dev/null
+      echo "$round $mode $kind rss_kb=${rss:-0} warn=$(grep -c WARN "$log") $out"
+      rm -f "$log"
+    done
+  done
+done
+echo "# end: $(uptime | sed 's/.*load/load/')"
