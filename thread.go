@@ -490,6 +490,10 @@ func (tl *threadLoop) handle(w *worker, ev *threadEvent) bool {
 			w.slot.Status.Store(WorkerIdle)
 		}
 	case tevTask:
+		if h.eff.TaskEnableCoroutine {
+			tl.startTask(w, ev.task) // thread_task.go; counted when it ends
+			return false
+		}
 		tl.runTask(w, ev.task)    // thread_task.go
 		return tl.countRequest(w) // task_max_request
 	case tevFinish:
@@ -524,7 +528,8 @@ func (tl *threadLoop) countRequest(w *worker) bool {
 }
 
 // retire ends this generation on its loop: it leaves the queue to the next one; OnWorkerStop
-// runs and the loop ends. A loop that still has timers keeps running them first, calling
+// runs and the loop ends. A loop that still has timers (or, with task_enable_coroutine, tasks
+// in hand) keeps running them first, calling
 // OnWorkerExit each round so that the user can clear them, until none is left or
 // max_wait_time has passed, as a worker process drains (child.go, exitWorker). With
 // reload_async (the default) its replacement starts at once and runs beside it; without, after
@@ -533,7 +538,7 @@ func (tl *threadLoop) retire(w *worker, how uint8) {
 	s := w.s
 	w.thrEnd = how
 	tl.detach()
-	if tl.proc >= 0 || w.timers.Len() == 0 {
+	if tl.proc >= 0 || w.timers.Len() == 0 && w.thrTasks == 0 {
 		tl.finishRetire(w, true)
 		return
 	}
@@ -549,9 +554,9 @@ func (tl *threadLoop) retire(w *worker, how uint8) {
 		if w.timers.Len() > 0 && s.cb.workerExit != nil {
 			s.cb.workerExit(s, tl.id)
 		}
-		if w.timers.Len() == 0 || w.loop.Now() >= deadline {
-			if n := w.timers.Len(); n > 0 {
-				s.log.Warn("swoole: the worker loop's timers still run after max_wait_time: it stops anyway", "worker", tl.id, "timers", n, "code", ErrServerWorkerExitTimeout)
+		if w.timers.Len() == 0 && w.thrTasks == 0 || w.loop.Now() >= deadline {
+			if n, k := w.timers.Len(), w.thrTasks; n > 0 || k > 0 {
+				s.log.Warn("swoole: the worker loop's timers or tasks still run after max_wait_time: it stops anyway", "worker", tl.id, "timers", n, "tasks", k, "code", ErrServerWorkerExitTimeout)
 			}
 			tl.finishRetire(w, owner)
 			return
@@ -604,16 +609,17 @@ func (tl *threadLoop) generation() (how uint8) {
 	w.loop = loop
 	loop.SetTimers(&w.timers)
 	defer loop.Close()
-	tl.cur, tl.requests, w.thrEnd = w, 0, tevExit
+	tl.cur, tl.requests = w, 0
 	defer func() {
 		r := recover()
 		if r == nil {
 			return
 		}
-		if w.thrEnd == tevHandedOff {
-			// It panicked while draining its timers beside its successor: only it ends.
-			s.log.Error("swoole: a callback panicked while a replaced worker loop drained its timers", "worker", tl.id, "panic", r, "stack", string(debug.Stack()), "code", ErrServerWorkerTerminated)
-			how = tevHandedOff
+		if w.thrEnd == tevHandedOff || w.thrEnd == tevExit {
+			// It panicked while draining its timers, beside its successor or at the
+			// shutdown: only it ends.
+			s.log.Error("swoole: a callback panicked while a retiring worker loop drained its timers", "worker", tl.id, "panic", r, "stack", string(debug.Stack()), "code", ErrServerWorkerTerminated)
+			how = w.thrEnd
 			return
 		}
 		how = tevReplace
@@ -651,6 +657,9 @@ func (tl *threadLoop) generation() (how uint8) {
 	tl.attach(loop)
 	if err := loop.Run(); err != nil {
 		s.log.Error("swoole: a worker loop failed", "worker", tl.id, "err", err)
+	}
+	if w.thrEnd == 0 {
+		return tevExit // the loop ended without retiring: it failed
 	}
 	return w.thrEnd
 }

@@ -15,6 +15,9 @@ type threadRuntime struct {
 	s  *Server
 	t  *threads
 	tl *threadLoop
+	// task is the task this handle's OnTask runs, with task_enable_coroutine (each such
+	// OnTask gets a handle of its own, so that Finish knows its task); nil otherwise.
+	task *threadTask
 }
 
 func (r threadRuntime) role() role {
@@ -176,6 +179,9 @@ func (r threadRuntime) sendsTasks(call string) error {
 func (r threadRuntime) finish(data any) error {
 	if r.tl == nil || !r.tl.task {
 		return notTaskWorker{r.s}.finish(data)
+	}
+	if r.task != nil {
+		return r.t.tasks.result(r.s, r.task, data)
 	}
 	return r.t.tasks.finish(r.s, r.tl, data)
 }

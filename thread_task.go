@@ -1,8 +1,11 @@
 package swoole
 
 import (
+	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/goswoole/swoole/internal/reactor"
 )
 
 // Tasks in ModeThread: a task is a value handed from the sender to a task-worker loop's
@@ -134,6 +137,59 @@ func (tl *threadLoop) runTask(w *worker, task *threadTask) {
 		return
 	}
 	tl.t.tasks.answer(task, nil, newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", task.id))
+}
+
+// startTask runs OnTask for task on a goroutine of its own (task_enable_coroutine: several
+// at once per task worker), with a handle of its own whose Finish answers this task. Its
+// end is counted on the loop (task_max_request, the worker's status). A panic answers the
+// task (its waiter fails at once with 2003) and is raised again on the loop, which logs it and
+// is replaced, as after a panic in any callback.
+func (tl *threadLoop) startTask(w *worker, task *threadTask) {
+	h := w.s
+	ctr := h.table.Counters()
+	ctr.TaskQueueNum.Add(-1)
+	ctr.TaskQueueBytes.Add(-int64(len(task.data)))
+	src := -1
+	if task.src != nil {
+		src = task.src.id
+	}
+	w.thrTasks++
+	w.slot.Status.Store(WorkerBusy)
+	w.slot.RequestCount.Add(1)
+	th := &Server{serverCore: h.serverCore, cur: w}
+	th.run = threadRuntime{s: th, t: tl.t, tl: tl, task: task}
+	go func() {
+		var out any
+		defer func() {
+			r := recover()
+			switch {
+			case r != nil:
+				h.log.Error("swoole: OnTask panicked", "worker", tl.id, "task", task.id, "panic", r, "stack", string(debug.Stack()), "code", ErrServerWorkerTerminated)
+				if !task.finished.Load() {
+					tl.t.tasks.answer(task, nil, newError(ErrTaskTimeout, "task %d is lost: the OnTask of task worker %d panicked, so no result will come: send it again if it must run", task.id, tl.id))
+				}
+			case task.finished.Load():
+			case out != nil:
+				_ = tl.t.tasks.result(th, task, out)
+			default:
+				tl.t.tasks.answer(task, nil, newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", task.id))
+			}
+			w.loop.Post(reactor.Task{Fn: func() {
+				w.thrTasks--
+				running := w.thrEnd == 0 // not retiring: the worker's slot is still its own
+				if w.thrTasks == 0 && running {
+					w.slot.Status.Store(WorkerIdle)
+				}
+				if r != nil {
+					panic(r) // the loop's generation ends as after a panic in its own callback
+				}
+				if running {
+					tl.countRequest(w) // task_max_request
+				}
+			}})
+		}()
+		out = h.cb.task(th, int(task.id), src, task.data)
+	}()
 }
 
 // finish is Finish on task worker tl's handle h.

@@ -740,3 +740,87 @@ func TestThreadSwooleScenarios(t *testing.T) {
 		t.Fatalf("after the shutdown: %d starts, %d stops, want 10 and 10", a, b)
 	}
 }
+
+// TestThreadTaskCoroutine: with task_enable_coroutine one task-worker loop runs several
+// OnTask at once, each on a handle of its own whose Finish answers its own task; a panicking
+// OnTask fails its waiter at once (2003), the loop is replaced (OnWorkerError), and a reload
+// waits for the tasks in hand.
+func TestThreadTaskCoroutine(t *testing.T) {
+	s := newThreadServer(t, threadLines(1, map[string]any{"task_worker_num": 1, "task_enable_coroutine": true}))
+	life := watchLifecycle(s)
+	var inHand, paired atomic.Int32
+	release := make(chan struct{})
+	s.OnTask(func(h *swoole.Server, taskID, src int, data []byte) any {
+		inHand.Add(1)
+		defer inHand.Add(-1)
+		switch op, arg, _ := strings.Cut(string(data), " "); op {
+		case "pair": // returns only once its pair's other task has started too
+			want := (paired.Add(1) + 1) / 2 * 2
+			deadline := time.Now().Add(startTimeout)
+			for paired.Load() < want && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if paired.Load() < want {
+				return "alone " + arg
+			}
+			if arg == "finish" {
+				if err := h.Finish("finished " + arg); err != nil {
+					return "Finish: " + err.Error()
+				}
+				return nil
+			}
+			return "together " + arg
+		case "hold":
+			<-release
+			return "held"
+		case "panic":
+			panic("OnTask's bug")
+		}
+		return nil
+	})
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		var reply string
+		switch line := strings.TrimSpace(string(data)); line {
+		case "pair":
+			res, err := h.TaskWaitMulti([]any{"pair finish", "pair return"}, 2*startTimeout)
+			reply = fmt.Sprintf("%d %q", mpCode(err), res)
+		case "panic":
+			_, err := h.TaskWait("panic", 2*startTimeout, 0)
+			reply = fmt.Sprintf("panic %d", mpCode(err))
+		case "hold":
+			_, err := h.Task("hold", 0)
+			reply = fmt.Sprintf("hold %d", mpCode(err))
+		}
+		_ = h.Send(fd, []byte(reply+"\n"))
+	})
+	r := start(t, s)
+	lc := dialLines(t, r)
+	if got, want := lc.do("pair"), `0 ["finished finish" "together return"]`; got != want {
+		t.Fatalf("two tasks on one task worker: %q, want %q", got, want)
+	}
+	if got := lc.do("panic"); got != "panic 2003" {
+		t.Fatalf("a panicking OnTask: %q, want its waiter to fail with 2003", got)
+	}
+	waitFor(t, startTimeout, "OnWorkerError and a new task-worker loop", func() bool {
+		starts, _, errs := life.count(1)
+		return errs == 1 && starts == 2
+	})
+	if got := lc.do("pair"); got != `0 ["finished finish" "together return"]` {
+		t.Fatalf("after the panic: %q", got)
+	}
+	// A reload while a task is in hand: the old loop stops once the task returns.
+	if got := lc.do("hold"); got != "hold 0" {
+		t.Fatalf("hold: %q", got)
+	}
+	waitFor(t, startTimeout, "the held task to start", func() bool { return inHand.Load() == 1 })
+	if err := s.Reload(true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, startTimeout, "the new task-worker loop", func() bool { starts, _, _ := life.count(1); return starts == 3 })
+	// The loop that panicked ran no OnWorkerStop; the reloaded one has not yet.
+	if _, stops, _ := life.count(1); stops != 0 {
+		t.Fatalf("the task worker stopped %d times while its task is in hand, want 0", stops)
+	}
+	close(release)
+	waitFor(t, startTimeout, "the old loop to stop after its task", func() bool { _, stops, _ := life.count(1); return stops == 1 })
+}

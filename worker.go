@@ -41,7 +41,8 @@ type worker struct {
 	held          []int           // workers whose pipe is held during this burst
 	heldMark      []bool          // by worker id: in held
 	thrOut        [][]threadEvent // a ModeThread reactor: the events held for each loop during a round (thread.go)
-	thrEnd        uint8           // a ModeThread worker loop: why its generation ends (tevReplace, tevExit, tevHandedOff)
+	thrEnd        uint8           // a ModeThread worker loop: why its generation ends (tevReplace, tevExit, tevHandedOff; 0 while it runs)
+	thrTasks      int             // a ModeThread task-worker loop with task_enable_coroutine: OnTask goroutines running (loop only)
 }
 
 // conn is a connection held by this process.
