@@ -145,6 +145,12 @@ func (s *Server) taskSender(call string) (taskTransport, error) {
 	if err := s.running(call); err != nil {
 		return nil, err
 	}
+	if b := s.taskBackend; b != nil { // task_backend.go
+		if err := s.run.sendsTasks(call); err != nil {
+			return nil, err
+		}
+		return backendSender{s: s, b: b}, nil
+	}
 	ts := s.task
 	if ts == nil {
 		return nil, s.noTaskWorkers(call)
