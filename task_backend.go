@@ -18,7 +18,39 @@ import (
 // that task. Results come back to the sender as with task workers: to its waiter, or to the
 // sending worker's loop (the task's callback, OnFinish).
 
-func init() { taskbackend.Attach = attachTaskBackend }
+func init() {
+	taskbackend.Attach = attachTaskBackend
+	taskbackend.Deliver = deliverMessage
+}
+
+// deliverMessage runs OnPipeMessage on worker dst for a message from another host
+// (taskbackend.Deliver): source -1, as a message from the master.
+func deliverMessage(server any, data []byte, dst int) error {
+	s, ok := server.(*Server)
+	if !ok || s == nil {
+		return newError(ErrInvalidParams, "SendMessage: no server")
+	}
+	if err := s.running("SendMessage"); err != nil {
+		return err
+	}
+	switch total := s.procTotal(); {
+	case s.cb.pipeMessage == nil:
+		return newError(ErrRefused, "SendMessage: no OnPipeMessage handler is registered on this host")
+	case dst < 0 || dst >= total:
+		return newError(ErrRefused, "SendMessage: no worker %d on this host: ids are 0 to %d (workers, task workers, then user processes)", dst, total-1)
+	}
+	if th := s.thr; th != nil {
+		th.loops[dst].push(threadEvent{typ: tevPipe, src: -1, data: data})
+		return nil
+	}
+	if w := s.cur; s.mp == nil && w != nil {
+		if !w.loop.Post(reactor.Task{Fn: func() { busyWhile(w.s, func() { s.cb.pipeMessage(w.s, -1, data) }) }}) {
+			return newError(ErrRefused, "SendMessage: the server is shutting down")
+		}
+		return nil
+	}
+	return newError(ErrOperationNotSupport, "SendMessage from another host: only a one-process server (ModeBase with worker_num 1, or ModeThread) takes them")
+}
 
 // attachTaskBackend makes b the task backend of server (taskbackend.Attach).
 func attachTaskBackend(server any, b taskbackend.Backend) (taskbackend.Runner, error) {

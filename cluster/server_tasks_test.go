@@ -110,6 +110,9 @@ func newTaskHost(t *testing.T, mode swoole.Mode, cfg cluster.Config, withOnTask 
 		fd, _ := strconv.ParseInt(strings.TrimPrefix(f, "done@"+hostOf(f)), 10, 64)
 		_ = h.Send(fd, []byte(fmt.Sprintf("fin %d %s|%s\n", id, f, text)))
 	})
+	s.OnPipeMessage(func(h *swoole.Server, src int, data []byte) {
+		pipeGot <- fmt.Sprintf("%s:%d:%d:%s", name, h.GetWorkerID(), src, data)
+	})
 	if withOnTask {
 		s.OnTask(func(h *swoole.Server, id int, src int, data []byte) any {
 			text := string(data)
@@ -149,6 +152,9 @@ func hostOf(r string) string {
 }
 
 var taskInTask, finishTwice atomic.Int64
+
+// pipeGot gets "<node>:<worker>:<src>:<data>" for each OnPipeMessage of the task hosts.
+var pipeGot = make(chan string, 16)
 
 // TestServerTasksOnCluster: two servers in this process joined through an external
 // nats-server with Tasks = TasksCluster; only B (ModeThread) has an OnTask, so A's tasks
@@ -214,6 +220,40 @@ func TestServerTasksOnCluster(t *testing.T) {
 			t.Fatalf("OnFinish: %q", got)
 		}
 	}
+	// SendMessage to a worker of another host, and of this one.
+	for _, c := range []struct {
+		from   *cluster.Node
+		node   string
+		worker int
+		want   string
+	}{
+		{na, "B", 1, "B:1:-1:"}, {nb, "A", 0, "A:0:-1:"}, {na, "A", 0, "A:0:-1:"}, {nb, "B", 0, "B:0:-1:"},
+	} {
+		msg := fmt.Sprintf("to-%s-%d", c.node, c.worker)
+		if err := c.from.SendMessage([]byte(msg), c.node, c.worker); err != nil {
+			t.Fatalf("SendMessage to %s/%d: %v", c.node, c.worker, err)
+		}
+		select {
+		case got := <-pipeGot:
+			if got != c.want+msg {
+				t.Fatalf("OnPipeMessage: %q, want %q", got, c.want+msg)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no OnPipeMessage for %s within 20 s", msg)
+		}
+	}
+	for _, c := range []struct {
+		node   string
+		worker int
+		want   int
+	}{{"B", 99, swoole.ErrRefused}, {"A", 1, swoole.ErrRefused}, {"Z", 0, swoole.ErrRefused}, {"bad name", 0, swoole.ErrInvalidParams}} {
+		if err := na.SendMessage([]byte("x"), c.node, c.worker); code(err) != c.want {
+			t.Fatalf("SendMessage to %s/%d: %v, want code %d", c.node, c.worker, err, c.want)
+		}
+	}
 	stopB()
 	stopA()
+	if err := na.SendMessage([]byte("x"), "A", 0); code(err) != 107 {
+		t.Fatalf("SendMessage after the shutdown: %v, want 107", err)
+	}
 }

@@ -45,3 +45,9 @@ type Runner interface {
 // returns the runner of its OnTask. The root package sets it in its init; nil means the
 // root package is not linked (it always is where a *swoole.Server exists).
 var Attach func(server any, b Backend) (Runner, error)
+
+// Deliver runs the OnPipeMessage of worker workerID of server (a running *swoole.Server)
+// for a message that comes from outside its processes (another host): on that worker's
+// loop, with srcWorkerID -1. It returns the *swoole.Error SendMessage would (no handler, no
+// such worker, not running). The root package sets it in its init.
+var Deliver func(server any, data []byte, workerID int) error
