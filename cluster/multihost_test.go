@@ -90,7 +90,7 @@ func runHostProcess() int {
 
 // freePorts returns n distinct ports free on 127.0.0.1 now, below the ephemeral range
 // (32768 and up) so that other programs' port-0 listeners do not take them meanwhile.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var out []int
 	var lns []net.Listener
