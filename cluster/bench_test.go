@@ -10,9 +10,10 @@ package cluster_test
 // and p99 per round trip (publish, stored on a quorum, pulled by a host, OnTask, result
 // confirmed). BenchmarkClusterTaskThroughput: TaskWait from 64 goroutines per host, from
 // every host: tasks/s. BenchmarkClusterSend: Node.Send from host 0 to a session of host 1
-// until its client read the line: p50 and p99.
+// until its client read the line: p50 and p99. BenchmarkClusterBroadcast: see there.
 
 import (
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -187,4 +188,62 @@ func BenchmarkClusterSend(b *testing.B) {
 	total := time.Since(began)
 	b.StopTimer()
 	reportLatency(b, lat, total, "sends/s")
+}
+
+// BenchmarkClusterBroadcast: Node.Broadcast from host 1 of three, until every client (1,000
+// per host; GOSWOOLE_BENCH_CONNS per host otherwise: this process holds both ends of each
+// connection, so 10,000 in all exceeds its 20,000 descriptors) read the line: p50 and p99
+// per broadcast.
+func BenchmarkClusterBroadcast(b *testing.B) {
+	hosts := benchHosts(b, 3)
+	per := envInt("GOSWOOLE_BENCH_CONNS", 1000)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for _, h := range hosts {
+		for range per {
+			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(h.s.Ports()[0].Port()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+	}
+	waitFor(b, 30*time.Second, "every connection accepted", func() bool {
+		n := 0
+		for _, h := range hosts {
+			for range h.s.Connections() {
+				n++
+			}
+		}
+		return n == len(conns)
+	})
+	line := []byte("0123456789012345678901234567890123456789012345678901234567890\n")
+	buf := make([]byte, len(line))
+	lat := make([]time.Duration, 0, b.N)
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Minute))
+	}
+	b.ResetTimer()
+	began := time.Now()
+	for range b.N {
+		t0 := time.Now()
+		got, err := hosts[1].node.Broadcast(line)
+		if err != nil || got != len(conns) {
+			b.Fatalf("Broadcast: %d of %d, %v", got, len(conns), err)
+		}
+		for _, c := range conns {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	total := time.Since(began)
+	b.StopTimer()
+	b.ReportMetric(float64(len(conns)), "conns")
+	reportLatency(b, lat, total, "broadcasts/s")
 }
