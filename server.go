@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/goswoole/swoole/internal/conntable"
+	"github.com/goswoole/swoole/internal/taskbackend"
 )
 
 // Server states.
@@ -65,6 +66,8 @@ type serverCore struct {
 	mp      *multi     // set at Start when the server runs as several processes (manager.go)
 	task    *taskState // set at Start when task_worker_num > 0 (task.go)
 	thr     *threads   // set at Start in ModeThread (thread.go)
+	// taskBackend, set before Start (task_backend.go), carries the task API's tasks.
+	taskBackend taskbackend.Backend
 
 	timerLoop *worker       // the timers of a ModeBase manager or a user process (timers.go)
 	timerDone chan struct{} // closed when timerLoop's Run returned

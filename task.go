@@ -145,6 +145,12 @@ func (s *Server) taskSender(call string) (taskTransport, error) {
 	if err := s.running(call); err != nil {
 		return nil, err
 	}
+	if b := s.taskBackend; b != nil { // task_backend.go
+		if err := s.run.sendsTasks(call); err != nil {
+			return nil, err
+		}
+		return backendSender{s: s, b: b}, nil
+	}
 	ts := s.task
 	if ts == nil {
 		return nil, s.noTaskWorkers(call)
@@ -184,6 +190,10 @@ func (s *Server) noTaskWorkers(call string) error {
 // ErrServerNoIdleWorker (9007) and sends nothing.
 // Errors: 503 for a dstWorkerID out of range, 507 in a task worker or without task workers,
 // 505 for a payload the codec cannot encode, 9007 as above.
+//
+// A server joined to a cluster with the cluster task backend (package cluster,
+// Config.Tasks = TasksCluster) sends this task and those of TaskWithCallback, TaskWait,
+// TaskWaitMulti and TaskCo to the cluster instead: see that package, "The server's own tasks".
 func (s *Server) Task(data any, dstWorkerID int) (int, error) {
 	ts, err := s.taskSender("Task")
 	if err != nil {

@@ -51,10 +51,28 @@ type Config struct {
 	// Logger gets the node's warnings and errors, and the embedded nats-server's (its errors
 	// at Info, its warnings and notices at Debug). Default: a text logger on stderr at Warn.
 	Logger *slog.Logger
+	// Tasks chooses where the server's own task API sends its tasks. TasksLocal (the
+	// default): to the server's task workers, as without a cluster (the node's Task and
+	// TaskWait use the cluster). TasksCluster: Task, TaskWithCallback, TaskWait,
+	// TaskWaitMulti and TaskCo put every task on the cluster's stream, the server's OnTask
+	// runs the tasks this host takes, and the results come back to the sending worker's
+	// OnFinish, callback or waiter (see the package notes, "The server's own tasks").
+	Tasks TaskBackend
 	// Heartbeat is how often the node tells the others it is alive; a node unheard of for
 	// three heartbeats leaves the list Broadcast and Stats wait for. Default 1 s.
 	Heartbeat time.Duration
 }
+
+// TaskBackend is where a joined server's own task API (Task, TaskWait, ...) sends tasks.
+type TaskBackend int
+
+const (
+	// TasksLocal keeps the server's task API on its own task workers (the default).
+	TasksLocal TaskBackend = iota
+	// TasksCluster puts the server's tasks on the cluster's JetStream stream: any host
+	// whose server has an OnTask runs them.
+	TasksCluster
+)
 
 // Embedded configures an embedded nats-server.
 type Embedded struct {
@@ -120,6 +138,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TaskConcurrency == 0 {
 		c.TaskConcurrency = 4
+	}
+	if c.Tasks != TasksLocal && c.Tasks != TasksCluster {
+		return c, invalid("Config.Tasks %d: give TasksLocal or TasksCluster", c.Tasks)
 	}
 	e := &c.Embedded
 	if c.URL != "" {

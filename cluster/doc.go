@@ -8,10 +8,13 @@
 // What travels where (the prefix is goswoole.<cluster>):
 //
 //	<prefix>.n.<node>.<call>   core NATS request/reply: Send, Close, Exist, ClientInfo on a
-//	                           session of that node
+//	                           session of that node; SendMessage to one of its workers
 //	<prefix>.all.<call>        core NATS, every node answers: Broadcast, Stats
 //	<prefix>.hb                heartbeats: who is in the cluster
-//	<prefix>.task              the JetStream work-queue stream GOSWOOLE_<cluster>_TASKS
+//	<prefix>.task              the JetStream work-queue stream GOSWOOLE_<cluster>_TASKS:
+//	                           the node's tasks (Node.Task), consumer "workers"
+//	<prefix>.stask             the same stream: the server's own tasks (Config.Tasks =
+//	                           TasksCluster), consumer "server"
 //	<prefix>.reply.<node>      task results for the node that sent the tasks
 //	KV goswoole_<cluster>_uid  uid -> session ("node/fd"), for SendToUID
 //
@@ -51,4 +54,40 @@
 // the running handlers in OnShutdown. A task delivered TaskMaxDeliver times without an
 // acknowledgement (a handler that panics each time) is delivered no more and stays in the
 // stream, where an operator can see it (nats stream view).
+//
+// # The server's own tasks
+//
+// With Config.Tasks = TasksCluster, the server's own task API goes through the cluster:
+// Task, TaskWithCallback, TaskWait, TaskWaitMulti and TaskCo publish each task on the stream
+// (subject goswoole.<cluster>.stask, consumer "server"), every host whose server has an
+// OnTask takes them, and the result comes back to the sending worker: TaskWait and its kin
+// get it as with task workers; OnFinish and a TaskWithCallback callback run on the sending
+// worker's loop. A host without OnTask only sends. The delivery rules are those of "Tasks"
+// above (at least once, acknowledged after the sender confirmed the result, redelivered
+// TaskAckWait after a host died, the sender sees one result per task).
+//
+// What differs from task workers: OnTask runs on the node's goroutines (TaskConcurrency at
+// once), not on a task-worker loop, alongside the server's callbacks, with a handle of its
+// own: its Finish answers that task (once; a second Finish, or one after OnTask returned, is
+// 509), its Task and kin are refused (507, as in a task worker), the rest of the handle is
+// the server's (connection methods, timers). taskID is the sender's task id (counted per
+// sending process, from 0), srcWorkerID the sending worker's id: on another host the pair
+// is not unique, and a task may run twice (redelivery), so OnTask must tolerate both. The
+// task worker index of Task and TaskWait must be -1 (any host); another is refused with
+// ErrRefused (503). TaskWait's timeout is ErrTaskTimeout (2003), a task whose OnTask
+// returned nil and did not call Finish gives ErrWrongOperation (509), a publish that
+// fails gives the codes of Node.Task (ETIMEDOUT, ENOTCONN, 2001). A task whose OnTask
+// panics is not "lost" at once (2003) as with task workers: it is delivered again, up to
+// TaskMaxDeliver times, and its waiter times out if none succeeds. Task and its kin block
+// the caller until the stream stored the task (on the loop too: up to PublishTimeout
+// while a NATS node is lost); TaskWait on the loop with enable_coroutine serves the loop's
+// other events meanwhile, as with task workers. The server's local task workers (ModeThread
+// with task_worker_num) get no task from the API while the backend is the cluster.
+//
+// # Messages
+//
+// Node.SendMessage(msg, node, workerID) runs the OnPipeMessage of a worker of any node
+// (this one too), on that worker's loop, with srcWorkerID -1. It is answered once the host
+// queued the message (at most once: a host that dies first loses it); a node not running, a
+// worker id it does not have or no OnPipeMessage there is ErrRefused (503).
 package cluster

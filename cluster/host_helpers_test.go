@@ -13,6 +13,8 @@ package cluster_test
 //	stats                   stats <node,node,...> <code>
 //	task <text>             task <result> | task err <code>
 //	tasks <n> <conc> <ms>   progress (at half), then tasks ok=<n> bad=<n> fail=<n> <first error>
+//	                        (every other task through the server's own TaskWait, the rest
+//	                        through the node's: the host joins with TasksCluster)
 //	send <session> <text>   send ok | send err <code>       (the session gets "msg <text>")
 //	exist <session>         exist true | exist false
 //	info <session>          info uid=<uid> | info err <code>
@@ -115,7 +117,7 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 			total, _ := strconv.Atoi(f[0])
 			conc, _ := strconv.Atoi(f[1])
 			ms, _ := strconv.Atoi(f[2])
-			go runTasks(node, total, conc, time.Duration(ms)*time.Millisecond, reply)
+			go runTasks(h, node, total, conc, time.Duration(ms)*time.Millisecond, reply)
 		case "send", "exist", "info", "kick":
 			target, text, _ := strings.Cut(arg, " ")
 			sess, err := cluster.ParseSession(target)
@@ -154,6 +156,8 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 			reply("err unknown %q", cmd)
 		}
 	})
+	s.OnTask(func(_ *swoole.Server, _ int, _ int, data []byte) any { return append([]byte("done:"), data...) })
+	cfg.Tasks = cluster.TasksCluster
 	node, err = cluster.Join(s, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -174,8 +178,9 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 	return s, node, nil
 }
 
-// runTasks sends total tasks with TaskWait from conc goroutines and reports how they went.
-func runTasks(node *cluster.Node, total, conc int, timeout time.Duration, reply func(string, ...any)) {
+// runTasks sends total tasks with TaskWait from conc goroutines, every other one with the
+// server's TaskWait on handle h, and reports how they went.
+func runTasks(h *swoole.Server, node *cluster.Node, total, conc int, timeout time.Duration, reply func(string, ...any)) {
 	var next, ok, bad, fail atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -190,7 +195,13 @@ func runTasks(node *cluster.Node, total, conc int, timeout time.Duration, reply 
 					return
 				}
 				data := fmt.Sprintf("%s-%d", node.Name(), i)
-				r, err := node.TaskWait([]byte(data), timeout)
+				var r []byte
+				var err error
+				if i%2 == 0 {
+					r, err = h.TaskWait([]byte(data), timeout, -1)
+				} else {
+					r, err = node.TaskWait([]byte(data), timeout)
+				}
 				switch {
 				case err != nil:
 					fail.Add(1)

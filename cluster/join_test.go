@@ -64,6 +64,7 @@ func TestJoinBadConfig(t *testing.T) {
 		{Cluster: "c", Node: "a.b"},
 		{Cluster: "c", Node: "a", URL: "nats://x:4222", Embedded: cluster.Embedded{Port: 5}},
 		{Cluster: "c", Node: "a", RequestTimeout: -1},
+		{Cluster: "c", Node: "a", Tasks: 7},
 	} {
 		if _, err := cluster.Join(s, cfg); code(err) != swoole.ErrInvalidParams {
 			t.Errorf("Join(%+v): %v, want code 505", cfg, err)

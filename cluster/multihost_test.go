@@ -90,7 +90,7 @@ func runHostProcess() int {
 
 // freePorts returns n distinct ports free on 127.0.0.1 now, below the ephemeral range
 // (32768 and up) so that other programs' port-0 listeners do not take them meanwhile.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var out []int
 	var lns []net.Listener
@@ -287,7 +287,7 @@ func TestThreeHosts(t *testing.T) {
 	}
 
 	// A broadcast from B reaches every client of the three hosts.
-	const perHost = 100
+	perHost := envInt("GOSWOOLE_CLUSTER_CLIENTS", 334) // per host: 1,002 clients in all
 	var clients []*client
 	for _, h := range []*host{a, b, c} {
 		for range perHost {
@@ -310,7 +310,7 @@ func TestThreeHosts(t *testing.T) {
 	t.Logf("broadcast from B reached %d connections", reached)
 
 	// Tasks from every host; C (a goswoole host and a NATS node) is SIGKILLed in the middle.
-	const tasks = 700 // per host
+	tasks := envInt("GOSWOOLE_CLUSTER_TASKS", 3334) // per host: 10,002 in all
 	began = time.Now()
 	for _, name := range []string{"A", "B", "C"} {
 		ctl[name].send(fmt.Sprintf("tasks %d 16 60000", tasks))
@@ -402,4 +402,12 @@ func TestThreeHosts(t *testing.T) {
 			t.Errorf("host %s did not exit within 30 s of SIGTERM", h.name)
 		}
 	}
+}
+
+// envInt is the environment variable name as a positive number, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/goswoole/swoole"
+	"github.com/goswoole/swoole/internal/taskbackend"
 )
 
 // Node is a server's membership of a cluster: Join returns it, the server's start connects
@@ -45,8 +47,11 @@ type Node struct {
 	pending  map[string]*pendingTask
 	onTask   func(taskID string, data []byte) []byte
 	onFinish func(taskID string, result []byte)
-	err      error // why the start failed
-	cons     jetstream.ConsumeContext
+	err      error                               // why the start failed
+	cons     map[string]jetstream.ConsumeContext // by durable name: "workers", "server"
+	runner   taskbackend.Runner                  // the server's OnTask (Config.Tasks = TasksCluster), or nil
+	boot     string                              // this run of the node: in the ids of the server's tasks
+	sem      chan struct{}                       // TaskConcurrency handlers at once, both kinds of task
 
 	ready    chan struct{} // closed once the stream, the bucket and the consumer exist
 	stop     chan struct{} // closed at shutdown
@@ -103,6 +108,17 @@ func Join(s *swoole.Server, cfg Config) (*Node, error) {
 		ready:   make(chan struct{}),
 		stop:    make(chan struct{}),
 		unbinds: make(chan binding, 4096),
+		cons:    map[string]jetstream.ConsumeContext{},
+		boot:    nuid.Next(),
+		sem:     make(chan struct{}, c.TaskConcurrency),
+	}
+	if c.Tasks == TasksCluster {
+		r, err := taskbackend.Attach(s, serverTasks{n})
+		if err != nil {
+			joined.Delete(s)
+			return nil, err
+		}
+		n.runner = r
 	}
 	if err := n.wrap(); err != nil {
 		joined.Delete(s)
@@ -314,7 +330,19 @@ func (n *Node) setup() {
 		err := n.setupOnce()
 		if err == nil {
 			close(n.ready)
-			n.keepConsuming()
+			n.mu.Lock()
+			var kinds []taskKind
+			for _, k := range n.taskKinds() {
+				if n.cons[k.durable] != nil {
+					kinds = append(kinds, k)
+				}
+			}
+			n.mu.Unlock()
+			var wg sync.WaitGroup
+			for _, k := range kinds {
+				wg.Go(func() { n.keepConsuming(k) })
+			}
+			wg.Wait()
 			return
 		}
 		if attempt == 20 {
@@ -342,7 +370,7 @@ func (n *Node) setupOnce() error {
 	st, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        n.streamName(),
 		Description: "goswoole cluster tasks",
-		Subjects:    []string{n.pre + ".task"},
+		Subjects:    []string{n.pre + ".task", n.pre + ".stask"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    c.Replicas,
@@ -363,20 +391,28 @@ func (n *Node) setupOnce() error {
 	}
 	n.mu.Lock()
 	n.kv, n.stream = kv, st
-	handler := n.onTask
+	kinds := n.taskKinds()
 	n.mu.Unlock()
-	if handler == nil {
-		return nil
+	for _, k := range kinds {
+		n.mu.Lock()
+		started := n.cons[k.durable] != nil
+		n.mu.Unlock()
+		if started {
+			continue // an earlier attempt started it
+		}
+		if err := n.consume(ctx, st, k); err != nil {
+			return fmt.Errorf("task consumer %s: %w", k.durable, err)
+		}
 	}
-	return n.consume(ctx, st)
+	return nil
 }
 
 // keepConsuming starts the task consumer again when it ends on its own (the consumer was
 // deleted, or the server refused a pull), until the node leaves.
-func (n *Node) keepConsuming() {
+func (n *Node) keepConsuming(k taskKind) {
 	for {
 		n.mu.Lock()
-		cc, st := n.cons, n.stream
+		cc, st := n.cons[k.durable], n.stream
 		n.mu.Unlock()
 		if cc == nil {
 			return // no handler, or leaving
@@ -386,10 +422,10 @@ func (n *Node) keepConsuming() {
 			return
 		case <-cc.Closed():
 		}
-		n.log.Warn("swoole: cluster: the task consumer ended; starting it again")
+		n.log.Warn("swoole: cluster: the task consumer ended; starting it again", "consumer", k.durable)
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-			err := n.consume(ctx, st)
+			err := n.consume(ctx, st, k)
 			cancel()
 			if err == nil {
 				break
@@ -439,12 +475,12 @@ func (n *Node) leave() {
 	n.quitOnce.Do(func() { close(n.quit) })
 	n.mu.Lock()
 	cons, nc := n.cons, n.nc
-	n.cons = nil
+	n.cons = map[string]jetstream.ConsumeContext{}
 	n.leaving = true
 	n.mu.Unlock()
-	if cons != nil {
-		cons.Stop()
-		<-cons.Closed()
+	for _, cc := range cons {
+		cc.Stop()
+		<-cc.Closed()
 	}
 	if nc != nil {
 		m := nats.NewMsg(n.pre + ".hb")
@@ -512,4 +548,9 @@ const (
 	hdrMsg   = "Goswoole-Msg"
 	hdrTask  = "Goswoole-Task"
 	hdrReply = "Goswoole-Reply"
+	// The server's own tasks (TasksCluster).
+	hdrID       = "Goswoole-Task-Id"   // the sender's task id (OnTask's taskID)
+	hdrSrc      = "Goswoole-Src"       // the sending worker (OnTask's srcWorkerID)
+	hdrOneWay   = "Goswoole-One-Way"   // "1": the sender takes no result (Finish refused)
+	hdrNoResult = "Goswoole-No-Result" // on a result: OnTask gave none
 )

@@ -46,6 +46,8 @@ const (
 	callExist = "exist"
 	callInfo  = "info"
 	callPing  = "ping"
+	// callMessage is SendMessage to a worker of the node (message.go).
+	callMessage = "msg"
 )
 
 // Send sends data to the session's connection, on this host or another. The other host's
@@ -151,6 +153,10 @@ func (n *Node) serveCall(m *nats.Msg) {
 	call := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	if call == callPing {
 		n.answer(m, []byte(n.cfg.Node), nil)
+		return
+	}
+	if call == callMessage {
+		n.serveMessage(m) // message.go
 		return
 	}
 	fd, err := strconv.ParseInt(m.Header.Get(hdrFD), 10, 64)

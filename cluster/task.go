@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -12,11 +13,13 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/goswoole/swoole"
+	"github.com/goswoole/swoole/internal/taskbackend"
 )
 
 // pendingTask is a task whose sender waits for its result.
 type pendingTask struct {
-	ch chan []byte // TaskWait; nil for a Task with OnFinish
+	ch chan []byte                        // TaskWait; nil for a Task with OnFinish
+	fn func(result []byte, noResult bool) // a task of the server's own API (serverTasks)
 	at time.Time
 }
 
@@ -71,7 +74,7 @@ func (n *Node) Task(data []byte) (string, error) {
 		n.pending[id] = &pendingTask{at: time.Now()}
 	}
 	n.mu.Unlock()
-	if err := n.publish("Task", id, data, wantResult, time.Now().Add(n.cfg.PublishTimeout)); err != nil {
+	if err := n.publish("Task", n.taskMsg(".task", id, data, wantResult), id, time.Now().Add(n.cfg.PublishTimeout)); err != nil {
 		n.forget(id)
 		return "", err
 	}
@@ -93,7 +96,7 @@ func (n *Node) TaskWait(data []byte, timeout time.Duration) ([]byte, error) {
 	n.pending[id] = p
 	n.mu.Unlock()
 	defer n.forget(id)
-	if err := n.publish("TaskWait", id, data, true, deadline); err != nil {
+	if err := n.publish("TaskWait", n.taskMsg(".task", id, data, true), id, deadline); err != nil {
 		return nil, err
 	}
 	t := time.NewTimer(time.Until(deadline))
@@ -115,17 +118,23 @@ func (n *Node) forget(id string) {
 	n.mu.Unlock()
 }
 
-// publish stores the task on the stream, retrying until the deadline.
-func (n *Node) publish(call, id string, data []byte, wantResult bool, deadline time.Time) error {
-	if err := n.waitReady(call, deadline); err != nil {
-		return err
-	}
-	m := nats.NewMsg(n.pre + ".task")
+// taskMsg is a task's message on subject n.pre+sub.
+func (n *Node) taskMsg(sub, id string, data []byte, wantResult bool) *nats.Msg {
+	m := nats.NewMsg(n.pre + sub)
 	m.Data = data
 	m.Header.Set(hdrTask, id)
 	if wantResult {
 		m.Header.Set(hdrReply, n.pre+".reply."+n.cfg.Node)
 	}
+	return m
+}
+
+// publish stores the task m (id) on the stream, retrying until the deadline.
+func (n *Node) publish(call string, m *nats.Msg, id string, deadline time.Time) error {
+	if err := n.waitReady(call, deadline); err != nil {
+		return err
+	}
+	data := m.Data
 	for {
 		attempt := time.Now().Add(n.cfg.RequestTimeout)
 		if deadline.Before(attempt) {
@@ -168,6 +177,10 @@ func (n *Node) result(m *nats.Msg) {
 		return
 	}
 	n.counters.received.Add(1)
+	if p.fn != nil {
+		p.fn(m.Data, m.Header.Get(hdrNoResult) != "")
+		return
+	}
 	if p.ch != nil {
 		p.ch <- m.Data
 		return
@@ -199,11 +212,32 @@ func (n *Node) sweep() {
 // while the consumer's leader was being elected.
 const pullExpiry = 2 * time.Second
 
-// consume starts taking tasks from the stream's durable consumer.
-func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
+// taskKind is one kind of task on the stream: the node's own (Node.Task, subject .task,
+// consumer "workers", run by Node.OnTask's handler) or the server's (Server.Task with
+// TasksCluster, subject .stask, consumer "server", run by the server's OnTask).
+type taskKind struct {
+	durable, subject string
+	run              func(n *Node, msg jetstream.Msg) (result []byte, noResult, ok bool)
+}
+
+// taskKinds are the kinds this node takes (n.mu held).
+func (n *Node) taskKinds() []taskKind {
+	var ks []taskKind
+	if n.onTask != nil {
+		ks = append(ks, taskKind{"workers", n.pre + ".task", (*Node).runNodeTask})
+	}
+	if n.runner != nil && n.runner.HasHandler() {
+		ks = append(ks, taskKind{"server", n.pre + ".stask", (*Node).runServerTask})
+	}
+	return ks
+}
+
+// consume starts taking tasks of kind k from the stream's durable consumer.
+func (n *Node) consume(ctx context.Context, st jetstream.Stream, k taskKind) error {
 	c := n.cfg
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       "workers",
+		Durable:       k.durable,
+		FilterSubject: k.subject,
 		Description:   "goswoole cluster task handlers",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.TaskAckWait,
@@ -214,7 +248,7 @@ func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
 	if err != nil {
 		return err
 	}
-	sem := make(chan struct{}, c.TaskConcurrency)
+	sem := n.sem
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		select {
 		case sem <- struct{}{}:
@@ -234,7 +268,7 @@ func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
 		go func() {
 			defer n.tasks.Done()
 			defer func() { <-sem }()
-			n.run(msg)
+			n.run(msg, k)
 		}()
 	}, jetstream.PullMaxMessages(c.TaskConcurrency), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -249,17 +283,14 @@ func (n *Node) consume(ctx context.Context, st jetstream.Stream) error {
 		cc.Stop()
 		return errors.New("the node is leaving")
 	}
-	n.cons = cc
+	n.cons[k.durable] = cc
 	return nil
 }
 
 // run runs the handler on one delivery, publishes the result, acknowledges the task.
-func (n *Node) run(msg jetstream.Msg) {
+func (n *Node) run(msg jetstream.Msg, k taskKind) {
 	h := msg.Headers()
 	id, reply := h.Get(hdrTask), h.Get(hdrReply)
-	n.mu.Lock()
-	handler := n.onTask
-	n.mu.Unlock()
 	done := make(chan struct{})
 	go func() { // in progress while the handler runs
 		t := time.NewTicker(n.cfg.TaskAckWait / 2)
@@ -273,7 +304,7 @@ func (n *Node) run(msg jetstream.Msg) {
 			}
 		}
 	}()
-	result, ok := n.call1(handler, id, msg.Data())
+	result, noResult, ok := k.run(n, msg)
 	close(done)
 	n.counters.handled.Add(1)
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
@@ -290,6 +321,9 @@ func (n *Node) run(msg jetstream.Msg) {
 		r := nats.NewMsg(reply)
 		r.Header.Set(hdrTask, id)
 		r.Header.Set(hdrNode, n.cfg.Node)
+		if noResult {
+			r.Header.Set(hdrNoResult, "1")
+		}
 		r.Data = result
 		_, err := n.nc.RequestMsg(r, n.cfg.RequestTimeout)
 		if err != nil && !errors.Is(err, nats.ErrNoResponders) { // no responders: the sender is gone
@@ -300,13 +334,70 @@ func (n *Node) run(msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
-// call1 runs the handler, recovering a panic.
-func (n *Node) call1(handler func(string, []byte) []byte, id string, data []byte) (result []byte, ok bool) {
+// runNodeTask runs Node.OnTask's handler on a task of Node.Task, recovering a panic.
+func (n *Node) runNodeTask(msg jetstream.Msg) (result []byte, noResult, ok bool) {
+	id := msg.Headers().Get(hdrTask)
+	n.mu.Lock()
+	handler := n.onTask
+	n.mu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
 			n.log.Error("swoole: cluster: a task handler panicked; the task is delivered again", "task", id, "panic", r)
 			ok = false
 		}
 	}()
-	return handler(id, data), true
+	return handler(id, msg.Data()), false, true
+}
+
+// serverTasks is the task backend of a server joined with TasksCluster: its Task,
+// TaskWithCallback, TaskWait, TaskWaitMulti and TaskCo publish here.
+type serverTasks struct{ n *Node }
+
+// Send publishes one task of the server's API; done gets its result (taskbackend.Backend).
+func (b serverTasks) Send(call string, t taskbackend.Task, done func([]byte, bool)) error {
+	n := b.n
+	id := n.cfg.Node + "-" + n.boot + "-" + strconv.FormatInt(t.ID, 10)
+	if done != nil {
+		n.mu.Lock()
+		n.pending[id] = &pendingTask{fn: done, at: time.Now()}
+		n.mu.Unlock()
+	}
+	m := n.taskMsg(".stask", id, t.Data, done != nil)
+	m.Header.Set(hdrSrc, strconv.Itoa(t.Src))
+	m.Header.Set(hdrID, strconv.FormatInt(t.ID, 10))
+	if !t.Reply {
+		m.Header.Set(hdrOneWay, "1")
+	}
+	if err := n.publish(call, m, id, time.Now().Add(n.cfg.PublishTimeout)); err != nil {
+		if done != nil {
+			n.forget(id)
+		}
+		return err
+	}
+	return nil
+}
+
+// runServerTask runs the server's OnTask on a task of the server's API, recovering a
+// panic (the task is delivered again).
+func (n *Node) runServerTask(msg jetstream.Msg) (result []byte, noResult, ok bool) {
+	h := msg.Headers()
+	id := h.Get(hdrTask)
+	tid, err1 := strconv.ParseInt(h.Get(hdrID), 10, 64)
+	src, err2 := strconv.Atoi(h.Get(hdrSrc))
+	if err1 != nil || err2 != nil {
+		n.log.Error("swoole: cluster: a server task without its id or source: dropped", "task", id)
+		return nil, true, true
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			n.log.Error("swoole: cluster: the server's OnTask panicked; the task is delivered again", "task", id, "panic", r)
+			ok = false
+		}
+	}()
+	t := taskbackend.Task{ID: tid, Src: src, Data: msg.Data(), Reply: h.Get(hdrOneWay) == ""}
+	result, noResult, err := n.runner.Run(t)
+	if err != nil {
+		n.log.Error("swoole: cluster: the result of OnTask cannot be encoded: the sender gets none", "task", id, "err", err)
+	}
+	return result, noResult, true
 }
