@@ -16,6 +16,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envRole) != "" {
 		os.Exit(runHostProcess())
 	}
+	if a := os.Getenv(envBroadcastClients); a != "" {
+		os.Exit(runBroadcastClients(a)) // bench_test.go
+	}
 	goleak.VerifyTestMain(m)
 }
 
