@@ -3,7 +3,10 @@
 #
 # Builds the servers (goswoole, in one process, with 2 ModeBase workers and in ModeProcess with 2
 # workers; gnet; netstd), the load generator (cmd/load) and the driver
-# (cmd/matrix) into bench/bin, then runs every cell -r times for every server, each run on a
+# (cmd/matrix) into bench/bin, then runs every cell -r times for every server (and real Swoole,
+# swoole-base and swoole-process, from bench/swoole/echo.php on the extension that
+# bench/swoole/build.sh builds; left out with a message where PHP or the extension is absent;
+# -swoole-so PATH or $SWOOLE_SO name another build), each run on a
 # fresh server process pinned to CPU 0 (taskset -c 0) with the generator on CPU 1:
 #   echo    C = 1, 50, 1000 × S = 64, 4096 at P = 1, and C = 50, S = 64, P = 16
 #   idle    N = 10,000 and the RLIMIT_NOFILE hard limit less 1000 (19,000 at a 20,000 limit)
@@ -16,7 +19,7 @@
 #   -r  repetitions of every cell                  -o  output (default: BENCHMARKS.md at the root)
 #   after --: any cmd/matrix flag, e.g. -only 'echo C=50 ' or -servers goswoole,gnet or -idle 10000
 # A smoke run: bench/matrix.sh -d 1s -w 200ms -r 1 -o /tmp/BENCHMARKS.md
-# The full run (about 25 minutes): bench/matrix.sh -d 5s -r 3
+# The full run (about 35 minutes with the two Swoole rows): bench/matrix.sh -d 5s -r 3
 set -euo pipefail
 
 duration=3s warmup=500ms reps=3 out=
@@ -26,7 +29,7 @@ while getopts "d:w:r:o:h" opt; do
 	w) warmup=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))

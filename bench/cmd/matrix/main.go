@@ -80,32 +80,38 @@ type result struct {
 }
 
 type config struct {
-	bin       string
-	duration  time.Duration
-	warmup    time.Duration
-	reps      int
-	servers   []string
-	idleN     []int
-	only      *regexp.Regexp
-	serverCPU string
-	loadCPU   string
-	pin       bool
-	settle    time.Duration
-	maxConn   int
-	out       string
-	raw       string
-	notes     string
-	cmdline   string
-	maxOthers float64 // a run where others used more of the cores (%) is repeated ...
-	retries   int     // ... up to this many times
+	bin        string
+	duration   time.Duration
+	warmup     time.Duration
+	reps       int
+	servers    []string
+	idleN      []int
+	only       *regexp.Regexp
+	serverCPU  string
+	loadCPU    string
+	pin        bool
+	settle     time.Duration
+	maxConn    int
+	out        string
+	raw        string
+	notes      string
+	cmdline    string
+	maxOthers  float64  // a run where others used more of the cores (%) is repeated ...
+	retries    int      // ... up to this many times
+	php        string   // the php command, for the swoole-* rows
+	swooleSO   string   // Swoole's extension (bench/swoole/build.sh prints its path)
+	swooleEcho string   // bench/swoole/echo.php
+	swooleVer  string   // what php said of Swoole and PHP, for the report
+	skipped    []string // why servers asked for were left out (no PHP, no swoole.so)
 }
 
 // servers maps a server's name to its command and the flags of its own it takes after the
 // common ones (serverArgs).
 var servers = map[string]struct {
-	bin   string
-	extra []string
-	lines int // "listening on" lines it prints once it is up (0: 1); one per process
+	bin    string
+	extra  []string
+	lines  int  // "listening on" lines it prints once it is up (0: 1); one per process
+	swoole bool // real Swoole: php -d extension=SO bench/swoole/echo.php (bin unused)
 }{
 	"goswoole":    {bin: "swooleecho"},
 	"goswoole-2w": {bin: "swooleecho", extra: []string{"-workers", "2"}, lines: 3},
@@ -117,7 +123,15 @@ var servers = map[string]struct {
 	"floor": {bin: "floorecho"},
 	// Not a peer either: the least an io_uring server can do (bench/servers/uring_linux.go).
 	"uring": {bin: "uringecho"},
+	// Real Swoole (bench/swoole/echo.php on the extension bench/swoole/build.sh builds): SWOOLE_BASE
+	// with worker_num 1, one process; SWOOLE_PROCESS with 2 workers (a master with its reactor
+	// thread, a manager and 2 workers; every worker prints its line).
+	"swoole-base":    {swoole: true, extra: []string{"-mode", "base"}},
+	"swoole-process": {swoole: true, extra: []string{"-mode", "process", "-workers", "2"}, lines: 2},
 }
+
+// serverNames is every row the matrix knows, for -servers' messages.
+const serverNames = "goswoole, goswoole-2w, goswoole-proc, gnet, netstd, swoole-base, swoole-process, floor, uring"
 
 func main() {
 	var cfg config
@@ -125,7 +139,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "d", 3*time.Second, "measured time per echo and connect run")
 	flag.DurationVar(&cfg.warmup, "w", 500*time.Millisecond, "unmeasured warmup before each echo and connect run")
 	flag.IntVar(&cfg.reps, "r", 3, "repetitions of every cell (the tables show medians and min–max)")
-	srvList := flag.String("servers", "goswoole,goswoole-2w,goswoole-proc,gnet,netstd", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes; goswoole-proc: ModeProcess, a master and 2 worker processes)")
+	srvList := flag.String("servers", "goswoole,goswoole-2w,goswoole-proc,gnet,netstd,swoole-base,swoole-process", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes; goswoole-proc: ModeProcess, a master and 2 worker processes; swoole-base, swoole-process: real Swoole, SWOOLE_BASE with 1 worker and SWOOLE_PROCESS with 2, left out with a message where PHP or swoole.so is absent; also floor, uring)")
 	idle := flag.String("idle", "10000,max", "idle N values, comma-separated; max: the RLIMIT_NOFILE hard limit less -fd-margin")
 	margin := flag.Int("fd-margin", 1000, "descriptors left for other uses under the hard limit, for idle N=max")
 	only := flag.String("only", "", "run only the cells whose name matches this regexp (e.g. 'echo C=50 ')")
@@ -139,6 +153,9 @@ func main() {
 	flag.StringVar(&cfg.notes, "notes", "", "a markdown file appended to the report as its notes")
 	flag.Float64Var(&cfg.maxOthers, "max-others", 25, "repeat a run during which other processes used more than this % of the cores' time")
 	flag.IntVar(&cfg.retries, "retries", 2, "repeat a noisy run (see -max-others) at most this many times; the last attempt is kept")
+	flag.StringVar(&cfg.php, "php", "php", "the PHP command line interpreter, for the swoole-* rows")
+	flag.StringVar(&cfg.swooleSO, "swoole-so", defaultSwooleSO(), "Swoole's extension for the swoole-* rows (bench/swoole/build.sh builds it and prints the path; default: $SWOOLE_SO, else where build.sh puts it)")
+	flag.StringVar(&cfg.swooleEcho, "swoole-echo", "", "the Swoole echo server script (default: swoole/echo.php beside -bin's directory, i.e. bench/swoole/echo.php)")
 	flag.StringVar(&cfg.cmdline, "cmdline", "", "the command that ran this, for the report (default: this command line)")
 	flag.Parse()
 	if flag.NArg() > 0 || cfg.reps < 1 || cfg.duration <= 0 {
@@ -153,11 +170,18 @@ func main() {
 		check(err)
 		cfg.bin = filepath.Dir(exe)
 	}
+	if cfg.swooleEcho == "" {
+		cfg.swooleEcho = filepath.Join(filepath.Dir(cfg.bin), "swoole", "echo.php")
+	}
 	cfg.servers = strings.Split(*srvList, ",")
 	for _, s := range cfg.servers {
 		if _, ok := servers[s]; !ok {
-			fatalf("unknown server %q: use goswoole, goswoole-2w, goswoole-proc, gnet, netstd", s)
+			fatalf("unknown server %q: use %s", s, serverNames)
 		}
+	}
+	cfg.servers = checkSwoole(&cfg)
+	if len(cfg.servers) == 0 {
+		fatalf("no server left to run")
 	}
 	if *only != "" {
 		var err error
@@ -277,6 +301,80 @@ func serverArgs(cfg config, srv string) []string {
 	return append(a, servers[srv].extra...)
 }
 
+// serverCommand is the program that runs srv and its arguments: a command in cfg.bin, or for
+// the swoole-* rows php with Swoole's extension running bench/swoole/echo.php. Both take the
+// same flags (serverArgs).
+func serverCommand(cfg config, srv string) (string, []string) {
+	if servers[srv].swoole {
+		return cfg.php, append([]string{"-d", "extension=" + cfg.swooleSO, cfg.swooleEcho}, serverArgs(cfg, srv)...)
+	}
+	return filepath.Join(cfg.bin, servers[srv].bin), serverArgs(cfg, srv)
+}
+
+// defaultSwooleSO is where bench/swoole/build.sh puts Swoole's extension, unless $SWOOLE_SO
+// names one.
+func defaultSwooleSO() string {
+	if so := os.Getenv("SWOOLE_SO"); so != "" {
+		return so
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "/tmp"
+	}
+	return filepath.Join(home, ".cache", "goswoole-bench", "swoole-6.2.2", "modules", "swoole.so")
+}
+
+// checkSwoole returns cfg.servers less the swoole-* rows when real Swoole cannot run here (no
+// php, no swoole.so, no echo.php, or php fails to load the extension), saying why on stderr and
+// in cfg.skipped for the report; where it can run, it notes Swoole's and PHP's versions.
+func checkSwoole(cfg *config) []string {
+	var want []string
+	for _, s := range cfg.servers {
+		if servers[s].swoole {
+			want = append(want, s)
+		}
+	}
+	if len(want) == 0 {
+		return cfg.servers
+	}
+	why := swooleMissing(cfg)
+	if why == "" {
+		return cfg.servers
+	}
+	msg := fmt.Sprintf("%s skipped: %s", strings.Join(want, ", "), why)
+	fmt.Fprintf(os.Stderr, "matrix: %s\n", msg)
+	cfg.skipped = append(cfg.skipped, msg)
+	var keep []string
+	for _, s := range cfg.servers {
+		if !servers[s].swoole {
+			keep = append(keep, s)
+		}
+	}
+	return keep
+}
+
+// swooleMissing says why real Swoole cannot run here, or "" where it can (then cfg.swooleVer
+// holds the versions).
+func swooleMissing(cfg *config) string {
+	php, err := exec.LookPath(cfg.php)
+	if err != nil {
+		return fmt.Sprintf("no PHP (%q not found; Debian: apt-get install php8.2-cli, or bench/swoole/build.sh, which installs it)", cfg.php)
+	}
+	if _, err := os.Stat(cfg.swooleSO); err != nil {
+		return fmt.Sprintf("no Swoole extension at %s (build it with bench/swoole/build.sh, or pass -swoole-so or $SWOOLE_SO)", cfg.swooleSO)
+	}
+	if _, err := os.Stat(cfg.swooleEcho); err != nil {
+		return fmt.Sprintf("no echo server script at %s (pass -swoole-echo)", cfg.swooleEcho)
+	}
+	out, err := exec.Command(php, "-d", "extension="+cfg.swooleSO, "-r",
+		`if (!extension_loaded("swoole")) exit(1); echo "Swoole ", SWOOLE_VERSION, ", PHP ", PHP_VERSION;`).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%s does not load %s: %v: %s", php, cfg.swooleSO, err, lastLine(string(out)))
+	}
+	cfg.swooleVer = strings.TrimSpace(string(out))
+	return ""
+}
+
 // loadArgs is the generator's command line for c (after the binary).
 func loadArgs(cfg config, c cell, addr string, pid int) []string {
 	a := []string{"-mode", c.Kind, "-addr", addr, "-pid", strconv.Itoa(pid), "-conns", strconv.Itoa(c.Conns),
@@ -305,7 +403,8 @@ func runOne(cfg config, c cell, srv string, rep int) (r result) {
 	fail := func(err error) result { r.Err = err.Error(); return r }
 
 	var serr bytes.Buffer
-	sc := pinned(context.Background(), cfg, cfg.serverCPU, filepath.Join(cfg.bin, servers[srv].bin), serverArgs(cfg, srv))
+	bin, args := serverCommand(cfg, srv)
+	sc := pinned(context.Background(), cfg, cfg.serverCPU, bin, args)
 	sc.Stderr = &serr
 	stdout, err := sc.StdoutPipe()
 	if err != nil {

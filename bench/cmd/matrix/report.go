@@ -239,6 +239,9 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	p("| | |\n|---|---|\n")
 	p("| CPUs (nproc) | %d |\n| model name | %s |\n| memory | %s |\n| kernel | %s |\n| Go | %s |\n| gnet | %s |\n| RLIMIT_NOFILE | %s |\n",
 		m.nproc, m.model, m.memory, m.kernel, m.goVersion, m.gnet, m.nofile)
+	if cfg.swooleVer != "" {
+		p("| Swoole | %s (`%s`) |\n", cfg.swooleVer, cfg.swooleSO)
+	}
 	p("\n")
 
 	p("## What ran\n\n")
@@ -247,6 +250,15 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	p("- **gnet**: `bench/cmd/gnetecho`, gnet %s with `WithMulticore(true)` as the issue asks; gnet then runs `runtime.NumCPU()` event loops, and NumCPU follows the affinity mask, so pinned to one core it runs **one** loop (GOMAXPROCS 1, as for every server here).\n", m.gnet)
 	p("- **netstd**: `bench/cmd/netecho`, Go's net package, a goroutine per connection with a 64 KiB buffer.\n")
 	p("- **goswoole-proc**: the same with `-mode process -workers 2`: ModeProcess, Swoole's default mode: a master process whose reactor loop(s) accept, read and write every connection (reactor_num defaults to the usable CPUs, here 1 under taskset) and two worker processes that run OnReceive; each message crosses a unix socketpair to a worker and its reply crosses back to the master, which writes it to the socket. All three processes are pinned to the one server core; CPU and memory are summed over them as for goswoole-2w (VmRSS again counts the shared connection table once per process that touched a page; PSS splits it).\n")
+	if slices.Contains(t.servers, "swoole-base") {
+		p("- **swoole-base**: real Swoole (%s), `bench/swoole/echo.php -mode base`: a `Swoole\\Server` in SWOOLE_BASE mode with worker_num 1, one process whose event loop accepts, reads and runs onReceive, which calls `$server->send($fd, $data)`; open_tcp_nodelay on, max_connection `-maxconn`, Swoole's other settings left at their defaults (enable_coroutine on: each onReceive runs in a coroutine).\n", orUnknown(cfg.swooleVer))
+	}
+	if slices.Contains(t.servers, "swoole-process") {
+		p("- **swoole-process**: the same script with `-mode process -workers 2`: SWOOLE_PROCESS, Swoole's default mode, with worker_num 2 and reactor_num 1 (the script's default, as goswoole's: the CPUs of the affinity mask capped at worker_num; Swoole's own default would count the machine's CPUs): a master process whose reactor thread holds the connections, a manager process, and two worker processes running onReceive, each message crossing a unix socketpair to a worker and back. All four processes are pinned to the one server core; CPU and memory are summed over the tree.\n")
+	}
+	for _, sk := range cfg.skipped {
+		p("- Not run: %s.\n", sk)
+	}
 	if slices.Contains(t.servers, "floor") {
 		p("- **floor** (not a peer): `bench/cmd/floorecho`, the least an epoll server can do per message: one locked loop, level-triggered epoll, and for each readable connection one read and one write, with no callbacks, table, counters or queue. It polls as gnet and goswoole do (timeout 0, Gosched, then block). What a server spends above it is its own overhead.\n")
 	}
@@ -275,6 +287,13 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 		ldPrefix = "taskset -c " + cfg.loadCPU + " "
 	}
 	p("%s &   # or gnetecho, netecho: the same flags (each ignores those not its own); goswoole-2w adds -workers 2, goswoole-proc -mode process -workers 2\n", srvCmd)
+	if slices.Contains(t.servers, "swoole-base") || slices.Contains(t.servers, "swoole-process") {
+		sw := "php -d extension=SWOOLE_SO bench/swoole/echo.php " + strings.Join(serverArgs(cfg, "swoole-base"), " ")
+		if cfg.pin {
+			sw = "taskset -c " + cfg.serverCPU + " " + sw
+		}
+		p("%s &   # swoole-base; swoole-process: -mode process -workers 2; SWOOLE_SO: what bench/swoole/build.sh prints\n", sw)
+	}
 	seen := map[string]bool{}
 	for _, c := range t.cells {
 		if seen[c.Kind] {
@@ -361,6 +380,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	if slices.Contains(t.servers, "goswoole") && slices.Contains(t.servers, "gnet") {
 		writeBar(w, t)
 	}
+	writeSwoole(w, t)
 
 	p("<details><summary>Every run</summary>\n\n")
 	p("`others %%`: the share of the two cores' time that other processes used during the run (from /proc/stat, less the server and the generator).\n\n")
@@ -496,4 +516,117 @@ func writeBar(w io.Writer, t *table) {
 		}
 	}
 	p("\n")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "version unknown"
+	}
+	return s
+}
+
+// pair is a ratio the "Beside Swoole" section shows: a's median over b's.
+type pair struct{ a, b, name string }
+
+// swoolePairs are issue 17's ratios: goswoole's ModeProcess against Swoole PROCESS and against
+// goswoole's one-process server, the one-process server against Swoole BASE and against the
+// epoll floor.
+var swoolePairs = []pair{
+	{"goswoole-proc", "swoole-process", "goswoole-proc vs swoole-process"},
+	{"goswoole-proc", "goswoole", "goswoole-proc vs goswoole (one process)"},
+	{"goswoole", "swoole-base", "goswoole vs swoole-base"},
+	{"goswoole", "floor", "goswoole vs floor"},
+}
+
+// writeSwoole writes the echo cells' server CPU per message and msgs/s for the goswoole,
+// Swoole and floor rows side by side, with issue 17's ratios and its bar, when a Swoole row
+// ran.
+func writeSwoole(w io.Writer, t *table) {
+	if !slices.Contains(t.servers, "swoole-base") && !slices.Contains(t.servers, "swoole-process") {
+		return
+	}
+	var cs []cell
+	for _, c := range t.cells {
+		if c.Kind == "echo" {
+			cs = append(cs, c)
+		}
+	}
+	if len(cs) == 0 {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	var rows []string
+	for _, srv := range []string{"goswoole-proc", "swoole-process", "goswoole", "swoole-base", "floor"} {
+		if slices.Contains(t.servers, srv) {
+			rows = append(rows, srv)
+		}
+	}
+	var pairs []pair
+	for _, pr := range swoolePairs {
+		if slices.Contains(t.servers, pr.a) && slices.Contains(t.servers, pr.b) {
+			pairs = append(pairs, pr)
+		}
+	}
+	p("## Beside Swoole\n\n")
+	p("Issue 17's ratios from this run's medians; in brackets, the repetitions (paired, as above) in which the first server did better. ")
+	p("Server CPU per message: below 1 is better; msgs/s: above 1 is better.\n\n")
+	for _, m := range []struct {
+		name  string
+		get   func(load.Report) float64
+		lower bool
+	}{{"server CPU µs/msg", cpuPer, true}, {"msgs/s", perSec, false}} {
+		p("| cell (%s) |", m.name)
+		for _, srv := range rows {
+			p(" %s |", srv)
+		}
+		for _, pr := range pairs {
+			p(" %s |", pr.name)
+		}
+		p("\n|---|%s\n", strings.Repeat("---:|", len(rows)+len(pairs)))
+		for _, c := range cs {
+			p("| %s |", c)
+			for _, srv := range rows {
+				p(" %s |", num(t.stat(c, srv, m.get).med))
+			}
+			for _, pr := range pairs {
+				r := t.ratioOf(c, pr.a, pr.b, m.get)
+				p(" %s (%s) |", fmtRatio(r), fmtWins(t.wins(c, pr.a, pr.b, m.get, m.lower)))
+			}
+			p("\n")
+		}
+		p("\n")
+	}
+	// Issue 17's bar: ModeProcess CPU per message at most 0.6× Swoole PROCESS's at 50 or more
+	// connections and 0.75× at one; at most 1.3× the one-process server's at 50 and 1000, 1.5× at 1.
+	var bar []string
+	for _, c := range cs {
+		lim := 0.6
+		if c.Conns < 50 {
+			lim = 0.75
+		}
+		if r := t.ratioOf(c, "goswoole-proc", "swoole-process", cpuPer); !math.IsNaN(r) {
+			bar = append(bar, fmt.Sprintf("%s: goswoole-proc/swoole-process %.2f, bar ≤ %.2f: %s", c, r, lim, metOrNot(r <= lim)))
+		}
+		lim = 1.3
+		if c.Conns < 50 {
+			lim = 1.5
+		}
+		if r := t.ratioOf(c, "goswoole-proc", "goswoole", cpuPer); !math.IsNaN(r) {
+			bar = append(bar, fmt.Sprintf("%s: goswoole-proc/goswoole %.2f, bar ≤ %.2f: %s", c, r, lim, metOrNot(r <= lim)))
+		}
+	}
+	if len(bar) > 0 {
+		p("Issue 17's bar on server CPU per message (medians of this run):\n\n")
+		for _, b := range bar {
+			p("- %s\n", b)
+		}
+		p("\n")
+	}
+}
+
+func metOrNot(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
 }

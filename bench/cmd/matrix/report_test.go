@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +104,79 @@ func TestReportBar(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(out)
+	}
+}
+
+// TestReportSwoole checks the "Beside Swoole" section: issue 17's ratios, their paired counts
+// and the bar's verdicts, from made-up results.
+func TestReportSwoole(t *testing.T) {
+	cfg := config{duration: time.Second, warmup: time.Second, reps: 3,
+		servers: []string{"goswoole-proc", "swoole-process", "goswoole", "swoole-base", "floor"},
+		only:    regexp.MustCompile(`^echo C=(1|50) S=64 `), serverCPU: "0", loadCPU: "1", pin: true,
+		maxConn: 20000, cmdline: "bench/swoolepair.sh", swooleVer: "Swoole 6.2.2, PHP 8.2.36", swooleSO: "/x/swoole.so"}
+	cpu := map[string]float64{"goswoole-proc": 12, "swoole-process": 10, "goswoole": 6, "swoole-base": 6.5, "floor": 5}
+	var rs []result
+	for _, c := range cells(nil) {
+		if !cfg.only.MatchString(c.String()) {
+			continue
+		}
+		for rep := 1; rep <= 3; rep++ {
+			for _, srv := range cfg.servers {
+				x := cpu[srv] * (1 + float64(rep-2)/100)
+				if c.Conns == 50 && srv == "goswoole-proc" {
+					x = 5.5 // 0.55× Swoole PROCESS: met; 0.92× one process: met
+				}
+				rs = append(rs, result{Cell: c.String(), Server: srv, Rep: rep, Attempt: 1,
+					Report: load.Report{Mode: "echo", PerSec: 1000, CPUPer: x}})
+			}
+		}
+	}
+	var b bytes.Buffer
+	writeReport(&b, cfg, &machine{nproc: 2, started: time.Unix(0, 0)}, rs)
+	out := b.String()
+	for _, want := range []string{
+		"| Swoole | Swoole 6.2.2, PHP 8.2.36 (`/x/swoole.so`) |",
+		"- **swoole-process**: the same script with `-mode process -workers 2`",
+		"taskset -c 0 php -d extension=SWOOLE_SO bench/swoole/echo.php -addr 127.0.0.1:0",
+		"## Beside Swoole",
+		"| cell (server CPU µs/msg) | goswoole-proc | swoole-process | goswoole | swoole-base | floor | goswoole-proc vs swoole-process | goswoole-proc vs goswoole (one process) | goswoole vs swoole-base | goswoole vs floor |",
+		"| echo C=1 S=64 P=1 | 12.0 | 10.0 | 6.00 | 6.50 | 5.00 | 1.20 (0/3) | 2.00 (0/3) | 0.92 (3/3) | 1.20 (0/3) |",
+		"| echo C=50 S=64 P=1 | 5.50 | 10.0 | 6.00 | 6.50 | 5.00 | 0.55 (3/3) | 0.92 (3/3) |",
+		"- echo C=1 S=64 P=1: goswoole-proc/swoole-process 1.20, bar ≤ 0.75: **not met**",
+		"- echo C=50 S=64 P=1: goswoole-proc/swoole-process 0.55, bar ≤ 0.60: met",
+		"- echo C=1 S=64 P=1: goswoole-proc/goswoole 2.00, bar ≤ 1.50: **not met**",
+		"- echo C=50 S=64 P=16: goswoole-proc/goswoole 0.92, bar ≤ 1.30: met",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+	// Without a Swoole row, no such section.
+	cfg.servers = []string{"goswoole", "floor"}
+	b.Reset()
+	writeReport(&b, cfg, &machine{nproc: 2, started: time.Unix(0, 0)}, rs)
+	if strings.Contains(b.String(), "Beside Swoole") {
+		t.Error("a report without Swoole rows has the Beside Swoole section")
+	}
+}
+
+// TestCheckSwooleSkips checks that the swoole-* rows are left out, with the reason, when the
+// extension is absent, and the other rows kept.
+func TestCheckSwooleSkips(t *testing.T) {
+	cfg := config{servers: []string{"goswoole", "swoole-base", "gnet", "swoole-process"}, php: "php",
+		swooleSO: filepath.Join(t.TempDir(), "none.so"), swooleEcho: "../../swoole/echo.php"}
+	got := checkSwoole(&cfg)
+	if strings.Join(got, ",") != "goswoole,gnet" {
+		t.Errorf("servers %v, want goswoole,gnet", got)
+	}
+	if len(cfg.skipped) != 1 || !strings.Contains(cfg.skipped[0], "swoole-base, swoole-process skipped: no") {
+		t.Errorf("skipped %q", cfg.skipped)
+	}
+	cfg = config{servers: []string{"goswoole"}}
+	if got := checkSwoole(&cfg); len(got) != 1 || cfg.skipped != nil {
+		t.Errorf("without Swoole rows: %v, %q", got, cfg.skipped)
 	}
 }
