@@ -5,7 +5,10 @@
 # CPU 0 (`swooleecho -length -idle 5`), generator and attackers (one bench/cmd/load process)
 # to CPU 1. 100 good clients send 64-byte frames, one in flight each, for 10 s after 3 s of
 # warm-up; the attack adds 5,000 slowloris connections (a frame one byte a second) and 1,000
-# bad connections a second (half garbage bytes, half a header claiming 64 MiB).
+# bad connections a second (half garbage bytes, half a header claiming 64 MiB), from a load
+# process of their own at nice 19 on the same core: in the good clients' process (one Go
+# runtime on one core) thousands of attacker goroutines would delay the good ones' reads, which
+# is the generator's latency, not the server's; the attackers' counts show they kept their rate.
 # RATE (default 100): each good client's messages a second on a fixed schedule (load -rate;
 # latency from when a message was due), so the good clients do not saturate the generator's
 # core and their p99 shows the server's delay rather than the generator's own queue; 0 runs
@@ -32,10 +35,20 @@ for round in $(seq "$R"); do
       if [ $mode = process ]; then
         for i in $(seq 100); do [ "$(pgrep -c -P $pid)" -ge 2 ] && break; sleep 0.05; done
       fi
-      atk=""
-      [ $kind = attack ] && atk="-slowloris 5000 -badrate 1000"
-      # shellcheck disable=SC2086
-      out=$(taskset -c 1 "$L" -mode echo -addr 127.0.0.1:$port -pid $pid -conns 100 -size 64 -framed -rate "$RATE" -duration 10s -warmup 3s $atk -json 2>&1)
+      apid="" afile=$(mktemp)
+      if [ $kind = attack ]; then
+        # The attackers: a load process of their own (one paced good connection beside
+        # them), at nice 19 on the generator's core, started first and ended last.
+        nice -n 19 taskset -c 1 "$L" -mode echo -addr 127.0.0.1:$port -conns 1 -size 64 -framed -rate 10 -duration 15s -warmup 0s -slowloris 5000 -badrate 1000 -json >"$afile" 2>&1 &
+        apid=$!
+        sleep 1
+      fi
+      out=$(taskset -c 1 "$L" -mode echo -addr 127.0.0.1:$port -pid $pid -conns 100 -size 64 -framed -rate "$RATE" -duration 10s -warmup 3s -json 2>&1)
+      if [ -n "$apid" ]; then
+        wait $apid
+        out="$out attackers=$(grep -o '"attack":{[^}]*}' "$afile")"
+      fi
+      rm -f "$afile"
       rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null)
       kill $pid 2>/dev/null
       wait $pid 2>/dev/null
