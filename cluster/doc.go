@@ -25,6 +25,36 @@
 // publish while a new leader is elected (PublishTimeout). A task stored is not lost: it is
 // delivered until a handler acknowledges it (at least once: see "Tasks").
 //
+// A stopped node (its process frozen, SIGSTOP, or a host that stops answering while its TCP
+// connections stay open) is not gone: NATS still routes calls to it, and nothing answers.
+// With its embedded NATS node stopped too (TestStoppedHost), on the other nodes:
+//
+//   - Send, Close and ClientInfo on its sessions wait RequestTimeout and answer ETIMEDOUT;
+//     Exist answers false after RequestTimeout. SendToUID of a uid bound there finds the
+//     entry and answers ETIMEDOUT (the entry stays).
+//   - ETIMEDOUT says "no answer", not "not done": the request waits at the stopped node, which
+//     runs it when it resumes: a Send arrives late, a Close closes late, a broadcast reaches
+//     its connections late (uncounted). That holds while NATS keeps its routes to the node
+//     (it drops a route whose pings go unanswered, after a minute or more; what was queued on
+//     it is then lost, and its callers had ETIMEDOUT). Retry a Send only where a duplicate is
+//     harmless.
+//   - Broadcast and Stats wait RequestTimeout for it while it is still heard of (until three
+//     heartbeats are missed) and answer the others' count or figures with ETIMEDOUT naming
+//     it; then they answer without waiting, and without it (nil error: Peers lists who is in).
+//   - Bind, SessionOf, SendToUID, Task, TaskWait and the server's task API go on with the
+//     two other NATS nodes: a stream, bucket or consumer the stopped node led elects another
+//     leader (nats-server takes 4 to 9 s), each try waits at most RequestTimeout, and the
+//     tries go on until PublishTimeout.
+//   - A task it had taken is delivered again TaskAckWait after its last progress report
+//     (after the consumer's election, if it led the consumer), to a running node; tasks sent
+//     meanwhile run on the others. When it resumes, its handlers finish what they held and
+//     the senders drop those results (one result per task).
+//   - When it resumes, it is heard again within a heartbeat, calls on its sessions work, and
+//     its clients' connections are open (those that did not give up meanwhile).
+//
+// Other partitions (nodes that run but cannot reach each other, a NATS cluster split in two)
+// are not tested.
+//
 // # Tasks
 //
 // Task and TaskWait publish the task on the cluster's JetStream work-queue stream

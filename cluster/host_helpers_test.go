@@ -40,7 +40,8 @@ import (
 )
 
 // holdFile, when set, makes the host's task handler keep a task whose data starts "hold:"
-// in hand (it writes the file first): the host dies with it.
+// in hand (it writes the file first) until the file is removed: the host dies, or is
+// stopped, with it.
 var holdFile string
 
 // panicked holds the ids of the "panic-once:" tasks whose handler panicked.
@@ -169,9 +170,15 @@ func newHost(mode swoole.Mode, cfg cluster.Config) (*swoole.Server, *cluster.Nod
 			}
 		}
 		if holdFile != "" && strings.HasPrefix(string(data), "hold:") {
-			// This host keeps the task in hand until it is killed (bounded: 2 minutes).
+			// This host keeps the task in hand until it is killed or the test removes the
+			// file (bounded: 2 minutes).
 			_ = os.WriteFile(holdFile, data, 0o600)
-			time.Sleep(2 * time.Minute)
+			for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); {
+				if _, err := os.Stat(holdFile); err != nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}
 		return append([]byte("done:"), data...)
 	})

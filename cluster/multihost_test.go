@@ -36,6 +36,7 @@ const (
 	envMode    = "GOSWOOLE_CLUSTER_TEST_MODE"    // "thread": ModeThread (default ModeBase)
 	envAckWait = "GOSWOOLE_CLUSTER_TEST_ACKWAIT" // TaskAckWait in ms
 	envHold    = "GOSWOOLE_CLUSTER_TEST_HOLD"    // "1": the handler keeps "hold:" tasks in hand (holdFile: <dir>/<node>.holding)
+	envBeat    = "GOSWOOLE_CLUSTER_TEST_BEAT"    // Heartbeat in ms (default 500)
 )
 
 // runHostProcess is the test binary as a host: it serves until SIGTERM (or is killed).
@@ -47,6 +48,10 @@ func runHostProcess() int {
 		return 2
 	}
 	ack, _ := strconv.Atoi(os.Getenv(envAckWait))
+	beat := 500 * time.Millisecond
+	if ms, err := strconv.Atoi(os.Getenv(envBeat)); err == nil && ms > 0 {
+		beat = time.Duration(ms) * time.Millisecond
+	}
 	if os.Getenv(envHold) == "1" {
 		holdFile = filepath.Join(dir, name+".holding")
 	}
@@ -61,7 +66,7 @@ func runHostProcess() int {
 		TaskAckWait:     time.Duration(ack) * time.Millisecond,
 		TaskConcurrency: 8,
 		RequestTimeout:  3 * time.Second,
-		Heartbeat:       500 * time.Millisecond,
+		Heartbeat:       beat,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "host:", err)
@@ -126,6 +131,11 @@ type host struct {
 // startHosts starts three hosts routed into one NATS cluster and waits until each is ready
 // and knows the two others.
 func startHosts(t *testing.T, names ...string) map[string]*host {
+	return startHostsEnv(t, nil, names...)
+}
+
+// startHostsEnv is startHosts with env added to every host's environment.
+func startHostsEnv(t *testing.T, env []string, names ...string) map[string]*host {
 	dir := t.TempDir()
 	ports := freePorts(t, 2*len(names))
 	hosts := map[string]*host{}
@@ -152,6 +162,7 @@ func startHosts(t *testing.T, names ...string) map[string]*host {
 		h.cmd.Env = append(os.Environ(), envRole+"="+name, envDir+"="+dir,
 			envNATS+"="+strconv.Itoa(ports[2*i])+","+strconv.Itoa(ports[2*i+1]),
 			envRoutes+"="+strings.Join(routes, ","), envMode+"="+mode, envAckWait+"=2000", envHold+"="+hold)
+		h.cmd.Env = append(h.cmd.Env, env...)
 		h.cmd.Stdout, h.cmd.Stderr = logf, logf
 		if err := h.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -159,6 +170,7 @@ func startHosts(t *testing.T, names ...string) map[string]*host {
 		_ = logf.Close()
 		hosts[name] = h
 		t.Cleanup(func() {
+			_ = h.cmd.Process.Signal(syscall.SIGCONT) // a stopped host (partition_test.go) first runs again
 			_ = h.cmd.Process.Kill()
 			_, _ = h.cmd.Process.Wait()
 			if t.Failed() {

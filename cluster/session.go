@@ -52,7 +52,8 @@ const (
 
 // Send sends data to the session's connection, on this host or another. The other host's
 // errors come back with their codes (1005: no such session, 1008: its buffer is full, ...);
-// a host that is not running answers 1005; no answer within RequestTimeout is ETIMEDOUT.
+// a host that is not running answers 1005; no answer within RequestTimeout is ETIMEDOUT
+// (a stopped host that resumes still sends it: see the package notes, "Faults").
 func (n *Node) Send(s Session, data []byte) error {
 	if s.Node == n.cfg.Node {
 		return n.s.Send(s.FD, data)
@@ -61,7 +62,8 @@ func (n *Node) Send(s Session, data []byte) error {
 	return err
 }
 
-// Close closes the session's connection, on this host or another (see Send for errors).
+// Close closes the session's connection, on this host or another (see Send for errors: a
+// stopped host that resumes closes it after the caller had ETIMEDOUT).
 func (n *Node) Close(s Session) error {
 	if s.Node == n.cfg.Node {
 		return n.s.Close(s.FD, false)
@@ -335,7 +337,7 @@ func (n *Node) Bind(fd int64, uid uint32) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var rev uint64
-	err := retry(ctx, func(ctx context.Context) (err error) {
+	err := retry(ctx, n.cfg.RequestTimeout, func(ctx context.Context) (err error) {
 		rev, err = n.kv.Put(ctx, uidKey(uid), []byte(n.Session(fd).String()))
 		return err
 	})
@@ -364,7 +366,7 @@ func (n *Node) SessionOf(uid uint32) (Session, uint64, error) {
 	defer cancel()
 	var value []byte
 	var rev uint64
-	err := retry(ctx, func(ctx context.Context) (err error) {
+	err := retry(ctx, n.cfg.RequestTimeout, func(ctx context.Context) (err error) {
 		value, rev, err = n.lookup(ctx, uidKey(uid))
 		return err
 	})
@@ -426,7 +428,7 @@ func (n *Node) SendToUID(uid uint32, data []byte) error {
 	if errors.As(err, &se) && se.Code == swoole.ErrSessionNotExist {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
 		defer cancel()
-		_ = retry(ctx, func(ctx context.Context) error {
+		_ = retry(ctx, n.cfg.RequestTimeout, func(ctx context.Context) error {
 			return n.kv.Delete(ctx, uidKey(uid), jetstream.LastRevision(rev))
 		})
 	}
@@ -459,7 +461,7 @@ func (n *Node) unbinder() {
 		default:
 			return
 		}
-		_ = retry(ctx, func(ctx context.Context) error {
+		_ = retry(ctx, n.cfg.RequestTimeout, func(ctx context.Context) error {
 			return n.kv.Delete(ctx, uidKey(b.uid), jetstream.LastRevision(b.rev))
 		})
 	}
@@ -486,10 +488,14 @@ func (n *Node) unbinder() {
 }
 
 // retry runs op until it succeeds, fails for good, or ctx ends: a replicated bucket answers
-// nothing for the seconds its leader is elected again after a NATS node is lost.
-func retry(ctx context.Context, op func(ctx context.Context) error) error {
+// nothing for the seconds its leader is elected again after a NATS node is lost. Each try
+// gets at most per: a request that reached a leader which then stopped (a frozen process,
+// its TCP connections open) is never answered, and the next try finds the new leader.
+func retry(ctx context.Context, per time.Duration, op func(ctx context.Context) error) error {
 	for {
-		err := op(ctx)
+		tctx, cancel := context.WithTimeout(ctx, per)
+		err := op(tctx)
+		cancel()
 		if err == nil || final(err) || ctx.Err() != nil {
 			return err
 		}
