@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17's paired run: goswoole beside real Swoole 6.2.2, on server CPU per message.
+# The ModeProcess paired run: goswoole beside real Swoole 6.2.2, on server CPU per message.
 #
 # Builds Swoole (bench/swoole/build.sh: outside the repository, about five minutes the first
 # time, reused after) and runs the matrix (matrix.sh) on the echo cells C = 1 × 64 B, 1 × 4 KiB,
@@ -9,7 +9,7 @@
 #   floor           the least an epoll server can do (not a peer)
 # taking turns in every repetition (the first rotating), each run on a fresh server pinned to
 # CPU 0 with the generator on CPU 1. The report (markdown) has the medians, min–max, every run,
-# and a "Beside Swoole" section with issue 17's ratios: goswoole-proc vs swoole-process,
+# and a "Beside Swoole" section with the ModeProcess ratios: goswoole-proc vs swoole-process,
 # goswoole-proc vs goswoole, goswoole vs swoole-base, goswoole vs floor, and its bar.
 #
 # Usage: bench/swoolepair.sh [-d 3s] [-w 500ms] [-r 3] [-o FILE] [-- more cmd/matrix flags]

@@ -528,7 +528,7 @@ func orUnknown(s string) string {
 // pair is a ratio the "Beside Swoole" section shows: a's median over b's.
 type pair struct{ a, b, name string }
 
-// swoolePairs are issue 17's ratios: goswoole's ModeProcess against Swoole PROCESS and against
+// swoolePairs are the ModeProcess ratios: goswoole's ModeProcess against Swoole PROCESS and against
 // goswoole's one-process server, the one-process server against Swoole BASE and against the
 // epoll floor.
 var swoolePairs = []pair{
@@ -539,7 +539,7 @@ var swoolePairs = []pair{
 }
 
 // writeSwoole writes the echo cells' server CPU per message and msgs/s for the goswoole,
-// Swoole and floor rows side by side, with issue 17's ratios and its bar, when a Swoole row
+// Swoole and floor rows side by side, with the ModeProcess ratios and their bar, when a Swoole row
 // ran.
 func writeSwoole(w io.Writer, t *table) {
 	if !slices.Contains(t.servers, "swoole-base") && !slices.Contains(t.servers, "swoole-process") {
@@ -568,7 +568,7 @@ func writeSwoole(w io.Writer, t *table) {
 		}
 	}
 	p("## Beside Swoole\n\n")
-	p("Issue 17's ratios from this run's medians; in brackets, the repetitions (paired, as above) in which the first server did better. ")
+	p("The ModeProcess ratios from this run's medians; in brackets, the repetitions (paired, as above) in which the first server did better. ")
 	p("Server CPU per message: below 1 is better; msgs/s: above 1 is better.\n\n")
 	for _, m := range []struct {
 		name  string
@@ -596,7 +596,7 @@ func writeSwoole(w io.Writer, t *table) {
 		}
 		p("\n")
 	}
-	// Issue 17's bar: ModeProcess CPU per message at most 0.6× Swoole PROCESS's at 50 or more
+	// The ModeProcess bar: ModeProcess CPU per message at most 0.6× Swoole PROCESS's at 50 or more
 	// connections and 0.75× at one; at most 1.3× the one-process server's at 50 and 1000, 1.5× at 1.
 	var bar []string
 	for _, c := range cs {
@@ -616,7 +616,7 @@ func writeSwoole(w io.Writer, t *table) {
 		}
 	}
 	if len(bar) > 0 {
-		p("Issue 17's bar on server CPU per message (medians of this run):\n\n")
+		p("The ModeProcess bar on server CPU per message (medians of this run):\n\n")
 		for _, b := range bar {
 			p("- %s\n", b)
 		}

@@ -107,7 +107,7 @@ func TestReportBar(t *testing.T) {
 	}
 }
 
-// TestReportSwoole checks the "Beside Swoole" section: issue 17's ratios, their paired counts
+// TestReportSwoole checks the "Beside Swoole" section: the ModeProcess ratios, their paired counts
 // and the bar's verdicts, from made-up results.
 func TestReportSwoole(t *testing.T) {
 	cfg := config{duration: time.Second, warmup: time.Second, reps: 3,
