@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs issue 7's benchmark matrix and writes BENCHMARKS.md at the repository root.
+# Runs the benchmark matrix and writes BENCHMARKS.md at the repository root.
 #
 # Builds the servers (goswoole, in one process, with 2 ModeBase workers and in ModeProcess with 2
 # workers; gnet; netstd), the load generator (cmd/load) and the driver
@@ -12,7 +12,7 @@
 #   idle    N = 10,000 and the RLIMIT_NOFILE hard limit less 1000 (19,000 at a 20,000 limit)
 #   connect C = 50 (connect, echo 64 B, close)
 # The table shows medians with the min–max of the repetitions, goswoole's ratio to each peer,
-# and how issue 7's bar stands. bench/BENCHMARKS.notes.md is appended as the notes.
+# and how the bar against gnet stands. bench/BENCHMARKS.notes.md is appended as the notes.
 #
 # Usage: bench/matrix.sh [-d 3s] [-w 500ms] [-r 3] [-o FILE] [-- more cmd/matrix flags]
 #   -d  measured time per echo and connect run     -w  warmup before each

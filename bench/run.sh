@@ -4,7 +4,7 @@
 # (another process), and prints a table: server, msgs/s, ratio vs netstd, p50, p99, p999, MB/s,
 # and the server's own CPU time per message (its process tree's user+system time over the
 # measured window, from /proc; it says how much work the server does per echo, and is much
-# less disturbed than msgs/s by other load on the machine). For the whole matrix of issue 7,
+# less disturbed than msgs/s by other load on the machine). For the whole matrix,
 # pinned, with repetitions and BENCHMARKS.md, see matrix.sh.
 #
 # Usage: bench/run.sh [-d 5s] [-c 100] [-s 64] [-p 1] [-w 500ms] [-r 1] [servers...]
