@@ -544,6 +544,9 @@ func (tl *threadLoop) retire(w *worker, how uint8) {
 	}
 	owner := true // it still owns the worker's slot: no successor runs yet
 	if how == tevReplace && *s.eff.ReloadAsync {
+		// A reload's OnAfterReload waits for this loop's end, not its successor's start,
+		// as it waits for the old worker processes to exit in the other modes.
+		w.thrAfter, tl.started = tl.started, nil
 		w.thrEnd, owner = tevHandedOff, false
 		tl.t.loopsDone.Add(1)
 		go tl.serve()
@@ -577,6 +580,10 @@ func (tl *threadLoop) finishRetire(w *worker, owner bool) {
 	}
 	w.timers.Clear()
 	w.loop.Stop()
+	if wg := w.thrAfter; wg != nil {
+		w.thrAfter = nil
+		wg.Done()
+	}
 }
 
 // serve runs the loop's generations until the server shuts down.
@@ -620,6 +627,10 @@ func (tl *threadLoop) generation() (how uint8) {
 			// shutdown: only it ends.
 			s.log.Error("swoole: a callback panicked while a retiring worker loop drained its timers", "worker", tl.id, "panic", r, "stack", string(debug.Stack()), "code", ErrServerWorkerTerminated)
 			how = w.thrEnd
+			if wg := w.thrAfter; wg != nil {
+				w.thrAfter = nil
+				wg.Done()
+			}
 			return
 		}
 		how = tevReplace

@@ -596,6 +596,8 @@ func TestThreadWorkerExit(t *testing.T) {
 				log[id] = append(log[id], "stop")
 				mu.Unlock()
 			})
+			var reloaded atomic.Int32
+			s.OnAfterReload(func(*swoole.Server) { reloaded.Add(1) })
 			s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) { _ = h.Send(fd, data) })
 			r := start(t, s)
 			snapshot := func(id int) ([]string, int) {
@@ -632,7 +634,11 @@ func TestThreadWorkerExit(t *testing.T) {
 					t.Fatalf("worker %d before the timers are cleared: %q, want %q", id, got, want)
 				}
 			}
+			if n := reloaded.Load(); n != 0 {
+				t.Fatalf("OnAfterReload ran while the old loops still drain")
+			}
 			releaseAll()
+			waitFor(t, startTimeout, "OnAfterReload once the old loops ended", func() bool { return reloaded.Load() == 1 })
 			waitFor(t, startTimeout, "the old loops to stop and the new ones to start", func() bool {
 				a, _ := snapshot(0)
 				b, _ := snapshot(1)
