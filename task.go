@@ -236,7 +236,7 @@ func (s *Server) TaskWait(data any, timeout time.Duration, dstWorkerID int) ([]b
 		return nil, err
 	}
 	if !ts.inWorker() {
-		return nil, s.fail(newError(ErrOperationNotSupport, "TaskWait: only a worker can wait for a result; from the manager use Task (one-way)"))
+		return nil, s.notAWaiter("TaskWait")
 	}
 	wt := &taskWaiter{ch: make(chan struct{})}
 	id, err := ts.send("TaskWait", data, dstWorkerID, taskFlagWait, wt)
@@ -266,6 +266,15 @@ func (s *Server) TaskCo(tasks []any, timeout time.Duration) ([][]byte, error) {
 	return s.taskMulti("TaskCo", tasks, timeout)
 }
 
+// notAWaiter is the error of a call that waits for task results where none can come back.
+func (s *Server) notAWaiter(call string) error {
+	if s.mode == ModeThread && s.run.role() == roleMaster {
+		// The handle NewServer returned, captured by a callback's closure: the usual slip.
+		return s.fail(newError(ErrOperationNotSupport, "%s: this is the master's handle (the one NewServer returned), which receives no task results; in a callback, call it on the *Server the callback receives (its worker's handle)", call))
+	}
+	return s.fail(newError(ErrOperationNotSupport, "%s: only a worker can wait for results; from the %s use Task (one-way)", call, s.run.role()))
+}
+
 func (s *Server) taskMulti(call string, tasks []any, timeout time.Duration) ([][]byte, error) {
 	ts, err := s.taskSender(call)
 	if err != nil {
@@ -275,7 +284,7 @@ func (s *Server) taskMulti(call string, tasks []any, timeout time.Duration) ([][
 		return nil, s.fail(newError(ErrInvalidParams, "%s: %d tasks; at most %d at once: split them", call, len(tasks), taskWaitMultiMax))
 	}
 	if !ts.inWorker() {
-		return nil, s.fail(newError(ErrOperationNotSupport, "%s: only a worker can wait for results; from the manager use Task (one-way)", call))
+		return nil, s.notAWaiter(call)
 	}
 	out := make([][]byte, len(tasks))
 	var waiters []*taskWaiter

@@ -830,3 +830,21 @@ func TestThreadTaskCoroutine(t *testing.T) {
 	close(release)
 	waitFor(t, startTimeout, "the old loop to stop after its task", func() bool { _, stops, _ := life.count(1); return stops == 1 })
 }
+
+// TestThreadMasterHandleWaits: a callback that waits for task results on the handle
+// NewServer returned (captured by its closure) instead of the one it receives gets 507 with
+// a message that says which handle to use.
+func TestThreadMasterHandleWaits(t *testing.T) {
+	s := newThreadServer(t, threadLines(1, map[string]any{"task_worker_num": 1}))
+	s.OnTask(func(h *swoole.Server, taskID, src int, data []byte) any { return data })
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		_, err := s.TaskWait("x", startTimeout, -1) // s, not h
+		_, err2 := h.TaskWait("x", startTimeout, -1)
+		hint := err != nil && strings.Contains(err.Error(), "the *Server the callback receives")
+		_ = h.Send(fd, []byte(fmt.Sprintf("%d %v %d\n", mpCode(err), hint, mpCode(err2))))
+	})
+	r := start(t, s)
+	if got := dialLines(t, r).do("go"); got != "507 true 0" {
+		t.Fatalf("TaskWait on the master's handle, then on the callback's: %q, want \"507 true 0\"", got)
+	}
+}
