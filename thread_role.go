@@ -177,7 +177,10 @@ func (r threadRuntime) sendsTasks(call string) error {
 }
 
 func (r threadRuntime) finish(data any) error {
-	if r.tl == nil || !r.tl.task {
+	if r.tl == nil {
+		return r.s.fail(newError(ErrRefused, "Finish: this is the master's handle (the one NewServer returned); in OnTask, call it on the *Server OnTask receives (its task worker's handle)"))
+	}
+	if !r.tl.task {
 		return notTaskWorker{r.s}.finish(data)
 	}
 	if r.task != nil {
