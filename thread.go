@@ -529,11 +529,10 @@ func (tl *threadLoop) countRequest(w *worker) bool {
 
 // retire ends this generation on its loop: it leaves the queue to the next one; OnWorkerStop
 // runs and the loop ends. A loop that still has timers (or, with task_enable_coroutine, tasks
-// in hand) keeps running them first, calling
-// OnWorkerExit each round so that the user can clear them, until none is left or
-// max_wait_time has passed, as a worker process drains (child.go, exitWorker). With
-// reload_async (the default) its replacement starts at once and runs beside it; without, after
-// it.
+// in hand) keeps running them first, calling OnWorkerExit each round so that the user can
+// clear them, until none is left or max_wait_time has passed, as a worker process drains
+// (child.go, exitWorker). With reload_async (the default) its replacement starts at once and
+// runs beside it; without, after it.
 func (tl *threadLoop) retire(w *worker, how uint8) {
 	s := w.s
 	w.thrEnd = how
