@@ -116,16 +116,8 @@ func (ts threadTaskSender) wait(ws []*taskWaiter, _ []int64, timeout time.Durati
 // runTask runs OnTask for task on task worker loop tl (w is its generation).
 func (tl *threadLoop) runTask(w *worker, task *threadTask) {
 	h := w.s
-	ctr := h.table.Counters()
-	ctr.TaskQueueNum.Add(-1)
-	ctr.TaskQueueBytes.Add(-int64(len(task.data)))
-	src := -1
-	if task.src != nil {
-		src = task.src.id
-	}
+	src := takeTask(w, task)
 	tl.inHand = task
-	w.slot.Status.Store(WorkerBusy)
-	w.slot.RequestCount.Add(1)
 	out := h.cb.task(h, int(task.id), src, task.data)
 	w.slot.Status.Store(WorkerIdle)
 	tl.inHand = nil
@@ -136,7 +128,26 @@ func (tl *threadLoop) runTask(w *worker, task *threadTask) {
 		_ = tl.t.tasks.result(h, task, out)
 		return
 	}
-	tl.t.tasks.answer(task, nil, newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", task.id))
+	tl.t.tasks.answer(task, nil, noResult(task))
+}
+
+// takeTask takes task off the queue's counters and marks worker w busy with it; it returns
+// OnTask's srcWorkerID (-1: the master sent it).
+func takeTask(w *worker, task *threadTask) int {
+	ctr := w.s.table.Counters()
+	ctr.TaskQueueNum.Add(-1)
+	ctr.TaskQueueBytes.Add(-int64(len(task.data)))
+	w.slot.Status.Store(WorkerBusy)
+	w.slot.RequestCount.Add(1)
+	if task.src != nil {
+		return task.src.id
+	}
+	return -1
+}
+
+// noResult is the error of a task whose OnTask returned nil and did not call Finish.
+func noResult(task *threadTask) error {
+	return newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", task.id)
 }
 
 // startTask runs OnTask for task on a goroutine of its own (task_enable_coroutine: several
@@ -146,16 +157,8 @@ func (tl *threadLoop) runTask(w *worker, task *threadTask) {
 // is replaced, as after a panic in any callback.
 func (tl *threadLoop) startTask(w *worker, task *threadTask) {
 	h := w.s
-	ctr := h.table.Counters()
-	ctr.TaskQueueNum.Add(-1)
-	ctr.TaskQueueBytes.Add(-int64(len(task.data)))
-	src := -1
-	if task.src != nil {
-		src = task.src.id
-	}
+	src := takeTask(w, task)
 	w.thrTasks++
-	w.slot.Status.Store(WorkerBusy)
-	w.slot.RequestCount.Add(1)
 	th := &Server{serverCore: h.serverCore, cur: w}
 	th.run = threadRuntime{s: th, t: tl.t, tl: tl, task: task}
 	go func() {
@@ -172,7 +175,7 @@ func (tl *threadLoop) startTask(w *worker, task *threadTask) {
 			case out != nil:
 				_ = tl.t.tasks.result(th, task, out)
 			default:
-				tl.t.tasks.answer(task, nil, newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", task.id))
+				tl.t.tasks.answer(task, nil, noResult(task))
 			}
 			w.loop.Post(reactor.Task{Fn: func() {
 				w.thrTasks--
