@@ -105,6 +105,9 @@ type taskWaiter struct {
 	// claimed: ModeThread's result and timeout race for the waiter; the first one wins
 	// (thread_task.go).
 	claimed atomic.Bool
+	// wake: ModeThread, the worker loop that serves its queue while it waits (waitTasks):
+	// the result posts to it, so that the wait sees it.
+	wake atomic.Pointer[reactor.Loop]
 }
 
 // newTaskState sets up the task machinery at Start, when task_worker_num > 0.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -130,6 +131,10 @@ type threadLoop struct {
 	busyAt atomic.Int64 // dispatch_mode 3: when its current OnReceive began (latestBusy)
 
 	// The running generation (its loop goroutine only).
+	batch    []threadEvent // what the running drain took from items; batch[pos:] is not handled yet
+	pos      int
+	depth    int     // drains running, nested ones (waitTasks) included
+	busyFds  []int64 // the sessions whose callbacks run (a nested drain serves none of their events)
 	cur      *worker
 	requests int64
 	started  *sync.WaitGroup // Done once the next generation started (Reload waits on it)
@@ -389,32 +394,101 @@ func (tl *threadLoop) detach() {
 // drain handles what is queued, on the loop. When the loop ends in the middle (a replace
 // or exit marker, or a panic in a callback), what follows stays queued, in order, for the
 // next generation; a panic loses the event in hand only.
+//
+// A callback that waits for task results on the loop (waitTasks) runs a drain inside its
+// own: the outer drain first gives back what it has not handled yet (yieldBatch), so the
+// inner one takes every event in queue order. The inner one leaves queued, in order, the
+// events of the sessions whose callbacks are running (busyFds), and everything from a replace
+// or exit marker on: those wait for the outer callback to return.
 func (tl *threadLoop) drain() {
+	w := tl.cur
+	d := &w.thrDrain // the generation's: a successor started by retire has its own
 	tl.mu.Lock()
 	batch := tl.items
 	tl.items, tl.spare = tl.spare[:0], nil
 	tl.armed = false
 	tl.mu.Unlock()
-	i := 0
+	outerBatch, outerPos := d.batch, d.pos
+	d.batch, d.pos = batch, 0
+	d.depth++
+	nested := d.depth > 1
+	var kept []threadEvent // nested: events of busy sessions, in order
 	defer func() {
-		rest := batch[i:]
+		rest := d.batch[d.pos:]
 		tl.mu.Lock()
-		if len(rest) > 0 {
-			tl.items = append(append(make([]threadEvent, 0, len(rest)+len(tl.items)), rest...), tl.items...)
+		if len(kept)+len(rest) > 0 {
+			tl.items = append(append(append(make([]threadEvent, 0, len(kept)+len(rest)+len(tl.items)), kept...), rest...), tl.items...)
 		}
 		clear(batch)
 		if tl.spare == nil && cap(batch) <= 4096 {
 			tl.spare = batch[:0]
 		}
+		d.depth--
+		d.batch, d.pos = outerBatch, outerPos
+		var post *reactor.Loop
+		if d.depth == 0 && len(tl.items) > 0 && !tl.armed && tl.loop != nil && tl.loop == w.loop {
+			// What a nested drain left (a busy session's events) is served now.
+			tl.armed, post = true, tl.loop
+		}
 		tl.mu.Unlock()
+		if post != nil {
+			post.Post(tl.drainTask)
+		}
 	}()
-	w := tl.cur
-	for i < len(batch) {
-		ev := &batch[i]
-		i++
-		if tl.handle(w, ev) {
+	for d.pos < len(d.batch) {
+		ev := &d.batch[d.pos]
+		if nested {
+			if ev.typ == tevReplace || ev.typ == tevExit {
+				return // the outer drain takes it, once the waiting callback returned
+			}
+			if ev.fd != 0 && slices.Contains(d.busyFds, ev.fd) {
+				kept = append(kept, *ev)
+				d.pos++
+				continue
+			}
+		}
+		d.pos++
+		if ev.fd != 0 {
+			d.busyFds = append(d.busyFds, ev.fd)
+		}
+		end := tl.handle(w, ev)
+		if ev.fd != 0 {
+			d.busyFds = d.busyFds[:len(d.busyFds)-1]
+		}
+		if end {
 			return
 		}
+	}
+}
+
+// drainState is a generation's running drain (its loop goroutine only).
+type drainState struct {
+	batch   []threadEvent // what the running drain took from the queue; batch[pos:] is not handled yet
+	pos     int
+	depth   int     // drains running, nested ones (waitTasks) included
+	busyFds []int64 // the sessions whose callbacks run (a nested drain serves none of their events)
+}
+
+// yieldBatch gives the events generation w's running drain has not handled yet back to the
+// head of the queue, and ends that drain after the event in hand: so that a drain nested in
+// that event's callback takes them first (waitTasks), or a successor that starts before this
+// generation's drain returns (retire) finds them in order. Loop goroutine only.
+func (tl *threadLoop) yieldBatch(w *worker) {
+	d := &w.thrDrain
+	rest := d.batch[d.pos:]
+	tl.mu.Lock()
+	if len(rest) > 0 {
+		tl.items = append(append(make([]threadEvent, 0, len(rest)+len(tl.items)), rest...), tl.items...)
+		clear(rest)
+		d.batch = d.batch[:d.pos]
+	}
+	var post *reactor.Loop
+	if len(tl.items) > 0 && !tl.armed && tl.loop != nil {
+		tl.armed, post = true, tl.loop
+	}
+	tl.mu.Unlock()
+	if post != nil {
+		post.Post(tl.drainTask)
 	}
 }
 
@@ -537,18 +611,18 @@ func (tl *threadLoop) retire(w *worker, how uint8) {
 	s := w.s
 	w.thrEnd = how
 	tl.detach()
+	tl.yieldBatch(w) // what follows the marker goes back to the queue before any successor runs
 	if tl.proc >= 0 || w.timers.Len() == 0 && w.thrTasks == 0 {
 		tl.finishRetire(w, true)
 		return
 	}
 	owner := true // it still owns the worker's slot: no successor runs yet
-	if how == tevReplace && *s.eff.ReloadAsync {
+	handOff := how == tevReplace && *s.eff.ReloadAsync
+	if handOff {
 		// A reload's OnAfterReload waits for this loop's end, not its successor's start,
 		// as it waits for the old worker processes to exit in the other modes.
 		w.thrAfter, tl.started = tl.started, nil
 		w.thrEnd, owner = tevHandedOff, false
-		tl.t.loopsDone.Add(1)
-		go tl.serve()
 	}
 	deadline := w.loop.Now() + int64(s.eff.MaxWaitTime)
 	var round func(int)
@@ -566,6 +640,12 @@ func (tl *threadLoop) retire(w *worker, how uint8) {
 		w.timers.Add(w.loop.Now(), workerExitRound, 0, round)
 	}
 	round(0)
+	if handOff {
+		// The successor starts after the first OnWorkerExit: one order, whatever the
+		// scheduler does.
+		tl.t.loopsDone.Add(1)
+		go tl.serve()
+	}
 }
 
 // finishRetire runs OnWorkerStop and ends generation w's loop; owner: no successor runs yet,

@@ -89,6 +89,10 @@ func (tt *threadTasks) pick() int {
 // worker's callback holds its loop meanwhile; the other loops serve on). On timeout the
 // waiters still open are cancelled: a result that comes later is dropped with a warning.
 func (ts threadTaskSender) wait(ws []*taskWaiter, _ []int64, timeout time.Duration) bool {
+	s := ts.s
+	if r, ok := s.run.(threadRuntime); ok && r.tl != nil && r.task == nil && *s.eff.EnableCoroutine && s.cur != nil && s.cur.loop.OnLoop() {
+		return r.tl.waitTasks(s.cur, ws, orDefault(timeout))
+	}
 	timer := time.NewTimer(orDefault(timeout))
 	defer timer.Stop()
 	expired := false
@@ -112,6 +116,39 @@ func (ts threadTaskSender) wait(ws []*taskWaiter, _ []int64, timeout time.Durati
 	}
 	return true
 }
+
+// waitTasks waits on worker w's own loop for ws's results, up to timeout, as TaskWait does
+// on a loop with enable_coroutine in the other modes: the loop goes on serving its queue
+// meanwhile (timers too), but not the events of the session whose callback waits, which stay
+// queued in order (drain). On timeout the waiters still open are cancelled, as in wait.
+func (tl *threadLoop) waitTasks(w *worker, ws []*taskWaiter, timeout time.Duration) bool {
+	all := func() bool {
+		for _, wt := range ws {
+			if !wt.done.Load() {
+				return false
+			}
+		}
+		return true
+	}
+	for _, wt := range ws {
+		wt.wake.Store(w.loop)
+	}
+	tl.yieldBatch(w)
+	st := w.slot.Status.Load()
+	ok := w.loop.RunUntil(all, w.loop.Now()+int64(timeout))
+	w.slot.Status.Store(st)
+	if !ok {
+		for _, wt := range ws {
+			if !wt.claimed.CompareAndSwap(false, true) {
+				<-wt.ch // its result is being delivered right now
+			}
+		}
+	}
+	return all()
+}
+
+// wakeNoop is what a result posts to a loop that waits for it (waitTasks).
+var wakeNoop = reactor.Task{Fn: func() {}}
 
 // runTask runs OnTask for task on task worker loop tl (w is its generation).
 func (tl *threadLoop) runTask(w *worker, task *threadTask) {
@@ -236,6 +273,9 @@ func (tt *threadTasks) answer(task *threadTask, data []byte, err error) {
 		wt.result, wt.err = data, err
 		wt.done.Store(true)
 		close(wt.ch)
+		if l := wt.wake.Load(); l != nil {
+			l.Post(wakeNoop)
+		}
 		return
 	}
 	if err != nil && (task.wt == nil || err.(*Error).Code != ErrTaskTimeout) {

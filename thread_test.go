@@ -561,9 +561,7 @@ func TestThreadWorkerExit(t *testing.T) {
 				release = make(chan struct{})
 				once    sync.Once
 			)
-			// A failed check must not leave the loops draining for max_wait_time.
 			releaseAll := func() { once.Do(func() { close(release) }) }
-			t.Cleanup(releaseAll)
 			s.OnWorkerStart(func(h *swoole.Server, id int) {
 				tid, err := h.Tick(10, func(int) {})
 				mu.Lock()
@@ -600,6 +598,9 @@ func TestThreadWorkerExit(t *testing.T) {
 			s.OnAfterReload(func(*swoole.Server) { reloaded.Add(1) })
 			s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) { _ = h.Send(fd, data) })
 			r := start(t, s)
+			// Registered after start's: it runs first, so that a failed check does not leave
+			// the loops draining (max_wait_time) while the cleanup waits for Start.
+			t.Cleanup(releaseAll)
 			snapshot := func(id int) ([]string, int) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -846,5 +847,46 @@ func TestThreadMasterHandleWaits(t *testing.T) {
 	r := start(t, s)
 	if got := dialLines(t, r).do("go"); got != "507 true 0" {
 		t.Fatalf("TaskWait on the master's handle, then on the callback's: %q, want \"507 true 0\"", got)
+	}
+}
+
+// TestThreadTaskWaitServes: a TaskWait on a worker loop (enable_coroutine, the default) lets
+// that loop serve other sessions while it waits, as in the other modes; the waiting session's
+// next frames wait, in order, until its callback returns.
+func TestThreadTaskWaitServes(t *testing.T) {
+	s := newThreadServer(t, threadLines(1, map[string]any{"task_worker_num": 1}))
+	release := make(chan struct{})
+	s.OnTask(func(h *swoole.Server, taskID, src int, data []byte) any {
+		<-release
+		return "done"
+	})
+	var waiting atomic.Bool
+	s.OnReceive(func(h *swoole.Server, fd int64, _ int, data []byte) {
+		line := strings.TrimSpace(string(data))
+		if line == "wait" {
+			waiting.Store(true)
+			res, err := h.TaskWait("slow", 2*startTimeout, -1)
+			waiting.Store(false)
+			_ = h.Send(fd, []byte(fmt.Sprintf("waited %s %d\n", res, mpCode(err))))
+			return
+		}
+		_ = h.Send(fd, []byte(fmt.Sprintf("%s %v\n", line, waiting.Load())))
+	})
+	r := start(t, s)
+	a, b := dialLines(t, r), dialLines(t, r)
+	_ = a.c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := a.c.Write([]byte("wait\nafter\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, startTimeout, "the TaskWait to begin", waiting.Load)
+	if got := b.do("other"); got != "other true" {
+		t.Fatalf("another session while the worker waits: %q, want it served during the wait", got)
+	}
+	close(release)
+	for _, want := range []string{"waited done 0", "after false"} {
+		got, err := a.r.ReadString('\n')
+		if err != nil || strings.TrimSpace(got) != want {
+			t.Fatalf("the waiting session: %q %v, want %q (its next frame after its callback)", got, err, want)
+		}
 	}
 }

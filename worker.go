@@ -43,6 +43,7 @@ type worker struct {
 	heldMark      []bool          // by worker id: in held
 	thrOut        [][]threadEvent // a ModeThread reactor: the events held for each loop during a round (thread.go)
 	thrEnd        uint8           // a ModeThread worker loop: why its generation ends (tevReplace, tevExit, tevHandedOff; 0 while it runs)
+	thrDrain      drainState      // a ModeThread worker loop: its running drain (thread.go)
 	thrAfter      *sync.WaitGroup // a ModeThread worker loop draining beside its successor: the reload that waits for its end
 	thrTasks      int             // a ModeThread task-worker loop with task_enable_coroutine: OnTask goroutines running (loop only)
 }
