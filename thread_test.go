@@ -755,19 +755,29 @@ func TestThreadSwooleScenarios(t *testing.T) {
 func TestThreadTaskCoroutine(t *testing.T) {
 	s := newThreadServer(t, threadLines(1, map[string]any{"task_worker_num": 1, "task_enable_coroutine": true}))
 	life := watchLifecycle(s)
-	var inHand, paired atomic.Int32
+	var inHand atomic.Int32
 	release := make(chan struct{})
+	// pairs: the first "pair" task of each pair waits on the channel its partner closes.
+	var pairMu sync.Mutex
+	var pairWait chan struct{}
 	s.OnTask(func(h *swoole.Server, taskID, src int, data []byte) any {
 		inHand.Add(1)
 		defer inHand.Add(-1)
 		switch op, arg, _ := strings.Cut(string(data), " "); op {
 		case "pair": // returns only once its pair's other task has started too
-			want := (paired.Add(1) + 1) / 2 * 2
-			deadline := time.Now().Add(startTimeout)
-			for paired.Load() < want && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
+			pairMu.Lock()
+			ch := pairWait
+			if ch == nil {
+				pairWait = make(chan struct{})
+				ch = pairWait
+			} else {
+				pairWait = nil
+				close(ch)
 			}
-			if paired.Load() < want {
+			pairMu.Unlock()
+			select {
+			case <-ch:
+			case <-time.After(startTimeout):
 				return "alone " + arg
 			}
 			if arg == "finish" {

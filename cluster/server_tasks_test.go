@@ -26,8 +26,13 @@ import (
 //	dst              Task to task worker 0           dst err <code>
 //
 // OnTask (only where withOnTask) answers "done@<node>:<src>:<text>"; "nores:" returns nil,
-// "fin:" calls Finish twice ("fin1"; the second's code goes to finishTwice), "slow:" takes
-// 1.5 s; it records Task's code on its own handle in taskInTask.
+// "fin:" calls Finish twice ("fin1"; the second's code goes to finishTwice), "slow:" lasts
+// until its sender's TaskWait gave up (slowGate); it records Task's code on its own handle in
+// taskInTask.
+// slowGate lets a "slow:" task end: its sender's "twg" sends once its TaskWait returned
+// (both hosts of a test live in this process).
+var slowGate = make(chan struct{}, 8)
+
 func newTaskHost(t *testing.T, mode swoole.Mode, cfg cluster.Config, withOnTask bool) (*swoole.Server, *cluster.Node) {
 	t.Helper()
 	s, err := swoole.NewServer("127.0.0.1", 0, mode, swoole.SockTCP)
@@ -60,6 +65,9 @@ func newTaskHost(t *testing.T, mode swoole.Mode, cfg cluster.Config, withOnTask 
 					timeout = 300 * time.Millisecond
 				}
 				r, err := h.TaskWait([]byte(arg), timeout, -1)
+				if strings.HasPrefix(arg, "slow:") {
+					slowGate <- struct{}{} // the sender gave up: the slow task may end now
+				}
 				if err != nil {
 					reply("tw err %d", code(err))
 					return
@@ -129,7 +137,10 @@ func newTaskHost(t *testing.T, mode swoole.Mode, cfg cluster.Config, withOnTask 
 				finishTwice.Store(int64(code(h.Finish("fin2"))))
 				return nil
 			case strings.HasPrefix(text, "slow:"):
-				time.Sleep(1500 * time.Millisecond) // the task's work: longer than its sender waits
+				select { // its work ends only once its sender stopped waiting
+				case <-slowGate:
+				case <-time.After(20 * time.Second):
+				}
 			}
 			return fmt.Sprintf("done@%s:%d:%s", name, src, text)
 		})
