@@ -136,40 +136,40 @@ func upServerMain() int {
 	return 0
 }
 
-// upClient is a connection that asks "pid".
-type upClient struct {
-	t testing.TB
-	c net.Conn
-	r *bufio.Reader
-}
-
-func upDial(t testing.TB, port int) *upClient {
+// upDial connects to the upgrade test server: a line client whose exchanges wait up to mpTimeout.
+func upDial(t testing.TB, port int) *lineClient {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), mpTimeout)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &upClient{t: t, c: c, r: bufio.NewReader(c)}
+	return &lineClient{t: t, c: c, r: bufio.NewReader(c), timeout: mpTimeout}
 }
 
-// ask sends line and returns the reply line.
-func (c *upClient) ask(line string) string {
-	c.t.Helper()
-	_ = c.c.SetDeadline(time.Now().Add(mpTimeout))
-	if _, err := c.c.Write([]byte(line + "\n")); err != nil {
-		c.t.Fatalf("write %q: %v", line, err)
+// upEnd checks that the old process of an upgrade exited 0 once its last connection
+// closed, then stops the new one.
+func upEnd(t *testing.T, ms *mpServer, newPID int) {
+	t.Helper()
+	if st := ms.wait(mpTimeout); st.ExitCode() != 0 {
+		t.Fatalf("the old process: %v, want exit status 0\n%s", st, ms.output())
 	}
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("reply to %q: %v", line, err)
-	}
-	return strings.TrimSuffix(l, "\n")
+	upStopNew(t, newPID)
 }
 
-func (c *upClient) pid() int {
+// upStopNew stops the new process of an upgrade with SIGTERM and waits for it to go.
+func upStopNew(t *testing.T, newPID int) {
+	t.Helper()
+	_ = unix.Kill(newPID, unix.SIGTERM)
+	if !mpGoneWithin(newPID, mpTimeout) {
+		t.Fatalf("the new process %d did not stop on SIGTERM", newPID)
+	}
+}
+
+// upPID asks the server over c which process answers.
+func upPID(c *lineClient) int {
 	c.t.Helper()
-	return atoi(c.ask("pid"))
+	return atoi(c.do("pid"))
 }
 
 // upChurn is clients that connect, ask "pid" once and close, over and over, until stopped
@@ -283,7 +283,7 @@ func upUnixPID(t *testing.T, dir string) int {
 		t.Fatalf("dial the unix port: %v", err)
 	}
 	defer c.Close()
-	return (&upClient{t: t, c: c, r: bufio.NewReader(c)}).pid()
+	return upPID(&lineClient{t: t, c: c, r: bufio.NewReader(c), timeout: mpTimeout})
 }
 
 // upUDPPID sends a datagram to the UDP port and returns the pid in the reply (resent every
@@ -358,10 +358,10 @@ func TestUpgradeHandsOverListeners(t *testing.T) {
 					t.Fatalf("the UDP port answered by %d, want %d", got, old)
 				}
 			}
-			var long []*upClient
+			var long []*lineClient
 			for range 3 {
 				c := upDial(t, ms.Port)
-				if got := c.pid(); got != old {
+				if got := upPID(c); got != old {
 					t.Fatalf("answered by pid %d, want the server's %d", got, old)
 				}
 				long = append(long, c)
@@ -374,7 +374,7 @@ func TestUpgradeHandsOverListeners(t *testing.T) {
 				ms.signal(syscall.SIGHUP)
 			case "callback":
 				c := upDial(t, ms.Port)
-				if got := c.ask("upgrade"); got != "upgrade 0" {
+				if got := c.do("upgrade"); got != "upgrade 0" {
 					t.Fatalf("upgrade from a callback: %q, want \"upgrade 0\"\n%s", got, ms.output())
 				}
 				c.c.Close() // the old process drains until it is closed
@@ -399,7 +399,7 @@ func TestUpgradeHandsOverListeners(t *testing.T) {
 			// New connections reach the new process; the old connections stay with the old.
 			upWaitAnswers(t, ms, ch, newPID, 20)
 			for i, c := range long {
-				if got := c.pid(); got != old {
+				if got := upPID(c); got != old {
 					t.Fatalf("long-lived connection %d answered by pid %d after the upgrade, want the old %d", i, got, old)
 				}
 			}
@@ -409,7 +409,7 @@ func TestUpgradeHandsOverListeners(t *testing.T) {
 					t.Fatalf("the old process exited with %d connection(s) open\n%s", len(long)-i, ms.output())
 				default:
 				}
-				if got := c.pid(); got != old {
+				if got := upPID(c); got != old {
 					t.Fatalf("long-lived connection %d answered by pid %d, want the old %d", i, got, old)
 				}
 				c.c.Close()
@@ -427,7 +427,7 @@ func TestUpgradeHandsOverListeners(t *testing.T) {
 			if _, errs := ch.answers(old); len(errs) > 0 {
 				t.Fatalf("%d churn connection(s) failed, first: %s\n%s", len(errs), errs[0], ms.output())
 			}
-			if c := upDial(t, ms.Port); c.pid() != newPID {
+			if c := upDial(t, ms.Port); upPID(c) != newPID {
 				t.Fatalf("a connection after the old process exited is not answered by the new one (%d)", newPID)
 			}
 			if tc.ports {
@@ -458,7 +458,7 @@ func TestUpgradeDrainBound(t *testing.T) {
 	ms := mpStartServer(t, "upgrade", "ready", upEnvWait+"=1000")
 	old := ms.cmd.Process.Pid
 	stubborn := upDial(t, ms.Port)
-	if got := stubborn.pid(); got != old {
+	if got := upPID(stubborn); got != old {
 		t.Fatalf("answered by %d, want %d", got, old)
 	}
 	ms.signal(syscall.SIGHUP)
@@ -466,7 +466,7 @@ func TestUpgradeDrainBound(t *testing.T) {
 		t.Fatalf("Upgrade: %v\n%s", ev.Fields, ms.output())
 	}
 	newPID := upNewPID(ms, old)
-	if got := stubborn.pid(); got != old {
+	if got := upPID(stubborn); got != old {
 		t.Fatalf("the open connection is answered by %d after the upgrade, want the old %d", got, old)
 	}
 	_ = stubborn.c.SetReadDeadline(time.Now().Add(mpTimeout))
@@ -479,13 +479,10 @@ func TestUpgradeDrainBound(t *testing.T) {
 	if !strings.Contains(ms.output(), "max_wait_time passed with connections still open") {
 		t.Errorf("the old process did not log the connections it closed at max_wait_time\n%s", ms.output())
 	}
-	if c := upDial(t, ms.Port); c.pid() != newPID {
+	if c := upDial(t, ms.Port); upPID(c) != newPID {
 		t.Fatalf("a new connection is not answered by the new process %d", newPID)
 	}
-	_ = unix.Kill(newPID, unix.SIGTERM)
-	if !mpGoneWithin(newPID, mpTimeout) {
-		t.Fatalf("the new process %d did not stop on SIGTERM", newPID)
-	}
+	upStopNew(t, newPID)
 }
 
 // TestUpgradeKeepsTheAdminServer: the admin_server's listener is handed over too (the new
@@ -503,7 +500,7 @@ func TestUpgradeKeepsTheAdminServer(t *testing.T) {
 		t.Fatalf("getpid: %d, want %d", pid.PID, old)
 	}
 	held := upDial(t, ms.Port) // keeps the old process draining
-	if got := held.pid(); got != old {
+	if got := upPID(held); got != old {
 		t.Fatalf("answered by %d, want %d", got, old)
 	}
 	ms.signal(syscall.SIGHUP)
@@ -515,17 +512,11 @@ func TestUpgradeKeepsTheAdminServer(t *testing.T) {
 		status, r := a.api("GET", "/api/getpid", nil)
 		return status == 200 && r.Code == 0 && json.Unmarshal(r.Data, &pid) == nil && pid.PID == newPID
 	})
-	if got := held.pid(); got != old {
+	if got := upPID(held); got != old {
 		t.Fatalf("the open connection is answered by %d, want the old %d", got, old)
 	}
 	held.c.Close()
-	if st := ms.wait(mpTimeout); st.ExitCode() != 0 {
-		t.Fatalf("the old process: %v, want exit status 0\n%s", st, ms.output())
-	}
-	_ = unix.Kill(newPID, unix.SIGTERM)
-	if !mpGoneWithin(newPID, mpTimeout) {
-		t.Fatalf("the new process %d did not stop on SIGTERM", newPID)
-	}
+	upEnd(t, ms, newPID)
 }
 
 // TestUpgradeChildFails: a new process that exits (status 3) before it serves makes Upgrade
@@ -539,7 +530,7 @@ func TestUpgradeChildFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := upDial(t, ms.Port)
-	if got := long.pid(); got != old {
+	if got := upPID(long); got != old {
 		t.Fatalf("answered by %d, want %d", got, old)
 	}
 	ch := startChurn(t, ms.Port)
@@ -553,10 +544,10 @@ func TestUpgradeChildFails(t *testing.T) {
 		t.Errorf("the new process did not run\n%s", ms.output())
 	}
 	upWaitAnswers(t, ms, ch, old, 20)
-	if got := long.pid(); got != old {
+	if got := upPID(long); got != old {
 		t.Fatalf("the open connection is answered by %d after the failed upgrade, want %d", got, old)
 	}
-	if c := upDial(t, ms.Port); c.pid() != old {
+	if c := upDial(t, ms.Port); upPID(c) != old {
 		t.Fatal("a new connection is not answered by the old process after the failed upgrade")
 	} else {
 		c.c.Close()
@@ -567,7 +558,7 @@ func TestUpgradeChildFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := upDial(t, ms.Port)
-	if got := c.ask("upgrade"); got != "upgrade 0" {
+	if got := c.do("upgrade"); got != "upgrade 0" {
 		t.Fatalf("the second Upgrade: %q, want \"upgrade 0\"\n%s", got, ms.output())
 	}
 	c.c.Close() // the old process drains until it is closed
@@ -578,13 +569,7 @@ func TestUpgradeChildFails(t *testing.T) {
 		t.Fatalf("%d churn connection(s) failed, first: %s\n%s", len(errs), errs[0], ms.output())
 	}
 	long.c.Close()
-	if st := ms.wait(mpTimeout); st.ExitCode() != 0 {
-		t.Fatalf("the old process: %v, want exit status 0\n%s", st, ms.output())
-	}
-	_ = unix.Kill(newPID, unix.SIGTERM)
-	if !mpGoneWithin(newPID, mpTimeout) {
-		t.Fatalf("the new process %d did not stop on SIGTERM", newPID)
-	}
+	upEnd(t, ms, newPID)
 }
 
 // TestUpgradeRefusedWithWorkers: a server of several processes cannot hand over its
@@ -592,7 +577,7 @@ func TestUpgradeChildFails(t *testing.T) {
 func TestUpgradeRefusedWithWorkers(t *testing.T) {
 	ms := mpStartServer(t, "upgrade", "ready", mpEnvWorkers+"=2")
 	c := upDial(t, ms.Port)
-	if got := c.ask("upgrade"); got != "upgrade "+strconv.Itoa(swoole.ErrOperationNotSupport) {
+	if got := c.do("upgrade"); got != "upgrade "+strconv.Itoa(swoole.ErrOperationNotSupport) {
 		t.Fatalf("Upgrade in a worker: %q, want code %d", got, swoole.ErrOperationNotSupport)
 	}
 	ms.signal(syscall.SIGHUP) // the manager
@@ -600,7 +585,7 @@ func TestUpgradeRefusedWithWorkers(t *testing.T) {
 	if ev.int(0) != swoole.ErrOperationNotSupport {
 		t.Fatalf("Upgrade in the manager: %v, want code %d", ev.Fields, swoole.ErrOperationNotSupport)
 	}
-	if c.pid() == 0 {
+	if upPID(c) == 0 {
 		t.Fatal("the server stopped answering")
 	}
 }

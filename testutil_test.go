@@ -1,6 +1,7 @@
 package swoole_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -397,4 +399,30 @@ func dialSmallRcvBuf(t testing.TB, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// lineClient is a connection that speaks lines.
+type lineClient struct {
+	t       testing.TB
+	c       net.Conn
+	r       *bufio.Reader
+	timeout time.Duration // for each exchange; 0: ioTimeout
+}
+
+// do sends one line and reads one line back.
+func (lc *lineClient) do(line string) string {
+	lc.t.Helper()
+	d := lc.timeout
+	if d == 0 {
+		d = ioTimeout
+	}
+	_ = lc.c.SetDeadline(time.Now().Add(d))
+	if _, err := lc.c.Write([]byte(line + "\n")); err != nil {
+		lc.t.Fatalf("write %q: %v", line, err)
+	}
+	got, err := lc.r.ReadString('\n')
+	if err != nil {
+		lc.t.Fatalf("reading the reply to %q: %v", line, err)
+	}
+	return strings.TrimSuffix(got, "\n")
 }

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -41,31 +40,10 @@ func newThreadServer(t *testing.T, opts map[string]any) *swoole.Server {
 	return s
 }
 
-// lineClient is a connection that speaks lines.
-type lineClient struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
 func dialLines(t *testing.T, r *running) *lineClient {
 	t.Helper()
 	c := r.dial(t)
 	return &lineClient{t: t, c: c, r: bufio.NewReader(c)}
-}
-
-// do sends one line and reads one line back.
-func (lc *lineClient) do(line string) string {
-	lc.t.Helper()
-	_ = lc.c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := lc.c.Write([]byte(line + "\n")); err != nil {
-		lc.t.Fatalf("write %q: %v", line, err)
-	}
-	got, err := lc.r.ReadString('\n')
-	if err != nil {
-		lc.t.Fatalf("reading the reply to %q: %v", line, err)
-	}
-	return strings.TrimSuffix(got, "\n")
 }
 
 // threadLines is the options of a line server.

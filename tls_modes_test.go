@@ -93,32 +93,12 @@ func tlsModesServer() int {
 	return 0
 }
 
-// tlsLineClient is a TLS connection with a line reader.
-type tlsLineClient struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func tlsLineDial(t *testing.T, f *tlsFiles, port int) *tlsLineClient {
+func tlsLineDial(t *testing.T, f *tlsFiles, port int) *lineClient {
 	t.Helper()
 	cfg := f.clientConfig("")
 	cfg.Certificates = []tls.Certificate{f.client}
 	c := tlsDial(t, "tcp", "127.0.0.1:"+strconv.Itoa(port), cfg)
-	return &tlsLineClient{t: t, c: c, r: bufio.NewReaderSize(c, 1<<20)}
-}
-
-func (c *tlsLineClient) do(line string) string {
-	c.t.Helper()
-	_ = c.c.SetDeadline(time.Now().Add(mpTimeout))
-	if _, err := c.c.Write([]byte(line + "\n")); err != nil {
-		c.t.Fatalf("write %q: %v", line, err)
-	}
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("reply to %q: %v", line, err)
-	}
-	return strings.TrimSuffix(l, "\n")
+	return &lineClient{t: t, c: c, r: bufio.NewReaderSize(c, 1<<20), timeout: mpTimeout}
 }
 
 // TestTLSInEveryMode: in each mode, TLS clients echo (small and 300 KB replies), SendFile's
@@ -190,7 +170,7 @@ func TestTLSInEveryMode(t *testing.T) {
 
 			// Connections reach every worker (each one terminates TLS, or sees plaintext).
 			pids := map[string]bool{} // the workers reached
-			var clients []*tlsLineClient
+			var clients []*lineClient
 			for i := 0; i < 40 && len(pids) < workers; i++ {
 				cl := tlsLineDial(t, f, tlsPort)
 				clients = append(clients, cl)

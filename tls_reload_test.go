@@ -37,7 +37,7 @@ func tlsReplaceServerCert(t *testing.T, f *tlsFiles, cn string) []byte {
 }
 
 // tlsPeerCN is the common name of the certificate c's server presented.
-func tlsPeerCN(c *tlsLineClient) string {
+func tlsPeerCN(c *lineClient) string {
 	certs := c.c.(*tls.Conn).ConnectionState().PeerCertificates
 	if len(certs) == 0 {
 		return ""

@@ -47,22 +47,31 @@ func startServer(t *testing.T, s *swoole.Server, node *cluster.Node) (stop func(
 	return stop
 }
 
-// TestTwoNodesExternalNATS: two servers in this process (one ModeBase, one ModeThread)
-// joined through an external nats-server: Send, Exist, ClientInfo and Close on the other
-// node's sessions; a node not running; a second node with a taken name is refused.
-func TestTwoNodesExternalNATS(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// startNATS starts a nats-server with JetStream on a free loopback port, standing for an
+// external NATS; the caller shuts it down (before goleak looks).
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
 		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns.Start()
-	defer ns.WaitForShutdown()
-	defer ns.Shutdown()
 	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
 		t.Fatal("nats-server not ready")
 	}
+	return ns
+}
+
+// TestTwoNodesExternalNATS: two servers in this process (one ModeBase, one ModeThread)
+// joined through an external nats-server: Send, Exist, ClientInfo and Close on the other
+// node's sessions; a node not running; a second node with a taken name is refused.
+func TestTwoNodesExternalNATS(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ns := startNATS(t)
+	defer ns.WaitForShutdown()
+	defer ns.Shutdown()
 	cfg := func(name string) cluster.Config {
 		return cluster.Config{Cluster: "ext", Node: name, URL: ns.ClientURL(), Heartbeat: 200 * time.Millisecond, Logger: quiet}
 	}

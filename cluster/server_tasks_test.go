@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
 	"github.com/goswoole/swoole"
@@ -174,17 +173,9 @@ var pipeGot = make(chan string, 16)
 // that times out (2003), a task worker index (503), Task inside OnTask (507).
 func TestServerTasksOnCluster(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
+	ns := startNATS(t)
 	defer ns.WaitForShutdown()
 	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
 	cfg := func(name string) cluster.Config {
 		return cluster.Config{Cluster: "stasks", Node: name, URL: ns.ClientURL(), Tasks: cluster.TasksCluster,
 			Heartbeat: 200 * time.Millisecond, Logger: quiet}
