@@ -110,6 +110,52 @@ type taskWaiter struct {
 	wake atomic.Pointer[reactor.Loop]
 }
 
+// deliver gives wt its outcome, unless its wait gave up first (ModeThread and the task
+// backend, where result and timeout race through claimed); it reports whether it did, and
+// wakes the loop that waits for it, if one does (wake).
+func (wt *taskWaiter) deliver(result []byte, err error) bool {
+	if !wt.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	wt.result, wt.err = result, err
+	wt.done.Store(true)
+	close(wt.ch)
+	if l := wt.wake.Load(); l != nil {
+		l.Post(wakeNoop)
+	}
+	return true
+}
+
+// wakeNoop is what a result posts to a loop that waits for it.
+var wakeNoop = reactor.Task{Fn: func() {}}
+
+// allDone reports whether every waiter of ws has its outcome.
+func allDone(ws []*taskWaiter) bool {
+	for _, wt := range ws {
+		if !wt.done.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// giveUp ends a wait: each waiter still open is claimed, so that its result, if it comes, is
+// dropped as late; one whose result is being delivered right now is waited for. It reports
+// whether every waiter has its outcome.
+func giveUp(ws []*taskWaiter) bool {
+	for _, wt := range ws {
+		if !wt.claimed.CompareAndSwap(false, true) {
+			<-wt.ch // its result is being delivered right now
+		}
+	}
+	return allDone(ws)
+}
+
+// errNoResult is the outcome of task id whose OnTask returned nil and did not call Finish.
+func errNoResult(id int64) error {
+	return newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", id)
+}
+
 // newTaskState sets up the task machinery at Start, when task_worker_num > 0.
 func newTaskState(s *Server) *taskState {
 	return &taskState{s: s, w: s.eff.WorkerNum, t: s.eff.TaskWorkerNum, mode: s.eff.TaskIPCMode, tmpdir: s.eff.TaskTmpdir, waits: make(map[int64]*taskWaiter)}
@@ -523,14 +569,7 @@ func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 func (ts *taskState) wait(ws []*taskWaiter, ids []int64, timeout time.Duration) bool {
 	s := ts.s
 	timeout = orDefault(timeout)
-	all := func() bool {
-		for _, w := range ws {
-			if !w.done.Load() {
-				return false
-			}
-		}
-		return true
-	}
+	all := func() bool { return allDone(ws) }
 	w := s.cur
 	var ok bool
 	if w.loop.OnLoop() {
@@ -649,7 +688,7 @@ func (ts *taskState) finished(m finishMsg) {
 			return
 		}
 		if m.flags&taskFlagNoResult != 0 {
-			wt.err = newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", m.id)
+			wt.err = errNoResult(m.id)
 		} else {
 			wt.result = data
 		}

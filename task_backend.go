@@ -115,18 +115,15 @@ func (bs backendSender) send(call string, data any, dst int, _ uint16, wt *taskW
 	case wt != nil && wt.ch != nil: // TaskWait, TaskWaitMulti, TaskCo: straight to the waiter
 		t.Reply = true
 		done = func(r []byte, noResult bool) {
-			if !wt.claimed.CompareAndSwap(false, true) {
-				s.log.Warn("swoole: task result arrived after its wait timed out: dropped", "task", id, "code", ErrTaskTimeout)
-				return
-			}
+			var err error
 			if noResult {
-				wt.err = newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", id)
+				r, err = nil, errNoResult(id)
 			} else {
-				wt.result = nonNilResult(r)
+				r = nonNilResult(r)
 			}
-			wt.done.Store(true)
-			close(wt.ch)
-			bs.post(func(*Server) {}) // wakes a loop that waits in RunUntil
+			if !wt.deliver(r, err) {
+				s.log.Warn("swoole: task result arrived after its wait timed out: dropped", "task", id, "code", ErrTaskTimeout)
+			}
 		}
 	case wt != nil: // TaskWithCallback: on the sender's loop
 		t.Reply = true
@@ -185,17 +182,12 @@ func busyWhile(h *Server, fn func()) {
 func (bs backendSender) wait(ws []*taskWaiter, _ []int64, timeout time.Duration) bool {
 	s := bs.s
 	timeout = orDefault(timeout)
-	all := func() bool {
-		for _, wt := range ws {
-			if !wt.done.Load() {
-				return false
-			}
-		}
-		return true
-	}
 	if w := s.cur; s.thr == nil && w != nil && w.loop.OnLoop() && *s.eff.EnableCoroutine {
+		for _, wt := range ws {
+			wt.wake.Store(w.loop) // a result wakes the loop that waits in RunUntil
+		}
 		st := w.slot.Status.Load()
-		w.loop.RunUntil(all, w.loop.Now()+int64(timeout))
+		w.loop.RunUntil(func() bool { return allDone(ws) }, w.loop.Now()+int64(timeout))
 		w.slot.Status.Store(st)
 	} else {
 		timer := time.NewTimer(timeout)
@@ -209,12 +201,7 @@ func (bs backendSender) wait(ws []*taskWaiter, _ []int64, timeout time.Duration)
 			}
 		}
 	}
-	for _, wt := range ws {
-		if !wt.claimed.CompareAndSwap(false, true) {
-			<-wt.ch // its result is being delivered right now
-		}
-	}
-	return all()
+	return giveUp(ws)
 }
 
 // backendRunner runs the tasks a backend takes through the server's OnTask.

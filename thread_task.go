@@ -95,26 +95,15 @@ func (ts threadTaskSender) wait(ws []*taskWaiter, _ []int64, timeout time.Durati
 	}
 	timer := time.NewTimer(orDefault(timeout))
 	defer timer.Stop()
-	expired := false
+each:
 	for _, wt := range ws {
-		if !expired {
-			select {
-			case <-wt.ch:
-				continue
-			case <-timer.C:
-				expired = true
-			}
-		}
-		if !wt.claimed.CompareAndSwap(false, true) {
-			<-wt.ch // its result is being delivered right now
+		select {
+		case <-wt.ch:
+		case <-timer.C:
+			break each
 		}
 	}
-	for _, wt := range ws {
-		if !wt.done.Load() {
-			return false
-		}
-	}
-	return true
+	return giveUp(ws)
 }
 
 // waitTasks waits on worker w's own loop for ws's results, up to timeout, as TaskWait does
@@ -122,33 +111,18 @@ func (ts threadTaskSender) wait(ws []*taskWaiter, _ []int64, timeout time.Durati
 // meanwhile (timers too), but not the events of the session whose callback waits, which stay
 // queued in order (drain). On timeout the waiters still open are cancelled, as in wait.
 func (tl *threadLoop) waitTasks(w *worker, ws []*taskWaiter, timeout time.Duration) bool {
-	all := func() bool {
-		for _, wt := range ws {
-			if !wt.done.Load() {
-				return false
-			}
-		}
-		return true
-	}
 	for _, wt := range ws {
 		wt.wake.Store(w.loop)
 	}
 	tl.yieldBatch(w)
 	st := w.slot.Status.Load()
-	ok := w.loop.RunUntil(all, w.loop.Now()+int64(timeout))
+	ok := w.loop.RunUntil(func() bool { return allDone(ws) }, w.loop.Now()+int64(timeout))
 	w.slot.Status.Store(st)
-	if !ok {
-		for _, wt := range ws {
-			if !wt.claimed.CompareAndSwap(false, true) {
-				<-wt.ch // its result is being delivered right now
-			}
-		}
+	if ok {
+		return true
 	}
-	return all()
+	return giveUp(ws)
 }
-
-// wakeNoop is what a result posts to a loop that waits for it (waitTasks).
-var wakeNoop = reactor.Task{Fn: func() {}}
 
 // runTask runs OnTask for task on task worker loop tl (w is its generation).
 func (tl *threadLoop) runTask(w *worker, task *threadTask) {
@@ -165,7 +139,7 @@ func (tl *threadLoop) runTask(w *worker, task *threadTask) {
 		_ = tl.t.tasks.result(h, task, out)
 		return
 	}
-	tl.t.tasks.answer(task, nil, noResult(task))
+	tl.t.tasks.answer(task, nil, errNoResult(task.id))
 }
 
 // takeTask takes task off the queue's counters and marks worker w busy with it; it returns
@@ -180,11 +154,6 @@ func takeTask(w *worker, task *threadTask) int {
 		return task.src.id
 	}
 	return -1
-}
-
-// noResult is the error of a task whose OnTask returned nil and did not call Finish.
-func noResult(task *threadTask) error {
-	return newError(ErrWrongOperation, "task %d: OnTask returned nil and did not call Finish: there is no result", task.id)
 }
 
 // startTask runs OnTask for task on a goroutine of its own (task_enable_coroutine: several
@@ -212,7 +181,7 @@ func (tl *threadLoop) startTask(w *worker, task *threadTask) {
 			case out != nil:
 				_ = tl.t.tasks.result(th, task, out)
 			default:
-				tl.t.tasks.answer(task, nil, noResult(task))
+				tl.t.tasks.answer(task, nil, errNoResult(task.id))
 			}
 			w.loop.Post(reactor.Task{Fn: func() {
 				w.thrTasks--
@@ -266,15 +235,8 @@ func (tt *threadTasks) answer(task *threadTask, data []byte, err error) {
 		return
 	}
 	if wt := task.wt; wt != nil && wt.ch != nil {
-		if !wt.claimed.CompareAndSwap(false, true) {
+		if !wt.deliver(data, err) {
 			tt.th.s.log.Warn("swoole: task result arrived after its wait timed out: dropped", "task", task.id, "code", ErrTaskTimeout)
-			return
-		}
-		wt.result, wt.err = data, err
-		wt.done.Store(true)
-		close(wt.ch)
-		if l := wt.wake.Load(); l != nil {
-			l.Post(wakeNoop)
 		}
 		return
 	}
