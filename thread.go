@@ -426,9 +426,8 @@ func (tl *threadLoop) drain() {
 		d.depth--
 		d.batch, d.pos = outerBatch, outerPos
 		var post *reactor.Loop
-		if d.depth == 0 && len(tl.items) > 0 && !tl.armed && tl.loop != nil && tl.loop == w.loop {
-			// What a nested drain left (a busy session's events) is served now.
-			tl.armed, post = true, tl.loop
+		if d.depth == 0 && len(tl.items) > 0 && tl.loop == w.loop {
+			post = tl.arm() // what a nested drain left (a busy session's events) is served now
 		}
 		tl.mu.Unlock()
 		if post != nil {
@@ -483,8 +482,8 @@ func (tl *threadLoop) yieldBatch(w *worker) {
 		d.batch = d.batch[:d.pos]
 	}
 	var post *reactor.Loop
-	if len(tl.items) > 0 && !tl.armed && tl.loop != nil {
-		tl.armed, post = true, tl.loop
+	if len(tl.items) > 0 {
+		post = tl.arm()
 	}
 	tl.mu.Unlock()
 	if post != nil {
