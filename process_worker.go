@@ -37,6 +37,11 @@ func (s *Server) replyEvent() {
 	if mp.replyHolds > 0 {
 		return
 	}
+	if mp.batchEvents == 1 && mp.reader != nil && mp.reader.Pending() == 0 {
+		// The batch's only event: its replies go at once, with no hold and no flush timer
+		// (arming one wakes another thread of the runtime per batch).
+		return
+	}
 	mp.replyHolds++
 	for _, wr := range mp.toReactor {
 		wr.Hold()

@@ -158,7 +158,8 @@ func (s *Server) prepare() error {
 	if err := s.chooseProcessModel(); err != nil {
 		return err
 	}
-	s.chooseRuntime() // role.go: the role is decided here, once
+	s.chooseRuntime()                   // role.go: the role is decided here, once
+	makeRoomForLoops(s.blockingLoops()) // procs.go
 	if s.eff.Daemonize {
 		if err := s.daemonize(); err != nil { // does not return in the process that called Start
 			return err

@@ -164,6 +164,8 @@ type Loop struct {
 	timers Timers
 	epoch  time.Time
 	nconns int
+	yield  int64 // Now at wait's last look at GOMAXPROCS
+	procs  int   // GOMAXPROCS then
 
 	wakeCh    chan struct{} // a NoPoll loop's wake-up (Config.NoPoll)
 	waitTimer *time.Timer   // a NoPoll loop's wait for its next timer
@@ -429,16 +431,7 @@ func (l *Loop) Run() error {
 			l.runTasks()
 			continue
 		}
-		// Poll first without blocking, and yield once before a blocking wait: a goroutine
-		// that blocks in epoll_wait for a few µs per message keeps the runtime's sysmon
-		// retaking its P and moving the loop between threads (measured: ~8,000 sysmon
-		// wake-ups/s and 1.7 context switches per echo at one connection, against ~100/s and
-		// 1.0 with this; server CPU per message down to gnet's; BENCHMARKS.md, notes).
-		n, err := unix.EpollWait(l.epfd, l.events, 0)
-		if n == 0 && err == nil && timeout != 0 {
-			runtime.Gosched()
-			n, err = unix.EpollWait(l.epfd, l.events, timeout)
-		}
+		n, err := l.wait(timeout)
 		if err != nil && err != unix.EINTR {
 			return os.NewSyscallError("epoll_wait", err)
 		}
@@ -456,6 +449,46 @@ func (l *Loop) Run() error {
 	l.runTasks()
 	l.CloseAll(CloseShutdown)
 	return nil
+}
+
+// yieldEvery is how often a loop that blocks in epoll_wait with GOMAXPROCS above 1 passes
+// through the scheduler: well under the runtime's 10 ms, after which sysmon takes the P of a
+// goroutine that has not been rescheduled even while it sits in a system call.
+const yieldEvery = int64(4 * time.Millisecond)
+
+// wait is one epoll_wait of Run, timeout in milliseconds (-1: none). The loop blocks in the
+// system call itself, not in the runtime's netpoller, and what that costs depends on whether
+// the runtime has a P to spare while it blocks:
+//
+//   - GOMAXPROCS 1: sysmon takes the only P from a system call that lasts a tick or more and
+//     starts a thread to look for other work. So the loop polls first without blocking and
+//     yields once before a blocking wait (measured at one connection: about 8,000 sysmon
+//     wake-ups a second and 1.7 context switches per echo without this, about 100 and 1.0
+//     with it; BENCHMARKS.md, notes).
+//   - GOMAXPROCS 2 or more: sysmon leaves a P in a short system call alone while another P is
+//     idle, and a yield would wake an idle thread for nothing (one futex wake and sleep per
+//     wait). So the loop blocks at once and yields only every yieldEvery.
+//
+// A server raises GOMAXPROCS 1 to 2 when it starts (procs.go in the root package): in a
+// ModeProcess echo at 10,000 paced messages a second, that takes the master's and workers'
+// context switches from about 4.5 to 2.5 per message.
+func (l *Loop) wait(timeout int) (int, error) {
+	if now := l.Now(); now-l.yield >= yieldEvery || l.procs == 0 {
+		l.yield = now
+		l.procs = runtime.GOMAXPROCS(0) // it takes the scheduler's lock: read it as rarely
+		if l.procs > 1 {
+			runtime.Gosched()
+		}
+	}
+	if l.procs > 1 {
+		return unix.EpollWait(l.epfd, l.events, timeout)
+	}
+	n, err := unix.EpollWait(l.epfd, l.events, 0)
+	if n == 0 && err == nil && timeout != 0 {
+		runtime.Gosched()
+		n, err = unix.EpollWait(l.epfd, l.events, timeout)
+	}
+	return n, err
 }
 
 // dispatch reports a batch of epoll events to their handlers.
