@@ -486,7 +486,7 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 		case c.inCloseCallback():
 		case s.table.MarkClosing(c.slot, c.id):
 			c.markAppClose()
-			c.rc.Close(h.Aux == 1)
+			c.rc.CloseOnLoop(h.Aux == 1) // a pipe message: on the loop
 		case h.Aux == 1: // closing already (its output drains): reset drops the rest
 			c.rc.Reset()
 		}

@@ -572,7 +572,7 @@ func (w *worker) masterDeliver(c *conn, data []byte, now int64) {
 
 func (w *worker) closeByDispatch(c *conn) {
 	if w.s.table.MarkClosing(c.slot, c.id) {
-		c.rc.Close(false)
+		c.rc.CloseOnLoop(false) // dispatch: on the loop
 	}
 }
 

@@ -520,6 +520,13 @@ func mpStartServer(t testing.TB, builder, ready string, env ...string) *mpServer
 // mpStartBinary is mpStartServer with the executable to start (a copy of the test binary).
 func mpStartBinary(t testing.TB, bin, builder, ready string, env ...string) *mpServer {
 	t.Helper()
+	return mpStartCommand(t, []string{bin, "-test.run=^$"}, builder, ready, env...)
+}
+
+// mpStartCommand is mpStartServer with the whole command line that starts the test binary
+// (under taskset, say).
+func mpStartCommand(t testing.TB, argv []string, builder, ready string, env ...string) *mpServer {
+	t.Helper()
 	if coreMode() == swoole.ModeThread {
 		t.Skip("the core suites' ModeThread pass (" + coreModeEnv + "): the multi-process suites run in the main pass, with their own table of modes")
 	}
@@ -531,7 +538,7 @@ func mpStartBinary(t testing.TB, bin, builder, ready string, env ...string) *mpS
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-test.run=^$")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), mpEnvServer+"="+builder, mpEnvDir+"="+dir, "GORACE=atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, env...)
 	// A file, not a pipe: os/exec then copies nothing, and Wait does not wait for the

@@ -155,7 +155,7 @@ func (w *worker) protocolError(c *conn, e *Error) {
 	}
 	w.dropInput(c)
 	if w.s.table.MarkClosing(c.slot, c.id) {
-		c.rc.Close(true)
+		c.rc.CloseOnLoop(true) // a handler: on the loop
 	}
 }
 

@@ -511,7 +511,14 @@ func (c *Conn) FlushWait(deadline time.Time) error {
 // Close asks the loop to close c. With reset, queued output is dropped and the peer gets a
 // RST; without, queued output is flushed first. Closed runs on the loop after the current
 // batch of events. Close returns false when c is already closing.
-func (c *Conn) Close(reset bool) bool {
+func (c *Conn) Close(reset bool) bool { return c.close(reset, true) }
+
+// CloseOnLoop is Close for the loop goroutine (a handler closing a connection): the close
+// is queued without waking the loop, which runs it before it waits again. Loop goroutine
+// only.
+func (c *Conn) CloseOnLoop(reset bool) bool { return c.close(reset, false) }
+
+func (c *Conn) close(reset, wake bool) bool {
 	c.mu.Lock()
 	if c.closing || c.closed {
 		c.mu.Unlock()
@@ -520,10 +527,7 @@ func (c *Conn) Close(reset bool) bool {
 	c.closing = true
 	c.reset = reset
 	c.mu.Unlock()
-	if !c.loop.Post(Task{Op: opClose, Conn: c, Why: CloseServer}) {
-		return false
-	}
-	return true
+	return c.loop.post(Task{Op: opClose, Conn: c, Why: CloseServer}, wake)
 }
 
 // Reset closes c at once with a RST, dropping its queued output, also when a graceful close

@@ -174,6 +174,7 @@ type Loop struct {
 	tasks       []Task
 	spare       []Task
 	wakePending atomic.Bool
+	wakeWrites  uint64 // writes to the wake-up eventfd (under mu)
 	goid        atomic.Int64
 	stopped     bool
 	closed      atomic.Bool
@@ -323,7 +324,12 @@ func (l *Loop) ConnCount() int { return l.nconns }
 
 // Post queues t to run on the loop and wakes it. Safe from any goroutine. After the loop has
 // stopped, Post returns false and drops t.
-func (l *Loop) Post(t Task) bool {
+func (l *Loop) Post(t Task) bool { return l.post(t, true) }
+
+// post is Post; without wake it only queues t, for the loop goroutine, which runs what was
+// queued before it waits again (Run and RunUntil look at the queue first): a wake-up from
+// the loop to itself is two system calls and a pass through epoll for nothing.
+func (l *Loop) post(t Task, wake bool) bool {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
@@ -332,7 +338,9 @@ func (l *Loop) Post(t Task) bool {
 	l.tasks = append(l.tasks, t)
 	// Wake under the lock: Close marks the loop stopped under it before closing the eventfd,
 	// so a wake never writes to a closed (or reused) descriptor.
-	l.wake()
+	if wake {
+		l.wake()
+	}
 	l.mu.Unlock()
 	return true
 }
@@ -348,6 +356,7 @@ func (l *Loop) wake() {
 		return
 	}
 	if l.wakePending.CompareAndSwap(false, true) {
+		l.wakeWrites++
 		var one = [8]byte{1}
 		for {
 			_, err := unix.Write(l.wakefd, one[:])

@@ -1,0 +1,102 @@
+//go:build linux
+
+package reactor
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// closer accepts every connection and closes it at its first bytes, from Data, with
+// CloseOnLoop (or Close when wake is set), counting the Closed calls.
+type closer struct {
+	nopHandler
+	wake   bool
+	closed atomic.Int32
+}
+
+func (h *closer) Accept(_ *Listener, fd int, _ unix.Sockaddr) *Conn {
+	return NewConn(fd, nil, ConnOptions{})
+}
+
+func (h *closer) Data(c *Conn, _ []byte) {
+	if h.wake {
+		c.Close(true)
+	} else {
+		c.CloseOnLoop(true)
+	}
+}
+
+func (h *closer) Closed(*Conn, CloseReason, unix.Errno) { h.closed.Add(1) }
+
+// TestCloseOnLoop: a connection closed from its own Data handler with CloseOnLoop closes
+// within the same pass of the loop, and the loop does not wake itself to do it (Close from
+// the handler writes the wake-up eventfd, which the next epoll_wait then reports).
+func TestCloseOnLoop(t *testing.T) {
+	for _, wake := range []bool{false, true} {
+		h := &closer{wake: wake}
+		l, err := New(h, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lfd := listenerFD(t, ln)
+		if err := unix.SetNonblock(lfd, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.AddListener(&Listener{FD: lfd}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- l.Run() }()
+		const conns = 20
+		for i := range conns {
+			c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("bad frame")); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := c.Read(make([]byte, 16)); err == nil || (err != io.EOF && !isReset(err)) {
+				t.Fatalf("wake=%v, connection %d: read %d bytes, %v; want the server's close", wake, i, n, err)
+			}
+			c.Close()
+		}
+		// Every close ran on the loop; with CloseOnLoop none needed a wake-up.
+		deadline := time.Now().Add(10 * time.Second)
+		for h.closed.Load() < conns && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		l.mu.Lock()
+		woke := l.wakeWrites
+		l.mu.Unlock()
+		l.Post(Task{Op: opFn, Fn: l.Stop})
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		ln.Close()
+		if got := h.closed.Load(); got != conns {
+			t.Errorf("wake=%v: %d Closed calls, want %d", wake, got, conns)
+		}
+		if !wake && woke != 0 {
+			t.Errorf("CloseOnLoop woke the loop %d times", woke)
+		}
+		if wake && woke == 0 {
+			t.Errorf("Close from the handler never woke the loop: the check cannot tell CloseOnLoop from it")
+		}
+	}
+}
+
+func isReset(err error) bool { return errors.Is(err, unix.ECONNRESET) }
