@@ -4,6 +4,7 @@ package swoole_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +36,9 @@ func testDispatchStream(t *testing.T, mode string) {
 	}
 	// One worker busy for a while: the others' requests are answered meanwhile.
 	busy := ms.dial()
-	busy.send("sleep 2000")
-	ms.waitEvent("sleeping", nil)
+	gate := ms.dir + "/gate"
+	busy.send("hold " + gate) // until the others were answered, however long that takes
+	ms.waitEvent("holding", nil)
 	for i := range 6 {
 		o := ms.dial()
 		msg := fmt.Sprintf("m%d", i)
@@ -44,7 +46,10 @@ func testDispatchStream(t *testing.T, mode string) {
 			t.Fatalf("echo %s while a worker is busy: %q", msg, f)
 		}
 	}
-	if f := busy.read(); len(f) != 1 || f[0] != "slept" {
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f := busy.read(); len(f) != 1 || f[0] != "held" {
 		t.Fatalf("the busy connection: %q", f)
 	}
 }

@@ -133,16 +133,22 @@ func TestReactorModesDispatchIdle(t *testing.T) {
 		ms := mpModeStart(t, mode, mpEnvDispatch+"=3", mpEnvReactors+"=1")
 		busy, other := ms.dial(), ms.dial()
 		// Hold one worker in a callback; every packet meanwhile must go to the other, idle one.
-		busy.send("sleep 1500")
-		busyID := ms.waitEvent("sleeping", nil).int(0)
+		// Held until the test is done (a gate file), not for a time a loaded machine can
+		// outlast.
+		gate := ms.dir + "/gate"
+		busy.send("hold " + gate)
+		busyID := ms.waitEvent("holding", nil).int(0)
 		ids := whoN(other, 10)
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		for _, id := range ids {
 			if id == busyID {
 				t.Fatalf("dispatch_mode 3 sent a packet to the busy worker %d: %v", busyID, ids)
 			}
 		}
-		if f := busy.read(); len(f) != 1 || f[0] != "slept" {
-			t.Fatalf("sleep: %q", f)
+		if f := busy.read(); len(f) != 1 || f[0] != "held" {
+			t.Fatalf("hold: %q", f)
 		}
 	})
 }
