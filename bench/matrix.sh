@@ -44,7 +44,7 @@ command -v taskset >/dev/null || { echo "matrix.sh: taskset not found (Debian: a
 
 echo "building into bench/bin ..." >&2
 mkdir -p bin
-go build -o bin/ ./cmd/load ./cmd/matrix ./cmd/netecho ./cmd/swooleecho ./cmd/gnetecho ./cmd/floorecho ./cmd/uringecho
+go build -o bin/ ./cmd/load ./cmd/matrix ./cmd/netecho ./cmd/swooleecho ./cmd/gnetecho ./cmd/floorecho ./cmd/uringecho ./cmd/procfloorecho
 
 exec bin/matrix -bin "$PWD/bin" -d "$duration" -w "$warmup" -r "$reps" -out "$out" \
 	-raw "$PWD/bin/matrix-raw.jsonl" -notes BENCHMARKS.notes.md -cmdline "$cmdline" "$@"

@@ -112,6 +112,10 @@ func StartWith(name, addr string, o Options) (Server, error) {
 		return StartFloor(addr)
 	case "uring":
 		return StartUring(addr)
+	case "procfloor":
+		// Not in Names: it starts its worker by running this program again, so only from a
+		// command whose main calls ProcFloorWorker first (cmd/procfloorecho).
+		return StartProcFloor(addr, ProcFloorTransport)
 	}
 	return nil, fmt.Errorf("unknown server %q: use netstd, goswoole, gnet, floor or uring", name)
 }

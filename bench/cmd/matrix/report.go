@@ -262,6 +262,12 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	if slices.Contains(t.servers, "floor") {
 		p("- **floor** (not a peer): `bench/cmd/floorecho`, the least an epoll server can do per message: one locked loop, level-triggered epoll, and for each readable connection one read and one write, with no callbacks, table, counters or queue. It polls as gnet and goswoole do (timeout 0, Gosched, then block). What a server spends above it is its own overhead.\n")
 	}
+	if slices.Contains(t.servers, "procfloor") {
+		p("- **procfloor** (not a peer): `bench/cmd/procfloorecho -transport socketpair`, the least a master + one worker process design (ModeProcess, SWOOLE_PROCESS) spends per message: the master reads each readable connection once per round into a datagram of [fd][length][bytes] records, sends the round's datagrams over one AF_UNIX SOCK_DGRAM socketpair, and writes each record of the worker's reply datagrams to its client; the worker sends every datagram back unchanged. Both processes are pinned to the server core and summed. What goswoole-proc spends above it is its own overhead.\n")
+	}
+	if slices.Contains(t.servers, "procfloor-ring") {
+		p("- **procfloor-ring** (not a peer): the same master + one worker floor with `-transport ring`: the records cross through a single-producer single-consumer ring of 1 MiB per direction in shared memory (memfd), read into and written from straight by the master, with an eventfd wake-up only when the reader sleeps. Its difference to procfloor is what shared-memory rings could save over the socketpair.\n")
+	}
 	if slices.Contains(t.servers, "uring") {
 		p("- **uring** (not a peer): `bench/cmd/uringecho`, the least an io_uring server can do (SINGLE_ISSUER, DEFER_TASKRUN): one receive or send in flight per connection, and a whole batch of completions' next submissions entered with the next wait, in one io_uring_enter.\n")
 	}

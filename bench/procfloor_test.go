@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goswoole/swoole/bench/load"
+)
+
+// TestProcFloorCommand builds cmd/procfloorecho and runs it with each transport: 10 clients
+// each send 1,000 messages of assorted sizes (1 B to 60 KiB, log-uniform), one in flight, and
+// every echo must come back byte for byte; the process tree is the master and one worker, and
+// after SIGTERM to the master the worker is gone too.
+func TestProcFloorCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a command")
+	}
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	bin := filepath.Join(t.TempDir(), "procfloorecho")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/procfloorecho").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, transport := range []string{"socketpair", "ring"} {
+		t.Run(transport, func(t *testing.T) { testProcFloor(t, bin, transport) })
+	}
+}
+
+func testProcFloor(t *testing.T, bin, transport string) {
+	// The flags the matrix gives every server, then this one's own.
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-nofile", "-maxconn", "1000", "-multicore", "-transport", transport)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, a, ok := strings.Cut(sc.Text(), "procfloor echo server listening on "); ok {
+				addrc <- a
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	stopped := false
+	defer func() {
+		if !stopped {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-exited:
+		stopped = true
+		t.Fatalf("exited before listening: %v\n%s", err, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("no 'listening on' line within 20s")
+	}
+	pid := cmd.Process.Pid
+	tree, err := load.Tree(pid)
+	if err != nil || len(tree) != 2 {
+		t.Fatalf("process tree %v, %v: want the master and one worker", tree, err)
+	}
+	worker := tree[1]
+
+	const clients, messages, maxSize = 10, 1000, 60 << 10
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Go(func() {
+			if err := procFloorClient(addr, c, messages, maxSize); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Pipelined large messages: more in flight than the ring (1 MiB) holds, so the master's
+	// backlog (ring) or a refused datagram (socketpair) is exercised too.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := load.Run(ctx, load.Config{Addr: addr, Conns: 30, Size: 60 << 10, Depth: 8, Messages: 1000,
+		Verify: true, IOTimeout: 10 * time.Second})
+	if err != nil {
+		t.Error(err)
+	} else if res.Msgs != 1000 {
+		t.Errorf("pipelined: %d round trips, want 1000", res.Msgs)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("not stopped within 20s of SIGTERM")
+	}
+	// The master kills and reaps its worker before it exits; give the kernel a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for procAlive(worker) {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d still runs 10s after the master stopped", worker)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// procAlive reports whether pid exists and is not a zombie.
+func procAlive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+// procFloorClient sends messages of log-uniform sizes from 1 B to maxSize, one in flight, and
+// checks each echo byte for byte.
+func procFloorClient(addr string, seed, messages, maxSize int) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rng := rand.New(rand.NewPCG(uint64(seed), 17))
+	out := make([]byte, maxSize)
+	in := make([]byte, maxSize)
+	for i := range messages {
+		var n int
+		switch i {
+		case 0:
+			n = 1
+		case 1:
+			n = maxSize
+		default:
+			n = int(math.Exp(rng.Float64() * math.Log(float64(maxSize))))
+			n = max(1, min(n, maxSize))
+		}
+		for j := range n {
+			out[j] = byte(rng.Uint32())
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := conn.Write(out[:n]); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(conn, in[:n]); err != nil {
+			return err
+		}
+		if !bytes.Equal(in[:n], out[:n]) {
+			return &echoMismatch{client: seed, msg: i, size: n}
+		}
+	}
+	return nil
+}
+
+type echoMismatch struct{ client, msg, size int }
+
+func (e *echoMismatch) Error() string {
+	return "client " + strconv.Itoa(e.client) + ", message " + strconv.Itoa(e.msg) + " (" + strconv.Itoa(e.size) + " B): echo differs"
+}
