@@ -1,20 +1,14 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"math"
 	"math/rand/v2"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,16 +20,7 @@ import (
 // every echo must come back byte for byte; the process tree is the master and one worker, and
 // after SIGTERM to the master the worker is gone too.
 func TestProcFloorCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a command")
-	}
-	if _, err := os.Stat("/proc/self/task"); err != nil {
-		t.Skip("no /proc")
-	}
-	bin := filepath.Join(t.TempDir(), "procfloorecho")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/procfloorecho").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCommand(t, "procfloorecho")
 	for _, transport := range []string{"socketpair", "ring"} {
 		t.Run(transport, func(t *testing.T) { testProcFloor(t, bin, transport) })
 	}
@@ -43,44 +28,9 @@ func TestProcFloorCommand(t *testing.T) {
 
 func testProcFloor(t *testing.T, bin, transport string) {
 	// The flags the matrix gives every server, then this one's own.
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-nofile", "-maxconn", "1000", "-multicore", "-transport", transport)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), "procfloor echo server listening on "); ok {
-				addrc <- a
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-exited:
-		stopped = true
-		t.Fatalf("exited before listening: %v\n%s", err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("no 'listening on' line within 20s")
-	}
-	pid := cmd.Process.Pid
+	srv := startServerProc(t, bin, "-addr", "127.0.0.1:0", "-nofile", "-maxconn", "1000", "-multicore", "-transport", transport)
+	addr := srv.listening(t)
+	pid := srv.cmd.Process.Pid
 	tree, err := load.Tree(pid)
 	if err != nil || len(tree) != 2 {
 		t.Fatalf("process tree %v, %v: want the master and one worker", tree, err)
@@ -114,33 +64,8 @@ func testProcFloor(t *testing.T, bin, transport string) {
 		t.Errorf("pipelined: %d round trips, want 1000", res.Msgs)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("exit: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("not stopped within 20s of SIGTERM")
-	}
-	// The master kills and reaps its worker before it exits; give the kernel a deadline.
-	deadline := time.Now().Add(10 * time.Second)
-	for procAlive(worker) {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker %d still runs 10s after the master stopped", worker)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// procAlive reports whether pid exists and is not a zombie.
-func procAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	return err == nil && !strings.Contains(string(b), ") Z ")
+	srv.stop(t)
+	waitGone(t, worker) // the master kills and reaps its worker before it exits
 }
 
 // procFloorClient sends messages of log-uniform sizes from 1 B to maxSize, one in flight, and

@@ -1,14 +1,7 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,56 +26,14 @@ func TestSwooleWorkersCommand(t *testing.T) {
 }
 
 func testSwooleWorkersCommand(t *testing.T, args []string) {
-	if testing.Short() {
-		t.Skip("builds a command")
-	}
-	if _, err := os.Stat("/proc/self/task"); err != nil {
-		t.Skip("no /proc")
-	}
-	bin := filepath.Join(t.TempDir(), "swooleecho")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/swooleecho").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-maxconn", "1000", "-nofile"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	addrc := make(chan string, 3)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				addrc <- a
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no 'listening on' line within 20s")
-	}
-	pid := cmd.Process.Pid
+	bin := buildCommand(t, "swooleecho")
+	srv := startServerProc(t, bin, append([]string{"-addr", "127.0.0.1:0", "-maxconn", "1000", "-nofile"}, args...)...)
+	addr := srv.listening(t)
+	pid := srv.cmd.Process.Pid
 	// Every worker prints its line once its loop runs; wait for the two.
 	for range 2 {
-		select {
-		case a := <-addrc:
-			if a != addr {
-				t.Errorf("a process printed %s, another %s", a, addr)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the workers did not all start within 20s")
+		if a := srv.listening(t); a != addr {
+			t.Errorf("a process printed %s, another %s", a, addr)
 		}
 	}
 	tree, err := load.Tree(pid)
@@ -106,20 +57,6 @@ func testSwooleWorkersCommand(t *testing.T, args []string) {
 		t.Errorf("idle: %v, %v", idle, err)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("not stopped within 20s of SIGTERM")
-	}
-	for _, p := range tree[1:] {
-		if err := syscall.Kill(p, 0); err == nil {
-			if b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat"); !strings.Contains(string(b), ") Z ") {
-				t.Errorf("worker %d still runs after the manager stopped", p)
-			}
-		}
-	}
+	srv.stop(t)
+	waitGone(t, tree[1:]...)
 }
