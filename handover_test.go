@@ -262,17 +262,25 @@ func (ch *upChurn) answers(pid int) (int, []string) {
 }
 
 // upWaitAnswers waits until the churn got n more answers from pid than it had (failing at
-// the first connection error).
+// the first connection error). pid need not be ms's process: after an upgrade the new process
+// answers, also once the old one (ms) has exited, so ms's exit does not cut the wait short.
 func upWaitAnswers(t *testing.T, ms *mpServer, ch *upChurn, pid, n int) {
 	t.Helper()
 	base, _ := ch.answers(pid)
-	ms.eventually(fmt.Sprintf("%d churn answers from pid %d", n, pid), func() bool {
+	deadline := time.Now().Add(mpTimeout)
+	for {
 		got, errs := ch.answers(pid)
 		if len(errs) > 0 {
 			t.Fatalf("a churn connection failed: %v", errs)
 		}
-		return got >= base+n
-	})
+		if got >= base+n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %d churn answers from pid %d\n%s", mpTimeout, n, pid, ms.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // upUnixPID asks the unix stream port in dir for its pid.
