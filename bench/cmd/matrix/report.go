@@ -260,7 +260,7 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 		p("- Not run: %s.\n", sk)
 	}
 	if slices.Contains(t.servers, "floor") {
-		p("- **floor** (not a peer): `bench/cmd/floorecho`, the least an epoll server can do per message: one locked loop, level-triggered epoll, and for each readable connection one read and one write, with no callbacks, table, counters or queue. It polls as gnet and goswoole do (timeout 0, Gosched, then block). What a server spends above it is its own overhead.\n")
+		p("- **floor** (not a peer): `bench/cmd/floorecho`, the least an epoll server can do per message: one locked loop, level-triggered epoll, and for each readable connection one read and one write, with no callbacks, table, counters or queue. It polls as gnet does (timeout 0, Gosched, then block) with the runtime's GOMAXPROCS (1 when pinned); goswoole raises GOMAXPROCS to its loops plus one and blocks at once (BENCHMARKS.md, \"GOMAXPROCS and the loops\"). What a server spends above it is its own overhead.\n")
 	}
 	if slices.Contains(t.servers, "procfloor") {
 		p("- **procfloor** (not a peer): `bench/cmd/procfloorecho -transport socketpair`, the least a master + one worker process design (ModeProcess, SWOOLE_PROCESS) spends per message: the master reads each readable connection once per round into a datagram of [fd][length][bytes] records, sends the round's datagrams over one AF_UNIX SOCK_DGRAM socketpair, and writes each record of the worker's reply datagrams to its client; the worker sends every datagram back unchanged. Both processes are pinned to the server core and summed. What goswoole-proc spends above it is its own overhead.\n")
