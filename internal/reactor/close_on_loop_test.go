@@ -19,6 +19,8 @@ type closer struct {
 	nopHandler
 	wake   bool
 	closed atomic.Int32
+	all    chan struct{} // closed at the want-th Closed call
+	want   int32
 }
 
 func (h *closer) Accept(_ *Listener, fd int, _ unix.Sockaddr) *Conn {
@@ -33,14 +35,19 @@ func (h *closer) Data(c *Conn, _ []byte) {
 	}
 }
 
-func (h *closer) Closed(*Conn, CloseReason, unix.Errno) { h.closed.Add(1) }
+func (h *closer) Closed(*Conn, CloseReason, unix.Errno) {
+	if h.closed.Add(1) == h.want {
+		close(h.all)
+	}
+}
 
 // TestCloseOnLoop: a connection closed from its own Data handler with CloseOnLoop closes
 // within the same pass of the loop, and the loop does not wake itself to do it (Close from
 // the handler writes the wake-up eventfd, which the next epoll_wait then reports).
 func TestCloseOnLoop(t *testing.T) {
 	for _, wake := range []bool{false, true} {
-		h := &closer{wake: wake}
+		const conns = 20
+		h := &closer{wake: wake, all: make(chan struct{}), want: conns}
 		l, err := New(h, Config{})
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +65,6 @@ func TestCloseOnLoop(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- l.Run() }()
-		const conns = 20
 		for i := range conns {
 			c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
 			if err != nil {
@@ -74,9 +80,10 @@ func TestCloseOnLoop(t *testing.T) {
 			c.Close()
 		}
 		// Every close ran on the loop; with CloseOnLoop none needed a wake-up.
-		deadline := time.Now().Add(10 * time.Second)
-		for h.closed.Load() < conns && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
+		select {
+		case <-h.all:
+		case <-time.After(10 * time.Second):
+			t.Errorf("wake=%v: %d Closed calls after 10s, want %d", wake, h.closed.Load(), conns)
 		}
 		l.mu.Lock()
 		woke := l.wakeWrites
