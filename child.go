@@ -284,6 +284,7 @@ func (s *Server) buildChild() error {
 			shared = false
 		}
 		p.ownFD = !shared
+		p.noteListener()
 		p.ln = &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: shared}
 		if err := loop.AddListener(p.ln); err != nil {
 			return wrapErrno("", err, "cannot watch port %d", p.port)

@@ -42,7 +42,7 @@ const featureMaxLen = 64 << 10
 //	0 TCP, length framing ("N", body after a 4-byte header): each frame's body is a request:
 //	  "echo <x>" → <x>; "file" → the file at $dir/sendfile by SendFile; "after <ms> <x>" →
 //	  <x> once an After timer fired; "tick <n>" → "tick 1" … "tick n" from a Tick timer
-//	1 TCP, EOF framing ("\r\n"): echoes each line back, "\r\n"-terminated
+//	1 TCP, EOF framing ("\r\n"), open_tcp_nodelay: echoes each line back, "\r\n"-terminated
 //	2 UDP: echoes each datagram back to its sender, prefixed with "re:"
 //	3 TCP, raw: the heartbeat closes a connection idle for 300 ms (checked every 100 ms)
 //
@@ -69,7 +69,7 @@ func featureServer() int {
 		fmt.Fprintln(os.Stderr, "AddListener:", err1, err2, err3)
 		return 2
 	}
-	if err := eof.SetOptions(map[string]any{"open_length_check": false, "open_eof_split": true, "package_eof": "\r\n"}); err != nil {
+	if err := eof.SetOptions(map[string]any{"open_length_check": false, "open_eof_split": true, "package_eof": "\r\n", "open_tcp_nodelay": true}); err != nil {
 		fmt.Fprintln(os.Stderr, "eof port:", err)
 		return 2
 	}
@@ -150,6 +150,7 @@ func TestFeaturesInEveryMode(t *testing.T) {
 			t.Run("sendfile", func(t *testing.T) { featureSendFile(t, ms, ports[0]) })
 			t.Run("timers", func(t *testing.T) { featureTimers(t, ports[0]) })
 			t.Run("heartbeat", func(t *testing.T) { featureHeartbeat(t, ports[3]) })
+			t.Run("tcp_nodelay", func(t *testing.T) { featureNoDelay(t, ms, ports[0], ports[1]) })
 		})
 	}
 }

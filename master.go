@@ -187,6 +187,7 @@ func (s *Server) masterListen() error { return s.listenOn(s.mp.master.reactors) 
 // master's, a ModeThread server's).
 func (s *Server) listenOn(reactors []*worker) error {
 	for _, p := range s.ports {
+		p.noteListener()
 		for _, w := range reactors {
 			ln := &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream(), Exclusive: len(reactors) > 1}
 			if p.ln == nil {

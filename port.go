@@ -13,6 +13,7 @@ import (
 	"github.com/goswoole/swoole/internal/framing"
 	"github.com/goswoole/swoole/internal/reactor"
 	"github.com/goswoole/swoole/internal/sys"
+	"golang.org/x/sys/unix"
 )
 
 // Port is one listening socket of a server (Swoole's Server\Port). It inherits the server's
@@ -43,6 +44,22 @@ type Port struct {
 	adopted   bool // not this process's to unlink (a unix path): a worker process's copy of the manager's socket, or one handed over to a new process (Upgrade)
 	inherited bool // passed by the process this one replaces (daemonize's starter, Upgrade's old process): with SO_REUSEPORT on it already, it is not bound again
 	ownFD     bool // a worker process's own SO_REUSEPORT socket, closed when the worker stops
+
+	// acceptedNoDelay: the listening socket's TCP_NODELAY matches open_tcp_nodelay, and
+	// accepted sockets inherit it, so Accept need not set it on each one (noteListener).
+	acceptedNoDelay bool
+}
+
+// noteListener records what accepted sockets inherit from the listening socket, read from
+// the socket itself (set by listen here, or by the process that handed it over). Call it
+// before the port's listener is watched.
+func (p *Port) noteListener() {
+	p.acceptedNoDelay = false
+	if b := p.sock.base(); b != SockTCP && b != SockTCP6 {
+		return
+	}
+	on, err := unix.GetsockoptInt(p.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	p.acceptedNoDelay = err == nil && (on != 0) == p.eff.OpenTCPNoDelay
 }
 
 func (s *Server) bindPort(host string, port int, sock SockType) (*Port, error) {

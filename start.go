@@ -221,6 +221,7 @@ func (s *Server) prepare() error {
 		if err := p.listen(); err != nil {
 			return err
 		}
+		p.noteListener()
 		p.ln = &reactor.Listener{FD: p.fd, Owner: p, Dgram: !p.sock.isStream()}
 		if err := loop.AddListener(p.ln); err != nil {
 			return wrapErrno("", err, "cannot watch port %d", p.port)
@@ -266,6 +267,12 @@ func (p *Port) listen() error {
 		p.fd = fd
 	}
 	if p.sock.base() == SockTCP || p.sock.base() == SockTCP6 {
+		// Accepted sockets inherit TCP_NODELAY from the listening socket (noteListener).
+		nodelay := 0
+		if p.eff.OpenTCPNoDelay {
+			nodelay = 1
+		}
+		_ = sys.SetInt(p.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, nodelay)
 		if p.eff.TCPDeferAccept > 0 {
 			_ = sys.SetInt(p.fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, p.eff.TCPDeferAccept)
 		}

@@ -131,7 +131,7 @@ func (w *worker) Accept(ln *reactor.Listener, fd int, peer unix.Sockaddr) *react
 	slot.RemotePort.Store(int32(port))
 	slot.ConnectTime.Store(now.Unix())
 	if p.sock.base() != SockUnixStream {
-		if p.eff.OpenTCPNoDelay {
+		if p.eff.OpenTCPNoDelay && !p.acceptedNoDelay {
 			_ = sys.SetNoDelay(fd)
 		}
 		if p.eff.OpenTCPKeepalive {

@@ -16,24 +16,41 @@
 # One line per run: round mode kind rss_kb (the server's VmRSS at the end) warn (WARN lines
 # the server wrote) and load's JSON. A "# round N" line with the load average starts each round.
 # Build: (cd bench && go build -o /tmp/atk/ ./cmd/swooleecho ./cmd/load)
+# With SWOOLE_SO set (the path bench/swoole/build.sh prints) and php on PATH, each round also
+# runs real Swoole 6.2.2 (bench/swoole/echo.php -length -idle 5, the same settings) in PROCESS
+# (2 workers) and BASE, as modes swoole-process and swoole-base.
 set -u
 SW=$1 L=$2 R=${3:-2} RATE=${4:-100}
+modes="process base"
+if [ -n "${SWOOLE_SO:-}" ]; then
+  command -v php >/dev/null || { echo "attackpair.sh: SWOOLE_SO is set but php is not on PATH" >&2; exit 2; }
+  modes="process swoole-process base swoole-base"
+fi
+here=$(cd "$(dirname "$0")" && pwd)
 port=19801
 echo "# $(date -u '+%F %H:%M UTC') attackpair.sh rounds=$R rate=$RATE; $(uptime | sed 's/.*load/load/')"
 for round in $(seq "$R"); do
   echo "# round $round: $(uptime | sed 's/.*load/load/')"
-  for mode in process base; do
+  for mode in $modes; do
     for kind in quiet attack; do
-      args=""
-      [ $mode = process ] && args="-mode process -workers 2"
+      args="" want=1
+      case $mode in *process) args="-mode process -workers 2" want=2 ;; esac
       port=$((port+1))
       log=$(mktemp)
-      # shellcheck disable=SC2086
-      taskset -c 0 "$SW" -addr 127.0.0.1:$port -nofile -maxconn 20000 -length -idle 5 $args >"$log" 2>&1 &
-      pid=$!
-      for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-      if [ $mode = process ]; then
-        for i in $(seq 100); do [ "$(pgrep -c -P $pid)" -ge 2 ] && break; sleep 0.05; done
+      if [ "${mode#swoole-}" != "$mode" ]; then
+        # shellcheck disable=SC2086
+        taskset -c 0 php -d extension="$SWOOLE_SO" "$here/swoole/echo.php" -addr 127.0.0.1:$port -nofile -maxconn 20000 -length -idle 5 $args >"$log" 2>&1 &
+        pid=$!
+        # Every Swoole worker prints a "listening" line once it has started.
+        for i in $(seq 200); do [ "$(grep -c 'echo server listening' "$log")" -ge $want ] && break; sleep 0.05; done
+      else
+        # shellcheck disable=SC2086
+        taskset -c 0 "$SW" -addr 127.0.0.1:$port -nofile -maxconn 20000 -length -idle 5 $args >"$log" 2>&1 &
+        pid=$!
+        for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+        if [ $want = 2 ]; then
+          for i in $(seq 100); do [ "$(pgrep -c -P $pid)" -ge 2 ] && break; sleep 0.05; done
+        fi
       fi
       apid="" afile=$(mktemp)
       if [ $kind = attack ]; then
@@ -52,7 +69,7 @@ for round in $(seq "$R"); do
       rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null)
       kill $pid 2>/dev/null
       wait $pid 2>/dev/null
-      echo "$round $mode $kind rss_kb=${rss:-0} warn=$(grep -c WARN "$log") $out"
+      echo "$round $mode $kind rss_kb=${rss:-0} warn=$(grep -c 'WARN\|WARNING' "$log") $out"
       rm -f "$log"
     done
   done

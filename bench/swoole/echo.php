@@ -17,6 +17,9 @@
 //   -nofile           raise the RLIMIT_NOFILE soft limit to the hard limit first
 //   -coroutine 0|1    enable_coroutine (default 1, Swoole's default: each onReceive runs in a
 //                     coroutine of its own)
+//   -length           frame the input with a 4-byte big-endian length header (open_length_check,
+//                     package_max_length 2 MiB), as swooleecho -length: the bad-peer cells
+//   -idle N           heartbeat_check_interval 1 and heartbeat_idle_time N, as swooleecho -idle
 // and accepts, ignoring them, those that do not apply (-multicore, -frametimeout, ...).
 // open_tcp_nodelay is on, as for every peer of the benchmarks. Every worker prints
 // "swoole echo server listening on HOST:PORT" (the real port) on stdout when it has started, so a
@@ -25,11 +28,11 @@
 
 $opt = [
     'addr' => '127.0.0.1:9501', 'mode' => 'base', 'workers' => 1, 'reactors' => 0,
-    'maxconn' => 0, 'nofile' => false, 'coroutine' => 1,
+    'maxconn' => 0, 'nofile' => false, 'coroutine' => 1, 'length' => false, 'idle' => 0,
 ];
-$takesValue = ['addr' => 1, 'mode' => 1, 'workers' => 1, 'reactors' => 1, 'maxconn' => 1, 'coroutine' => 1,
+$takesValue = ['addr' => 1, 'mode' => 1, 'workers' => 1, 'reactors' => 1, 'maxconn' => 1, 'coroutine' => 1, 'idle' => 1,
     // swooleecho's flags with a value that do not apply here
-    'frametimeout' => 1, 'idle' => 1, 'tlscert' => 1, 'tlskey' => 1, 'cpuprofile' => 1, 'memprofile' => 1];
+    'frametimeout' => 1, 'tlscert' => 1, 'tlskey' => 1, 'cpuprofile' => 1, 'memprofile' => 1];
 $args = array_slice($argv, 1);
 for ($i = 0; $i < count($args); $i++) {
     $a = $args[$i];
@@ -52,16 +55,16 @@ for ($i = 0; $i < count($args); $i++) {
     case 'addr': case 'mode':
         $opt[$name] = $value;
         break;
-    case 'workers': case 'reactors': case 'maxconn': case 'coroutine':
+    case 'workers': case 'reactors': case 'maxconn': case 'coroutine': case 'idle':
         if (!preg_match('/^[0-9]+$/', $value)) {
             fail("-$name $value: want a number");
         }
         $opt[$name] = (int)$value;
         break;
-    case 'nofile':
-        $opt['nofile'] = $value === null || $value === 'true' || $value === '1';
+    case 'nofile': case 'length':
+        $opt[$name] = $value === null || $value === 'true' || $value === '1';
         break;
-    case 'multicore': case 'length': case 'frametimeout': case 'idle': case 'tlscert': case 'tlskey':
+    case 'multicore': case 'frametimeout': case 'tlscert': case 'tlskey':
     case 'cpuprofile': case 'memprofile':
         fwrite(STDERR, "swoole: -$name does not apply to this server; ignored\n");
         break;
@@ -130,6 +133,13 @@ if ($opt['mode'] === 'process') {
 }
 if ($opt['maxconn'] > 0) {
     $settings['max_connection'] = $opt['maxconn'];
+}
+if ($opt['length']) {
+    $settings += ['open_length_check' => true, 'package_length_type' => 'N', 'package_length_offset' => 0,
+        'package_body_offset' => 4, 'package_max_length' => 2 << 20];
+}
+if ($opt['idle'] > 0) {
+    $settings += ['heartbeat_check_interval' => 1, 'heartbeat_idle_time' => $opt['idle']];
 }
 
 $server = new Swoole\Server($host, $port, $modes[$opt['mode']], SWOOLE_SOCK_TCP);
