@@ -469,9 +469,14 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 		// socket_buffer_size (never dropped); the queue then marks the connection's
 		// FlagOverflow, and the senders refuse further Sends until it drains (sendRemote).
 		var err error
-		if c.inCloseCallback() {
+		switch {
+		case c.inCloseCallback():
 			err = c.rc.SendClosing(payload)
-		} else {
+		case c.mc != nil && c.mc.batchCorked && w.loansFrom != nil && w.loansFrom.Stable(payload):
+			// The reply lies in the pipe batch being read, which stays intact until
+			// uncorkBatch flushes the connection: queued by reference, not copied.
+			err = c.rc.SendLoaned(payload)
+		default:
 			err = c.rc.SendOver(payload)
 		}
 		if err != nil {

@@ -37,7 +37,7 @@ var featureModes = []struct {
 // featureMaxLen is package_max_length of the length-framed port.
 const featureMaxLen = 64 << 10
 
-// featureServer serves four ports:
+// featureServer serves five ports:
 //
 //	0 TCP, length framing ("N", body after a 4-byte header): each frame's body is a request:
 //	  "echo <x>" → <x>; "file" → the file at $dir/sendfile by SendFile; "after <ms> <x>" →
@@ -45,6 +45,7 @@ const featureMaxLen = 64 << 10
 //	1 TCP, EOF framing ("\r\n"), open_tcp_nodelay: echoes each line back, "\r\n"-terminated
 //	2 UDP: echoes each datagram back to its sender, prefixed with "re:"
 //	3 TCP, raw: the heartbeat closes a connection idle for 300 ms (checked every 100 ms)
+//	4 TCP as port 0 with an 8 KiB kernel send buffer: replies wait in the server's queue
 //
 // Replies on port 0 are framed like the requests.
 func featureServer() int {
@@ -65,8 +66,14 @@ func featureServer() int {
 	eof, err1 := s.AddListener("127.0.0.1", 0, swoole.SockTCP)
 	udp, err2 := s.AddListener("127.0.0.1", 0, swoole.SockUDP)
 	hb, err3 := s.AddListener("127.0.0.1", 0, swoole.SockTCP)
-	if err1 != nil || err2 != nil || err3 != nil {
-		fmt.Fprintln(os.Stderr, "AddListener:", err1, err2, err3)
+	small, err4 := s.AddListener("127.0.0.1", 0, swoole.SockTCP)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		fmt.Fprintln(os.Stderr, "AddListener:", err1, err2, err3, err4)
+		return 2
+	}
+	if err := small.SetOptions(map[string]any{"kernel_socket_send_buffer_size": 8192,
+		"open_length_check": true, "package_length_type": "N", "package_body_offset": 4, "package_max_length": featureMaxLen}); err != nil {
+		fmt.Fprintln(os.Stderr, "small port:", err)
 		return 2
 	}
 	if err := eof.SetOptions(map[string]any{"open_length_check": false, "open_eof_split": true, "package_eof": "\r\n", "open_tcp_nodelay": true}); err != nil {
@@ -77,7 +84,7 @@ func featureServer() int {
 		fmt.Fprintln(os.Stderr, "heartbeat port:", err)
 		return 2
 	}
-	ports := fmt.Sprint(s.Ports()[0].Port(), eof.Port(), udp.Port(), hb.Port())
+	ports := fmt.Sprint(s.Ports()[0].Port(), eof.Port(), udp.Port(), hb.Port(), small.Port())
 	frame := func(b []byte) []byte {
 		out := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
 		return append(out, b...)
@@ -137,7 +144,7 @@ func TestFeaturesInEveryMode(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			ms := mpStartServer(t, "features", "managerstart", mode.env...)
 			ev := ms.waitEvent("managerstart", nil)
-			var ports [4]int
+			var ports [5]int
 			for i := range ports {
 				ports[i] = ev.int(i)
 			}
@@ -151,6 +158,7 @@ func TestFeaturesInEveryMode(t *testing.T) {
 			t.Run("timers", func(t *testing.T) { featureTimers(t, ports[0]) })
 			t.Run("heartbeat", func(t *testing.T) { featureHeartbeat(t, ports[3]) })
 			t.Run("tcp_nodelay", func(t *testing.T) { featureNoDelay(t, ms, ports[0], ports[1]) })
+			t.Run("flood", func(t *testing.T) { featureFlood(t, ports[4]) })
 		})
 	}
 }

@@ -488,6 +488,8 @@ func (w *worker) uncorkBatch() {
 			c.mc.batchCorked = false
 			if !c.mc.gone {
 				c.rc.Uncork()
+			} else {
+				c.rc.Unloan() // the batch's buffers are read over next
 			}
 		}
 	}
@@ -691,8 +693,10 @@ type reactorPipeIn struct {
 
 func (p *reactorPipeIn) Readable() {
 	p.w.corkSends = true
+	p.w.loansFrom = p.r
 	_, err := p.r.ReadBatch(p.w.reactorMessage)
 	p.w.corkSends = false
+	p.w.loansFrom = nil
 	p.w.uncorkBatch()
 	if err != nil {
 		p.w.s.log.Warn("swoole: reading a reactor's pipe", "reactor", p.w.id, "err", err)

@@ -2,12 +2,16 @@ package swoole_test
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,5 +128,58 @@ func featureNoDelay(t *testing.T, ms *mpServer, off, on int) {
 		if got := serverSockOpt(t, ms.cmd.Process.Pid, c, unix.IPPROTO_TCP, unix.TCP_NODELAY); (got != 0) != (p.want != 0) {
 			t.Errorf("port %d: TCP_NODELAY of the accepted socket = %d, want %d", p.port, got, p.want)
 		}
+	}
+}
+
+// featureFlood: thousands of distinct frames written back to back by a client whose receive
+// buffer is small, so the server's replies wait in its output queue across many batches:
+// every reply comes back whole, in order, with its own bytes (in ModeProcess the master
+// queues replies that lie in the batch it read from the worker's pipe by reference, and must
+// copy what is left of them before it reads the next batch).
+func featureFlood(t *testing.T, port int) {
+	d := net.Dialer{Timeout: mpTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(mpTimeout))
+	const frames = 4000
+	body := func(i int) string {
+		return fmt.Sprintf("%06d:%s", i, strings.Repeat(string(rune('a'+i%26)), 100+i%400))
+	}
+	werr := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriterSize(c, 64<<10)
+		for i := range frames {
+			if _, err := w.Write(featureFrame("echo " + body(i))); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- w.Flush()
+	}()
+	r := bufio.NewReader(c)
+	for i := range frames {
+		var h [4]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		b := make([]byte, binary.BigEndian.Uint32(h[:]))
+		if _, err := io.ReadFull(r, b); err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if want := body(i); string(b) != want {
+			k := 0
+			for k < len(b) && k < len(want) && b[k] == want[k] {
+				k++
+			}
+			t.Fatalf("reply %d (%d bytes, want %d): differs from byte %d: %.20q", i, len(b), len(want), k, b[k:])
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
 	}
 }

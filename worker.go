@@ -37,6 +37,7 @@ type worker struct {
 	throttleTimer int             // the timer that looks at throttled while it is not empty (0: none)
 	pipeState     []int8          // unthrottle's scratch, by worker
 	corkSends     bool            // reading the reactor's pipe: Sends to a connection are corked
+	loansFrom     *ipc.Reader     // the reactor pipe being read (corkSends): replies lying in its batch are loaned, not copied
 	corked        []*conn         // connections corked during this pipe batch
 	bursting      bool            // delivering several frames of one read: events to workers are held
 	held          []int           // workers whose pipe is held during this burst

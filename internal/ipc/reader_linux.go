@@ -5,6 +5,7 @@ package ipc
 import (
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -305,6 +306,23 @@ func (r *Reader) Pending() int {
 		}
 	}
 	return n
+}
+
+// Stable reports whether payload, handed to the function of the ReadBatch now running, lies
+// in the datagrams that call received (not in a reassembled message's buffer): it then stays
+// unchanged until the next ReadBatch, so the caller may keep a reference to it until then
+// instead of a copy.
+func (r *Reader) Stable(payload []byte) bool {
+	if len(r.stack) == 0 || len(payload) == 0 {
+		return false
+	}
+	bufs := r.stack[len(r.stack)-1].set.bufs
+	if len(bufs) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(bufs)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(payload)))
+	return p >= lo && p+uintptr(len(payload)) <= lo+uintptr(len(bufs))
 }
 
 // step feeds the next record of st, moving st past it before fn runs (a nested call goes

@@ -31,6 +31,9 @@ type Conn struct {
 
 	maxQueued int32 // refuse a Send when this many bytes are already queued (0 = no limit)
 	high, low int32 // watermarks for BufferFull / BufferEmpty
+	// loaned: q holds loaned pieces (SendLoaned), copied at the next flush. Guarded by mu
+	// like the fields below it; it sits here, in what would be padding, to keep Conn at 96 bytes.
+	loaned bool
 
 	loop *Loop
 
@@ -74,7 +77,8 @@ func (c *Conn) outQ() *outQueue {
 // outItem is one piece of queued output: a pooled byte chunk, or a segment of a file to
 // send with sendfile(2).
 type outItem struct {
-	buf    []byte // filled bytes of a pooled chunk
+	buf    []byte // filled bytes of a pooled chunk, or loaned bytes (loan)
+	loan   bool   // buf is the caller's (SendLoaned) until the loop's next flush: never pooled
 	fileFD int    // > 0: a file segment; the descriptor is owned and closed by the queue
 	off    int64  // file offset of the next byte
 	n      int64  // file bytes left
@@ -179,7 +183,18 @@ func (c *Conn) SendClosing(p []byte) error { return c.send(p, true, false) }
 // senders elsewhere refuse further messages until it drains below the limit.
 func (c *Conn) SendOver(p []byte) error { return c.send(p, false, true) }
 
-func (c *Conn) send(p []byte, closing, force bool) error {
+// SendLoaned is SendOver for bytes the caller leaves unchanged until the connection's next
+// flush (Uncork): on a corked connection they are queued by reference instead of copied, and
+// the flush copies whatever of them the socket did not take. A master's reactor uses it for
+// replies that lie in the pipe batch it is delivering. Loop goroutine only; on an uncorked or
+// TLS connection it is SendOver.
+func (c *Conn) SendLoaned(p []byte) error { return c.sendLoaned(p) }
+
+func (c *Conn) send(p []byte, closing, force bool) error { return c.sendAs(p, closing, force, false) }
+
+func (c *Conn) sendLoaned(p []byte) error { return c.sendAs(p, false, true, true) }
+
+func (c *Conn) sendAs(p []byte, closing, force, loan bool) error {
 	if len(p) == 0 {
 		return nil
 	}
@@ -214,7 +229,11 @@ func (c *Conn) send(p []byte, closing, force bool) error {
 		}
 		return ErrOverflow
 	}
-	c.enqueueLocked(p)
+	if loan && c.corked {
+		c.loanLocked(p)
+	} else {
+		c.enqueueLocked(p)
+	}
 	full := c.queuedLocked()
 	c.mu.Unlock()
 	if full {
@@ -291,7 +310,7 @@ func (c *Conn) enqueueLocked(p []byte) {
 	c.queued += len(p)
 	q := c.outQ()
 	for len(p) > 0 {
-		if k := len(q.out); k > 0 && q.out[k-1].fileFD == 0 {
+		if k := len(q.out); k > 0 && q.out[k-1].fileFD == 0 && !q.out[k-1].loan {
 			tail := q.out[k-1].buf
 			if room := cap(tail) - len(tail); room > 0 {
 				n := copy(tail[len(tail):cap(tail)], p)
@@ -305,6 +324,37 @@ func (c *Conn) enqueueLocked(p []byte) {
 			size = len(p)
 		}
 		q.out = append(q.out, outItem{buf: buffer.Get(size)[:0]})
+	}
+}
+
+// Unloan copies the loaned pieces still queued (SendLoaned) without writing them: for a
+// corked connection that will not be uncorked. Loop goroutine only.
+func (c *Conn) Unloan() {
+	c.mu.Lock()
+	c.ownLoansLocked()
+	c.mu.Unlock()
+}
+
+// loanLocked queues p by reference (SendLoaned). c.mu must be held.
+func (c *Conn) loanLocked(p []byte) {
+	c.queued += len(p)
+	c.loaned = true
+	q := c.outQ()
+	q.out = append(q.out, outItem{buf: p, loan: true})
+}
+
+// ownLoansLocked replaces the loaned pieces still queued by copies of their own, so the
+// lender may reuse its memory. c.mu must be held.
+func (c *Conn) ownLoansLocked() {
+	if !c.loaned {
+		return
+	}
+	c.loaned = false
+	q := c.q
+	for i := range q.out {
+		if it := &q.out[i]; it.loan {
+			*it = outItem{buf: append(buffer.Get(len(it.buf))[:0], it.buf...)}
+		}
 	}
 }
 
@@ -391,7 +441,9 @@ func (c *Conn) consumeLocked(n int) {
 			break
 		}
 		n -= rest
-		buffer.Put(q.out[drop].buf)
+		if !q.out[drop].loan {
+			buffer.Put(q.out[drop].buf)
+		}
 		q.outOff = 0
 		drop++
 	}
@@ -404,6 +456,7 @@ func (c *Conn) consumeLocked(n int) {
 
 func (c *Conn) dropQueueLocked() {
 	c.queued = 0
+	c.loaned = false
 	q := c.q
 	if q == nil {
 		return
@@ -411,7 +464,7 @@ func (c *Conn) dropQueueLocked() {
 	for _, it := range q.out {
 		if it.fileFD > 0 {
 			unix.Close(it.fileFD)
-		} else {
+		} else if !it.loan {
 			buffer.Put(it.buf)
 		}
 	}

@@ -864,6 +864,7 @@ func (l *Loop) flush(c *Conn) {
 		return
 	}
 	errno := c.writeQueuedLocked(l.iov)
+	c.ownLoansLocked()
 	if errno != 0 {
 		c.mu.Unlock()
 		if !c.notified {
