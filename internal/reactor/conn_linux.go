@@ -406,7 +406,14 @@ func (c *Conn) writeQueuedLocked(iov []unix.Iovec) unix.Errno {
 			iov[cnt].SetLen(len(p))
 			cnt++
 		}
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.FD), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		var r uintptr
+		var e unix.Errno
+		if cnt == 1 {
+			// One piece: write(2), which skips writev's copy and check of the vector.
+			r, _, e = unix.Syscall(unix.SYS_WRITE, uintptr(c.FD), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
+		} else {
+			r, _, e = unix.Syscall(unix.SYS_WRITEV, uintptr(c.FD), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		}
 		clear(iov[:cnt])
 		switch e {
 		case 0:
