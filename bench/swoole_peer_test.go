@@ -3,9 +3,11 @@ package bench
 import (
 	"bufio"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +42,8 @@ func TestRealSwooleEcho(t *testing.T) {
 	}{
 		{"base", []string{"-mode", "base"}, 1},
 		{"process", []string{"-mode", "process", "-workers", "2"}, 2},
+		// The bad-peer cells' server (attackpair.sh): length framing and the heartbeat.
+		{"process-length", []string{"-mode", "process", "-workers", "2", "-length", "-idle", "5"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testRealSwooleEcho(t, tc.args, tc.workers) })
 	}
@@ -122,13 +126,29 @@ func testRealSwooleEcho(t *testing.T, args []string, workers int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := load.Run(ctx, load.Config{Addr: addr, Conns: 20, Size: 512, Depth: 4, Messages: 4000, Verify: true,
+	framed := slices.Contains(args, "-length")
+	res, err := load.Run(ctx, load.Config{Addr: addr, Conns: 20, Size: 512, Depth: 4, Messages: 4000, Verify: true, Framed: framed,
 		IOTimeout: 10 * time.Second, Probe: load.ProcTree{Pid: pid}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Msgs != 4000 {
 		t.Errorf("%d round trips, want 4000", res.Msgs)
+	}
+	if framed {
+		// A header claiming more than package_max_length: Swoole closes the connection.
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte{4, 0, 0, 0, 'x'})
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 16)); err == nil {
+			t.Errorf("a 64 MiB header: read %d bytes, want the connection closed", n)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("a 64 MiB header: the connection stayed open")
+		}
+		c.Close()
 	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
