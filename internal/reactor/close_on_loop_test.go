@@ -48,23 +48,8 @@ func TestCloseOnLoop(t *testing.T) {
 	for _, wake := range []bool{false, true} {
 		const conns = 20
 		h := &closer{wake: wake, all: make(chan struct{}), want: conns}
-		l, err := New(h, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lfd := listenerFD(t, ln)
-		if err := unix.SetNonblock(lfd, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.AddListener(&Listener{FD: lfd}); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- l.Run() }()
+		sl := serveLoop(t, h)
+		l, ln := sl.l, sl.ln
 		for i := range conns {
 			c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
 			if err != nil {
@@ -88,12 +73,7 @@ func TestCloseOnLoop(t *testing.T) {
 		l.mu.Lock()
 		woke := l.wakeWrites
 		l.mu.Unlock()
-		l.Post(Task{Op: opFn, Fn: l.Stop})
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
-		ln.Close()
+		sl.stop(t)
 		if got := h.closed.Load(); got != conns {
 			t.Errorf("wake=%v: %d Closed calls, want %d", wake, got, conns)
 		}
@@ -104,6 +84,46 @@ func TestCloseOnLoop(t *testing.T) {
 			t.Errorf("Close from the handler never woke the loop: the check cannot tell CloseOnLoop from it")
 		}
 	}
+}
+
+// servingLoop is a loop with handler h running on its own goroutine, accepting on a TCP
+// listener of 127.0.0.1; stop ends it and closes both.
+type servingLoop struct {
+	l    *Loop
+	ln   net.Listener
+	done chan error
+}
+
+func serveLoop(t *testing.T, h Handler) *servingLoop {
+	t.Helper()
+	l, err := New(h, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lfd := listenerFD(t, ln)
+	if err := unix.SetNonblock(lfd, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AddListener(&Listener{FD: lfd}); err != nil {
+		t.Fatal(err)
+	}
+	sl := &servingLoop{l: l, ln: ln, done: make(chan error, 1)}
+	go func() { sl.done <- l.Run() }()
+	return sl
+}
+
+func (sl *servingLoop) stop(t *testing.T) {
+	t.Helper()
+	sl.l.Post(Task{Op: opFn, Fn: sl.l.Stop})
+	if err := <-sl.done; err != nil {
+		t.Fatal(err)
+	}
+	sl.l.Close()
+	sl.ln.Close()
 }
 
 func isReset(err error) bool { return errors.Is(err, unix.ECONNRESET) }

@@ -46,24 +46,9 @@ func onLoop(t *testing.T, l *Loop, fn func()) {
 func TestSendLoaned(t *testing.T) {
 	for _, unloan := range []bool{false, true} {
 		h := &accepter{conns: make(chan *Conn, 1)}
-		l, err := New(h, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lfd := listenerFD(t, ln)
-		if err := unix.SetNonblock(lfd, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.AddListener(&Listener{FD: lfd}); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- l.Run() }()
-		peer, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		sl := serveLoop(t, h)
+		l := sl.l
+		peer, err := net.DialTimeout("tcp4", sl.ln.Addr().String(), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,11 +95,6 @@ func TestSendLoaned(t *testing.T) {
 			t.Fatalf("unloan=%v: the bytes differ from offset %d", unloan, i)
 		}
 		peer.Close()
-		l.Post(Task{Op: opFn, Fn: l.Stop})
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
-		ln.Close()
+		sl.stop(t)
 	}
 }
