@@ -27,7 +27,15 @@ func (s *Server) beginReplyBatch() {
 	}
 }
 
-// replyEvent counts an event of the batch; from the second on, replies are held.
+// dispatchesToIdle reports whether the master picks workers by their idle status
+// (dispatch_mode 3 and 7, without a dispatch_func).
+func (s *Server) dispatchesToIdle() bool {
+	m := s.eff.DispatchMode
+	return s.eff.DispatchFunc == nil && (m == dispatch.Idle || m == dispatch.Stream)
+}
+
+// replyEvent counts an event of the batch and holds the replies the batch's callbacks make,
+// except when the batch has this one event (outside dispatch_mode 3 and 7).
 func (s *Server) replyEvent() {
 	mp := s.mp
 	if len(mp.toReactor) == 0 {
@@ -37,9 +45,11 @@ func (s *Server) replyEvent() {
 	if mp.replyHolds > 0 {
 		return
 	}
-	if mp.batchEvents == 1 && mp.reader != nil && mp.reader.Pending() == 0 {
+	if mp.batchEvents == 1 && mp.reader != nil && mp.reader.Pending() == 0 && !s.dispatchesToIdle() {
 		// The batch's only event: its replies go at once, with no hold and no flush timer
-		// (arming one wakes another thread of the runtime per batch).
+		// (arming one wakes another thread of the runtime per batch). Not where the master
+		// picks idle workers: there a reply must not reach its client before the worker has
+		// marked itself idle again, or the client's next request finds it busy.
 		return
 	}
 	mp.replyHolds++
