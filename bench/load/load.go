@@ -37,7 +37,7 @@ type Config struct {
 	// the previous echo is back (closed loop).
 	Rate float64
 
-	// Verify compares every echo with what was sent (costs a little CPU).
+	// Verify compares every echo with what was sent (costs a little CPU). Not with Framed.
 	Verify bool
 	// Framed makes each message a frame of a 4-byte big-endian length header (Size-4) and
 	// Size-4 bytes, for a length-framed server (swooleecho -length). Size must be above 4.
@@ -117,6 +117,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Framed && c.Size <= 4 {
 		return fmt.Errorf("load: a framed message of %d bytes: it needs more than its 4-byte header", c.Size)
+	}
+	if c.Framed && c.Verify {
+		return errors.New("load: Verify and Framed cannot be combined: Verify stamps a sequence number on each message's first byte, which a frame's length header holds")
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 5 * time.Second
