@@ -472,9 +472,9 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 		switch {
 		case c.inCloseCallback():
 			err = c.rc.SendClosing(payload)
-		case c.mc != nil && c.mc.batchCorked && w.loansFrom != nil && w.loansFrom.Stable(payload):
-			// The reply lies in the pipe batch being read, which stays intact until
-			// uncorkBatch flushes the connection: queued by reference, not copied.
+		case w.loansFrom != nil && w.loansFrom.Stable(payload):
+			// Reading a reactor's pipe (corked above): the reply lies in the batch being
+			// read, which stays intact until uncorkBatch flushes the connection.
 			err = c.rc.SendLoaned(payload)
 		default:
 			err = c.rc.SendOver(payload)

@@ -170,31 +170,27 @@ func (c *Conn) Queued() int {
 // single Send is always accepted whole when the queue is empty, so one message is never cut).
 // The call that takes the queue to the high watermark, or is refused for overflow, raises
 // BufferFull once: on the spot when the caller is the loop goroutine, else posted to it.
-func (c *Conn) Send(p []byte) error { return c.send(p, false, false) }
+func (c *Conn) Send(p []byte) error { return c.send(p, false, false, false) }
 
 // SendClosing is Send for a connection whose Closed callback is running: the bytes still go
 // out (flushed before the descriptor closes) when the server closed it. Loop goroutine only.
-func (c *Conn) SendClosing(p []byte) error { return c.send(p, true, false) }
+func (c *Conn) SendClosing(p []byte) error { return c.send(p, true, false, false) }
 
 // SendOver is Send that never fails for overflow: p is queued whole even past the limit. It is
 // for a message that was already accepted elsewhere (a Send another process made, which
 // returned before the message got here): dropping it would lose data its sender counts as
 // sent. A queue at or past the limit is reported to the loop's OverflowHandler, so that
 // senders elsewhere refuse further messages until it drains below the limit.
-func (c *Conn) SendOver(p []byte) error { return c.send(p, false, true) }
+func (c *Conn) SendOver(p []byte) error { return c.send(p, false, true, false) }
 
 // SendLoaned is SendOver for bytes the caller leaves unchanged until the connection's next
 // flush (Uncork): on a corked connection they are queued by reference instead of copied, and
 // the flush copies whatever of them the socket did not take. A master's reactor uses it for
 // replies that lie in the pipe batch it is delivering. Loop goroutine only; on an uncorked or
 // TLS connection it is SendOver.
-func (c *Conn) SendLoaned(p []byte) error { return c.sendLoaned(p) }
+func (c *Conn) SendLoaned(p []byte) error { return c.send(p, false, true, true) }
 
-func (c *Conn) send(p []byte, closing, force bool) error { return c.sendAs(p, closing, force, false) }
-
-func (c *Conn) sendLoaned(p []byte) error { return c.sendAs(p, false, true, true) }
-
-func (c *Conn) sendAs(p []byte, closing, force, loan bool) error {
+func (c *Conn) send(p []byte, closing, force, loan bool) error {
 	if len(p) == 0 {
 		return nil
 	}

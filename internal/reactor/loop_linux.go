@@ -864,7 +864,6 @@ func (l *Loop) flush(c *Conn) {
 		return
 	}
 	errno := c.writeQueuedLocked(l.iov)
-	c.ownLoansLocked()
 	if errno != 0 {
 		c.mu.Unlock()
 		if !c.notified {
@@ -873,6 +872,7 @@ func (l *Loop) flush(c *Conn) {
 		l.finalClose(c)
 		return
 	}
+	c.ownLoansLocked() // what the socket did not take (a failed write drops it all, above)
 	c.drainedLocked()
 	empty := c.full && c.queued <= int(c.low)
 	owedFull := false
