@@ -7,7 +7,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,27 +17,40 @@ import (
 	"github.com/goswoole/swoole/bench/load"
 )
 
-// TestProcFloorCommand builds cmd/procfloorecho and runs it with each transport: 10 clients
-// each send 1,000 messages of assorted sizes (1 B to 60 KiB, log-uniform), one in flight, and
-// every echo must come back byte for byte; the process tree is the master and one worker, and
-// after SIGTERM to the master the worker is gone too.
+// TestProcFloorCommand builds cmd/procfloorecho and runs it with each transport, and with
+// two workers over socketpairs: 10 clients each send 1,000 messages of assorted sizes (1 B to
+// 60 KiB, log-uniform), one in flight, and every echo must come back byte for byte; the
+// process tree is the master and its workers, and after SIGTERM to the master the workers are
+// gone too.
 func TestProcFloorCommand(t *testing.T) {
 	bin := buildCommand(t, "procfloorecho")
-	for _, transport := range []string{"socketpair", "ring"} {
-		t.Run(transport, func(t *testing.T) { testProcFloor(t, bin, transport) })
+	for _, c := range []struct {
+		transport string
+		workers   int
+	}{{"socketpair", 1}, {"ring", 1}, {"socketpair", 2}} {
+		t.Run(c.transport+"-"+strconv.Itoa(c.workers), func(t *testing.T) { testProcFloor(t, bin, c.transport, c.workers) })
 	}
 }
 
-func testProcFloor(t *testing.T, bin, transport string) {
+// TestProcFloorRingRefusesWorkers checks that the ring floor, which has one worker, refuses
+// -workers 2 with a message instead of running something else.
+func TestProcFloorRingRefusesWorkers(t *testing.T) {
+	bin := buildCommand(t, "procfloorecho")
+	out, err := exec.Command(bin, "-addr", "127.0.0.1:0", "-transport", "ring", "-workers", "2").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "runs one worker") {
+		t.Fatalf("ring with 2 workers: err %v, output %q; want a refusal naming the one worker", err, out)
+	}
+}
+
+func testProcFloor(t *testing.T, bin, transport string, workers int) {
 	// The flags the matrix gives every server, then this one's own.
-	srv := startServerProc(t, bin, "-addr", "127.0.0.1:0", "-nofile", "-maxconn", "1000", "-multicore", "-transport", transport)
+	srv := startServerProc(t, bin, "-addr", "127.0.0.1:0", "-nofile", "-maxconn", "1000", "-multicore", "-transport", transport, "-workers", strconv.Itoa(workers))
 	addr := srv.listening(t)
 	pid := srv.cmd.Process.Pid
 	tree, err := load.Tree(pid)
-	if err != nil || len(tree) != 2 {
-		t.Fatalf("process tree %v, %v: want the master and one worker", tree, err)
+	if err != nil || len(tree) != 1+workers {
+		t.Fatalf("process tree %v, %v: want the master and %d worker(s)", tree, err, workers)
 	}
-	worker := tree[1]
 
 	const clients, messages, maxSize = 10, 1000, 60 << 10
 	var wg sync.WaitGroup
@@ -65,7 +80,9 @@ func testProcFloor(t *testing.T, bin, transport string) {
 	}
 
 	srv.stop(t)
-	waitGone(t, worker) // the master kills and reaps its worker before it exits
+	for _, worker := range tree[1:] {
+		waitGone(t, worker) // the master kills and reaps its workers before it exits
+	}
 }
 
 // procFloorClient sends messages of log-uniform sizes from 1 B to maxSize, one in flight, and

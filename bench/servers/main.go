@@ -24,7 +24,8 @@ import (
 //	-maxconn N        goswoole: max_connection (default: the library's, min(soft limit, 100000))
 //	-workers N        goswoole: worker_num; above 1, a manager and N worker processes (this
 //	                  command started again with the same arguments; each prints its line);
-//	                  in ModeThread, worker loops in the one process
+//	                  in ModeThread, worker loops in the one process; procfloor: worker
+//	                  processes (socketpair only), a client's messages to worker fd % N
 //	-mode base|process|thread goswoole: ModeBase (default), ModeProcess (a master holding
 //	                  the connections in its reactor loops, -workers worker processes running
 //	                  the callbacks; the master and every worker print the line) or ModeThread
@@ -41,7 +42,7 @@ func Main(name string) {
 	var o Options
 	flag.BoolVar(&o.Multicore, "multicore", false, "gnet: an event loop per usable CPU (ignored by the others)")
 	flag.IntVar(&o.MaxConn, "maxconn", 0, "goswoole: max_connection (0: the library's default; ignored by the others)")
-	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; in -mode thread, worker loops; ignored by the others)")
+	flag.IntVar(&o.Workers, "workers", 1, "goswoole: worker_num (above 1: worker processes; in -mode thread, worker loops); procfloor: worker processes (socketpair only); ignored by the others")
 	flag.IntVar(&o.FrameTimeout, "frametimeout", 0, "goswoole: close a connection that leaves a frame unfinished this many seconds (frame_timeout; 0: the library's 60 s)")
 	flag.IntVar(&o.Idle, "idle", 0, "goswoole: close connections idle this many seconds (heartbeat_idle_time; 0: never)")
 	flag.StringVar(&o.TLSCert, "tlscert", "", "goswoole, netstd: serve TLS with this PEM certificate (needs -tlskey)")
@@ -82,8 +83,8 @@ func Main(name string) {
 	if o.MaxConn != 0 && name != "goswoole" {
 		fmt.Fprintf(os.Stderr, "%s: -maxconn applies to goswoole only; ignored\n", name)
 	}
-	if o.Workers > 1 && name != "goswoole" {
-		fmt.Fprintf(os.Stderr, "%s: -workers applies to goswoole only; ignored\n", name)
+	if o.Workers > 1 && name != "goswoole" && name != "procfloor" {
+		fmt.Fprintf(os.Stderr, "%s: -workers applies to goswoole and procfloor only; ignored\n", name)
 	}
 	if o.Reactors != 0 && name != "goswoole" {
 		fmt.Fprintf(os.Stderr, "%s: -reactors applies to goswoole only; ignored\n", name)

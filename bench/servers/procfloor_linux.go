@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ---- procfloor: the least a master and one worker process can do per message ----
+// ---- procfloor: the least a master and its worker processes can do per message ----
 
 // procFloorServer is, like floorServer, a measuring stick and not a server to run: the least
 // a master + one worker process echo design (goswoole's ModeProcess, Swoole's SWOOLE_PROCESS)
@@ -44,7 +44,11 @@ import (
 // connection closed with a reply in flight, its descriptor reused by a new one, would get that
 // reply — the echo cells never do that), no counters, no output queue (a client write the
 // socket does not take whole is finished by spinning on it, as the floor does), no timers.
-// Both processes raise GOMAXPROCS 1 to 2 and block in epoll_wait itself, yielding at most
+// With the socketpair, the floor may run several workers (StartProcFloor's workers), each
+// with a socketpair of its own: a client's records go to worker fd % workers (ModeProcess's
+// dispatch_mode 2), and a round ends with its datagrams written to each worker in turn.
+//
+// All processes raise GOMAXPROCS 1 to 2 and block in epoll_wait itself, yielding at most
 // every 4 ms, as goswoole's loops do (pfWaiter).
 //
 // What goswoole's ModeProcess spends per message above this figure is its own overhead; the
@@ -53,14 +57,25 @@ type procFloorServer struct {
 	rawLoop
 	transport string
 	epfd      int
-	ctl       int // the master's end of the lifeline (see startProcFloorWorker)
-	cmd       *exec.Cmd
-	exited    chan error // cmd.Wait's result
-
-	pfd int // socketpair: the master's end
+	procs     []*pfProc // the workers
 
 	tx, rx     *pfRing // ring: master → worker, worker → master
 	efdM, efdW int     // ring: the master waits on efdM, the worker on efdW
+}
+
+// pfProc is one worker process, as the master sees it.
+type pfProc struct {
+	ctl    int // the master's end of the lifeline (see spawn)
+	cmd    *exec.Cmd
+	exited chan error // cmd.Wait's result
+	pfd    int        // socketpair: the master's end; -1 with the ring
+
+	// socketpair, the master's loop: the datagrams for this worker.
+	free    [][]byte // spare datagram buffers
+	queue   [][]byte // datagrams to send: queue[sent:], oldest first (the last one filling)
+	sent    int
+	filling int  // queue[filling:] may take more records this round
+	blocked bool // the socket refused a datagram: wait for EPOLLOUT
 }
 
 // ProcFloorTransport is the master↔worker transport the "procfloor" server uses:
@@ -151,24 +166,32 @@ func (w *pfWaiter) wait(timeout int) ([]unix.EpollEvent, error) {
 // the given transport ("socketpair" or "ring"): this process becomes the master and starts its
 // worker, this program again with PROCFLOOR_WORKER in its environment, so the program's main
 // must call ProcFloorWorker first. It returns once the worker runs.
-func StartProcFloor(addr, transport string) (Server, error) {
+func StartProcFloor(addr, transport string, workers int) (Server, error) {
 	if transport != "socketpair" && transport != "ring" {
 		return nil, fmt.Errorf("procfloor: transport %q: use socketpair or ring", transport)
 	}
+	workers = max(workers, 1)
+	if transport == "ring" && workers != 1 {
+		return nil, fmt.Errorf("procfloor: the ring transport runs one worker, not %d: use -workers 1 or the socketpair", workers)
+	}
 	procFloorProcs()
-	s := &procFloorServer{transport: transport, epfd: -1, ctl: -1, pfd: -1, efdM: -1, efdW: -1}
-	if err := s.start(addr); err != nil {
+	s := &procFloorServer{transport: transport, epfd: -1, efdM: -1, efdW: -1}
+	if err := s.start(addr, workers); err != nil {
 		s.closeFDs()
 		s.cleanup()
 		return nil, fmt.Errorf("procfloor: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "procfloor: transport %s, master pid %d, worker pid %d, GOMAXPROCS %d\n",
-		transport, os.Getpid(), s.cmd.Process.Pid, runtime.GOMAXPROCS(0))
+	pids := make([]int, len(s.procs))
+	for i, p := range s.procs {
+		pids[i] = p.cmd.Process.Pid
+	}
+	fmt.Fprintf(os.Stderr, "procfloor: transport %s, master pid %d, worker pids %v, GOMAXPROCS %d\n",
+		transport, os.Getpid(), pids, runtime.GOMAXPROCS(0))
 	go s.run()
 	return s, nil
 }
 
-func (s *procFloorServer) start(addr string) error {
+func (s *procFloorServer) start(addr string, workers int) error {
 	if err := s.listen4(addr, unix.SOCK_NONBLOCK, unix.EFD_NONBLOCK); err != nil {
 		return err
 	}
@@ -176,41 +199,42 @@ func (s *procFloorServer) start(addr string) error {
 	if s.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return os.NewSyscallError("epoll_create1", err)
 	}
-	// The lifeline: a stream socketpair, the worker's end its fd 3. The worker writes one
-	// byte on it when it is ready; after that each side sees EOF on it when the other is gone.
-	// Created blocking: os.NewFile would register a non-blocking descriptor with the runtime's
-	// netpoller, and the master reads it only when poll or epoll says it is readable.
-	ctl, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socketpair", err)
-	}
-	s.ctl = ctl[0]
-	files := []*os.File{os.NewFile(uintptr(ctl[1]), "procfloor-ctl")}
-	defer func() {
-		for _, f := range files { // the child has its copies
-			f.Close()
-		}
-	}()
-	watch := s.pfd
+	watch := []int{s.lfd, s.wakefd}
 	if s.transport == "socketpair" {
-		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return os.NewSyscallError("socketpair", err)
+		for range workers {
+			pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return os.NewSyscallError("socketpair", err)
+			}
+			for _, fd := range pair {
+				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, pfSockBufSize)
+				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, pfSockBufSize)
+			}
+			// The worker's end is its own open file description: make it blocking before
+			// os.NewFile (see spawn); the worker makes it non-blocking again.
+			if err := unix.SetNonblock(pair[1], false); err != nil {
+				unix.Close(pair[0])
+				unix.Close(pair[1])
+				return os.NewSyscallError("fcntl", err)
+			}
+			p, err := s.spawn([]*os.File{os.NewFile(uintptr(pair[1]), "procfloor-pair")})
+			if p != nil {
+				p.pfd = pair[0]
+			} else {
+				unix.Close(pair[0])
+			}
+			if err != nil {
+				return err
+			}
+			watch = append(watch, p.ctl, p.pfd)
 		}
-		for _, fd := range pair {
-			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, pfSockBufSize)
-			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, pfSockBufSize)
-		}
-		s.pfd = pair[0]
-		// The worker's end is its own open file description: make it blocking before os.NewFile
-		// (see above); the worker makes it non-blocking again.
-		if err := unix.SetNonblock(pair[1], false); err != nil {
-			unix.Close(pair[1])
-			return os.NewSyscallError("fcntl", err)
-		}
-		files = append(files, os.NewFile(uintptr(pair[1]), "procfloor-pair"))
-		watch = s.pfd
 	} else {
+		var files []*os.File
+		defer func() {
+			for _, f := range files { // the child has its copies
+				f.Close()
+			}
+		}()
 		for _, name := range []string{"procfloor-m2w", "procfloor-w2m"} {
 			fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
 			if err != nil {
@@ -245,46 +269,14 @@ func (s *procFloorServer) start(addr string) error {
 			}
 			files = append(files, os.NewFile(uintptr(dup), "procfloor-eventfd"))
 		}
-		watch = s.efdM
-	}
-
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	s.cmd = exec.Command(exe)
-	s.cmd.Env = append(os.Environ(), procFloorEnv+"="+s.transport)
-	s.cmd.ExtraFiles = files
-	s.cmd.Stderr = os.Stderr
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	s.exited = make(chan error, 1)
-	go func() { s.exited <- s.cmd.Wait() }()
-
-	// Wait for the worker's byte.
-	pfds := []unix.PollFd{{Fd: int32(s.ctl), Events: unix.POLLIN}}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := unix.Poll(pfds, int(time.Until(deadline)/time.Millisecond)+1)
-		if err == unix.EINTR {
-			continue
-		}
+		p, err := s.spawn(files)
+		files = nil // spawn closed them
 		if err != nil {
-			return os.NewSyscallError("poll", err)
+			return err
 		}
-		if n == 0 {
-			return errors.New("the worker did not start within 10s")
-		}
-		break
+		watch = append(watch, p.ctl, s.efdM)
 	}
-	var b [1]byte
-	if n, _ := unix.Read(s.ctl, b[:]); n != 1 || b[0] != pfReadyByte {
-		return errors.New("the worker exited before it was ready")
-	}
-
-	for _, fd := range []int{s.lfd, s.wakefd, s.ctl, watch} {
+	for _, fd := range watch {
 		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 			return os.NewSyscallError("epoll_ctl", err)
 		}
@@ -292,16 +284,81 @@ func (s *procFloorServer) start(addr string) error {
 	return nil
 }
 
-// cleanup kills the worker (if started) and closes and unmaps what this side holds besides
-// the rawLoop's descriptors.
+// spawn starts a worker, this program again with the transport in its environment and
+// extra (the transport's files: its fds 4 on) after its lifeline, and waits until it says it
+// runs. It closes extra (the child has its copies). The worker is in s.procs as soon as it
+// is started, so that cleanup kills it whatever spawn returns.
+func (s *procFloorServer) spawn(extra []*os.File) (*pfProc, error) {
+	defer func() {
+		for _, f := range extra {
+			f.Close()
+		}
+	}()
+	// The lifeline: a stream socketpair, the worker's end its fd 3. The worker writes one
+	// byte on it when it is ready; after that each side sees EOF on it when the other is gone.
+	// Created blocking: os.NewFile would register a non-blocking descriptor with the runtime's
+	// netpoller, and the master reads it only when poll or epoll says it is readable.
+	ctl, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	child := os.NewFile(uintptr(ctl[1]), "procfloor-ctl")
+	defer child.Close()
+	p := &pfProc{ctl: ctl[0], pfd: -1}
+	exe, err := os.Executable()
+	if err != nil {
+		unix.Close(p.ctl)
+		return nil, err
+	}
+	p.cmd = exec.Command(exe)
+	p.cmd.Env = append(os.Environ(), procFloorEnv+"="+s.transport)
+	p.cmd.ExtraFiles = append([]*os.File{child}, extra...)
+	p.cmd.Stderr = os.Stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		unix.Close(p.ctl)
+		return nil, err
+	}
+	p.exited = make(chan error, 1)
+	go func() { p.exited <- p.cmd.Wait() }()
+	s.procs = append(s.procs, p)
+
+	// Wait for the worker's byte.
+	pfds := []unix.PollFd{{Fd: int32(p.ctl), Events: unix.POLLIN}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := unix.Poll(pfds, int(time.Until(deadline)/time.Millisecond)+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return p, os.NewSyscallError("poll", err)
+		}
+		if n == 0 {
+			return p, errors.New("the worker did not start within 10s")
+		}
+		break
+	}
+	var b [1]byte
+	if n, _ := unix.Read(p.ctl, b[:]); n != 1 || b[0] != pfReadyByte {
+		return p, errors.New("the worker exited before it was ready")
+	}
+	return p, nil
+}
+
+// cleanup kills the workers (those started) and closes and unmaps what this side holds
+// besides the rawLoop's descriptors.
 func (s *procFloorServer) cleanup() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		if s.exited != nil {
-			<-s.exited
+	for _, p := range s.procs {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		for _, fd := range []int{p.ctl, p.pfd} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 		}
 	}
-	for _, fd := range []int{s.epfd, s.ctl, s.pfd, s.efdM, s.efdW} {
+	for _, fd := range []int{s.epfd, s.efdM, s.efdW} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -345,8 +402,8 @@ func (s *procFloorServer) run() {
 // cleanupOnFatal ends the process after the loop failed or the worker died: the floor has
 // nothing to fall back on, and the matrix reports a server that exits during a run.
 func (s *procFloorServer) cleanupOnFatal() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
+	for _, p := range s.procs {
+		_ = p.cmd.Process.Kill()
 	}
 	os.Exit(1)
 }
@@ -371,7 +428,7 @@ func (s *procFloorServer) accept(open map[int]struct{}) {
 }
 
 // control handles the descriptors every round may report besides the clients and the
-// transport: it returns errStop for the stop eventfd, an error when the worker is gone, and
+// transport: it returns errStop for the stop eventfd, an error when a worker is gone, and
 // true when fd was one of them.
 func (s *procFloorServer) control(fd int, open map[int]struct{}) (bool, error) {
 	switch fd {
@@ -380,8 +437,11 @@ func (s *procFloorServer) control(fd int, open map[int]struct{}) (bool, error) {
 	case s.lfd:
 		s.accept(open)
 		return true, nil
-	case s.ctl:
-		return true, errors.New("the worker is gone")
+	}
+	for _, p := range s.procs {
+		if fd == p.ctl {
+			return true, errors.New("a worker is gone")
+		}
 	}
 	return false, nil
 }
@@ -436,25 +496,11 @@ func writeRecords(d []byte) {
 
 // ---- socketpair ----
 
-// runPair is the master's loop over the socketpair.
+// runPair is the master's loop over the socketpairs.
 func (s *procFloorServer) runPair(open map[int]struct{}) error {
 	w := newPfWaiter(s.epfd)
-	var (
-		free    [][]byte // spare datagram buffers
-		queue   [][]byte // datagrams to send: queue[sent:], oldest first (the last one filling)
-		sent    int
-		blocked bool // the socket refused a datagram: wait for EPOLLOUT
-		rbuf    = make([]byte, pfDgramMax)
-	)
-	newDgram := func() []byte {
-		if k := len(free); k > 0 {
-			b := free[k-1]
-			free = free[:k-1]
-			return b[:0]
-		}
-		return make([]byte, 0, pfDgramMax)
-	}
-	filling := 0 // queue[filling:] may take more records this round
+	rbuf := make([]byte, pfDgramMax)
+	n := len(s.procs)
 	for {
 		events, err := w.wait(-1)
 		if err != nil {
@@ -468,71 +514,112 @@ func (s *procFloorServer) runPair(open map[int]struct{}) error {
 				}
 				continue
 			}
-			if fd == s.pfd {
-				if ev.Events&unix.EPOLLOUT != 0 && blocked {
-					blocked = false
-					if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.pfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.pfd)}); err != nil {
-						return os.NewSyscallError("epoll_ctl", err)
-					}
-				}
-				if ev.Events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-					for {
-						n, err := unix.Read(s.pfd, rbuf)
-						if err == unix.EINTR {
-							continue
-						}
-						if n <= 0 {
-							break
-						}
-						writeRecords(rbuf[:n])
-					}
+			if p := s.procOfPipe(fd); p != nil {
+				if err := s.pipeEvent(p, ev.Events, rbuf); err != nil {
+					return err
 				}
 				continue
 			}
-			// A client: one read, straight into the datagram being filled.
-			if filling >= len(queue) || pfDgramMax-len(queue[len(queue)-1]) < pfHdr+pfMinRead {
-				queue = append(queue, newDgram())
-				filling = len(queue) - 1
+			// A client: one read, straight into its worker's datagram being filled.
+			p := s.procs[fd%n]
+			if p.filling >= len(p.queue) || pfDgramMax-len(p.queue[len(p.queue)-1]) < pfHdr+pfMinRead {
+				p.queue = append(p.queue, p.newDgram())
+				p.filling = len(p.queue) - 1
 			}
-			d := queue[len(queue)-1]
+			d := p.queue[len(p.queue)-1]
 			at := len(d)
 			limit := min(pfDgramMax, at+pfHdr+pfMaxRead)
-			if n := readClient(fd, d[at+pfHdr:limit], open); n > 0 {
-				putHdr(d[at:at+pfHdr], fd, n)
-				queue[len(queue)-1] = d[:at+pfHdr+n]
+			if k := readClient(fd, d[at+pfHdr:limit], open); k > 0 {
+				putHdr(d[at:at+pfHdr], fd, k)
+				p.queue[len(p.queue)-1] = d[:at+pfHdr+k]
 			}
 		}
-		// The round's datagrams, one write each, unless the socket said it is full.
-		filling = len(queue) // the next round starts a new datagram
-		for !blocked && sent < len(queue) {
-			d := queue[sent]
-			if len(d) == 0 {
-				free = append(free, d)
-				sent++
-				continue
+		// The round's datagrams, one write each, unless a socket said it is full.
+		for _, p := range s.procs {
+			if err := s.sendQueue(p); err != nil {
+				return err
 			}
-			_, err := unix.Write(s.pfd, d)
+		}
+	}
+}
+
+// procOfPipe returns the worker whose socketpair fd is, or nil.
+func (s *procFloorServer) procOfPipe(fd int) *pfProc {
+	for _, p := range s.procs {
+		if fd == p.pfd {
+			return p
+		}
+	}
+	return nil
+}
+
+// pipeEvent handles an event of p's socketpair: room again (EPOLLOUT) and the worker's reply
+// datagrams, each record written to its client.
+func (s *procFloorServer) pipeEvent(p *pfProc, ev uint32, rbuf []byte) error {
+	if ev&unix.EPOLLOUT != 0 && p.blocked {
+		p.blocked = false
+		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, p.pfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.pfd)}); err != nil {
+			return os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		for {
+			n, err := unix.Read(p.pfd, rbuf)
 			if err == unix.EINTR {
 				continue
 			}
-			if err == unix.EAGAIN || err == unix.ENOBUFS {
-				blocked = true
-				if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.pfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT, Fd: int32(s.pfd)}); err != nil {
-					return os.NewSyscallError("epoll_ctl", err)
-				}
+			if n <= 0 {
 				break
 			}
-			if err != nil {
-				return fmt.Errorf("send to the worker: %w", err)
-			}
-			free = append(free, d)
-			sent++
-		}
-		if sent == len(queue) {
-			clear(queue)
-			queue, sent, filling = queue[:0], 0, 0
+			writeRecords(rbuf[:n])
 		}
 	}
+	return nil
+}
+
+// newDgram returns an empty datagram buffer of pfDgramMax bytes' capacity.
+func (p *pfProc) newDgram() []byte {
+	if k := len(p.free); k > 0 {
+		b := p.free[k-1]
+		p.free = p.free[:k-1]
+		return b[:0]
+	}
+	return make([]byte, 0, pfDgramMax)
+}
+
+// sendQueue ends a round for p: it sends p's datagrams, one write each, until the socket
+// refuses one (then it waits for EPOLLOUT), and starts the next round on a new datagram.
+func (s *procFloorServer) sendQueue(p *pfProc) error {
+	p.filling = len(p.queue) // the next round starts a new datagram
+	for !p.blocked && p.sent < len(p.queue) {
+		d := p.queue[p.sent]
+		if len(d) == 0 {
+			p.free = append(p.free, d)
+			p.sent++
+			continue
+		}
+		_, err := unix.Write(p.pfd, d)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN || err == unix.ENOBUFS {
+			p.blocked = true
+			if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, p.pfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT, Fd: int32(p.pfd)}); err != nil {
+				return os.NewSyscallError("epoll_ctl", err)
+			}
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("send to a worker: %w", err)
+		}
+		p.free = append(p.free, d)
+		p.sent++
+	}
+	if p.sent == len(p.queue) {
+		clear(p.queue)
+		p.queue, p.sent, p.filling = p.queue[:0], 0, 0
+	}
+	return nil
 }
 
 // runPairWorker is the worker's loop over the socketpair: every datagram received goes back

@@ -115,7 +115,7 @@ func StartWith(name, addr string, o Options) (Server, error) {
 	case "procfloor":
 		// Not in Names: it starts its worker by running this program again, so only from a
 		// command whose main calls ProcFloorWorker first (cmd/procfloorecho).
-		return StartProcFloor(addr, ProcFloorTransport)
+		return StartProcFloor(addr, ProcFloorTransport, o.Workers)
 	}
 	return nil, fmt.Errorf("unknown server %q: use netstd, goswoole, gnet, floor or uring", name)
 }

@@ -128,6 +128,9 @@ var servers = map[string]struct {
 	// (bench/servers/procfloor_linux.go); the master prints the line once its worker runs.
 	"procfloor":      {bin: "procfloorecho", extra: []string{"-transport", "socketpair"}},
 	"procfloor-ring": {bin: "procfloorecho", extra: []string{"-transport", "ring"}},
+	// The same floor with two workers, as goswoole-proc and swoole-process run: a client's
+	// messages go to worker fd % 2 over that worker's own socketpair.
+	"procfloor-2w": {bin: "procfloorecho", extra: []string{"-transport", "socketpair", "-workers", "2"}},
 	// Real Swoole (bench/swoole/echo.php on the extension bench/swoole/build.sh builds): SWOOLE_BASE
 	// with worker_num 1, one process; SWOOLE_PROCESS with 2 workers (a master with its reactor
 	// thread, a manager and 2 workers; every worker prints its line).
@@ -136,7 +139,7 @@ var servers = map[string]struct {
 }
 
 // serverNames is every row the matrix knows, for -servers' messages.
-const serverNames = "goswoole, goswoole-2w, goswoole-proc, gnet, netstd, swoole-base, swoole-process, floor, uring, procfloor, procfloor-ring"
+const serverNames = "goswoole, goswoole-2w, goswoole-proc, gnet, netstd, swoole-base, swoole-process, floor, uring, procfloor, procfloor-2w, procfloor-ring"
 
 func main() {
 	var cfg config
@@ -144,7 +147,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "d", 3*time.Second, "measured time per echo and connect run")
 	flag.DurationVar(&cfg.warmup, "w", 500*time.Millisecond, "unmeasured warmup before each echo and connect run")
 	flag.IntVar(&cfg.reps, "r", 3, "repetitions of every cell (the tables show medians and min–max)")
-	srvList := flag.String("servers", "goswoole,goswoole-2w,goswoole-proc,gnet,netstd,swoole-base,swoole-process", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes; goswoole-proc: ModeProcess, a master and 2 worker processes; swoole-base, swoole-process: real Swoole, SWOOLE_BASE with 1 worker and SWOOLE_PROCESS with 2, left out with a message where PHP or swoole.so is absent; also floor, uring, procfloor, procfloor-ring)")
+	srvList := flag.String("servers", "goswoole,goswoole-2w,goswoole-proc,gnet,netstd,swoole-base,swoole-process", "servers, comma-separated (goswoole's ratios are to each of the others; goswoole-2w: ModeBase with 2 worker processes; goswoole-proc: ModeProcess, a master and 2 worker processes; swoole-base, swoole-process: real Swoole, SWOOLE_BASE with 1 worker and SWOOLE_PROCESS with 2, left out with a message where PHP or swoole.so is absent; also floor, uring, procfloor, procfloor-2w, procfloor-ring)")
 	idle := flag.String("idle", "10000,max", "idle N values, comma-separated; max: the RLIMIT_NOFILE hard limit less -fd-margin")
 	margin := flag.Int("fd-margin", 1000, "descriptors left for other uses under the hard limit, for idle N=max")
 	only := flag.String("only", "", "run only the cells whose name matches this regexp (e.g. 'echo C=50 ')")

@@ -265,6 +265,9 @@ func writeReport(w io.Writer, cfg config, m *machine, results []result) {
 	if slices.Contains(t.servers, "procfloor") {
 		p("- **procfloor** (not a peer): `bench/cmd/procfloorecho -transport socketpair`, the least a master + one worker process design (ModeProcess, SWOOLE_PROCESS) spends per message: the master reads each readable connection once per round into a datagram of [fd][length][bytes] records, sends the round's datagrams over one AF_UNIX SOCK_DGRAM socketpair, and writes each record of the worker's reply datagrams to its client; the worker sends every datagram back unchanged. Both processes are pinned to the server core and summed. What goswoole-proc spends above it is its own overhead.\n")
 	}
+	if slices.Contains(t.servers, "procfloor-2w") {
+		p("- **procfloor-2w** (not a peer): the procfloor with `-workers 2`, the configuration goswoole-proc and swoole-process run: two worker processes, each with a socketpair of its own; a client's records go to worker fd %% 2 (ModeProcess's dispatch_mode 2), and each round ends with a write of the round's datagram(s) to each worker. What goswoole-proc spends above it is its own overhead in that configuration.\n")
+	}
 	if slices.Contains(t.servers, "procfloor-ring") {
 		p("- **procfloor-ring** (not a peer): the same master + one worker floor with `-transport ring`: the records cross through a single-producer single-consumer ring of 1 MiB per direction in shared memory (memfd), read into and written from straight by the master, with an eventfd wake-up only when the reader sleeps. Its difference to procfloor is what shared-memory rings could save over the socketpair.\n")
 	}

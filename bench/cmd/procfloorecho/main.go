@@ -7,6 +7,10 @@
 // ModeProcess spends per message above procfloor's figure is its own overhead; what procfloor
 // spends above floorecho's is what the second process and the crossing cost at least.
 //
+// -workers N (socketpair only) runs N worker processes, each with a socketpair of its own; a
+// client's messages go to worker fd % N, as ModeProcess's dispatch_mode 2 sends them, so
+// -workers 2 is the floor of the configuration the benchmarks run ModeProcess in.
+//
 // -transport picks how the messages cross: socketpair (the default: one AF_UNIX SOCK_DGRAM
 // socketpair, the round's messages batched into datagrams) or ring (a single-producer
 // single-consumer ring of 1 MiB per direction in shared memory, with an eventfd wake-up only
