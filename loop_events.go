@@ -16,8 +16,9 @@ import (
 type connEvents interface {
 	// owner is the Slot.Worker value of the loop's connections: whom other processes ask.
 	owner(w *worker) int32
-	// accepted sets up c, made and not yet published; ip is the peer's address.
-	accepted(w *worker, c *conn, ip []byte)
+	// newConn allocates a connection with its reactor.Conn (c.rc, not yet set up) and the
+	// loop's own state of it; ip is the peer's address.
+	newConn(ip []byte) *conn
 	opened(w *worker, c *conn)
 	// closed: c's socket is closed (the session is closing); reactorID is OnClose's.
 	closed(w *worker, c *conn, reactorID int)
@@ -36,7 +37,11 @@ type callbackEvents struct{}
 
 func (callbackEvents) owner(w *worker) int32 { return int32(w.id) }
 
-func (callbackEvents) accepted(*worker, *conn, []byte) {}
+func (callbackEvents) newConn([]byte) *conn {
+	m := new(connMem)
+	m.c.rc = &m.rc
+	return &m.c
+}
 
 func (callbackEvents) opened(w *worker, c *conn) {
 	if cb := c.port.ecb.connect; cb != nil {
@@ -95,11 +100,13 @@ type masterEvents struct{}
 
 func (masterEvents) owner(w *worker) int32 { return ownerReactor(w.id) }
 
-func (masterEvents) accepted(w *worker, c *conn, ip []byte) {
-	c.mc = &masterConn{}
+func (masterEvents) newConn(ip []byte) *conn {
+	m := new(masterConnMem)
+	m.c.rc, m.c.mc = &m.rc, &m.mc
 	if a, ok := netip.AddrFromSlice(ip); ok {
-		c.mc.ipKey = dispatch.IPKey(a)
+		m.mc.ipKey = dispatch.IPKey(a)
 	}
+	return &m.c
 }
 
 func (masterEvents) opened(w *worker, c *conn) { w.masterOpened(c) }

@@ -758,7 +758,7 @@ type threadEvents struct{}
 
 func (threadEvents) owner(w *worker) int32 { return ownerReactor(w.id) }
 
-func (threadEvents) accepted(w *worker, c *conn, ip []byte) { masterEvents{}.accepted(w, c, ip) }
+func (threadEvents) newConn(ip []byte) *conn { return masterEvents{}.newConn(ip) }
 
 func (threadEvents) opened(w *worker, c *conn) {
 	if c.port.ecb.connect == nil || !w.ms.events {

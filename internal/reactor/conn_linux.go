@@ -98,7 +98,18 @@ type ConnOptions struct {
 
 // NewConn wraps an accepted descriptor. Return it from Handler.Accept.
 func NewConn(fd int, owner any, o ConnOptions) *Conn {
-	c := &Conn{FD: fd, Owner: owner, maxQueued: clamp32(o.MaxQueued), high: clamp32(o.High), low: clamp32(o.Low), delayed: o.Delayed}
+	c := new(Conn)
+	c.Init(fd, owner, o)
+	return c
+}
+
+// Init sets up c, a zero Conn the caller allocated, as NewConn sets up the Conn it returns.
+// It lets a server keep the Conn inside its own per-connection struct: one allocation, and
+// the two states that every event of the connection touches on neighbouring cache lines.
+// c must not have been used.
+func (c *Conn) Init(fd int, owner any, o ConnOptions) {
+	c.FD, c.Owner = fd, owner
+	c.maxQueued, c.high, c.low, c.delayed = clamp32(o.MaxQueued), clamp32(o.High), clamp32(o.Low), o.Delayed
 	if o.TLS != nil {
 		c.tls = newTLSState(c, o.TLS, o.HandshakeTimeout)
 	}
@@ -108,7 +119,6 @@ func NewConn(fd int, owner any, o ConnOptions) *Conn {
 	if c.low > c.high {
 		c.low = c.high
 	}
-	return c
 }
 
 // clamp32 bounds a byte count to what an int32 holds (2 GiB is past any queue limit).
