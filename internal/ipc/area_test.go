@@ -9,7 +9,7 @@ import (
 )
 
 // newSharedArea maps an Area for cfg as a server does (MAP_SHARED), unmapped at the end.
-func newSharedArea(t *testing.T, cfg Config) []byte {
+func newSharedArea(t testing.TB, cfg Config) []byte {
 	t.Helper()
 	size, err := AreaSize(cfg)
 	if err != nil {

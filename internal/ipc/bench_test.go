@@ -113,3 +113,48 @@ func BenchmarkHeaderEncodeDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHeld4KiB writes the 4 KiB replies of a batch held (a ModeProcess worker's replies
+// to one read of its pipe: 16 of them, packed into datagrams) and releases them, the reader
+// draining outside the timer; "journal" mirrors the queue in a journal as such a worker
+// does (it queues in the journal itself), "slabs" has none.
+func BenchmarkHeld4KiB(b *testing.B) {
+	for _, journal := range []bool{false, true} {
+		name := "slabs"
+		if journal {
+			name = "journal"
+		}
+		b.Run(name, func(b *testing.B) {
+			mem := newSharedArea(b, Config{Batch: 16}) // unmapped after the Writer's cleanup
+			a, c := newPair(b)
+			w := newWriter(b, a, Config{})
+			if journal {
+				if _, err := w.AttachJournal(mem); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r := newReader(b, c, Config{})
+			payload := pattern(1, 4<<10)
+			h := Header{Type: TypeSend}
+			fn := func(Header, []byte) {}
+			const burst = 16
+			b.SetBytes(burst * int64(len(payload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				w.Hold()
+				for range burst {
+					if err := w.Write(h, payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.Release(); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				for n, _ := r.ReadBatch(fn); n > 0; n, _ = r.ReadBatch(fn) {
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

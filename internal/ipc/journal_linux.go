@@ -13,10 +13,11 @@ import (
 // MAP_SHARED mapping of a memfd): a process killed with messages queued and not yet sent
 // (held in a batch, or refused by a full socket) leaves them there, and its replacement,
 // attaching a Writer on the same socket to the same journal, sends them first
-// ([Writer.AttachJournal]). The datagrams are copied as queued (a queued message is copied
-// once more, into the journal); a sent datagram is counted as sent right after the system
-// call that sent it, so a process killed in between has its replacement send it again: a
-// window of a few instructions.
+// ([Writer.AttachJournal]). The Writer queues its datagrams in the journal itself while
+// they fit (room, commitNew, growRoom, commitGrow) and sends them from there, so a queued
+// message is copied once, as without a journal; a sent datagram is counted as sent right
+// after the system call that sent it, so a process killed in between has its replacement
+// send it again: a window of a few instructions.
 //
 // Layout: a journalHeader, then records of a 4-byte length and a datagram, 4-byte aligned.
 
@@ -98,41 +99,76 @@ func (j *journal) reset() {
 	j.last = -1
 }
 
-// add journals a new datagram; false when it does not fit (the journal then takes nothing
-// more until it is empty again: what follows is not protected).
+// add journals a copy of a new datagram; false when it does not fit (the journal then takes
+// nothing more until it is empty again: what follows is not protected).
 func (j *journal) add(d []byte) bool {
-	if j.h.overflow.Load() != 0 {
+	b := j.room(len(d))
+	if b == nil {
 		return false
 	}
-	off := int(j.h.used.Load())
-	if off+4+len(d) > len(j.recs) {
-		j.h.overflow.Store(1)
-		return false
-	}
-	binary.LittleEndian.PutUint32(j.recs[off:], uint32(len(d)))
-	copy(j.recs[off+4:], d)
-	j.last = off
-	j.h.used.Store(int32(off + 4 + (len(d)+3)&^3))
-	j.h.count.Add(1) // last: the record is complete
+	copy(b, d)
+	j.commitNew(len(d))
 	return true
 }
 
-// grow appends b to the last journaled datagram (a message packed into it); false when it
-// does not fit (the datagram is then no longer protected, nor is anything after it).
-func (j *journal) grow(b []byte) bool {
-	if j.last < 0 || j.h.overflow.Load() != 0 {
-		return false
+// room returns the n bytes where the next datagram goes, not journaled yet: fill them, then
+// commitNew. It returns nil when they do not fit (the journal then takes nothing more until
+// it is empty again: what follows is not protected).
+func (j *journal) room(n int) []byte {
+	if j.h.overflow.Load() != 0 {
+		return nil
 	}
-	n := int(binary.LittleEndian.Uint32(j.recs[j.last:]))
-	end := j.last + 4 + n
-	if end+len(b) > len(j.recs) {
+	off := int(j.h.used.Load())
+	if off+4+n > len(j.recs) {
 		j.h.overflow.Store(1)
+		return nil
+	}
+	return j.recs[off+4 : off+4+n : off+4+n]
+}
+
+// commitNew journals the datagram of n bytes written where room said, and returns its
+// offset in recs.
+func (j *journal) commitNew(n int) int {
+	off := int(j.h.used.Load())
+	binary.LittleEndian.PutUint32(j.recs[off:], uint32(n))
+	j.last = off
+	j.h.used.Store(int32(off + 4 + (n+3)&^3))
+	j.h.count.Add(1) // last: the record is complete
+	return off + 4
+}
+
+// grow appends a copy of b to the last journaled datagram (a message packed into it); false
+// when it does not fit (the datagram is then no longer protected, nor is anything after it).
+func (j *journal) grow(b []byte) bool {
+	r := j.growRoom(len(b))
+	if r == nil {
 		return false
 	}
-	copy(j.recs[end:], b)
-	j.h.used.Store(int32(j.last + 4 + (n+len(b)+3)&^3))
-	binary.LittleEndian.PutUint32(j.recs[j.last:], uint32(n+len(b))) // last: the datagram is whole
+	copy(r, b)
+	j.commitGrow(len(b))
 	return true
+}
+
+// growRoom returns the n bytes right after the last journaled datagram, where a message
+// packed into it goes: fill them, then commitGrow. It returns nil when they do not fit (as
+// grow: nothing more is protected).
+func (j *journal) growRoom(n int) []byte {
+	if j.last < 0 || j.h.overflow.Load() != 0 {
+		return nil
+	}
+	end := j.last + 4 + int(binary.LittleEndian.Uint32(j.recs[j.last:]))
+	if end+n > len(j.recs) {
+		j.h.overflow.Store(1)
+		return nil
+	}
+	return j.recs[end : end+n : end+n]
+}
+
+// commitGrow adds the n bytes written where growRoom said to the last datagram.
+func (j *journal) commitGrow(n int) {
+	m := int(binary.LittleEndian.Uint32(j.recs[j.last:])) + n
+	j.h.used.Store(int32(j.last + 4 + (m+3)&^3))
+	binary.LittleEndian.PutUint32(j.recs[j.last:], uint32(m)) // last: the datagram is whole
 }
 
 // sentN counts n more journaled datagrams as sent.

@@ -45,7 +45,8 @@ type Writer struct {
 	msgs []unix.Mmsghdr
 	ctl  []byte // one SCM_RIGHTS control message per datagram that passes a descriptor
 
-	// The send queue: datagrams, each contiguous in a pooled slab, sent in order.
+	// The send queue: datagrams, each contiguous in a pooled slab or, with a journal, in the
+	// journal itself, sent in order.
 	q        []qrec
 	qhead    int
 	slabs    [][]byte
@@ -94,13 +95,14 @@ func (w *Writer) Release() error {
 
 // qrec is one queued datagram.
 type qrec struct {
-	slab int   // absolute index of its slab
-	off  int32 // offset in the slab
+	slab int   // absolute index of its slab; in the journal: of the last slab when it was queued
+	off  int32 // offset in the slab, or in the journal's records (inj)
 	n    int32 // datagram length
 	msgs int32 // messages whose last record is in it
 	fd   int32 // a descriptor passed with the datagram (WriteFD), owned by the queue; -1: none
 	pack bool  // holds only whole messages: more may be appended
 	jr   bool  // mirrored in the journal
+	inj  bool  // its bytes are in the journal (not in a slab): sent from there
 }
 
 // NewWriter returns a Writer on f, an end of a pair from NewPair or Inherit.
@@ -337,14 +339,41 @@ func (w *Writer) queueChunksTo(h Header, payload []byte, i, end, k, fd int) {
 		// A whole small message joins the last queued datagram when that one holds only
 		// whole messages and both fit: one datagram, one skb, for a burst.
 		if k == 1 && fd < 0 && !w.cfg.NoPacking && w.qhead < len(w.q) {
-			if last := &w.q[len(w.q)-1]; last.pack && int(last.n)+d <= maxD && w.tail+d <= w.slabSize {
-				rec := appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
-				if last.jr {
-					w.jr.grow(rec) // past the journal's room, the message is not mirrored
+			if last := &w.q[len(w.q)-1]; last.pack && int(last.n)+d <= maxD {
+				switch {
+				case last.inj:
+					// Written straight after it in the journal (the journal's last datagram).
+					if b := w.jr.growRoom(d); b != nil {
+						appendChunk(b[:0], h, payload, w.cfg.MaxPayload, 0, 1)
+						w.jr.commitGrow(d)
+						last.n += int32(d)
+						last.msgs++
+						w.buffered += d
+						continue
+					}
+				case w.tail+d <= w.slabSize:
+					rec := appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
+					if last.jr {
+						w.jr.grow(rec) // past the journal's room, the message is not mirrored
+					}
+					last.n += int32(d)
+					last.msgs++
+					w.tail += d
+					w.buffered += d
+					continue
 				}
-				last.n += int32(d)
-				last.msgs++
-				w.tail += d
+			}
+		}
+		// With a journal, the datagram is written in it and sent from there: copied once.
+		if w.jr != nil && fd < 0 {
+			if b := w.jr.room(d); b != nil {
+				appendChunk(b[:0], h, payload, w.cfg.MaxPayload, i, k)
+				off := w.jr.commitNew(d)
+				r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(off), n: int32(d), fd: -1, pack: k == 1, jr: true, inj: true}
+				if i == k-1 {
+					r.msgs = 1
+				}
+				w.q = append(w.q, r)
 				w.buffered += d
 				continue
 			}
@@ -454,8 +483,11 @@ func (w *Writer) flushLocked() (done bool, err error) {
 		m := min(w.cfg.Batch, len(w.q)-w.qhead)
 		for j := range m {
 			r := w.q[w.qhead+j]
-			slab := w.slabs[r.slab-w.slabBase]
-			w.iov[j].Base = &slab[r.off]
+			if r.inj {
+				w.iov[j].Base = &w.jr.recs[r.off]
+			} else {
+				w.iov[j].Base = &w.slabs[r.slab-w.slabBase][r.off]
+			}
 			w.iov[j].SetLen(int(r.n))
 			w.msgs[j].Hdr.Iov = &w.iov[j]
 			w.msgs[j].Hdr.SetIovlen(1)
@@ -580,6 +612,9 @@ func (w *Writer) AttachJournal(mem []byte) (int, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.jr != nil {
+		return 0, errors.New("ipc: the Writer has a journal already: attach one once")
+	}
 	left := j.leftovers()
 	w.jr = j
 	for _, d := range left {
