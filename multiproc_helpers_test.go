@@ -314,6 +314,13 @@ func mpEchoServer() int {
 				select {} // until the test kills this process
 			}
 			reply("redelivered")
+		case "replykill":
+			// replykill <text>: replies text and at once kills this process (ModeProcess
+			// only: in ModeThread it would kill the server). The reply is still held in the
+			// batch's queue then, not sent: the replacement sends it from the reply journal.
+			reply("%s", arg)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
 		case "goroutines":
 			reply("goroutines %d", runtime.NumGoroutine())
 		case "lost":

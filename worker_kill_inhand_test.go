@@ -103,3 +103,64 @@ func testKilledWorkerInHand(t *testing.T, redeliver bool) {
 		}
 	}
 }
+
+// TestModeProcessKilledWorkerKeepsItsHeldReplies: replies a worker made and had not sent yet
+// when it died are not lost with it. Two events reach a held worker's pipe and are read in one
+// batch, whose replies the worker holds to send together: an echo, then a request whose
+// callback replies and kills the worker at once. Both replies are in the reply journal, in
+// memory that outlives the worker, and its replacement sends them, each once.
+func TestModeProcessKilledWorkerKeepsItsHeldReplies(t *testing.T) {
+	ms := mpProcStart(t, mpEnvDispatch+"=2")
+	var mine, other []*mpClient // three of worker 0's connections, and one of worker 1's
+	for i := 0; i < 60 && (len(mine) < 3 || len(other) < 1); i++ {
+		c := ms.dial()
+		if id, _, _ := c.who(); id == 0 {
+			mine = append(mine, c)
+		} else {
+			other = append(other, c)
+		}
+	}
+	if len(mine) < 3 || len(other) < 1 {
+		t.Fatalf("connections: %d on worker 0, %d on worker 1", len(mine), len(other))
+	}
+	_, victim, _ := mine[0].who()
+	probe := other[0]
+	probes := 0
+	waitQueued := func(base, n int) {
+		ms.eventually(fmt.Sprintf("%d events passed to the workers", n), func() bool {
+			probes++
+			f := probe.do("dispatched")
+			got, _ := strconv.Atoi(f[len(f)-1])
+			return got >= base+n+probes
+		})
+	}
+	release := filepath.Join(t.TempDir(), "release")
+	mine[0].send("hold " + release)
+	ms.waitEvent("holding", func(e mpEv) bool { return e.PID == victim })
+	f := probe.do("dispatched")
+	base, _ := strconv.Atoi(f[len(f)-1])
+	probes = 0
+	mine[1].send("echo first")
+	mine[2].send("replykill journaled")
+	waitQueued(base, 2)
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f := mine[0].read(); len(f) != 1 || f[0] != "held" {
+		t.Fatalf("hold: %q", f)
+	}
+	ms.waitEvent("workererror", func(e mpEv) bool { return e.int(1) == victim })
+	for i, want := range []string{"first", "journaled"} {
+		if f := mine[1+i].read(); len(f) != 1 || f[0] != want {
+			t.Fatalf("reply %d of the batch the worker died in: %q, want %q", i, f, want)
+		}
+	}
+	for i, c := range mine[1:] {
+		if f := c.do("echo after"); len(f) != 1 || f[0] != "after" {
+			t.Fatalf("connection %d, next reply: %q, want \"after\" (a held reply came twice?)", i+1, f)
+		}
+		if id, pid, _ := c.who(); id != 0 || pid == victim {
+			t.Fatalf("connection %d: served by worker %d pid %d after the kill", i+1, id, pid)
+		}
+	}
+}
