@@ -17,8 +17,8 @@ import (
 	"github.com/goswoole/swoole/bench/load"
 )
 
-// TestProcFloorCommand builds cmd/procfloorecho and runs it with each transport, and with
-// two workers over socketpairs: 10 clients each send 1,000 messages of assorted sizes (1 B to
+// TestProcFloorCommand builds cmd/procfloorecho and runs it with each transport, the ring
+// also with its readers spinning before they sleep, and with two workers over socketpairs: 10 clients each send 1,000 messages of assorted sizes (1 B to
 // 60 KiB, log-uniform), one in flight, and every echo must come back byte for byte; the
 // process tree is the master and its workers, and after SIGTERM to the master the workers are
 // gone too.
@@ -27,8 +27,16 @@ func TestProcFloorCommand(t *testing.T) {
 	for _, c := range []struct {
 		transport string
 		workers   int
-	}{{"socketpair", 1}, {"ring", 1}, {"socketpair", 2}} {
-		t.Run(c.transport+"-"+strconv.Itoa(c.workers), func(t *testing.T) { testProcFloor(t, bin, c.transport, c.workers) })
+		spin      string // PROCFLOOR_SPIN_NS: how long a ring's reader polls before it sleeps
+	}{{"socketpair", 1, ""}, {"ring", 1, ""}, {"ring", 1, "20000"}, {"socketpair", 2, ""}} {
+		name := c.transport + "-" + strconv.Itoa(c.workers)
+		if c.spin != "" {
+			name += "-spin-" + c.spin
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("PROCFLOOR_SPIN_NS", c.spin)
+			testProcFloor(t, bin, c.transport, c.workers)
+		})
 	}
 }
 
