@@ -25,18 +25,7 @@ func testKilledWorkerInHand(t *testing.T, redeliver bool) {
 		env = append(env, mpEnvRedeliver+"=1")
 	}
 	ms := mpProcStart(t, env...)
-	var mine, other []*mpClient // worker 0's connections, and one of worker 1's
-	for i := 0; i < 60 && (len(mine) < 6 || len(other) < 1); i++ {
-		c := ms.dial()
-		if id, _, _ := c.who(); id == 0 {
-			mine = append(mine, c)
-		} else {
-			other = append(other, c)
-		}
-	}
-	if len(mine) < 6 || len(other) < 1 {
-		t.Fatalf("connections: %d on worker 0, %d on worker 1", len(mine), len(other))
-	}
+	mine, other := workerConns(t, ms, 6) // worker 0's connections, and one of worker 1's
 	_, victim, _ := mine[0].who()
 	probe := other[0]
 	dispatched := func() int {
@@ -111,18 +100,7 @@ func testKilledWorkerInHand(t *testing.T, redeliver bool) {
 // memory that outlives the worker, and its replacement sends them, each once.
 func TestModeProcessKilledWorkerKeepsItsHeldReplies(t *testing.T) {
 	ms := mpProcStart(t, mpEnvDispatch+"=2")
-	var mine, other []*mpClient // three of worker 0's connections, and one of worker 1's
-	for i := 0; i < 60 && (len(mine) < 3 || len(other) < 1); i++ {
-		c := ms.dial()
-		if id, _, _ := c.who(); id == 0 {
-			mine = append(mine, c)
-		} else {
-			other = append(other, c)
-		}
-	}
-	if len(mine) < 3 || len(other) < 1 {
-		t.Fatalf("connections: %d on worker 0, %d on worker 1", len(mine), len(other))
-	}
+	mine, other := workerConns(t, ms, 3) // worker 0's connections, and one of worker 1's
 	_, victim, _ := mine[0].who()
 	probe := other[0]
 	probes := 0
@@ -163,4 +141,22 @@ func TestModeProcessKilledWorkerKeepsItsHeldReplies(t *testing.T) {
 			t.Fatalf("connection %d: served by worker %d pid %d after the kill", i+1, id, pid)
 		}
 	}
+}
+
+// workerConns dials until it has n connections served by worker 0 and at least one by worker
+// 1 (dispatch_mode 2 spreads them by descriptor).
+func workerConns(t *testing.T, ms *mpServer, n int) (mine, other []*mpClient) {
+	t.Helper()
+	for i := 0; i < 60 && (len(mine) < n || len(other) < 1); i++ {
+		c := ms.dial()
+		if id, _, _ := c.who(); id == 0 {
+			mine = append(mine, c)
+		} else {
+			other = append(other, c)
+		}
+	}
+	if len(mine) < n || len(other) < 1 {
+		t.Fatalf("connections: %d on worker 0, %d on worker 1", len(mine), len(other))
+	}
+	return mine, other
 }
