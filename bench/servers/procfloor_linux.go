@@ -22,10 +22,11 @@ import (
 // ---- procfloor: the least a master and its worker processes can do per message ----
 
 // procFloorServer is, like floorServer, a measuring stick and not a server to run: the least
-// a master + one worker process echo design (goswoole's ModeProcess, Swoole's SWOOLE_PROCESS)
+// a master + worker processes echo design (goswoole's ModeProcess, Swoole's SWOOLE_PROCESS)
 // spends per message. The master holds every client connection in one level-triggered epoll
-// loop; the worker (this program started again, PROCFLOOR_WORKER in its environment) does the
-// echo. Every message crosses to the worker and back as a record
+// loop; a worker (this program started again, PROCFLOOR_WORKER in its environment) does the
+// echo (one worker, or several: see below). Every message crosses to a worker and back as a
+// record
 //
 //	[8-byte client fd][4-byte length][length bytes]
 //
@@ -164,9 +165,10 @@ func (w *pfWaiter) wait(timeout int) ([]unix.EpollEvent, error) {
 }
 
 // StartProcFloor starts the procfloor echo server on addr (host:port; port 0 picks one) with
-// the given transport ("socketpair" or "ring"): this process becomes the master and starts its
-// worker, this program again with PROCFLOOR_WORKER in its environment, so the program's main
-// must call ProcFloorWorker first. It returns once the worker runs.
+// the given transport ("socketpair" or "ring") and number of workers (the ring takes one):
+// this process becomes the master and starts its workers, this program again with
+// PROCFLOOR_WORKER in its environment, so the program's main must call ProcFloorWorker first.
+// It returns once every worker runs.
 func StartProcFloor(addr, transport string, workers int) (Server, error) {
 	if transport != "socketpair" && transport != "ring" {
 		return nil, fmt.Errorf("procfloor: transport %q: use socketpair or ring", transport)
@@ -371,8 +373,8 @@ func (s *procFloorServer) cleanup() {
 	}
 }
 
-// Close stops the loop, closes every connection and the listener, kills the worker and waits
-// for it.
+// Close stops the loop, closes every connection and the listener, kills the workers and waits
+// for them.
 func (s *procFloorServer) Close() error {
 	s.stop()
 	s.cleanup()
@@ -400,7 +402,7 @@ func (s *procFloorServer) run() {
 	}
 }
 
-// cleanupOnFatal ends the process after the loop failed or the worker died: the floor has
+// cleanupOnFatal ends the process after the loop failed or a worker died: the floor has
 // nothing to fall back on, and the matrix reports a server that exits during a run.
 func (s *procFloorServer) cleanupOnFatal() {
 	for _, p := range s.procs {
