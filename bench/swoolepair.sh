@@ -7,6 +7,8 @@
 #   goswoole-proc   goswoole ModeProcess, 2 workers        swoole-process  SWOOLE_PROCESS, 2 workers
 #   goswoole        goswoole's one-process server          swoole-base     SWOOLE_BASE, 1 worker
 #   floor           the least an epoll server can do (not a peer)
+#   procfloor-2w    the least a master and two worker processes can do (not a peer either:
+#                   ModeProcess's floor in the configuration the two ModeProcess rows run)
 # taking turns in every repetition (the first rotating), each run on a fresh server pinned to
 # CPU 0 with the generator on CPU 1. The report (markdown) has the medians, min–max, every run,
 # and a "Beside Swoole" section with the ModeProcess ratios: goswoole-proc vs swoole-process,
@@ -14,7 +16,7 @@
 #
 # Usage: bench/swoolepair.sh [-d 3s] [-w 500ms] [-r 3] [-o FILE] [-- more cmd/matrix flags]
 #   default output: bench/results/DATE-swoole-peer.txt (DATE: today, UTC); the raw runs go to
-#   bench/bin/matrix-raw.jsonl. About 9 minutes at the defaults (90 runs), more where other
+#   bench/bin/matrix-raw.jsonl. About 11 minutes at the defaults (108 runs), more where other
 #   load on the machine makes the matrix repeat runs.
 set -euo pipefail
 
@@ -25,7 +27,7 @@ while getopts "d:w:r:o:h" opt; do
 	w) warmup=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -38,5 +40,5 @@ so=$(swoole/build.sh)
 echo "swoolepair.sh: Swoole extension $so" >&2
 exec ./matrix.sh -d "$duration" -w "$warmup" -r "$reps" -o "$out" -- \
 	-only '^echo C=(1 S=(64|4096)|50 S=64|1000 S=(64|4096)) ' \
-	-servers goswoole-proc,swoole-process,goswoole,swoole-base,floor \
+	-servers goswoole-proc,swoole-process,goswoole,swoole-base,floor,procfloor-2w \
 	-swoole-so "$so" -notes '' -cmdline "$cmdline" "$@"
