@@ -460,7 +460,7 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 	}
 	switch h.Type {
 	case ipc.TypeSend:
-		if w.corkSends && !c.mc.batchCorked { // a master's reactor: c.mc is set
+		if w.pipeBatch != nil && !c.mc.batchCorked { // a master's reactor: c.mc is set
 			c.mc.batchCorked = true
 			c.rc.Cork()
 			w.corked = append(w.corked, c)
@@ -472,7 +472,7 @@ func (w *worker) connRequest(h ipc.Header, payload []byte) {
 		switch {
 		case c.inCloseCallback():
 			err = c.rc.SendClosing(payload)
-		case w.loansFrom != nil && w.loansFrom.Stable(payload):
+		case w.pipeBatch != nil && w.pipeBatch.Stable(payload):
 			// Reading a reactor's pipe (corked above): the reply lies in the batch being
 			// read, which stays intact until uncorkBatch flushes the connection.
 			err = c.rc.SendLoaned(payload)

@@ -692,11 +692,9 @@ type reactorPipeIn struct {
 }
 
 func (p *reactorPipeIn) Readable() {
-	p.w.corkSends = true
-	p.w.loansFrom = p.r
+	p.w.pipeBatch = p.r
 	_, err := p.r.ReadBatch(p.w.reactorMessage)
-	p.w.corkSends = false
-	p.w.loansFrom = nil
+	p.w.pipeBatch = nil
 	p.w.uncorkBatch()
 	if err != nil {
 		p.w.s.log.Warn("swoole: reading a reactor's pipe", "reactor", p.w.id, "err", err)

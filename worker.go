@@ -36,8 +36,7 @@ type worker struct {
 	throttled     []*conn         // connections not read because of max_queued_bytes or pipeQueueBound
 	throttleTimer int             // the timer that looks at throttled while it is not empty (0: none)
 	pipeState     []int8          // unthrottle's scratch, by worker
-	corkSends     bool            // reading the reactor's pipe: Sends to a connection are corked
-	loansFrom     *ipc.Reader     // the reactor pipe being read (corkSends): replies lying in its batch are loaned, not copied
+	pipeBatch     *ipc.Reader     // the reactor's pipe while a batch of it is read: Sends to a connection are corked, and replies lying in the batch are loaned, not copied
 	corked        []*conn         // connections corked during this pipe batch
 	bursting      bool            // delivering several frames of one read: events to workers are held
 	held          []int           // workers whose pipe is held during this burst

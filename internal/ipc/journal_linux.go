@@ -137,21 +137,9 @@ func (j *journal) commitNew(n int) int {
 	return off + 4
 }
 
-// grow appends a copy of b to the last journaled datagram (a message packed into it); false
-// when it does not fit (the datagram is then no longer protected, nor is anything after it).
-func (j *journal) grow(b []byte) bool {
-	r := j.growRoom(len(b))
-	if r == nil {
-		return false
-	}
-	copy(r, b)
-	j.commitGrow(len(b))
-	return true
-}
-
 // growRoom returns the n bytes right after the last journaled datagram, where a message
-// packed into it goes: fill them, then commitGrow. It returns nil when they do not fit (as
-// grow: nothing more is protected).
+// packed into it goes: fill them, then commitGrow. It returns nil when they do not fit (the
+// journal then takes nothing more until it is empty again).
 func (j *journal) growRoom(n int) []byte {
 	if j.last < 0 || j.h.overflow.Load() != 0 {
 		return nil

@@ -352,10 +352,8 @@ func (w *Writer) queueChunksTo(h Header, payload []byte, i, end, k, fd int) {
 						continue
 					}
 				case w.tail+d <= w.slabSize:
-					rec := appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
-					if last.jr {
-						w.jr.grow(rec) // past the journal's room, the message is not mirrored
-					}
+					// Not journaled: past the journal's room (or with no journal).
+					appendChunk(w.slabs[len(w.slabs)-1][w.tail:w.tail], h, payload, w.cfg.MaxPayload, 0, 1)
 					last.n += int32(d)
 					last.msgs++
 					w.tail += d
@@ -382,10 +380,11 @@ func (w *Writer) queueChunksTo(h Header, payload []byte, i, end, k, fd int) {
 			w.slabs = append(w.slabs, buffer.Get(w.slabSize))
 			w.tail = 0
 		}
+		// A datagram in a slab is not journaled: it carries a descriptor (which cannot outlive
+		// its process), or there is no journal, or no room left in it.
 		slab := w.slabs[len(w.slabs)-1]
-		dg := appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
+		appendChunk(slab[w.tail:w.tail], h, payload, w.cfg.MaxPayload, i, k)
 		r := qrec{slab: w.slabBase + len(w.slabs) - 1, off: int32(w.tail), n: int32(d), fd: int32(fd), pack: k == 1 && fd < 0}
-		r.jr = w.jr != nil && fd < 0 && w.jr.add(dg) // a descriptor cannot outlive its process
 		if i == k-1 {
 			r.msgs = 1
 		}
